@@ -1,0 +1,53 @@
+// The hop command's surface: help on every level, version, exit codes, and
+// subcommands that are not built yet failing honestly. Runs against the built
+// binary when HOP_BIN is set.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { ROOT, runHop } from "../helpers/hop.ts";
+
+const version = JSON.parse(readFileSync(ROOT + "deno.json", "utf8")).version;
+
+Deno.test("hop --version prints the version from deno.json", async () => {
+  const r = await runHop(["--version"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), version);
+});
+
+Deno.test("--help works on every level", async () => {
+  for (
+    const args of [
+      [],
+      ["relay"],
+      ["relay", "sync"],
+      ["cluster"],
+      ["cluster", "serve"],
+      ["cluster", "node", "serve"],
+      ["cleanup"],
+      ["audit"],
+      ["archive", "create"],
+    ]
+  ) {
+    const r = await runHop([...args, "--help"]);
+    assert.equal(r.code, 0, `hop ${args.join(" ")} --help: ${r.stderr}`);
+    assert.match(r.stdout, /Usage: hop/, `hop ${args.join(" ")} --help`);
+  }
+});
+
+Deno.test("usage errors exit 2 and say what is wrong", async () => {
+  const unknown = await runHop(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  const badOption = await runHop(["archive", "create", "--nope"]);
+  assert.equal(badOption.code, 2);
+  assert.match(badOption.stderr, /unknown option '--nope'/);
+  const missing = await runHop(["archive", "extract"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /missing required argument/);
+});
+
+Deno.test("a failing command exits 1 with a hint on stderr", async () => {
+  const r = await runHop(["archive", "extract", "/nonexistent/a.tar.bz2", "/tmp/hop-never"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^hop: .*nonexistent\/a\.tar\.bz2/m);
+  assert.match(r.stderr, /^ {2}\S/m, "a hint line follows the error");
+});

@@ -1,0 +1,376 @@
+/**
+ * Safe extraction of an update archive (tar.bz2) into a target folder.
+ *
+ * Policy (a refusal stops the extraction with an {@link UnsafeEntryError} naming the entry):
+ * - only regular files and directories are extracted; symbolic links, hard links, devices,
+ *   FIFOs and GNU sparse files are refused (Escale archives never hold them);
+ * - paths must be relative and stay inside the target: absolute paths, `..`, backslashes,
+ *   NUL, drive letters and empty components are refused (a leading `./` is accepted);
+ * - nothing is written through a symbolic link already in the target: a parent that is a
+ *   symlink (or a file) is refused, and a file replaces a link instead of following it;
+ * - `maxBytes` caps the file bytes (checked from each header, before anything is written);
+ *   `maxRatio` caps decompressed bytes / compressed bytes as they flow (decompression bombs);
+ * - without `overwrite`, an entry whose path already exists as a file is refused.
+ *
+ * Atomicity is per entry: each file is written to `.hop-tmp-<random>` in its destination
+ * folder, fsynced, given its mode and mtime, then renamed into place. A failure (refusal,
+ * corrupt or truncated archive, I/O error) removes the temporary file of the entry in
+ * progress; entries already extracted stay. For all-or-nothing, extract into an empty
+ * staging folder and move its contents afterwards (what the relay layer does).
+ * Not covered: another process swapping folders of the target for symlinks while the
+ * extraction runs (there is no openat() in node:fs).
+ *
+ * @module
+ */
+import { constants as fsConstants } from "node:fs";
+import { chmod, lstat, mkdir, open, realpath, rename, unlink, utimes } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { HopError } from "../errors.ts";
+import {
+  type ArchiveEntry,
+  asArchiveError,
+  type CodecOptions,
+  decompressor,
+  pathProblem,
+  printable,
+  readTar,
+} from "./tar.ts";
+
+/** Options of {@link extractArchive}. */
+export interface ExtractOptions extends Pick<CodecOptions, "decompress"> {
+  /** Most file bytes the archive may hold in total (default: no limit). */
+  maxBytes?: number;
+  /**
+   * Most decompressed bytes per compressed byte (default {@link DEFAULT_MAX_RATIO}). Checked
+   * as bytes flow, against `compressedSize` when given, else against the compressed bytes
+   * read so far; the first {@link RATIO_GRACE_BYTES} are always allowed.
+   */
+  maxRatio?: number;
+  /** Size of the compressed archive, when known (makes the ratio check exact). */
+  compressedSize?: number;
+  /** Return false to skip an entry (its path is still checked). */
+  filter?: (path: string) => boolean;
+  /** Called after each entry is in place. */
+  onEntry?: (entry: ExtractedEntry) => void;
+  /** Replace files already in the target (default false: refuse them). */
+  overwrite?: boolean;
+}
+
+/** An entry put in place. */
+export interface ExtractedEntry {
+  /** Relative `/`-separated path (leading `./` removed). */
+  path: string;
+  type: "file" | "directory";
+  /** File size in bytes (0 for directories). */
+  size: number;
+  /** Permission bits applied. */
+  mode: number;
+  /** Modification time applied, Unix seconds. */
+  mtime: number;
+}
+
+/** What {@link extractArchive} did. */
+export interface ExtractResult {
+  /** Entries put in place, in archive order. */
+  entries: ExtractedEntry[];
+  /** Paths the filter skipped. */
+  skipped: string[];
+  files: number;
+  directories: number;
+  /** File bytes written. */
+  bytes: number;
+  /** Compressed bytes read from the source. */
+  compressedBytes: number;
+}
+
+/** An archive entry refused by the extraction policy. */
+export class UnsafeEntryError extends HopError {
+  /** The entry's name as stored in the archive. */
+  readonly entry: string;
+  /** Why it was refused. */
+  readonly reason: string;
+  constructor(entry: string, reason: string, hint?: string) {
+    super(`archive entry '${printable(entry)}' refused: ${reason}`, {
+      hint: hint ??
+        "the archive is unsafe or does not fit the target; it was not extracted further",
+    });
+    this.name = "UnsafeEntryError";
+    this.entry = entry;
+    this.reason = reason;
+  }
+}
+
+/** Default {@link ExtractOptions.maxRatio}: far above real data, far below a bomb. */
+export const DEFAULT_MAX_RATIO = 1000;
+/** Decompressed bytes always allowed before the ratio check applies. */
+export const RATIO_GRACE_BYTES = 1024 * 1024;
+
+/** Raised inside the stream pipeline; re-thrown as an UnsafeEntryError naming the entry. */
+class LimitError extends HopError {
+  constructor(readonly reason: string) {
+    super(`archive refused: ${reason}`);
+  }
+}
+
+/**
+ * Extracts a tar.bz2 stream into `target` (created if missing) under the policy above.
+ *
+ * @example
+ * ```ts
+ * const res = await extractArchive(file.readable, "/tmp/staging", { maxRatio: 200 });
+ * console.log(res.files, res.bytes);
+ * ```
+ */
+export async function extractArchive(
+  source: ReadableStream<Uint8Array>,
+  target: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const maxBytes = opts.maxBytes ?? Infinity;
+  const maxRatio = opts.maxRatio ?? DEFAULT_MAX_RATIO;
+  for (const [k, v] of [["maxBytes", maxBytes], ["maxRatio", maxRatio]] as const) {
+    if (!(v > 0)) throw new HopError(`extraction option ${k} must be a positive number, not ${v}`);
+  }
+  await mkdir(target, { recursive: true }).catch((e) => {
+    throw new HopError(`cannot create the folder '${target}': ${e.message}`, { cause: e });
+  });
+  const root = await realpath(target);
+
+  let compressed = 0;
+  let expanded = 0;
+  const countIn = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, c) {
+      compressed += chunk.length;
+      c.enqueue(chunk);
+    },
+  });
+  const limitOut = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, c) {
+      expanded += chunk.length;
+      const base = Math.max(compressed, opts.compressedSize ?? 0);
+      if (expanded > RATIO_GRACE_BYTES && expanded > base * maxRatio) {
+        throw new LimitError(
+          `the archive expands more than ${maxRatio} times its compressed size (${base} bytes)` +
+            " - a decompression bomb?",
+        );
+      }
+      c.enqueue(chunk);
+    },
+  });
+  const tar = source.pipeThrough(countIn).pipeThrough(decompressor(opts)).pipeThrough(limitOut);
+
+  const result: ExtractResult = {
+    entries: [],
+    skipped: [],
+    files: 0,
+    directories: 0,
+    bytes: 0,
+    compressedBytes: 0,
+  };
+  const state: State = {
+    root,
+    overwrite: opts.overwrite ?? false,
+    knownDirs: new Set([""]),
+    createdDirs: new Set(),
+    seen: new Map(),
+    tmp: undefined,
+  };
+  const dirAttrs: { parts: string[]; mode: number; mtime: number }[] = [];
+  let current: string | undefined;
+  try {
+    for await (const entry of readTar(tar)) {
+      current = entry.path;
+      const parts = checkEntry(entry, state);
+      if (!parts) continue; // the archive's root folder itself
+      const path = parts.join("/");
+      if (opts.filter && !opts.filter(path)) {
+        result.skipped.push(path);
+        continue;
+      }
+      if (entry.type === "directory") {
+        await ensureDir(state, entry.path, parts, true);
+        if (state.createdDirs.has(path)) {
+          dirAttrs.push({ parts, mode: entry.mode & 0o777, mtime: entry.mtime });
+        }
+        const done: ExtractedEntry = {
+          path,
+          type: "directory",
+          size: 0,
+          mode: entry.mode & 0o777,
+          mtime: entry.mtime,
+        };
+        result.entries.push(done);
+        result.directories++;
+        opts.onEntry?.(done);
+        continue;
+      }
+      if (result.bytes + entry.size > maxBytes) {
+        throw new UnsafeEntryError(
+          entry.path,
+          `the archive holds more than the ${maxBytes} bytes allowed`,
+          "raise the size limit if this archive is expected",
+        );
+      }
+      const done = await writeFile(state, entry, parts);
+      result.entries.push(done);
+      result.files++;
+      result.bytes += done.size;
+      opts.onEntry?.(done);
+    }
+    // Folder attributes last (deepest first): writing into a folder changes its mtime, and a
+    // read-only mode would block its contents.
+    for (const d of dirAttrs.sort((a, b) => b.parts.length - a.parts.length)) {
+      const abs = join(root, ...d.parts);
+      await chmod(abs, d.mode);
+      await utimes(abs, d.mtime, d.mtime);
+    }
+  } catch (e) {
+    if (state.tmp) await unlink(state.tmp).catch(() => {});
+    if (e instanceof LimitError) {
+      throw current === undefined
+        ? new HopError(e.message, { hint: "raise the ratio limit if this archive is expected" })
+        : new UnsafeEntryError(
+          current,
+          e.reason,
+          "raise the ratio limit if this archive is expected",
+        );
+    }
+    if (e instanceof HopError) throw e;
+    throw new HopError(
+      `extracting archive entry '${printable(current ?? "")}' failed: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  result.compressedBytes = compressed;
+  return result;
+}
+
+interface State {
+  root: string;
+  overwrite: boolean;
+  /** Relative folders verified (or created) as real folders during this run. */
+  knownDirs: Set<string>;
+  /** Relative folders this run created. */
+  createdDirs: Set<string>;
+  /** Paths already met in this archive, with their type. */
+  seen: Map<string, "file" | "directory">;
+  /** Temporary file of the entry being written. */
+  tmp: string | undefined;
+}
+
+/** Validates an entry's type and path; returns its components, or undefined for `./`. */
+function checkEntry(entry: ArchiveEntry, state: State): string[] | undefined {
+  const name = entry.path;
+  let rel = name;
+  while (rel.startsWith("./")) rel = rel.slice(2);
+  if (entry.type === "directory") rel = rel.replace(/\/+$/, "");
+  if ((rel === "" || rel === ".") && entry.type === "directory") return undefined;
+  const refused: Record<string, string> = {
+    symlink: "symbolic links are not extracted",
+    link: "hard links are not extracted",
+    "character-device": "device files are not extracted",
+    "block-device": "device files are not extracted",
+    fifo: "FIFOs are not extracted",
+  };
+  if (refused[entry.type]) throw new UnsafeEntryError(name, refused[entry.type]);
+  if (entry.pax && Object.keys(entry.pax).some((k) => k.startsWith("GNU.sparse."))) {
+    throw new UnsafeEntryError(name, "sparse files are not supported");
+  }
+  const why = pathProblem(rel);
+  if (why) throw new UnsafeEntryError(name, why);
+  const before = state.seen.get(rel);
+  if (before && (before !== "directory" || entry.type !== "directory")) {
+    throw new UnsafeEntryError(name, "the path appears twice in the archive");
+  }
+  state.seen.set(rel, entry.type === "directory" ? "directory" : "file");
+  return rel.split("/");
+}
+
+/**
+ * Makes sure `parts[0..n]` are real folders inside the target (creating missing ones),
+ * never following a symlink. With `self`, the last component is a folder too.
+ */
+async function ensureDir(state: State, name: string, parts: string[], self: boolean) {
+  const n = self ? parts.length : parts.length - 1;
+  for (let i = 1; i <= n; i++) {
+    const rel = parts.slice(0, i).join("/");
+    if (state.knownDirs.has(rel)) continue;
+    const abs = join(state.root, ...parts.slice(0, i));
+    let st = await lstat(abs).catch((e) => {
+      if (e.code === "ENOENT") return undefined;
+      throw e;
+    });
+    if (!st) {
+      try {
+        await mkdir(abs);
+        state.createdDirs.add(rel);
+        state.knownDirs.add(rel);
+        continue;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw e;
+        st = await lstat(abs);
+      }
+    }
+    if (st.isSymbolicLink()) {
+      throw new UnsafeEntryError(name, `'${printable(rel)}' in the target is a symbolic link`);
+    }
+    if (!st.isDirectory()) {
+      throw new UnsafeEntryError(name, `'${printable(rel)}' in the target is not a folder`);
+    }
+    state.knownDirs.add(rel);
+  }
+}
+
+/** Writes a file entry through a temporary name, then renames it into place. */
+async function writeFile(state: State, entry: ArchiveEntry, parts: string[]) {
+  await ensureDir(state, entry.path, parts, false);
+  const dest = join(state.root, ...parts);
+  const existing = await lstat(dest).catch((e) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (existing?.isDirectory()) {
+    throw new UnsafeEntryError(entry.path, "a folder of that name is in the target");
+  }
+  if (existing && !state.overwrite) {
+    throw new UnsafeEntryError(
+      entry.path,
+      "the file already exists in the target",
+      "extract into an empty folder, or allow overwriting",
+    );
+  }
+  const dir = join(state.root, ...parts.slice(0, -1));
+  const tmp = join(dir, `.hop-tmp-${randomBytes(8).toString("hex")}`);
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL |
+    fsConstants.O_NOFOLLOW;
+  const fh: FileHandle = await open(tmp, flags, 0o600);
+  state.tmp = tmp;
+  const mode = entry.mode & 0o777;
+  let size = 0;
+  try {
+    const reader = entry.body.getReader();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let off = 0;
+      while (off < value.length) {
+        const { bytesWritten } = await fh.write(value, off, value.length - off);
+        off += bytesWritten;
+      }
+      size += value.length;
+    }
+    if (size !== entry.size) {
+      throw asArchiveError(new Error(`entry '${entry.path}' is ${size} bytes, not ${entry.size}`));
+    }
+    await fh.chmod(mode);
+    await fh.sync();
+    await fh.utimes(entry.mtime, entry.mtime);
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, dest);
+  state.tmp = undefined;
+  return { path: parts.join("/"), type: "file" as const, size, mode, mtime: entry.mtime };
+}

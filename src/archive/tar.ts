@@ -1,0 +1,476 @@
+/**
+ * The tar layer of Escale update archives (`.P.T.data`): a tar.bz2 of relative paths with a
+ * directory entry before the contents of each folder, file mode and mtime kept.
+ *
+ * Writing streams files from disk in chunks through modern-tar's packer and the bzip2 engine;
+ * nothing is held whole in memory. Reading yields entries whose bodies must be read (or
+ * skipped) in order. Only regular files and directories are written: a symbolic link or any
+ * other special file among the files to archive is refused (Escale's peers only exchange
+ * regular files, and hop's extractor refuses links anyway).
+ *
+ * Safe extraction to disk lives in `extract.ts`.
+ *
+ * @module
+ */
+import { constants as fsConstants } from "node:fs";
+import { lstat, open, rename, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { createTarDecoder, createTarPacker, type TarHeader } from "modern-tar";
+// BZIP2-PENDING: import { compressStream, decompressStream } from "./bzip2.ts";
+const compressStream = (): TransformStream<Uint8Array, Uint8Array> => {
+  throw new HopError("bzip2 engine not there yet");
+};
+const decompressStream = compressStream;
+import { HopError } from "../errors.ts";
+
+/** A stream pair transforming bytes, such as a `TransformStream`. */
+export interface BytePair {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+/** Makes a fresh transform (one per archive): a bzip2 compressor or decompressor. */
+export type StreamFactory = () => BytePair;
+
+/** Codec override, for tests or other engines; defaults to `./bzip2.ts`. */
+export interface CodecOptions {
+  /** Compressor factory used by writers (default: bzip2.ts `compressStream()`). */
+  compress?: StreamFactory;
+  /** Decompressor factory used by readers (default: bzip2.ts `decompressStream()`). */
+  decompress?: StreamFactory;
+}
+
+/** Progress of an archive being written: files and file bytes packed so far. */
+export interface WriteProgress {
+  files: number;
+  bytes: number;
+}
+
+/** What to put in an archive. */
+export interface WriteArchiveOptions extends CodecOptions {
+  /** Folder the relative paths are read from. */
+  root: string;
+  /** Relative, `/`-separated paths of regular files under `root`, archived in this order. */
+  files: string[];
+  /** Called after each file is packed, with running totals. */
+  onProgress?: (p: WriteProgress) => void;
+}
+
+/** Kinds of tar entries (as modern-tar names them). */
+export type EntryType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "link"
+  | "character-device"
+  | "block-device"
+  | "fifo";
+
+/** One entry read from an archive. */
+export interface ArchiveEntry {
+  /** Name as stored, without the trailing `/` of directories. Not validated: see extract.ts. */
+  path: string;
+  type: EntryType;
+  /** Permission bits (`mode & 0o7777`). */
+  mode: number;
+  /** Modification time in Unix seconds (may carry a fraction when a pax header gave one). */
+  mtime: number;
+  /** Body size in bytes (0 for anything but files). */
+  size: number;
+  /** Link target, for symlinks and hard links. */
+  linkname?: string;
+  /** pax records of the entry, when present. */
+  pax?: Record<string, string>;
+  /** The content. Read it before advancing, or it is skipped and this stream errors. */
+  body: ReadableStream<Uint8Array>;
+}
+
+/** Size of each read from a file being archived. */
+const CHUNK = 256 * 1024;
+
+/**
+ * Why a relative archive path is unsafe, or `undefined` when it is fine: it must be relative,
+ * `/`-separated, without `.`, `..` or empty components, backslashes, NUL, or a drive letter.
+ *
+ * @example
+ * ```ts
+ * pathProblem("a/../../x"); // "path leaves the target folder"
+ * pathProblem("sub/file with space.txt"); // undefined
+ * ```
+ */
+export function pathProblem(path: string): string | undefined {
+  if (path === "") return "empty path";
+  if (path.includes("\0")) return "path contains a NUL character";
+  if (path.includes("\\")) return "path contains a backslash";
+  if (path.startsWith("/")) return "absolute path";
+  if (/^[A-Za-z]:/.test(path)) return "path starts with a drive letter";
+  for (const p of path.split("/")) {
+    if (p === "..") return "path leaves the target folder";
+    if (p === "" || p === ".") return "path has an empty or '.' component";
+  }
+  return undefined;
+}
+
+function splitRelativePath(path: string): string[] {
+  const why = pathProblem(path);
+  if (why) {
+    throw new HopError(`file '${printable(path)}' refused for the archive: ${why}`, {
+      hint: "list files by their path relative to the root, '/'-separated",
+    });
+  }
+  return path.split("/");
+}
+
+/** The path with control characters escaped, for messages. */
+export function printable(path: string): string {
+  // deno-lint-ignore no-control-regex
+  const control = /[\x00-\x1f\x7f]/g;
+  return path.replace(control, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** A new compressor: `opts.compress`, else the bzip2 engine's. */
+export function compressor(opts: CodecOptions = {}): BytePair {
+  return opts.compress ? opts.compress() : compressStream();
+}
+
+/** A new decompressor: `opts.decompress`, else the bzip2 engine's. */
+export function decompressor(opts: CodecOptions = {}): BytePair {
+  return opts.decompress ? opts.decompress() : decompressStream();
+}
+
+/**
+ * A streaming tar.bz2 of `files` read from `root`, in Escale's shape: each parent folder gets
+ * a directory entry (once, before its contents), mode (permission bits, without
+ * setuid/setgid/sticky) and mtime (whole seconds) are kept, owner is 0/0 with no names.
+ * Errors (a missing file, a symlink, a file that changes size while read) error the stream.
+ *
+ * @example
+ * ```ts
+ * const archive = writeArchive({ root: "/data", files: ["a.txt", "sub/b.bin"] });
+ * await archive.pipeTo(Writable.toWeb(createWriteStream("/tmp/x.tar.bz2")));
+ * ```
+ */
+export function writeArchive(opts: WriteArchiveOptions): ReadableStream<Uint8Array> {
+  let packError: unknown;
+  const tar = writeTar(opts, (e) => (packError = e));
+  const reader = tar.pipeThrough(compressor(opts)).getReader();
+  // The packing error (a missing file...) is the one to report, whatever the codec makes of
+  // the aborted input.
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      try {
+        const r = await reader.read();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      } catch (e) {
+        throw packError ?? e;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** The uncompressed tar stream of {@link writeArchive}; `onError` sees a packing failure. */
+export function writeTar(
+  opts: WriteArchiveOptions,
+  onError?: (e: unknown) => void,
+): ReadableStream<Uint8Array> {
+  const { readable, controller } = createTarPacker();
+  const pack = async () => {
+    const seenDirs = new Set<string>();
+    const seenFiles = new Set<string>();
+    let files = 0;
+    let bytes = 0;
+    for (const rel of opts.files) {
+      const parts = splitRelativePath(rel);
+      if (seenFiles.has(rel)) {
+        throw new HopError(`file '${printable(rel)}' is listed twice for the archive`);
+      }
+      seenFiles.add(rel);
+      for (let i = 1; i < parts.length; i++) {
+        const dir = parts.slice(0, i).join("/");
+        if (seenDirs.has(dir)) continue;
+        seenDirs.add(dir);
+        const st = await lstat(join(opts.root, ...parts.slice(0, i))).catch((e) => {
+          throw new HopError(`cannot read folder '${printable(dir)}' to archive: ${e.message}`, {
+            cause: e,
+          });
+        });
+        if (!st.isDirectory()) {
+          throw new HopError(
+            `cannot archive '${printable(rel)}': '${printable(dir)}' is not a folder`,
+            { hint: "symbolic links to folders are not archived; list the real paths" },
+          );
+        }
+        await controller.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs)).close();
+      }
+      bytes += await packFile(controller, opts.root, rel, parts);
+      files++;
+      opts.onProgress?.({ files, bytes });
+    }
+    controller.finalize();
+  };
+  pack().catch((e) => {
+    onError?.(e);
+    controller.error(e);
+  });
+  return readable;
+}
+
+function header(
+  name: string,
+  type: "file" | "directory",
+  size: number,
+  mode: number,
+  mtimeMs: number,
+): TarHeader {
+  const h: TarHeader = {
+    name,
+    type,
+    size,
+    mode: mode & 0o777,
+    mtime: new Date(Math.floor(mtimeMs / 1000) * 1000),
+    uid: 0,
+    gid: 0,
+  };
+  // Names beyond printable ASCII also go into a pax `path` record (UTF-8), as Python does.
+  if (/[^ -~]/.test(name)) h.pax = { path: name };
+  return h;
+}
+
+async function packFile(
+  controller: ReturnType<typeof createTarPacker>["controller"],
+  root: string,
+  rel: string,
+  parts: string[],
+): Promise<number> {
+  let fh: FileHandle;
+  try {
+    fh = await open(join(root, ...parts), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === "ELOOP") {
+      throw new HopError(`cannot archive '${printable(rel)}': it is a symbolic link`, {
+        hint: "hop archives regular files only; exclude the link or copy the file in its place",
+      });
+    }
+    throw new HopError(`cannot open '${printable(rel)}' to archive: ${err.message}`, { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      throw new HopError(`cannot archive '${printable(rel)}': not a regular file`, {
+        hint: "hop archives regular files only; exclude it",
+      });
+    }
+    const size = st.size;
+    const body = controller.add(header(rel, "file", size, st.mode, st.mtimeMs)).getWriter();
+    let done = 0;
+    while (done < size) {
+      const buf = new Uint8Array(Math.min(CHUNK, size - done));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+      await body.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    }
+    const extra = await fh.read(new Uint8Array(1), 0, 1, done);
+    if (done !== size || extra.bytesRead !== 0) {
+      throw new HopError(`file '${printable(rel)}' changed size while being archived`, {
+        hint: "run again once the file is no longer being written",
+      });
+    }
+    await body.close();
+    return size;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What {@link writeArchiveFile} wrote. */
+export interface WriteArchiveResult {
+  files: number;
+  /** File bytes packed (uncompressed contents). */
+  bytes: number;
+  /** Size of the archive written. */
+  compressedBytes: number;
+}
+
+/**
+ * Writes {@link writeArchive}'s stream to `dest` through a temporary name in the same folder
+ * (`.<name>.hop-tmp-<random>`), fsyncs it, then renames it into place. On failure the
+ * temporary file is removed and `dest` is untouched.
+ */
+export async function writeArchiveFile(
+  dest: string,
+  opts: WriteArchiveOptions,
+): Promise<WriteArchiveResult> {
+  const tmp = join(dirname(dest), `.${basename(dest)}.hop-tmp-${randomBytes(6).toString("hex")}`);
+  let files = 0;
+  let bytes = 0;
+  let compressedBytes = 0;
+  const fh = await open(tmp, "wx", 0o644).catch((e) => {
+    throw new HopError(`cannot create the archive '${dest}': ${e.message}`, { cause: e });
+  });
+  try {
+    const reader = writeArchive({
+      ...opts,
+      onProgress: (p) => {
+        files = p.files;
+        bytes = p.bytes;
+        opts.onProgress?.(p);
+      },
+    }).getReader();
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        let off = 0;
+        while (off < value.length) {
+          const { bytesWritten } = await fh.write(value, off, value.length - off);
+          off += bytesWritten;
+        }
+        compressedBytes += value.length;
+      }
+    } catch (e) {
+      await reader.cancel(e).catch(() => {});
+      throw e;
+    }
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, dest);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    if (e instanceof HopError) throw e;
+    throw new HopError(`cannot write the archive '${dest}': ${(e as Error).message}`, { cause: e });
+  }
+  return { files, bytes, compressedBytes };
+}
+
+/** Options of {@link readArchive}. */
+export type ReadArchiveOptions = Pick<CodecOptions, "decompress">;
+
+/**
+ * Reads a tar.bz2 stream entry by entry. Each entry's body must be read before asking for
+ * the next one; an unread body is skipped (and errors if read later). A corrupt or truncated
+ * archive makes the iteration throw a HopError.
+ *
+ * @example
+ * ```ts
+ * for await (const e of readArchive(stream)) {
+ *   if (e.type === "file") console.log(e.path, (await new Response(e.body).bytes()).length);
+ * }
+ * ```
+ */
+export function readArchive(
+  stream: ReadableStream<Uint8Array>,
+  opts: ReadArchiveOptions = {},
+): AsyncIterable<ArchiveEntry> {
+  return readTar(stream.pipeThrough(decompressor(opts)));
+}
+
+/** Reads an uncompressed tar stream entry by entry (same rules as {@link readArchive}). */
+export async function* readTar(tar: ReadableStream<Uint8Array>): AsyncIterable<ArchiveEntry> {
+  const reader = tar.pipeThrough(createTarDecoder({ strict: true })).getReader();
+  let previous: { finish: () => Promise<void> } | undefined;
+  let ok = false;
+  try {
+    while (true) {
+      await previous?.finish();
+      previous = undefined;
+      let next;
+      try {
+        next = await reader.read();
+      } catch (e) {
+        throw asArchiveError(e);
+      }
+      if (next.done) break;
+      const { header, body } = next.value;
+      const wrapped = guardBody(body);
+      previous = wrapped;
+      const type = header.type ?? "file";
+      if (!isEntryType(type)) {
+        throw new HopError(`archive entry '${printable(header.name)}' has an unknown type`);
+      }
+      const entry: ArchiveEntry = {
+        path: type === "directory" ? header.name.replace(/\/+$/, "") : header.name,
+        type,
+        mode: (header.mode ?? 0) & 0o7777,
+        mtime: (header.mtime?.getTime() ?? 0) / 1000,
+        size: header.size,
+        body: wrapped.stream,
+      };
+      if (header.linkname) entry.linkname = header.linkname;
+      if (header.pax) entry.pax = header.pax;
+      yield entry;
+    }
+    ok = true;
+  } finally {
+    if (!ok) {
+      await previous?.finish().catch(() => {});
+      await reader.cancel().catch(() => {});
+    }
+  }
+}
+
+function isEntryType(t: string): t is EntryType {
+  return ["file", "directory", "symlink", "link", "character-device", "block-device", "fifo"]
+    .includes(t);
+}
+
+/** Turns modern-tar's and the codec's plain errors into a HopError about the archive. */
+export function asArchiveError(e: unknown): HopError {
+  if (e instanceof HopError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new HopError(`the archive is corrupt or truncated: ${msg}`, {
+    hint: "the update archive is damaged; ask its pusher to send it again",
+    cause: e,
+  });
+}
+
+/**
+ * Wraps an entry body so that the iterator can skip what the consumer did not read, and a
+ * late read gets a clear error instead of a stalled stream.
+ */
+function guardBody(inner: ReadableStream<Uint8Array>) {
+  const reader = inner.getReader();
+  let ended = false;
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      ctrl = c;
+    },
+    async pull(c) {
+      let r;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        ended = true;
+        throw asArchiveError(e);
+      }
+      if (r.done) {
+        ended = true;
+        c.close();
+      } else c.enqueue(r.value);
+    },
+    async cancel() {
+      ended = true;
+      await reader.cancel();
+    },
+  }, { highWaterMark: 0 });
+  return {
+    stream,
+    async finish() {
+      if (ended) return;
+      ended = true;
+      try {
+        ctrl.error(new HopError("archive entry body read after moving to the next entry"));
+      } catch { /* already closed */ }
+      await reader.cancel();
+    },
+  };
+}

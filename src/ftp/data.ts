@@ -1,0 +1,260 @@
+/**
+ * The FTP data connection: passive listeners (PASV/EPSV, accepting only the control
+ * connection's peer), active connects (PORT/EPRT), optional TLS on top (RFC 4217:
+ * the server is always the TLS server), and moving bytes with backpressure in both
+ * directions.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+
+/** Strip the IPv4-mapped prefix so "::ffff:1.2.3.4" compares equal to "1.2.3.4". */
+export function plainAddress(address: string | undefined): string {
+  if (!address) return "";
+  return address.startsWith("::ffff:") && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/** True when two addresses name the same host (IPv4-mapped aware, IPv6 case-insensitive). */
+export function sameAddress(a: string, b: string): boolean {
+  const x = plainAddress(a).toLowerCase();
+  const y = plainAddress(b).toLowerCase();
+  if (x === y) return true;
+  if (net.isIPv6(x) && net.isIPv6(y)) return expandV6(x) === expandV6(y);
+  return false;
+}
+
+function expandV6(a: string): string {
+  const [head, tail = ""] = a.includes("::") ? a.split("::") : [a, undefined as unknown as string];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const fill = a.includes("::") ? Array(8 - h.length - t.length).fill("0") : [];
+  return [...h, ...fill, ...t].map((p) => p.replace(/^0+(?=.)/, "")).join(":");
+}
+
+/** A listening passive endpoint waiting for the client's data connection. */
+export interface PassiveEndpoint {
+  port: number;
+  /** The accepted connection (waits up to `timeoutMs`). */
+  accept(timeoutMs: number): Promise<net.Socket>;
+  close(): void;
+}
+
+/**
+ * Listen for one data connection on `host`, on a port from `range` (or any port),
+ * accepting it only from `peer`; connections from elsewhere are dropped and
+ * reported through `onForeign`.
+ */
+export async function listenPassive(opts: {
+  host: string;
+  peer: string;
+  range?: [number, number];
+  reserved: Set<number>;
+  onForeign?: (address: string) => void;
+}): Promise<PassiveEndpoint> {
+  let accepted: net.Socket | null = null;
+  let waiter: ((s: net.Socket) => void) | null = null;
+  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
+    if (accepted || !sameAddress(sock.remoteAddress ?? "", opts.peer)) {
+      if (!accepted) opts.onForeign?.(plainAddress(sock.remoteAddress));
+      sock.destroy();
+      return;
+    }
+    accepted = sock;
+    sock.on("error", () => {});
+    server.close();
+    if (waiter) waiter(sock);
+  });
+  server.on("error", () => {});
+  const port = await bindPort(server, opts.host, opts.range, opts.reserved);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    opts.reserved.delete(port);
+    server.close();
+  };
+  server.on("close", () => {
+    opts.reserved.delete(port);
+  });
+  return {
+    port,
+    close() {
+      close();
+      if (accepted && !waiter) accepted.destroy();
+    },
+    accept(timeoutMs) {
+      if (accepted) return Promise.resolve(accepted);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiter = null;
+          close();
+          reject(new Error("no data connection within " + timeoutMs + " ms"));
+        }, timeoutMs);
+        waiter = (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        };
+      });
+    },
+  };
+}
+
+async function bindPort(
+  server: net.Server,
+  host: string,
+  range: [number, number] | undefined,
+  reserved: Set<number>,
+): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const onErr = () => resolve(false);
+      server.once("error", onErr);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off("error", onErr);
+        resolve(true);
+      });
+    });
+  if (!range) {
+    if (!(await tryListen(0))) throw new Error("cannot listen on " + host);
+    const port = (server.address() as net.AddressInfo).port;
+    reserved.add(port);
+    return port;
+  }
+  const [lo, hi] = range;
+  const count = hi - lo + 1;
+  const start = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const port = lo + ((start + i) % count);
+    if (reserved.has(port)) continue;
+    reserved.add(port);
+    if (await tryListen(port)) return port;
+    reserved.delete(port);
+  }
+  throw new Error(`no free passive port in ${lo}-${hi}`);
+}
+
+/** Connect to the client's PORT/EPRT address from `localAddress`. */
+export function connectActive(
+  host: string,
+  port: number,
+  localAddress: string,
+  timeoutMs: number,
+): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port, localAddress: localAddress || undefined });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`connect to ${host}:${port} timed out`));
+    }, timeoutMs);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.removeAllListeners("error");
+      sock.on("error", () => {});
+      resolve(sock);
+    });
+    sock.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Run the server side of a TLS handshake on a data socket. */
+export function secureData(
+  sock: net.Socket,
+  context: tls.SecureContext,
+  timeoutMs: number,
+): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const t = new tls.TLSSocket(sock, { isServer: true, secureContext: context });
+    const timer = setTimeout(() => {
+      t.destroy();
+      reject(new Error("TLS handshake on data connection timed out"));
+    }, timeoutMs);
+    t.once("secure", () => {
+      clearTimeout(timer);
+      t.removeAllListeners("error");
+      t.on("error", () => {});
+      resolve(t);
+    });
+    t.once("error", (err) => {
+      clearTimeout(timer);
+      t.destroy();
+      reject(err);
+    });
+  });
+}
+
+function waitDrain(sock: net.Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      sock.off("drain", done);
+      sock.off("close", closed);
+      resolve();
+    };
+    const closed = () => {
+      sock.off("drain", done);
+      reject(new Error("data connection closed"));
+    };
+    sock.once("drain", done);
+    sock.once("close", closed);
+  });
+}
+
+/** Write `source` to `sock` chunk by chunk (waiting for drain), then end it cleanly. */
+export async function sendStream(source: ReadableStream<Uint8Array>, sock: net.Socket): Promise<number> {
+  const reader = source.getReader();
+  let bytes = 0;
+  try {
+    while (true) {
+      if (sock.destroyed) throw new Error("data connection closed");
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      if (!sock.write(value)) await waitDrain(sock);
+    }
+  } catch (err) {
+    await reader.cancel(err).catch(() => {});
+    throw err;
+  }
+  await endSocket(sock);
+  return bytes;
+}
+
+/** Write a whole small buffer (listings), then end the socket. */
+export async function sendBytes(bytes: Uint8Array, sock: net.Socket): Promise<void> {
+  if (!sock.write(bytes)) await waitDrain(sock);
+  await endSocket(sock);
+}
+
+/** End a data socket and wait until its data was handed to the kernel. */
+export function endSocket(sock: net.Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (sock.destroyed) return reject(new Error("data connection closed"));
+    const onClose = () => reject(new Error("data connection closed"));
+    sock.once("close", onClose);
+    sock.end(() => {
+      sock.off("close", onClose);
+      // the client closes its side after reading; do not keep a dead socket around
+      setTimeout(() => sock.destroy(), 10_000).unref();
+      resolve();
+    });
+  });
+}
+
+/** Read `sock` to its end into `sink`, one awaited write per chunk (backpressure). */
+export async function receiveStream(
+  sock: net.Socket,
+  sink: WritableStreamDefaultWriter<Uint8Array>,
+  onChunk?: (bytes: number) => void,
+): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of sock as AsyncIterable<Uint8Array>) {
+    bytes += chunk.byteLength;
+    onChunk?.(chunk.byteLength);
+    await sink.write(chunk);
+  }
+  return bytes;
+}

@@ -1,0 +1,179 @@
+/**
+ * The local side of relay sync: walking the synchronized folder (hidden names
+ * skipped, include/exclude rules applied, symbolic links not followed) and
+ * streaming checksums with a persistent cache in the folder's `.hop/` state
+ * directory, keyed by path + size + mtime, so an unchanged file is never read
+ * again.
+ *
+ * @example
+ * ```ts
+ * const files = await scanFolder("/home/me/docs", { include: [], exclude: [] });
+ * const cache = await openChecksumCache("/home/me/docs", "sha512");
+ * for (const f of files.values()) console.log(f.path, await cache.checksum(f));
+ * await cache.save();
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, opendir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { HopError } from "../errors.ts";
+import { type PathFilter, pathSelected } from "./config.ts";
+
+/** Name of hop's state directory inside a synchronized folder. */
+export const STATE_DIR = ".hop";
+
+/** A regular file found in the local folder. */
+export interface LocalFile {
+  /** Relative, `/`-separated path. */
+  path: string;
+  size: number;
+  /** Modification time in milliseconds (sub-second precision kept). */
+  mtimeMs: number;
+}
+
+/** Absolute path of the state directory of a local folder (created on demand). */
+export async function stateDir(root: string): Promise<string> {
+  const dir = join(root, STATE_DIR);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** True when a relative path has a hidden component (`.x`), which sync never touches. */
+export function isHiddenPath(path: string): boolean {
+  return path.split("/").some((s) => s.startsWith("."));
+}
+
+/**
+ * Lists the regular files of `root` that sync considers: no hidden name at any
+ * level, selected by the filters, symbolic links skipped. Sorted by path.
+ */
+export async function scanFolder(
+  root: string,
+  filters: { include: PathFilter[]; exclude: PathFilter[] },
+  onProgress?: (files: number) => void,
+): Promise<Map<string, LocalFile>> {
+  const found: LocalFile[] = [];
+  const walk = async (dir: string, prefix: string) => {
+    let handle;
+    try {
+      handle = await opendir(dir);
+    } catch (e) {
+      throw new HopError(`cannot read the folder ${dir}: ${(e as Error).message}`, {
+        hint: "Check that the local folder exists and is readable.",
+        cause: e,
+      });
+    }
+    const subdirs: string[] = [];
+    for await (const d of handle) {
+      if (d.name.startsWith(".")) continue;
+      const rel = prefix + d.name;
+      if (d.isDirectory()) subdirs.push(d.name);
+      else if (d.isFile()) {
+        if (!pathSelected(rel, filters)) continue;
+        try {
+          const st = await stat(join(dir, d.name));
+          found.push({ path: rel, size: st.size, mtimeMs: st.mtimeMs });
+          if (onProgress && found.length % 1000 === 0) onProgress(found.length);
+        } catch {
+          // vanished between listing and stat: not there for this pass
+        }
+      }
+    }
+    for (const s of subdirs) await walk(join(dir, s), prefix + s + "/");
+  };
+  await walk(root, "");
+  found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return new Map(found.map((f) => [f.path, f]));
+}
+
+/** Streams a file through a hash; never holds it whole in memory. */
+export async function fileChecksum(absPath: string, algorithm = "sha512"): Promise<string> {
+  const h = createHash(algorithm);
+  const s = createReadStream(absPath, { highWaterMark: 1 << 20 });
+  for await (const chunk of s) h.update(chunk as Uint8Array);
+  return h.digest("hex");
+}
+
+/** Checksums remembered across runs, keyed by path + size + mtime. */
+export interface ChecksumCache {
+  /** The cached sum when path, size and mtime all match, else undefined. */
+  lookup(f: LocalFile): string | undefined;
+  /** Records a sum computed elsewhere (e.g. a file just pulled). */
+  remember(f: LocalFile, sum: string): void;
+  /** The file's sum: from the cache, else read and hashed (then cached). */
+  checksum(f: LocalFile): Promise<string>;
+  /** Number of files actually read since the cache was opened. */
+  readonly filesRead: number;
+  /**
+   * Writes the cache (atomically) if it changed. With `present` (the paths of
+   * the last scan), entries of files no longer there are dropped.
+   */
+  save(present?: { has(path: string): boolean }): Promise<void>;
+}
+
+interface CacheFile {
+  v: 1;
+  algorithm: string;
+  files: Record<string, [number, number, string]>;
+}
+
+/** Opens the cache of `root` for one hash algorithm (a damaged cache starts empty). */
+export async function openChecksumCache(root: string, algorithm: string): Promise<ChecksumCache> {
+  const file = join(root, STATE_DIR, `checksums-${algorithm}.json`);
+  let entries: Record<string, [number, number, string]> = {};
+  try {
+    const parsed = JSON.parse(await readFile(file, "utf8")) as CacheFile;
+    if (parsed.v === 1 && parsed.algorithm === algorithm && typeof parsed.files === "object") {
+      entries = parsed.files;
+    }
+  } catch {
+    // absent or damaged: a cache is only an optimisation, start over
+  }
+  let dirty = false;
+  let filesRead = 0;
+  const cache: ChecksumCache = {
+    lookup(f) {
+      const e = Object.hasOwn(entries, f.path) ? entries[f.path] : undefined;
+      if (e && e[0] === f.size && e[1] === f.mtimeMs) {
+        return e[2];
+      }
+      return undefined;
+    },
+    remember(f, sum) {
+      entries[f.path] = [f.size, f.mtimeMs, sum];
+      dirty = true;
+    },
+    async checksum(f) {
+      const hit = cache.lookup(f);
+      if (hit !== undefined) return hit;
+      const sum = await fileChecksum(join(root, f.path), algorithm);
+      filesRead++;
+      cache.remember(f, sum);
+      return sum;
+    },
+    get filesRead() {
+      return filesRead;
+    },
+    async save(present) {
+      const keep: Record<string, [number, number, string]> = {};
+      let dropped = false;
+      for (const [k, v] of Object.entries(entries)) {
+        if (!present || present.has(k)) keep[k] = v;
+        else dropped = true;
+      }
+      if (!dirty && !dropped) return;
+      entries = keep;
+      await stateDir(root);
+      const tmp = `${file}.${process.pid}.tmp`;
+      const body: CacheFile = { v: 1, algorithm, files: keep };
+      await writeFile(tmp, JSON.stringify(body));
+      await rename(tmp, file);
+      dirty = false;
+    },
+  };
+  return cache;
+}

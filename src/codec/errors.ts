@@ -22,3 +22,20 @@ export class CodecError extends HopError {
     this.line = line;
   }
 }
+
+/**
+ * A value a codec refuses to write because the format cannot hold it (a path
+ * with a newline, a name with `:` in `.passwd`, ...). A programming or input
+ * validation error, raised before anything is written.
+ */
+export class EncodeError extends HopError {
+  readonly format: string;
+
+  constructor(format: string, problem: string, hint?: string) {
+    super(`cannot write ${format}: ${problem}`, {
+      hint: hint ?? "The value cannot be stored in this format; rename or change it first.",
+    });
+    this.name = "EncodeError";
+    this.format = format;
+  }
+}

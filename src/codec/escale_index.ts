@@ -1,0 +1,451 @@
+/**
+ * Escale 0.7 index files as text: the update index (`.P.T.index`, plain) and
+ * the persistent index (`.P.index`, the text inside its bzip2 envelope, which
+ * this module does not handle), plus relay file names and topdir page names.
+ * Pure: text in, values out, and back, byte for byte for what Escale writes.
+ *
+ * Layout (see shared/reference/escale-relay-format.md):
+ * - an entry is a header line `<path> <N>` then exactly N characters of
+ *   metadata. The header splits at its last run of whitespace. N counts
+ *   Unicode code points (Python 3 `str` characters), which for the ASCII
+ *   metadata Escale writes is also the byte count. N = 0: no metadata.
+ * - metadata is `\n`-terminated lines: `placeholder%1.0`, then `key: value`
+ *   lines (`pusher`, `timestamp`, `checksum`, any others kept in order), then
+ *   `---pullers---`.
+ * - an empty line or the end of the text ends the entries. An update index may
+ *   then hold `---pullers---` and one puller name per line.
+ * - the persistent index groups entries under `---group---` / `-----------`
+ *   headers holding the lines that start with `placeholder` or `pusher`; an
+ *   entry's N counts only its remaining lines.
+ *
+ * @example
+ * ```ts
+ * const idx = decodeUpdateIndex(text, ".0.1795372303.index");
+ * idx.entries[0].meta?.checksum; // "6192..."
+ * encodeUpdateIndex(idx) === text; // true for what Escale writes
+ * ```
+ *
+ * @module
+ */
+import { CodecError, EncodeError } from "./errors.ts";
+import { type CodecInput, parseIntStrict, toText } from "./text.ts";
+
+/** Metadata of one file in an index. */
+export interface EntryMeta {
+  /** The whole first line, `placeholder%1.0` in Escale 0.7. */
+  placeholder: string;
+  /** Client name of the pusher. */
+  pusher: string;
+  /** File mtime in whole Unix seconds. */
+  timestamp: number;
+  /** Hex digest of the file (SHA-512 by default: 128 hex characters). */
+  checksum: string;
+  /** Other `key: value` lines, in their order. */
+  extra: [key: string, value: string][];
+  /**
+   * Order of the `key: value` lines as read, when it is not the usual
+   * `pusher, timestamp, checksum, ...extra`. Encoding follows it (keys it
+   * does not name go last), so unusual layouts survive a round trip.
+   * Absent in the usual case.
+   */
+  layout?: string[];
+}
+
+/** One file of an index. `meta` is null when the entry has no metadata (N = 0). */
+export interface IndexEntry {
+  /** Relative path, `/`-separated, as written in the index. */
+  path: string;
+  meta: EntryMeta | null;
+}
+
+/** An update index: its entries and the clients that consumed the update. */
+export interface UpdateIndex {
+  entries: IndexEntry[];
+  pullers: string[];
+}
+
+/** The line that ends metadata and starts the pullers of an update index. */
+export const PULLERS_LINE = "---pullers---";
+/** Starts a group header in a persistent index. */
+export const GROUP_START = "---group---";
+/** Ends a group header in a persistent index. */
+export const GROUP_END = "-----------";
+/** The placeholder line Escale 0.7 writes. */
+export const PLACEHOLDER = "placeholder%1.0";
+
+const UPDATE = "Escale update index";
+const PERSISTENT = "Escale persistent index";
+const KNOWN = ["pusher", "timestamp", "checksum"] as const;
+const HEADER = /^(.*\S)\s+([0-9]+)$/;
+
+// ---------------------------------------------------------------- reading
+
+class Cursor {
+  pos = 0;
+  line = 1;
+  constructor(readonly text: string, readonly format: string, readonly source: string) {}
+
+  atEnd(): boolean {
+    return this.pos >= this.text.length;
+  }
+
+  /** The next line without its `\n` and its number; null at the end. */
+  readLine(): { text: string; line: number } | null {
+    if (this.atEnd()) return null;
+    const line = this.line;
+    const nl = this.text.indexOf("\n", this.pos);
+    const end = nl < 0 ? this.text.length : nl;
+    const text = this.text.slice(this.pos, end);
+    this.pos = nl < 0 ? end : end + 1;
+    if (nl >= 0) this.line++;
+    return { text, line };
+  }
+
+  /** The next `n` characters (code points). */
+  readChars(n: number, headerLine: number): string {
+    const start = this.pos;
+    let pos = start;
+    for (let i = 0; i < n; i++) {
+      if (pos >= this.text.length) {
+        this.fail(headerLine, `entry announces ${n} characters of metadata, only ${i} remain`);
+      }
+      const c = this.text.charCodeAt(pos);
+      const d = this.text.charCodeAt(pos + 1);
+      pos += c >= 0xd800 && c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff ? 2 : 1;
+    }
+    const chunk = this.text.slice(start, pos);
+    this.pos = pos;
+    for (let i = 0; i < chunk.length; i++) if (chunk.charCodeAt(i) === 10) this.line++;
+    return chunk;
+  }
+
+  fail(line: number, problem: string): never {
+    throw new CodecError(this.format, this.source, line, problem);
+  }
+}
+
+interface Line {
+  text: string;
+  line: number;
+}
+
+/** Splits a metadata block into numbered lines; it must end with `\n`. */
+function blockLines(cur: Cursor, block: string, firstLine: number, headerLine: number): Line[] {
+  if (!block.endsWith("\n")) {
+    cur.fail(headerLine, "metadata does not end with a newline (wrong character count?)");
+  }
+  return block.slice(0, -1).split("\n").map((text, i) => ({ text, line: firstLine + i }));
+}
+
+/** Parses metadata lines (group lines already in front). */
+function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
+  const first = lines[0];
+  if (!first || !first.text.startsWith("placeholder")) {
+    cur.fail(first?.line ?? headerLine, "metadata must start with a placeholder line");
+  }
+  const last = lines[lines.length - 1];
+  if (lines.length < 2 || last.text !== PULLERS_LINE) {
+    cur.fail(last.line, `metadata must end with ${PULLERS_LINE}`);
+  }
+  const known = new Map<string, string>();
+  const extra: [string, string][] = [];
+  const order: string[] = [];
+  for (const { text, line } of lines.slice(1, -1)) {
+    const sep = text.indexOf(": ");
+    if (sep <= 0) {
+      if (text === PULLERS_LINE) cur.fail(line, `text after ${PULLERS_LINE} inside metadata`);
+      cur.fail(line, `expected 'key: value', got ${JSON.stringify(text)}`);
+    }
+    const key = text.slice(0, sep);
+    const value = text.slice(sep + 2);
+    if ((KNOWN as readonly string[]).includes(key)) {
+      if (known.has(key)) cur.fail(line, `duplicate '${key}' line`);
+      known.set(key, value);
+    } else {
+      extra.push([key, value]);
+    }
+    order.push(key);
+  }
+  for (const key of KNOWN) {
+    if (!known.has(key)) cur.fail(headerLine, `entry metadata has no '${key}' line`);
+  }
+  const tsLine = lines.find((l) => l.text.startsWith("timestamp: "))!;
+  const timestamp = parseIntStrict(known.get("timestamp")!, true);
+  if (timestamp === null) cur.fail(tsLine.line, "timestamp is not a whole number of seconds");
+  const checksum = known.get("checksum")!;
+  if (!/^[0-9A-Fa-f]+$/.test(checksum)) {
+    cur.fail(lines.find((l) => l.text.startsWith("checksum: "))!.line, "checksum is not hex");
+  }
+  const meta: EntryMeta = {
+    placeholder: first.text,
+    pusher: known.get("pusher")!,
+    timestamp,
+    checksum,
+    extra,
+  };
+  const usual = [...KNOWN, ...extra.map(([k]) => k)];
+  if (order.some((k, i) => k !== usual[i])) meta.layout = order;
+  return meta;
+}
+
+/** Reads one entry whose header is `head`; `group` lines go in front of its metadata. */
+function readEntry(cur: Cursor, head: Line, group: Line[] | null): IndexEntry {
+  const m = HEADER.exec(head.text);
+  if (!m) cur.fail(head.line, `expected '<path> <length>', got ${JSON.stringify(head.text)}`);
+  const n = parseIntStrict(m[2]);
+  if (n === null) cur.fail(head.line, `metadata length ${m[2]} is too large`);
+  const path = m[1];
+  if (n === 0) return { path, meta: null };
+  const firstLine = cur.line;
+  const body = blockLines(cur, cur.readChars(n, head.line), firstLine, head.line);
+  return { path, meta: parseMeta(cur, group ? [...group, ...body] : body, head.line) };
+}
+
+/**
+ * Decodes an update index (`.P.T.index`). Puller names are the non-empty
+ * lines after `---pullers---`: empty lines (a trailing `\n`, or the phantom
+ * name the reference client writes back) are not names.
+ * Throws {@linkcode CodecError} (naming `source` and the line) on malformed input.
+ */
+export function decodeUpdateIndex(input: CodecInput, source: string): UpdateIndex {
+  const cur = new Cursor(toText(input, UPDATE, source), UPDATE, source);
+  const entries: IndexEntry[] = [];
+  const pullers: string[] = [];
+  let ended = false;
+  for (let l = cur.readLine(); l !== null; l = cur.readLine()) {
+    if (l.text === PULLERS_LINE) {
+      for (let p = cur.readLine(); p !== null; p = cur.readLine()) {
+        if (p.text !== "") pullers.push(p.text);
+      }
+      break;
+    }
+    if (ended) cur.fail(l.line, `only ${PULLERS_LINE} may follow the empty line ending the entries`);
+    if (l.text === "") ended = true;
+    else entries.push(readEntry(cur, l, null));
+  }
+  return { entries, pullers };
+}
+
+/**
+ * Decodes the text of a persistent index (`.P.index` after bzip2): group
+ * lines are put back in front of each entry's metadata. Entries come in file
+ * order. Entries before the first group carry their whole metadata (this
+ * module writes entries without metadata there).
+ */
+export function decodePersistentIndex(input: CodecInput, source: string): IndexEntry[] {
+  const cur = new Cursor(toText(input, PERSISTENT, source), PERSISTENT, source);
+  const entries: IndexEntry[] = [];
+  let group: Line[] | null = null;
+  let ended = false;
+  for (let l = cur.readLine(); l !== null; l = cur.readLine()) {
+    if (ended) {
+      if (l.text !== "") cur.fail(l.line, "text after the empty line ending the entries");
+    } else if (l.text === "") {
+      ended = true;
+    } else if (l.text === GROUP_START) {
+      group = [];
+      for (;;) {
+        const g = cur.readLine();
+        if (g === null) return cur.fail(cur.line, `group header not closed by ${GROUP_END}`);
+        if (g.text === GROUP_END) break;
+        if (g.text === GROUP_START) cur.fail(g.line, `${GROUP_START} inside a group header`);
+        group.push(g);
+      }
+    } else {
+      entries.push(readEntry(cur, l, group));
+    }
+  }
+  return entries;
+}
+
+// ---------------------------------------------------------------- writing
+
+function check(format: string, ok: boolean, problem: string): void {
+  if (!ok) throw new EncodeError(format, problem);
+}
+
+function checkPath(format: string, path: string): void {
+  check(format, path !== "" && !/[\r\n]/.test(path), `path ${JSON.stringify(path)} is empty or holds a line break`);
+  check(format, !/\s$/.test(path), `path ${JSON.stringify(path)} ends with whitespace, which Escale would drop`);
+}
+
+/** Counts code points, the unit of the header's N. */
+function charCount(s: string): number {
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(s)) return s.length;
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/** The `key: value` pairs of `meta` in their order (layout first, then the rest). */
+function keyedLines(format: string, meta: EntryMeta): [string, string][] {
+  const noBreak = (s: string) => !/[\r\n]/.test(s);
+  check(format, meta.placeholder.startsWith("placeholder") && noBreak(meta.placeholder), `bad placeholder line ${JSON.stringify(meta.placeholder)}`);
+  check(format, meta.pusher !== "" && noBreak(meta.pusher), `bad pusher ${JSON.stringify(meta.pusher)}`);
+  check(format, Number.isSafeInteger(meta.timestamp), `timestamp ${meta.timestamp} is not a whole number`);
+  check(format, /^[0-9A-Fa-f]+$/.test(meta.checksum), `checksum ${JSON.stringify(meta.checksum)} is not hex`);
+  const pending: [string, string][] = [
+    ["pusher", meta.pusher],
+    ["timestamp", String(meta.timestamp)],
+    ["checksum", meta.checksum],
+  ];
+  for (const [k, v] of meta.extra) {
+    check(
+      format,
+      k !== "" && !k.includes(": ") && !/[\r\n]/.test(k) && !(KNOWN as readonly string[]).includes(k),
+      `bad extra key ${JSON.stringify(k)}`,
+    );
+    check(format, noBreak(v), `value of ${k} holds a line break`);
+    pending.push([k, v]);
+  }
+  const out: [string, string][] = [];
+  for (const key of meta.layout ?? []) {
+    const i = pending.findIndex(([k]) => k === key);
+    if (i >= 0) out.push(pending.splice(i, 1)[0]);
+  }
+  return [...out, ...pending];
+}
+
+function linesText(lines: readonly string[]): string {
+  return lines.map((l) => l + "\n").join("");
+}
+
+function entryText(format: string, path: string, body: string): string {
+  checkPath(format, path);
+  return `${path} ${charCount(body)}\n${body}`;
+}
+
+/** The metadata block of `meta` with its placeholder and pusher lines (update index form). */
+function fullBlock(format: string, meta: EntryMeta): string {
+  const keyed = keyedLines(format, meta).map(([k, v]) => `${k}: ${v}`);
+  return linesText([meta.placeholder, ...keyed, PULLERS_LINE]);
+}
+
+/**
+ * Encodes an update index: entries in their order, then, when there are
+ * pullers, `---pullers---` and `\n<name>` for each (no final newline), as
+ * Escale writes it. With no pullers no section is written.
+ * Throws {@linkcode EncodeError} for values the format cannot hold.
+ */
+export function encodeUpdateIndex(idx: UpdateIndex): string {
+  let out = "";
+  for (const e of idx.entries) {
+    out += entryText(UPDATE, e.path, e.meta ? fullBlock(UPDATE, e.meta) : "");
+  }
+  if (idx.pullers.length > 0) {
+    out += PULLERS_LINE;
+    for (const p of idx.pullers) {
+      check(UPDATE, p !== "" && !/[\r\n]/.test(p), `bad puller name ${JSON.stringify(p)}`);
+      out += "\n" + p;
+    }
+  }
+  return out;
+}
+
+/**
+ * Encodes the text of a persistent index (to be bzip2-compressed by the
+ * caller). Entries are grouped by (placeholder, pusher): groups in order of
+ * first appearance, entries in their given order within a group, which is
+ * how Escale's own output reads. Entries without metadata come first,
+ * before any group.
+ */
+export function encodePersistentIndex(entries: readonly IndexEntry[]): string {
+  let out = "";
+  const groups = new Map<string, { head: string; body: string }>();
+  for (const e of entries) {
+    if (!e.meta) {
+      out += entryText(PERSISTENT, e.path, "");
+      continue;
+    }
+    const rest = keyedLines(PERSISTENT, e.meta).filter(([k]) => k !== "pusher");
+    const head = linesText([e.meta.placeholder, `pusher: ${e.meta.pusher}`]);
+    let g = groups.get(head);
+    if (!g) groups.set(head, g = { head, body: "" });
+    g.body += entryText(PERSISTENT, e.path, linesText([...rest.map(([k, v]) => `${k}: ${v}`), PULLERS_LINE]));
+  }
+  for (const g of groups.values()) out += `${GROUP_START}\n${g.head}${GROUP_END}\n${g.body}`;
+  return out;
+}
+
+// ---------------------------------------------------------------- names
+
+/** What a relay file name stands for. */
+export type RelayName =
+  | { kind: "index"; page: string }
+  | { kind: "update-index" | "update-data"; page: string; time: number }
+  | { kind: "lock"; page: string };
+
+/**
+ * Classifies a relay file name: `.P.index`, `.P.T.index`, `.P.T.data`,
+ * `.P.lock` (P without a dot, T an integer). Null for anything else.
+ */
+export function parseRelayName(name: string): RelayName | null {
+  let m = /^\.([^./]+)\.(index|lock)$/.exec(name);
+  if (m) return { kind: m[2] === "index" ? "index" : "lock", page: m[1] };
+  m = /^\.([^./]+)\.([0-9]+)\.(index|data)$/.exec(name);
+  if (!m) return null;
+  const time = parseIntStrict(m[2]);
+  if (time === null) return null;
+  return { kind: m[3] === "index" ? "update-index" : "update-data", page: m[1], time };
+}
+
+function checkPage(page: string): void {
+  check("relay file name", /^[^./]+$/.test(page), `page name ${JSON.stringify(page)} is empty or holds '.' or '/'`);
+}
+
+function checkTime(time: number): void {
+  check("relay file name", Number.isSafeInteger(time) && time >= 0, `update time ${time} is not a whole number >= 0`);
+}
+
+/** `.P.index`, the persistent index of page P. */
+export function indexName(page: string): string {
+  checkPage(page);
+  return `.${page}.index`;
+}
+
+/** `.P.T.index`, the update index of page P pushed at time T. */
+export function updateIndexName(page: string, time: number): string {
+  checkPage(page);
+  checkTime(time);
+  return `.${page}.${time}.index`;
+}
+
+/** `.P.T.data`, the update archive of page P pushed at time T. */
+export function updateDataName(page: string, time: number): string {
+  checkPage(page);
+  checkTime(time);
+  return `.${page}.${time}.data`;
+}
+
+/** `.P.lock`, the lock of page P. */
+export function lockName(page: string): string {
+  checkPage(page);
+  return `.${page}.lock`;
+}
+
+/** The default page, and the page of files above the topdir levels. */
+export const DEFAULT_PAGE = "0";
+
+/**
+ * The directory prefix that decides the page of `path` under topdir paging
+ * with `levels` levels (`A/B` for `A/B/f`, levels 2), or null when the file
+ * has fewer directory levels. Two prefixes mapping to one page name (`A_B`
+ * vs `A/B`) collide; callers compare prefixes to detect that.
+ */
+export function pagePrefix(path: string, levels: number): string | null {
+  const dirs = path.split("/").slice(0, -1);
+  if (levels < 1 || dirs.length < levels) return null;
+  return dirs.slice(0, levels).join("/");
+}
+
+/**
+ * The page of `path` under topdir paging with `levels` levels: the first
+ * `levels` directories joined with `_`, every `.` replaced by `_`; `0` when
+ * the file has fewer levels (or `levels` is 0: single page).
+ * `pageOf("A.x/B.y/C/f", 2)` -> `A_x_B_y`; `pageOf("A/f", 2)` -> `0`.
+ */
+export function pageOf(path: string, levels: number): string {
+  const prefix = pagePrefix(path, levels);
+  return prefix === null ? DEFAULT_PAGE : prefix.replaceAll("/", "_").replaceAll(".", "_");
+}

@@ -1,0 +1,62 @@
+/**
+ * Helpers shared by the codecs: bytes to text (strict UTF-8, errors naming
+ * the line), and splitting text into numbered lines.
+ *
+ * @module
+ */
+import { CodecError } from "./errors.ts";
+
+const fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** What a decoder accepts: text, or bytes that must be valid UTF-8. */
+export type CodecInput = string | Uint8Array;
+
+/**
+ * Returns `input` as text. Bytes must be valid UTF-8 (a byte order mark is
+ * kept as a character); otherwise a {@linkcode CodecError} names the first bad line.
+ */
+export function toText(input: CodecInput, format: string, source: string): string {
+  if (typeof input === "string") return input;
+  try {
+    return fatal.decode(input);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= input.length; i++) {
+      if (i === input.length || input[i] === 0x0a) {
+        try {
+          fatal.decode(input.subarray(start, i));
+        } catch {
+          break;
+        }
+        line++;
+        start = i + 1;
+      }
+    }
+    throw new CodecError(format, source, line, "not valid UTF-8 text");
+  }
+}
+
+/** One line of a text, without its `\n`, with its 1-based number. */
+export interface NumberedLine {
+  text: string;
+  line: number;
+}
+
+/**
+ * Splits `text` into `\n`-separated lines. A final `\n` does not start an
+ * extra empty line. (`"a\nb\n"` -> `a`, `b`; `"a\n\n"` -> `a`, ``.)
+ */
+export function splitLines(text: string): NumberedLine[] {
+  if (text === "") return [];
+  const parts = text.split("\n");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts.map((t, i) => ({ text: t, line: i + 1 }));
+}
+
+/** Parses a decimal integer written with ASCII digits (optional `-` when `signed`); null otherwise. */
+export function parseIntStrict(s: string, signed = false): number | null {
+  if (!(signed ? /^-?[0-9]+$/ : /^[0-9]+$/).test(s)) return null;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : null;
+}

@@ -1,0 +1,639 @@
+/**
+ * Storage node clients of the FTP cluster. A node is a URL:
+ * `ftp://user:pass@host:port/dir` (any FTP server; control connections are pooled)
+ * or `file:///path` (a local folder). Each client stores a file from a stream,
+ * streams a file back from a byte offset (with backpressure, never buffering the
+ * whole file), deletes, tells a size, makes directories and checks health; it
+ * keeps its load (transfers under way) and, where it can learn it, its free space,
+ * so the store worker can choose where copies go.
+ *
+ * @example
+ * ```ts
+ * const node = openNode("ftp://u:p@127.0.0.1:2100/data");
+ * await node.put("ab/cd/260101-000000-x.txt", Readable.from([bytes]));
+ * const stream = await node.get("ab/cd/260101-000000-x.txt", 0);
+ * ```
+ *
+ * @module
+ */
+
+import { Client } from "basic-ftp";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as nodePath from "node:path";
+import { Buffer } from "node:buffer";
+import { PassThrough, type Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { HopError } from "../errors.ts";
+
+/** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
+export interface StorageNode {
+  /** Key written in link files' `server` lines: `host:port` for FTP, `file:///abs/dir` for folders. */
+  readonly key: string;
+  /** The URL without its password (for logs and messages). */
+  readonly label: string;
+  /** Transfers and operations under way on this node now. */
+  readonly load: number;
+  /** True while the node is believed down (after a failure, until `downUntil`). */
+  isDown(): boolean;
+  /** Store `source` at `path` (parent directories made); resolves to the bytes written. */
+  put(path: string, source: Readable): Promise<number>;
+  /**
+   * Stream `path` from byte `offset`. Resolves only once the first byte arrived (or the
+   * file ended), so a caller can try another copy when this one fails.
+   */
+  get(path: string, offset: number): Promise<ReadableStream<Uint8Array>>;
+  /** Size in bytes of `path`, or null when it is not there. */
+  size(path: string): Promise<number | null>;
+  /** Delete `path`; resolves false when it was not there. */
+  remove(path: string): Promise<boolean>;
+  /** Make `dir` and its parents. */
+  mkdirp(dir: string): Promise<void>;
+  /** True when the node answers (FTP: login + NOOP; folder: writable directory). */
+  health(): Promise<boolean>;
+  /** Free bytes, or null when the node cannot tell (most FTP servers). */
+  freeSpace(): Promise<number | null>;
+  /**
+   * Optional third-party send: make the node connect to `target` (PORT) and send
+   * `path` from `offset`. Resolves true when the node reported success, false when it
+   * refused before sending anything.
+   */
+  sendTo?(
+    path: string,
+    offset: number,
+    target: { host: string; port: number; family: 4 | 6 },
+  ): Promise<boolean>;
+  /** Close pooled connections. */
+  close(): void;
+}
+
+/** Options of {@linkcode openNode}. */
+export interface NodeOptions {
+  /** Pooled control connections per FTP node (default 4). */
+  maxConnections?: number;
+  /** Timeout of one FTP operation in ms (default 30000). */
+  timeoutMs?: number;
+  /** How long a failed node is skipped before it is tried again (ms, default 5000). */
+  downForMs?: number;
+}
+
+/** Checks a node path handed to a node: relative, no `..`, no control characters. */
+function checkNodePath(p: string): string {
+  if (p === "" || p.startsWith("/") || /(^|\/)\.\.?(\/|$)|[\0\r\n\\]/.test(p)) {
+    throw new HopError(`bad node path "${p}"`, {
+      hint: "Node paths in link files must be relative (like 61/47/260101-120000-name).",
+    });
+  }
+  return p;
+}
+
+/** Parses and opens a node URL. Throws HopError for anything but ftp:// and file:// URLs. */
+export function openNode(url: string, options: NodeOptions = {}): StorageNode {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (e) {
+    throw new HopError(`bad node URL "${url}"`, {
+      hint: "Give nodes as ftp://user:pass@host:port/dir or file:///path.",
+      cause: e,
+    });
+  }
+  if (u.protocol === "file:") return openFolderNode(fileURLToPath(u), options);
+  if (u.protocol === "ftp:") return openFtpNode(u, options);
+  throw new HopError(`unsupported node URL "${redactUrl(url)}"`, {
+    hint: "Give nodes as ftp://user:pass@host:port/dir or file:///path.",
+  });
+}
+
+/** The URL with its password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ":***@");
+  }
+}
+
+/** Node key of a URL (what link files say): `host:port` or `file:///dir`. */
+export function nodeKey(url: string): string {
+  const u = new URL(url);
+  if (u.protocol === "file:") return "file://" + nodePath.resolve(fileURLToPath(u));
+  const host = u.hostname.startsWith("[") ? u.hostname : u.hostname;
+  return `${host}:${u.port || "21"}`;
+}
+
+/** Tracks down-ness and load shared by both node kinds. */
+function nodeState(downForMs: number) {
+  return {
+    load: 0,
+    downUntil: 0,
+    failures: 0,
+    markDown() {
+      this.failures++;
+      this.downUntil = Date.now() + Math.min(downForMs * this.failures, downForMs * 12);
+    },
+    markUp() {
+      this.failures = 0;
+      this.downUntil = 0;
+    },
+    isDown() {
+      return Date.now() < this.downUntil;
+    },
+  };
+}
+
+/**
+ * A web stream over a Node readable that pulls on demand (backpressure). Resolves only
+ * once the first chunk is there or the source ended, and rejects when the transfer
+ * (`done`) fails before that, so the caller can try another copy. At the end of the
+ * data it waits for `done`, so a transfer the server reported as failed errors the stream.
+ */
+async function firstByteStream(
+  src: PassThrough,
+  done: Promise<unknown>,
+  onCancel: () => void,
+): Promise<ReadableStream<Uint8Array>> {
+  let failure: unknown = null;
+  let ended = false;
+  const wake = new Set<() => void>();
+  const notify = () => {
+    for (const w of [...wake]) w();
+  };
+  done.catch((e) => {
+    failure ??= e ?? new Error("transfer failed");
+    notify();
+  });
+  src.on("readable", notify);
+  src.on("end", () => {
+    ended = true;
+    notify();
+  });
+  src.on("error", (e) => {
+    failure ??= e;
+    notify();
+  });
+  src.on("close", notify);
+  const next = async (): Promise<Uint8Array | null> => {
+    for (;;) {
+      if (failure) throw failure;
+      const c: Buffer | null = src.read();
+      if (c !== null) return new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
+      if (ended || (src.destroyed && !failure)) {
+        await done;
+        return null;
+      }
+      await new Promise<void>((resolve) => {
+        const w = () => {
+          wake.delete(w);
+          resolve();
+        };
+        wake.add(w);
+      });
+    }
+  };
+  let first: Uint8Array | null = await next();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = first ?? await next();
+        first = null;
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    cancel() {
+      onCancel();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Pass `source` through a byte counter (without putting `source` in flowing mode early). */
+function counting(source: Readable): { stream: Readable; done: Promise<void>; bytes(): number } {
+  let n = 0;
+  const t = new Transform({
+    transform(chunk: Buffer | Uint8Array | string, _enc, cb) {
+      const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      n += b.length;
+      cb(null, b);
+    },
+  });
+  const done = pipeline(source, t);
+  done.catch(() => {}); // awaited by the caller on success; a failed upload reports its own error
+  return { stream: t, done, bytes: () => n };
+}
+
+/** fsync a directory so a rename in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, "r");
+  try {
+    await fh.sync();
+  } catch {
+    // Some file systems refuse fsync on directories; nothing more can be done there.
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------- folder nodes
+
+function openFolderNode(dir: string, options: NodeOptions): StorageNode {
+  const root = nodePath.resolve(dir);
+  const st = nodeState(options.downForMs ?? 5000);
+  const full = (p: string) => nodePath.join(root, checkNodePath(p));
+  const track = async <T>(f: () => Promise<T>): Promise<T> => {
+    st.load++;
+    try {
+      return await f();
+    } finally {
+      st.load--;
+    }
+  };
+  return {
+    key: "file://" + root,
+    label: "file://" + root,
+    get load() {
+      return st.load;
+    },
+    isDown: () => st.isDown(),
+    put: (path, source) =>
+      track(async () => {
+        const target = full(path);
+        await fsp.mkdir(nodePath.dirname(target), { recursive: true });
+        const tmp = `${target}.part-${process.pid}-${Date.now()}`;
+        const counted = counting(source);
+        try {
+          const out = fs.createWriteStream(tmp);
+          await Promise.all([pipeline(counted.stream, out), counted.done]);
+          const fh = await fsp.open(tmp, "r+");
+          try {
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await fsp.rename(tmp, target);
+          await fsyncDir(nodePath.dirname(target));
+        } catch (e) {
+          await fsp.rm(tmp, { force: true });
+          throw new HopError(`storing ${path} on ${root} failed: ${(e as Error).message}`, {
+            hint: "Check that the node folder exists, is writable and has free space.",
+            cause: e,
+          });
+        }
+        return counted.bytes();
+      }),
+    get: (path, offset) =>
+      track(async () => {
+        const target = full(path);
+        const fh = await fsp.open(target, "r").catch((e) => {
+          throw new HopError(`${path} is not on ${root}: ${(e as { code?: string }).code ?? e}`, {
+            cause: e,
+          });
+        });
+        const rs = fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 });
+        const pt = new PassThrough({ highWaterMark: 256 * 1024 });
+        const done = pipeline(rs, pt);
+        return await firstByteStream(pt, done, () => {
+          rs.destroy();
+          pt.destroy();
+        });
+      }),
+    size: (path) =>
+      track(async () => {
+        try {
+          const s = await fsp.stat(full(path));
+          return s.isFile() ? s.size : null;
+        } catch {
+          return null;
+        }
+      }),
+    remove: (path) =>
+      track(async () => {
+        try {
+          await fsp.unlink(full(path));
+          return true;
+        } catch (e) {
+          if ((e as { code?: string }).code === "ENOENT") return false;
+          throw e;
+        }
+      }),
+    mkdirp: (d) => track(async () => void await fsp.mkdir(full(d), { recursive: true })),
+    health: async () => {
+      try {
+        await fsp.mkdir(root, { recursive: true });
+        await fsp.access(root, fs.constants.W_OK);
+        st.markUp();
+        return true;
+      } catch {
+        st.markDown();
+        return false;
+      }
+    },
+    freeSpace: async () => {
+      try {
+        const s = await fsp.statfs(root);
+        return Number(s.bavail) * Number(s.bsize);
+      } catch {
+        return null;
+      }
+    },
+    close() {},
+  };
+}
+
+// ---------------------------------------------------------------- FTP nodes
+
+function openFtpNode(u: URL, options: NodeOptions): StorageNode {
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(u.port || 21);
+  const user = decodeURIComponent(u.username || "anonymous");
+  const password = decodeURIComponent(u.password || "hop@");
+  const baseDir = decodeURIComponent(u.pathname || "/").replace(/\/+$/, "") || "/";
+  const key = `${u.hostname}:${port}`;
+  const redacted = new URL(u.toString());
+  if (redacted.password) redacted.password = "***";
+  const label = redacted.toString();
+  const max = options.maxConnections ?? 4;
+  const timeout = options.timeoutMs ?? 30000;
+  const st = nodeState(options.downForMs ?? 5000);
+  const idle: Client[] = [];
+  const waiters: (() => void)[] = [];
+  let open = 0;
+  let closed = false;
+  /** Directories known to exist on the node (so mkdir -p is cheap). */
+  const madeDirs = new Set<string>();
+
+  const connect = async (): Promise<Client> => {
+    const c = new Client(timeout);
+    try {
+      await c.access({ host, port, user, password });
+      if (baseDir !== "/" || u.pathname === "/") await c.cd(baseDir === "/" ? "/" : baseDir);
+      return c;
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  };
+
+  const acquire = async (): Promise<Client> => {
+    for (;;) {
+      if (closed) throw new HopError(`node ${label} is closed`);
+      const c = idle.pop();
+      if (c) {
+        if (!c.closed) return c;
+        open--;
+        continue;
+      }
+      if (open < max) {
+        open++;
+        try {
+          return await connect();
+        } catch (e) {
+          open--;
+          waiters.shift()?.();
+          throw e;
+        }
+      }
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  const release = (c: Client, healthy: boolean) => {
+    if (healthy && !c.closed && !closed) idle.push(c);
+    else {
+      c.close();
+      open--;
+    }
+    waiters.shift()?.();
+  };
+
+  /** Run `f` on a pooled connection; a stale pooled connection is retried once on a fresh one. */
+  const withClient = async <T>(what: string, f: (c: Client) => Promise<T>): Promise<T> => {
+    st.load++;
+    try {
+      for (let attempt = 0;; attempt++) {
+        let c: Client;
+        try {
+          c = await acquire();
+        } catch (e) {
+          st.markDown();
+          throw nodeError(what, e);
+        }
+        try {
+          const r = await f(c);
+          release(c, true);
+          st.markUp();
+          return r;
+        } catch (e) {
+          const connectionLost = c.closed || !isFtpReply(e);
+          release(c, !connectionLost);
+          if (connectionLost && attempt === 0) continue;
+          if (connectionLost) st.markDown();
+          throw nodeError(what, e);
+        }
+      }
+    } finally {
+      st.load--;
+    }
+  };
+  const nodeError = (what: string, e: unknown) =>
+    e instanceof HopError
+      ? e
+      : new HopError(`${what} on node ${label} failed: ${(e as Error)?.message ?? e}`, {
+        hint:
+          "Check that the node's FTP server runs and the URL's user, password and folder are right.",
+        cause: e,
+      });
+
+  const mkdirp = async (c: Client, dir: string) => {
+    const parts = dir.split("/").filter((s) => s);
+    let sofar = "";
+    for (const p of parts) {
+      sofar = sofar ? `${sofar}/${p}` : p;
+      if (madeDirs.has(sofar)) continue;
+      const r = await c.sendIgnoringError(`MKD ${sofar}`);
+      // 257 created; 550/521 usually "exists": checked by the STOR that follows.
+      if (r.code === 257 || r.code === 550 || r.code === 521) madeDirs.add(sofar);
+    }
+  };
+
+  return {
+    key,
+    label,
+    get load() {
+      return st.load;
+    },
+    isDown: () => st.isDown(),
+    put: (path, source) =>
+      withClient(`storing ${path}`, async (c) => {
+        checkNodePath(path);
+        const dir = nodePath.posix.dirname(path);
+        if (dir !== ".") await mkdirp(c, dir);
+        const counted = counting(source);
+        await c.uploadFrom(counted.stream, path);
+        await counted.done;
+        return counted.bytes();
+      }),
+    get: async (path, offset) => {
+      checkNodePath(path);
+      st.load++;
+      let c: Client | null = null;
+      let released = false;
+      const finish = (healthy: boolean) => {
+        if (released) return;
+        released = true;
+        st.load--;
+        if (c) release(c, healthy);
+      };
+      try {
+        c = await acquire();
+      } catch (e) {
+        finish(false);
+        st.markDown();
+        throw nodeError(`reading ${path}`, e);
+      }
+      const pt = new PassThrough({ highWaterMark: 256 * 1024 });
+      const client = c;
+      const done = client.downloadTo(pt, path, offset).then(
+        (r) => {
+          finish(true);
+          st.markUp();
+          return r;
+        },
+        (e) => {
+          // A refused RETR (550) leaves the control connection usable.
+          finish(isFtpReply(e) && !client.closed);
+          if (!isFtpReply(e)) st.markDown();
+          pt.destroy();
+          throw nodeError(`reading ${path}`, e);
+        },
+      );
+      return await firstByteStream(pt, done, () => {
+        // The reader went away: basic-ftp cannot abort a transfer, so drop the connection.
+        client.close();
+        pt.destroy();
+      });
+    },
+    size: (path) =>
+      withClient(`SIZE ${path}`, async (c) => {
+        const r = await c.sendIgnoringError(`SIZE ${checkNodePath(path)}`);
+        if (r.code === 213) {
+          const n = Number(r.message.slice(4).trim());
+          return Number.isSafeInteger(n) ? n : null;
+        }
+        return null;
+      }),
+    remove: (path) =>
+      withClient(`deleting ${path}`, async (c) => {
+        const r = await c.sendIgnoringError(`DELE ${checkNodePath(path)}`);
+        if (r.code >= 200 && r.code < 300) return true;
+        if (r.code === 550) {
+          const s = await c.sendIgnoringError(`SIZE ${path}`);
+          if (s.code !== 213) return false;
+        }
+        throw new HopError(`node ${label} refused DELE ${path}: ${r.message}`);
+      }),
+    mkdirp: (d) => withClient(`MKD ${d}`, (c) => mkdirp(c, checkNodePath(d))),
+    health: async () => {
+      try {
+        await withClient("NOOP", (c) => c.send("NOOP"));
+        return true;
+      } catch {
+        st.markDown();
+        return false;
+      }
+    },
+    freeSpace: async () => {
+      // RFC draft AVBL, where a server has it (pure-ftpd does); unknown otherwise.
+      try {
+        return await withClient("AVBL", async (c) => {
+          const r = await c.sendIgnoringError("AVBL");
+          const n = r.code === 213 ? Number(r.message.slice(4).trim()) : NaN;
+          return Number.isSafeInteger(n) ? n : null;
+        });
+      } catch {
+        return null;
+      }
+    },
+    sendTo: (path, offset, target) =>
+      withClient(`third-party RETR ${path}`, async (c) => {
+        checkNodePath(path);
+        await c.send("TYPE I");
+        const cmd = target.family === 6
+          ? `EPRT |2|${target.host}|${target.port}|`
+          : `PORT ${target.host.replaceAll(".", ",")},${target.port >> 8},${target.port & 255}`;
+        const p = await c.sendIgnoringError(cmd);
+        if (p.code !== 200) return false;
+        if (offset > 0) {
+          const r = await c.sendIgnoringError(`REST ${offset}`);
+          if (r.code !== 350) return false;
+        }
+        const r = await c.sendIgnoringError(`RETR ${path}`);
+        if (r.code !== 150 && r.code !== 125) return false;
+        // Wait for the 226 (basic-ftp's `send` resolves on the next final reply).
+        const end = await new Promise<{ code: number; message: string }>((resolve, reject) => {
+          // deno-lint-ignore no-explicit-any
+          const ftp = (c as any).ftp;
+          ftp.handle(undefined, (res: Error | { code: number; message: string }, task: {
+            resolve(v: unknown): void;
+            reject(e: unknown): void;
+          }) => {
+            if (res instanceof Error) {
+              task.reject(res);
+              reject(res);
+            } else if (res.code >= 200) {
+              task.resolve(res);
+              resolve(res);
+            }
+          });
+        });
+        if (end.code !== 226 && end.code !== 250) {
+          throw new HopError(`node ${label} failed sending ${path}: ${end.message}`);
+        }
+        return true;
+      }),
+    close() {
+      closed = true;
+      for (const c of idle.splice(0)) c.close();
+      for (const w of waiters.splice(0)) w();
+    },
+  };
+}
+
+/** True when `e` is an FTP error reply (the control connection is still fine). */
+function isFtpReply(e: unknown): boolean {
+  return typeof e === "object" && e !== null && "code" in e &&
+    typeof (e as { code: unknown }).code === "number" && (e as { code: number }).code >= 400;
+}
+
+/**
+ * Choose `count` nodes for new copies of a `size`-byte file: nodes not believed down,
+ * with room for it (unknown free space passes), least loaded first, then most free space.
+ * `exclude` lists node keys that already hold a copy or just failed.
+ */
+export async function chooseNodes(
+  nodes: readonly StorageNode[],
+  count: number,
+  size: number,
+  exclude: ReadonlySet<string> = new Set(),
+): Promise<StorageNode[]> {
+  const candidates: { node: StorageNode; free: number }[] = [];
+  for (const node of nodes) {
+    if (exclude.has(node.key) || node.isDown()) continue;
+    const free = await node.freeSpace();
+    if (free !== null && free < size + 1024 * 1024) continue;
+    candidates.push({ node, free: free ?? Number.MAX_SAFE_INTEGER });
+  }
+  rotation = (rotation + 1) % 1_000_000;
+  candidates.sort((a, b) =>
+    a.node.load - b.node.load || Math.sign(b.free - a.free) ||
+    ((nodes.indexOf(a.node) + rotation) % nodes.length) -
+      ((nodes.indexOf(b.node) + rotation) % nodes.length)
+  );
+  return candidates.slice(0, count).map((c) => c.node);
+}
+let rotation = 0;

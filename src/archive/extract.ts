@@ -107,6 +107,41 @@ export const DEFAULT_MAX_RATIO = 1000;
 /** Decompressed bytes always allowed before the ratio check applies. */
 export const RATIO_GRACE_BYTES = 1024 * 1024;
 
+/** Decompressed bytes beyond the ratio allowance tolerated in flight (see extractArchive). */
+const STREAM_SLACK_BYTES = 8 * 1024 * 1024;
+/** Largest piece handed to the tar decoder, so that it never holds much ahead. */
+const PIECE_BYTES = 256 * 1024;
+
+/**
+ * Re-chunks `input` into pieces of at most {@link PIECE_BYTES}, handed on one per pull, and
+ * calls `check` with the running total before each.
+ */
+function limitStream(
+  input: ReadableStream<Uint8Array>,
+  check: (total: number) => void,
+): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  let rest: Uint8Array | undefined;
+  let total = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (!rest?.length) {
+        const r = await reader.read();
+        if (r.done) return c.close();
+        rest = r.value;
+      }
+      const piece = rest.subarray(0, PIECE_BYTES);
+      rest = rest.subarray(piece.length);
+      total += piece.length;
+      check(total);
+      c.enqueue(piece);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
 /** Raised inside the stream pipeline; re-thrown as an UnsafeEntryError naming the entry. */
 class LimitError extends HopError {
   constructor(readonly reason: string) {
@@ -139,27 +174,29 @@ export async function extractArchive(
   const root = await realpath(target);
 
   let compressed = 0;
-  let expanded = 0;
   const countIn = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, c) {
       compressed += chunk.length;
       c.enqueue(chunk);
     },
   });
-  const limitOut = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, c) {
-      expanded += chunk.length;
-      const base = Math.max(compressed, opts.compressedSize ?? 0);
-      if (expanded > RATIO_GRACE_BYTES && expanded > base * maxRatio) {
-        throw new LimitError(
-          `the archive expands more than ${maxRatio} times its compressed size (${base} bytes)` +
-            " - a decompression bomb?",
-        );
-      }
-      c.enqueue(chunk);
-    },
-  });
-  const tar = source.pipeThrough(countIn).pipeThrough(decompressor(opts)).pipeThrough(limitOut);
+  /** Throws once `expanded` bytes exceed the ratio allowance plus `slack`. */
+  const checkRatio = (expanded: number, slack: number) => {
+    const base = Math.max(compressed, opts.compressedSize ?? 0);
+    if (expanded > Math.max(RATIO_GRACE_BYTES, base * maxRatio) + slack) {
+      throw new LimitError(
+        `the archive expands more than ${maxRatio} times its compressed size (${base} bytes)` +
+          " - a decompression bomb?",
+      );
+    }
+  };
+  // File bytes are checked exactly as they are written (naming the right entry); the whole
+  // decompressed stream (headers, skipped entries, padding) is checked with some slack for
+  // what the tar decoder holds ahead.
+  const tar = limitStream(
+    source.pipeThrough(countIn).pipeThrough(decompressor(opts)),
+    (n) => checkRatio(n, STREAM_SLACK_BYTES),
+  );
 
   const result: ExtractResult = {
     entries: [],
@@ -213,7 +250,7 @@ export async function extractArchive(
           "raise the size limit if this archive is expected",
         );
       }
-      const done = await writeFile(state, entry, parts);
+      const done = await writeFile(state, entry, parts, (n) => checkRatio(result.bytes + n, 0));
       result.entries.push(done);
       result.files++;
       result.bytes += done.size;
@@ -237,7 +274,13 @@ export async function extractArchive(
           "raise the ratio limit if this archive is expected",
         );
     }
-    if (e instanceof HopError) throw e;
+    if (e instanceof UnsafeEntryError || current === undefined) throw e;
+    if (e instanceof HopError) {
+      throw new HopError(`${e.message} (while extracting '${printable(current)}')`, {
+        hint: e.hint,
+        cause: e,
+      });
+    }
     throw new HopError(
       `extracting archive entry '${printable(current ?? "")}' failed: ${(e as Error).message}`,
       { cause: e },
@@ -324,7 +367,12 @@ async function ensureDir(state: State, name: string, parts: string[], self: bool
 }
 
 /** Writes a file entry through a temporary name, then renames it into place. */
-async function writeFile(state: State, entry: ArchiveEntry, parts: string[]) {
+async function writeFile(
+  state: State,
+  entry: ArchiveEntry,
+  parts: string[],
+  check: (written: number) => void,
+) {
   await ensureDir(state, entry.path, parts, false);
   const dest = join(state.root, ...parts);
   const existing = await lstat(dest).catch((e) => {
@@ -354,6 +402,7 @@ async function writeFile(state: State, entry: ArchiveEntry, parts: string[]) {
     while (true) {
       const { done, value } = await reader.read();
       if (done) break;
+      check(size + value.length);
       let off = 0;
       while (off < value.length) {
         const { bytesWritten } = await fh.write(value, off, value.length - off);

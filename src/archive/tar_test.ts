@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import { pathProblem, readArchive, writeArchive, writeArchiveFile } from "./tar.ts";
 import { extractArchive } from "./extract.ts";
-import { CODECS, fileStream, listTree, withTempDir } from "../../tests/archive_helpers.ts";
+import {
+  bytesStream,
+  CODECS,
+  fileStream,
+  listTree,
+  withTempDir,
+} from "../../tests/archive_helpers.ts";
 
 const OLD = 1000000000; // 2001-09-09
 const UTF8_NAME = "été/naïve – 日本語.txt";
@@ -38,7 +44,7 @@ async function makeTree(root: string): Promise<string[]> {
   return files.map((f) => f[0]);
 }
 
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -58,7 +64,7 @@ for (const { name, codec } of CODECS) {
       assert.equal(bytes[1], 0x5a);
 
       const seen: string[] = [];
-      for await (const e of readArchive(new Blob([bytes]).stream(), codec)) {
+      for await (const e of readArchive(bytesStream(bytes), codec)) {
         seen.push(`${e.type}:${e.path}`);
         if (e.type === "file") {
           const data = new Uint8Array(await new Response(e.body).arrayBuffer());
@@ -84,7 +90,7 @@ for (const { name, codec } of CODECS) {
         `file:${LONG_NAME}`,
       ]);
 
-      const res = await extractArchive(new Blob([bytes]).stream(), out, codec);
+      const res = await extractArchive(bytesStream(bytes), out, codec);
       assert.equal(res.files, files.length);
       assert.equal(res.directories, 7);
       assert.equal(res.compressedBytes, bytes.length);
@@ -105,7 +111,7 @@ for (const { name, codec } of CODECS) {
       const bytes = await collect(writeArchive({ root: dir, files, ...codec }));
       const bodies: ReadableStream<Uint8Array>[] = [];
       const paths: string[] = [];
-      for await (const e of readArchive(new Blob([bytes]).stream(), codec)) {
+      for await (const e of readArchive(bytesStream(bytes), codec)) {
         paths.push(e.path);
         bodies.push(e.body);
       }

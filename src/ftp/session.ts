@@ -683,6 +683,8 @@ class Session {
 
   private setActive(host: string, port: number, family: 4 | 6): void {
     if (this.epsvAll) throw new Reply(501, "Only EPSV allowed after EPSV ALL.");
+    // an unspecified address (lftp sends "EPRT |2|::|port|") means the client itself
+    if (host === "0.0.0.0" || sameAddress(host, "::")) host = this.remote;
     if (!sameAddress(host, this.remote)) {
       this.log(`refused data connection to foreign address ${host}`);
       throw new Reply(504, "Rejected data connection to a foreign address.");

@@ -105,13 +105,14 @@ export function curlUrl(t: FtpTarget, path: string): string {
 
 /**
  * Run curl against `path` with extra arguments (e.g. ["-T", file] or ["-o", out]).
- * Credentials go through `--user`; `--ftp-method nocwd` keeps paths exact.
+ * Credentials go through `--user`; `--ftp-method nocwd` (the default here) keeps
+ * paths exact, `multicwd` is needed for `--ftp-create-dirs`.
  */
 export function runCurl(
   t: FtpTarget,
   path: string,
   args: string[],
-  opts: { tls?: boolean; cwd?: string; timeoutMs?: number } = {},
+  opts: { tls?: boolean; cwd?: string; timeoutMs?: number; ftpMethod?: "nocwd" | "singlecwd" | "multicwd" } = {},
 ): Promise<RunResult> {
   return runProgram([
     "curl",
@@ -122,7 +123,7 @@ export function runCurl(
     "--user",
     `${t.user}:${t.password}`,
     "--ftp-method",
-    "nocwd",
+    opts.ftpMethod ?? "nocwd",
     ...(opts.tls ? ["--ssl-reqd", "-k"] : []),
     ...args,
     curlUrl(t, path),
@@ -165,4 +166,171 @@ export async function runFtplib(
     result = JSON.parse(last);
   }
   return { result, ...r };
+}
+
+/** One parsed server reply. */
+export interface FtpReplyMsg {
+  code: number;
+  /** Text lines without codes and line ends (first line without the `ccc-`). */
+  lines: string[];
+}
+
+/**
+ * Incremental, strict reply parser: every line must end with CRLF, a reply must
+ * start with `ccc ` or `ccc-`, and a multi-line reply must end with the same
+ * `ccc `. Throws on anything else (used by the fuzz test).
+ */
+export function createReplyParser(): (chunk: Uint8Array) => FtpReplyMsg[] {
+  let pending = new Uint8Array(0);
+  let open: FtpReplyMsg | null = null;
+  const dec = new TextDecoder();
+  return (chunk) => {
+    const all = new Uint8Array(pending.length + chunk.length);
+    all.set(pending);
+    all.set(chunk, pending.length);
+    const out: FtpReplyMsg[] = [];
+    let start = 0;
+    for (let i = 0; i < all.length; i++) {
+      if (all[i] !== 10) continue;
+      if (i === start || all[i - 1] !== 13) throw new Error("reply line not ended by CRLF");
+      const line = dec.decode(all.subarray(start, i - 1));
+      start = i + 1;
+      if (line.includes("\r")) throw new Error(`bare CR inside reply line ${JSON.stringify(line)}`);
+      if (open) {
+        if (line.startsWith(`${open.code} `)) {
+          open.lines.push(line.slice(4));
+          out.push(open);
+          open = null;
+        } else open.lines.push(line);
+        continue;
+      }
+      const m = /^([1-5][0-5]\d)([ -])(.*)$/.exec(line);
+      if (!m) throw new Error(`malformed reply line ${JSON.stringify(line)}`);
+      const msg = { code: Number(m[1]), lines: [m[3]] };
+      if (m[2] === " ") out.push(msg);
+      else open = msg;
+    }
+    pending = all.slice(start);
+    return out;
+  };
+}
+
+/** A hand-driven control connection for protocol tests. */
+export interface RawFtp {
+  socket: import("node:net").Socket;
+  /** Send one command line (CRLF added). */
+  send(line: string): void;
+  /** Send raw bytes as they are. */
+  sendRaw(bytes: Uint8Array | string): void;
+  /** The next reply (waits up to `timeoutMs`, default 10 s). */
+  reply(timeoutMs?: number): Promise<FtpReplyMsg>;
+  /** Send a command and return its reply. */
+  cmd(line: string): Promise<FtpReplyMsg>;
+  /** Resolves when the server closed the connection. */
+  closed: Promise<void>;
+  close(): void;
+}
+
+/** Connect to host:port and read the greeting (returned as `greeting`). */
+export async function openRawFtp(
+  host: string,
+  port: number,
+  opts: { localAddress?: string } = {},
+): Promise<RawFtp & { greeting: FtpReplyMsg }> {
+  const net = await import("node:net");
+  const socket = net.connect({ host, port, localAddress: opts.localAddress });
+  const parse = createReplyParser();
+  const replies: FtpReplyMsg[] = [];
+  const waiters: Array<(r: FtpReplyMsg | Error) => void> = [];
+  let failure: Error | null = null;
+  const deliver = () => {
+    while (waiters.length > 0 && (replies.length > 0 || failure)) {
+      const w = waiters.shift()!;
+      w(replies.length > 0 ? replies.shift()! : failure!);
+    }
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    try {
+      replies.push(...parse(chunk));
+    } catch (err) {
+      failure = err as Error;
+    }
+    deliver();
+  });
+  const closed = new Promise<void>((resolve) => {
+    socket.on("close", () => {
+      failure ??= new Error("connection closed");
+      deliver();
+      resolve();
+    });
+  });
+  socket.on("error", (err) => {
+    failure ??= err;
+    deliver();
+  });
+  const reply = (timeoutMs = 10_000) =>
+    new Promise<FtpReplyMsg>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no reply within " + timeoutMs + " ms")), timeoutMs);
+      waiters.push((r) => {
+        clearTimeout(timer);
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      });
+      deliver();
+    });
+  const raw: RawFtp = {
+    socket,
+    send: (line) => void socket.write(line + "\r\n"),
+    sendRaw: (bytes) => void socket.write(bytes),
+    reply,
+    cmd: (line) => {
+      socket.write(line + "\r\n");
+      return reply();
+    },
+    closed,
+    close: () => socket.destroy(),
+  };
+  const greeting = await reply();
+  return { ...raw, greeting };
+}
+
+/** Parse the port out of a 229 EPSV reply. */
+export function epsvPort(r: FtpReplyMsg): number {
+  const m = /\(\|\|\|(\d+)\|\)/.exec(r.lines[0]);
+  if (!m) throw new Error(`not an EPSV reply: ${r.code} ${r.lines.join(" ")}`);
+  return Number(m[1]);
+}
+
+/** A folder server on a fresh temp dir for one test. */
+export interface TestFolderServer {
+  root: string;
+  target: FtpTarget;
+  port: number;
+  /** Stop the server and remove the temp dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Serve a new temp folder with user "tester"/"secret" on `host` (default 127.0.0.1).
+ * Extra engine options pass through (e.g. `{ maxSessionsPerIp: 2 }`).
+ */
+export async function startTestFolderServer(
+  opts: Partial<import("../../src/ftp/node_serve.ts").ServeFolderOptions> = {},
+): Promise<TestFolderServer> {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { serveFolder } = await import("../../src/ftp/node_serve.ts");
+  const root = opts.root ?? mkdtempSync(join(tmpdir(), "hop-ftp-test-"));
+  const host = opts.host ?? "127.0.0.1";
+  const srv = await serveFolder({ user: "tester", password: "secret", loginFailDelayMs: 50, ...opts, root, host });
+  return {
+    root,
+    port: srv.port,
+    target: { host, port: srv.port, user: opts.user ?? "tester", password: opts.password ?? "secret" },
+    async stop() {
+      await srv.close();
+      if (!opts.root) rmSync(root, { recursive: true, force: true });
+    },
+  };
 }

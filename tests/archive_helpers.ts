@@ -6,7 +6,18 @@
  */
 import { spawn } from "node:child_process";
 import { Readable, Writable } from "node:stream";
-import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BytePair, CodecOptions } from "../src/archive/tar.ts";
@@ -70,7 +81,7 @@ export const cliCodec: Required<CodecOptions> = {
  */
 export const CODECS: { name: string; codec: CodecOptions }[] = [
   { name: "bzip2 CLI", codec: cliCodec },
-  // BZIP2-PENDING: { name: "bzip2 engine", codec: {} },
+  { name: "bzip2 engine", codec: {} },
 ];
 
 /** Runs a command to completion; returns stdout, throws with stderr on failure. */
@@ -169,4 +180,35 @@ export function bytesStream(bytes: Uint8Array, chunk = 64 * 1024): ReadableStrea
       pos += chunk;
     },
   });
+}
+
+export const OLD = 1000000000; // 2001-09-09
+export const UTF8_NAME = "été/naïve – 日本語.txt";
+export const LONG_NAME = `long/${"d".repeat(90)}/${"f".repeat(120)}.txt`;
+
+/** A tree with nested folders, spaces, UTF-8, empty and multi-MB files, modes, old mtimes. */
+export async function makeSampleTree(root: string): Promise<string[]> {
+  const files: [string, Uint8Array, number, number][] = [
+    ["hello.txt", new TextEncoder().encode("hello world\n"), 0o644, OLD],
+    ["sub/file with space.txt", new TextEncoder().encode("spaced"), 0o600, OLD + 12345],
+    ["sub/deep/er/empty", new Uint8Array(0), 0o644, 1577934245],
+    ["sub/deep/run.sh", new TextEncoder().encode("#!/bin/sh\necho hi\n"), 0o755, OLD],
+    ["big/blob.bin", randomBytes(3 * 1024 * 1024 + 17), 0o644, 1795372302],
+    [UTF8_NAME, new TextEncoder().encode("accents"), 0o644, OLD],
+    [LONG_NAME, new TextEncoder().encode("long"), 0o644, OLD],
+  ];
+  for (const [rel, data, mode, mtime] of files) {
+    const abs = join(root, ...rel.split("/"));
+    await mkdir(join(abs, ".."), { recursive: true });
+    await writeFile(abs, data);
+    await chmod(abs, mode);
+    await utimes(abs, mtime, mtime);
+  }
+  await chmod(join(root, "sub/deep"), 0o750);
+  for (
+    const d of ["sub/deep/er", "sub/deep", "sub", "big", "été", `long/${"d".repeat(90)}`, "long"]
+  ) {
+    await utimes(join(root, d), OLD + 7, OLD + 7);
+  }
+  return files.map((f) => f[0]);
 }

@@ -18,11 +18,7 @@ import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createTarDecoder, createTarPacker, type TarHeader } from "modern-tar";
-// BZIP2-PENDING: import { compressStream, decompressStream } from "./bzip2.ts";
-const compressStream = (): TransformStream<Uint8Array, Uint8Array> => {
-  throw new HopError("bzip2 engine not there yet");
-};
-const decompressStream = compressStream;
+import { compressStream, decompressStream } from "./bzip2.ts";
 import { HopError } from "../errors.ts";
 
 /** A stream pair transforming bytes, such as a `TransformStream`. */

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, readdir, symlink, utimes, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import { pathProblem, readArchive, writeArchive, writeArchiveFile } from "./tar.ts";
@@ -12,37 +11,6 @@ import {
   listTree,
   withTempDir,
 } from "../../tests/archive_helpers.ts";
-
-const OLD = 1000000000; // 2001-09-09
-const UTF8_NAME = "été/naïve – 日本語.txt";
-const LONG_NAME = `long/${"d".repeat(90)}/${"f".repeat(120)}.txt`;
-
-/** A tree with nested folders, spaces, UTF-8, empty and multi-MB files, modes, old mtimes. */
-async function makeTree(root: string): Promise<string[]> {
-  const files: [string, Uint8Array, number, number][] = [
-    ["hello.txt", new TextEncoder().encode("hello world\n"), 0o644, OLD],
-    ["sub/file with space.txt", new TextEncoder().encode("spaced"), 0o600, OLD + 12345],
-    ["sub/deep/er/empty", new Uint8Array(0), 0o644, 1577934245],
-    ["sub/deep/run.sh", new TextEncoder().encode("#!/bin/sh\necho hi\n"), 0o755, OLD],
-    ["big/blob.bin", randomBytes(3 * 1024 * 1024 + 17), 0o644, 1795372302],
-    [UTF8_NAME, new TextEncoder().encode("accents"), 0o644, OLD],
-    [LONG_NAME, new TextEncoder().encode("long"), 0o644, OLD],
-  ];
-  for (const [rel, data, mode, mtime] of files) {
-    const abs = join(root, ...rel.split("/"));
-    await mkdir(join(abs, ".."), { recursive: true });
-    await writeFile(abs, data);
-    await chmod(abs, mode);
-    await utimes(abs, mtime, mtime);
-  }
-  await chmod(join(root, "sub/deep"), 0o750);
-  for (
-    const d of ["sub/deep/er", "sub/deep", "sub", "big", "été", `long/${"d".repeat(90)}`, "long"]
-  ) {
-    await utimes(join(root, d), OLD + 7, OLD + 7);
-  }
-  return files.map((f) => f[0]);
-}
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await new Response(stream).arrayBuffer());

@@ -204,11 +204,14 @@ export async function makeSampleTree(root: string): Promise<string[]> {
     await chmod(abs, mode);
     await utimes(abs, mtime, mtime);
   }
+  await mkdir(join(root, "sub", "void"));
   await chmod(join(root, "sub/deep"), 0o750);
   for (
     const d of ["sub/deep/er", "sub/deep", "sub", "big", "été", `long/${"d".repeat(90)}`, "long"]
   ) {
     await utimes(join(root, d), OLD + 7, OLD + 7);
   }
-  return files.map((f) => f[0]);
+  const paths = files.map((f) => f[0]);
+  paths.splice(2, 0, "sub/void"); // an empty folder, listed as such
+  return paths;
 }

@@ -48,7 +48,10 @@ export interface WriteProgress {
 export interface WriteArchiveOptions extends CodecOptions {
   /** Folder the relative paths are read from. */
   root: string;
-  /** Relative, `/`-separated paths of regular files under `root`, archived in this order. */
+  /**
+   * Relative, `/`-separated paths under `root`, archived in this order: regular files, or
+   * folders (just their directory entry, for empty folders; parents get theirs anyway).
+   */
   files: string[];
   /** Called after each file is packed, with running totals. */
   onProgress?: (p: WriteProgress) => void;
@@ -204,7 +207,9 @@ export function writeTar(
         }
         await controller.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs)).close();
       }
-      bytes += await packFile(controller, opts.root, rel, parts);
+      const size = await packFile(controller, opts.root, rel, parts, seenDirs);
+      if (size === undefined) continue; // a folder
+      bytes += size;
       files++;
       opts.onProgress?.({ files, bytes });
     }
@@ -243,10 +248,13 @@ async function packFile(
   root: string,
   rel: string,
   parts: string[],
-): Promise<number> {
+  seenDirs: Set<string>,
+): Promise<number | undefined> {
   let fh: FileHandle;
   try {
-    fh = await open(join(root, ...parts), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    const flags = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+    fh = await open(join(root, ...parts), flags);
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === "ELOOP") {
@@ -258,6 +266,13 @@ async function packFile(
   }
   try {
     const st = await fh.stat();
+    if (st.isDirectory()) {
+      if (!seenDirs.has(rel)) {
+        seenDirs.add(rel);
+        await controller.add(header(`${rel}/`, "directory", 0, st.mode, st.mtimeMs)).close();
+      }
+      return undefined;
+    }
     if (!st.isFile()) {
       throw new HopError(`cannot archive '${printable(rel)}': not a regular file`, {
         hint: "hop archives regular files only; exclude it",

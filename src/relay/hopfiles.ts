@@ -1,0 +1,141 @@
+/**
+ * hop's own files on a relay, which an Escale client never looks at (none of
+ * their names ends in `.index`, `.data` or `.lock`):
+ * - `.hop-client-<name>`: one per registered puller (JSON: name, mode, host,
+ *   registered, seen). Each client writes only its own file, so racing
+ *   registrations can never erase each other.
+ * - `.hop-deleted-<page>`: the deletions of a page (JSON: path -> checksum of
+ *   the deleted version, time, client), written under the page's `w` lock.
+ *
+ * Client names are percent-encoded in file names (no `.`), so no name can
+ * make a file that Escale would take for a page index.
+ *
+ * @module
+ */
+import { HopError } from "../errors.ts";
+import type { RelayFile, RelayIO } from "./io.ts";
+
+/** File name prefix of client registrations. */
+export const CLIENT_PREFIX = ".hop-client-";
+/** File name prefix of deletion records. */
+export const DELETED_PREFIX = ".hop-deleted-";
+
+/** Relay file name of a client's registration. */
+export function clientFileName(name: string): string {
+  return CLIENT_PREFIX + name.replace(
+    /[^A-Za-z0-9_-]/gu,
+    (c) =>
+      [...new TextEncoder().encode(c)].map((b) =>
+        "%" + b.toString(16).toUpperCase().padStart(2, "0")
+      ).join(""),
+  );
+}
+
+/** The client name of a registration file name, or null for any other name. */
+export function parseClientFileName(file: string): string | null {
+  if (!file.startsWith(CLIENT_PREFIX)) return null;
+  const enc = file.slice(CLIENT_PREFIX.length);
+  if (!/^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+$/.test(enc)) return null;
+  try {
+    return decodeURIComponent(enc);
+  } catch {
+    return null;
+  }
+}
+
+/** A registered client. Times are Unix seconds by the client's clock. */
+export interface ClientRecord {
+  name: string;
+  /** Its mode: `upload` clients are never waited for. */
+  mode: string;
+  host: string;
+  registered: number;
+  seen: number;
+}
+
+/** Reads every registration listed in `files` (unreadable ones are skipped). */
+export async function readClients(io: RelayIO, files: RelayFile[]): Promise<ClientRecord[]> {
+  const out: ClientRecord[] = [];
+  for (const f of files) {
+    const name = parseClientFileName(f.name);
+    if (name === null) continue;
+    try {
+      const rec = JSON.parse(new TextDecoder().decode(await io.readBytes(f.name)));
+      if (rec && rec.name === name && typeof rec.seen === "number") out.push(rec as ClientRecord);
+    } catch {
+      // damaged or vanished: not registered
+    }
+  }
+  return out;
+}
+
+/** Writes (or refreshes) this client's registration. */
+export async function registerClient(io: RelayIO, rec: ClientRecord): Promise<void> {
+  await io.write(clientFileName(rec.name), new TextEncoder().encode(JSON.stringify(rec)));
+}
+
+/** Forgets a client: its registration is removed, updates no longer wait for it. */
+export async function forgetClient(io: RelayIO, name: string): Promise<boolean> {
+  const file = clientFileName(name);
+  if (!(await io.stat(file))) return false;
+  await io.delete(file);
+  return true;
+}
+
+/** One deleted file. */
+export interface Tombstone {
+  /** Checksum of the version that was deleted. */
+  checksum: string;
+  /** Unix seconds. */
+  time: number;
+  /** Client that deleted it. */
+  by: string;
+}
+
+/** Relay file name of a page's deletion records. */
+export function deletedFileName(page: string): string {
+  return DELETED_PREFIX + page;
+}
+
+/** Reads a page's deletion records ({} when there are none). */
+export async function readTombstones(
+  io: RelayIO,
+  page: string,
+): Promise<Record<string, Tombstone>> {
+  const name = deletedFileName(page);
+  if (!(await io.stat(name))) return {};
+  const text = new TextDecoder().decode(await io.readBytes(name));
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && parsed.v === 1 && typeof parsed.deleted === "object") {
+      return parsed.deleted as Record<string, Tombstone>;
+    }
+  } catch {
+    // fall through
+  }
+  throw new HopError(`relay file ${name} on ${io.label} is damaged`, {
+    hint: "Remove it; deletions recorded in it will then not reach other hop clients.",
+  });
+}
+
+/** Days a deletion record is kept. */
+export const TOMBSTONE_DAYS = 180;
+
+/** Writes a page's deletion records, dropping those older than {@linkcode TOMBSTONE_DAYS}. */
+export async function writeTombstones(
+  io: RelayIO,
+  page: string,
+  deleted: Record<string, Tombstone>,
+  nowSeconds: number,
+): Promise<void> {
+  const keep: Record<string, Tombstone> = {};
+  for (const [p, t] of Object.entries(deleted)) {
+    if (nowSeconds - t.time < TOMBSTONE_DAYS * 86400) keep[p] = t;
+  }
+  const name = deletedFileName(page);
+  if (Object.keys(keep).length === 0) {
+    await io.delete(name);
+    return;
+  }
+  await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, deleted: keep })));
+}

@@ -1,0 +1,132 @@
+/**
+ * The relay seen page by page: which persistent indexes, updates, locks and
+ * deletion records a listing holds, and reading/writing the index files
+ * (`.P.index` is bzip2-compressed text, `.P.T.index` plain text).
+ *
+ * @module
+ */
+import { compressBytes, decompressBytes } from "../archive/bzip2.ts";
+import {
+  decodePersistentIndex,
+  decodeUpdateIndex,
+  encodePersistentIndex,
+  encodeUpdateIndex,
+  type IndexEntry,
+  indexName,
+  parseRelayName,
+  type UpdateIndex,
+  updateIndexName,
+} from "../codec/escale_index.ts";
+import { DELETED_PREFIX, parseClientFileName } from "./hopfiles.ts";
+import type { RelayFile, RelayIO } from "./io.ts";
+
+/** One update of a page: its two files (either may be missing while being written). */
+export interface UpdateFiles {
+  time: number;
+  index?: RelayFile;
+  data?: RelayFile;
+}
+
+/** What a listing shows about one page. */
+export interface PageView {
+  page: string;
+  index?: RelayFile;
+  /** Updates by time, oldest first. Escale and hop keep at most one. */
+  updates: UpdateFiles[];
+  lock?: RelayFile;
+  deleted?: RelayFile;
+}
+
+/** A relay listing, by page. */
+export interface RelayView {
+  pages: Map<string, PageView>;
+  /** Registration files of hop clients. */
+  clients: RelayFile[];
+  /** Every file listed. */
+  files: RelayFile[];
+}
+
+/** Sorts a listing into pages. */
+export function viewRelay(files: RelayFile[]): RelayView {
+  const pages = new Map<string, PageView>();
+  const page = (p: string) => {
+    let v = pages.get(p);
+    if (!v) pages.set(p, v = { page: p, updates: [] });
+    return v;
+  };
+  const clients: RelayFile[] = [];
+  for (const f of files) {
+    if (parseClientFileName(f.name) !== null) {
+      clients.push(f);
+      continue;
+    }
+    if (f.name.startsWith(DELETED_PREFIX)) {
+      const p = f.name.slice(DELETED_PREFIX.length);
+      if (/^[^./]+$/.test(p)) page(p).deleted = f;
+      continue;
+    }
+    const n = parseRelayName(f.name);
+    if (!n) continue;
+    const v = page(n.page);
+    if (n.kind === "index") v.index = f;
+    else if (n.kind === "lock") v.lock = f;
+    else {
+      let u = v.updates.find((x) => x.time === n.time);
+      if (!u) v.updates.push(u = { time: n.time });
+      if (n.kind === "update-index") u.index = f;
+      else u.data = f;
+    }
+  }
+  for (const v of pages.values()) v.updates.sort((a, b) => a.time - b.time);
+  return { pages, clients, files };
+}
+
+/** Reads and decodes `.P.index` ([] when absent). */
+export async function readPersistentIndex(io: RelayIO, page: string): Promise<IndexEntry[]> {
+  const name = indexName(page);
+  if (!(await io.stat(name))) return [];
+  const bytes = await io.readBytes(name);
+  return decodePersistentIndex(decompressBytes(bytes, name), name);
+}
+
+/** Encodes, compresses and writes `.P.index` atomically. */
+export async function writePersistentIndex(
+  io: RelayIO,
+  page: string,
+  entries: IndexEntry[],
+): Promise<void> {
+  const text = new TextEncoder().encode(encodePersistentIndex(entries));
+  await io.write(indexName(page), compressBytes(text));
+}
+
+/** Reads and decodes `.P.T.index`. */
+export async function readUpdateIndex(
+  io: RelayIO,
+  page: string,
+  time: number,
+): Promise<UpdateIndex> {
+  const name = updateIndexName(page, time);
+  return decodeUpdateIndex(await io.readBytes(name), name);
+}
+
+/** Writes `.P.T.index` atomically. */
+export async function writeUpdateIndex(
+  io: RelayIO,
+  page: string,
+  time: number,
+  idx: UpdateIndex,
+): Promise<void> {
+  await io.write(updateIndexName(page, time), new TextEncoder().encode(encodeUpdateIndex(idx)));
+}
+
+/** Entries by path (the last one wins if a path repeats). */
+export function byPath(entries: IndexEntry[]): Map<string, IndexEntry> {
+  return new Map(entries.map((e) => [e.path, e]));
+}
+
+/** The `base:` extra line of a hop-pushed entry: checksum the pusher changed from, `-` for none. */
+export function entryBase(e: IndexEntry): string | null | undefined {
+  const b = e.meta?.extra.find(([k]) => k === "base")?.[1];
+  if (b === undefined) return undefined; // not hop-pushed
+  return b === "-" ? null : b;
+}

@@ -1,0 +1,329 @@
+/**
+ * Pulling one page: consume its update under the page's `r` lock (extract
+ * into a staging folder under `.hop/` with the safe extractor, verify every
+ * file's checksum, then rename it into place and set its mtime), detect
+ * conflicts (both sides changed since they last agreed: keep both, the
+ * incoming one renamed `name.conflict-<pusher>-<date>.ext`), register as a
+ * puller, and remove the update once everyone expected consumed it. Also the
+ * application of other clients' deletions.
+ *
+ * Nothing is ever written outside the folder: index paths are checked before
+ * anything is extracted, the extractor refuses unsafe entries, and no parent
+ * folder on the way may be a symbolic link.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, rename, rm, stat, unlink, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { extractArchive } from "../archive/extract.ts";
+import { pathProblem } from "../archive/tar.ts";
+import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
+import { HopError } from "../errors.ts";
+import { readTombstones } from "./hopfiles.ts";
+import { acquireLock, withLock } from "./lock.ts";
+import { entryBase, type PageView, readUpdateIndex, writeUpdateIndex } from "./pages.ts";
+import { expectedFromListing, removeUpdate, updateComplete, updatePusher } from "./pullers.ts";
+import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR } from "./scan.ts";
+import type { SyncContext } from "./sync.ts";
+
+/** What a pull of one page did. */
+export interface PullResult {
+  files: number;
+  bytes: number;
+  conflicts: string[];
+  /** Why nothing was pulled, when nothing was. */
+  skipped?: "busy" | "consumed" | "own" | "none" | "incomplete";
+  /** The update was removed after this pull (everyone consumed it). */
+  removed?: boolean;
+}
+
+/** `dir/name.conflict-<client>-<YYYYMMDD-HHMMSS>.ext` for `dir/name.ext`. */
+export function conflictName(path: string, client: string, date: Date): string {
+  const stamp = date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash + 1);
+  const base = path.slice(slash + 1);
+  const dot = base.lastIndexOf(".");
+  const safeClient = client.replace(/[^A-Za-z0-9_-]/g, "_");
+  const tag = `.conflict-${safeClient}-${stamp}`;
+  return dot > 0 ? `${dir}${base.slice(0, dot)}${tag}${base.slice(dot)}` : `${dir}${base}${tag}`;
+}
+
+/** Why an index path may not be written locally, or undefined when it may. */
+export function localPathProblem(path: string): string | undefined {
+  const p = pathProblem(path);
+  if (p) return p;
+  if (isHiddenPath(path)) return "hidden name (sync never writes hidden files)";
+  if (/[\r\n]/.test(path)) return "line break in the name";
+  return undefined;
+}
+
+/** The local state of a path: its checksum, or why it is not a regular file. */
+async function localSum(
+  ctx: SyncContext,
+  path: string,
+): Promise<{ sum?: string; file?: LocalFile; blocked?: boolean }> {
+  let st;
+  try {
+    st = await lstat(join(ctx.cfg.localPath, path));
+  } catch {
+    return {};
+  }
+  if (!st.isFile()) return { blocked: true };
+  const file = { path, size: st.size, mtimeMs: st.mtimeMs };
+  return { sum: await ctx.cache.checksum(file), file };
+}
+
+/** Creates the parent folders of `path` under root, refusing links and files on the way. */
+async function ensureParents(root: string, path: string): Promise<void> {
+  const parts = path.split("/").slice(0, -1);
+  let cur = root;
+  for (const p of parts) {
+    cur = join(cur, p);
+    let st;
+    try {
+      st = await lstat(cur);
+    } catch {
+      await mkdir(cur);
+      continue;
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) {
+      throw new HopError(`cannot write ${path}: ${cur} is not a folder`, {
+        hint: "Move that file or link away; the update is retried on the next pass.",
+      });
+    }
+  }
+}
+
+type Action = "write" | "overwrite" | "conflict";
+
+interface Planned {
+  entry: IndexEntry;
+  action: Action;
+  /** Local file as seen when planning (to detect a change before replacing it). */
+  seen?: LocalFile;
+}
+
+/**
+ * Decides what to do with an incoming entry, given the local checksum `l`,
+ * the agreed base `b` and the pusher's base `pb` (undefined: not hop-pushed).
+ */
+export function decide(
+  r: string,
+  l: string | undefined,
+  b: string | undefined,
+  pb: string | null | undefined,
+  conservative: boolean,
+): Action | "agree" {
+  if (l === r) return "agree";
+  if (l === undefined) return "write";
+  if (!conservative && l === b && (pb === undefined || pb === l)) return "overwrite";
+  return "conflict";
+}
+
+/** Consumes the update of a page if this client should. */
+export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullResult> {
+  const res: PullResult = { files: 0, bytes: 0, conflicts: [] };
+  const upd = view.updates.find((u) => u.index && u.data);
+  if (!upd) return { ...res, skipped: view.updates.length ? "incomplete" : "none" };
+  const { io, cfg } = ctx;
+  const first = await readUpdateIndex(io, view.page, upd.time);
+  const pusher = updatePusher(first.entries);
+  if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
+  if (pusher === cfg.clientName) return { ...res, skipped: "own" };
+  const held = await acquireLock(io, view.page, {
+    owner: cfg.clientName,
+    mode: "r",
+    timeoutSeconds: cfg.lockTimeoutSeconds,
+    now: ctx.now,
+  });
+  if (!held) return { ...res, skipped: "busy" };
+  return await withLock(held, cfg.lockTimeoutSeconds, async () => {
+    if (!(await io.stat(upd.index!.name)) || !(await io.stat(upd.data!.name))) {
+      return { ...res, skipped: "none" as const };
+    }
+    const idx = await readUpdateIndex(io, view.page, upd.time);
+    if (idx.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" as const };
+    for (const e of idx.entries) {
+      const why = localPathProblem(e.path);
+      if (why) {
+        throw new HopError(
+          `update ${upd.index!.name} on ${io.label} names ${JSON.stringify(e.path)}: ${why}; ` +
+            "the update is refused",
+          { hint: "Something other than an Escale or hop client wrote that relay file." },
+        );
+      }
+      if (!e.meta) {
+        throw new HopError(`update ${upd.index!.name}: entry ${e.path} has no metadata`, {
+          hint: "The update is refused; ask its pusher to push again.",
+        });
+      }
+      if (pageOf(e.path, cfg.pageDepth) !== view.page) {
+        ctx.reporter.warn(
+          `${upd.index!.name}: ${e.path} belongs to page ${
+            pageOf(e.path, cfg.pageDepth)
+          } with this client's index setting; check that every client uses the same \`index\``,
+        );
+      }
+    }
+    const plan: Planned[] = [];
+    const conservative = cfg.mode === "conservative";
+    for (const e of idx.entries) {
+      const r = e.meta!.checksum;
+      const loc = await localSum(ctx, e.path);
+      if (loc.blocked) {
+        plan.push({ entry: e, action: "conflict" });
+        continue;
+      }
+      const d = decide(r, loc.sum, ctx.state.base[e.path], entryBase(e), conservative);
+      if (d === "agree") ctx.state.base[e.path] = r;
+      else plan.push({ entry: e, action: d, seen: loc.file });
+    }
+    if (plan.length > 0) {
+      await placeFiles(ctx, view.page, upd.data!.name, upd.data!.size, plan, res, pusher);
+    }
+    // register as a puller: re-read under the lock and merge, never drop a name
+    const now = await readUpdateIndex(io, view.page, upd.time);
+    const pullers = [...now.pullers.filter((p) => p !== ""), cfg.clientName];
+    await writeUpdateIndex(io, view.page, upd.time, { entries: now.entries, pullers });
+    const listing = await io.list();
+    const clients = listing.filter((f) => f.name.startsWith(".hop-client-"));
+    const expected = await expectedFromListing(
+      io,
+      clients,
+      Math.floor(ctx.now() / 1000),
+      cfg.clientExpirySeconds,
+    );
+    if (updateComplete(pusher, pullers, expected, cfg.pullerCount)) {
+      await removeUpdate(io, view.page, upd.time);
+      res.removed = true;
+    }
+    return res;
+  });
+}
+
+async function placeFiles(
+  ctx: SyncContext,
+  page: string,
+  dataName: string,
+  dataSize: number,
+  plan: Planned[],
+  res: PullResult,
+  pusher: string | undefined,
+): Promise<void> {
+  const root = ctx.cfg.localPath;
+  const staging = join(root, STATE_DIR, `staging-${randomBytes(6).toString("hex")}`);
+  const wanted = new Set(plan.map((p) => p.entry.path));
+  const failures: string[] = [];
+  try {
+    await mkdir(staging, { recursive: true });
+    ctx.reporter.progress({ label: `pulling page ${page}`, files: 0, totalFiles: plan.length });
+    await extractArchive(await ctx.io.read(dataName), staging, {
+      filter: (p) => wanted.has(p),
+      compressedSize: dataSize,
+      onEntry: (e) => {
+        if (e.type === "file") {
+          res.bytes += e.size;
+          ctx.reporter.progress({
+            label: `pulling page ${page}`,
+            files: ++res.files,
+            totalFiles: plan.length,
+            bytes: res.bytes,
+          });
+        }
+      },
+    });
+    res.files = 0;
+    const date = new Date(ctx.now());
+    for (const p of plan) {
+      const path = p.entry.path;
+      const meta = p.entry.meta!;
+      const staged = join(staging, path);
+      let sum: string;
+      try {
+        const st = await lstat(staged);
+        if (!st.isFile()) throw new Error("not a file");
+        sum = await fileChecksum(staged, ctx.cfg.checksum);
+      } catch {
+        failures.push(`${path}: missing from ${dataName}`);
+        continue;
+      }
+      if (sum !== meta.checksum) {
+        failures.push(`${path}: checksum of the archived file does not match the index`);
+        continue;
+      }
+      let action = p.action;
+      if (action === "overwrite" && p.seen) {
+        // the local file changed since we planned: keep it, the incoming one becomes a copy
+        const now = await lstat(join(root, path)).catch(() => null);
+        if (!now || now.size !== p.seen.size || now.mtimeMs !== p.seen.mtimeMs) action = "conflict";
+      }
+      if (action === "write" && (await lstat(join(root, path)).catch(() => null))) {
+        action = "conflict";
+      }
+      const target = action === "conflict" ? conflictName(path, pusher ?? "relay", date) : path;
+      try {
+        await ensureParents(root, target);
+        const abs = join(root, target);
+        await utimes(staged, meta.timestamp, meta.timestamp);
+        await rename(staged, abs);
+        const st = await stat(abs);
+        ctx.cache.remember({ path: target, size: st.size, mtimeMs: st.mtimeMs }, sum);
+      } catch (e) {
+        failures.push(`${path}: ${(e as Error).message}`);
+        continue;
+      }
+      ctx.state.base[path] = meta.checksum;
+      res.files++;
+      if (action === "conflict") {
+        res.conflicts.push(target);
+        ctx.reporter.warn(
+          `conflict on ${path}: both sides changed it; kept yours, theirs is ${target}`,
+          { event: "conflict", path, copy: target, page },
+        );
+      }
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true }).catch(() => {});
+    ctx.reporter.close();
+  }
+  if (failures.length > 0) {
+    throw new HopError(
+      `page ${page}: ${failures.length} file(s) of ${dataName} not pulled: ${
+        failures.slice(0, 5).join("; ")
+      }`,
+      { hint: "Nothing damaged was written; the update is retried on the next pass." },
+    );
+  }
+}
+
+/** What applying deletions did. */
+export interface DeletionResult {
+  deleted: string[];
+  kept: string[];
+}
+
+/** Applies other clients' deletions of a page to unchanged local files. */
+export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<DeletionResult> {
+  const out: DeletionResult = { deleted: [], kept: [] };
+  if (!view.deleted || ctx.state.seen[view.deleted.name] === view.deleted.mtimeMs) return out;
+  const tombs = await readTombstones(ctx.io, view.page);
+  for (const [path, t] of Object.entries(tombs)) {
+    if (t.by === ctx.cfg.clientName || localPathProblem(path)) continue;
+    const loc = await localSum(ctx, path);
+    if (loc.sum === undefined) {
+      if (!loc.blocked) delete ctx.state.base[path];
+      continue;
+    }
+    if (loc.sum !== t.checksum || ctx.cfg.mode === "conservative") {
+      out.kept.push(path);
+      continue;
+    }
+    await unlink(join(ctx.cfg.localPath, path));
+    delete ctx.state.base[path];
+    out.deleted.push(path);
+  }
+  ctx.state.seen[view.deleted.name] = view.deleted.mtimeMs;
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * Who must consume an update before it goes: the registered hop clients that
+ * pull (not expired, not `upload`-only), except the pusher, and at least
+ * `puller count` pullers (1 when unset, as in Escale) other than the pusher.
+ * Also the removal of an update and the roll-back of an interrupted push.
+ *
+ * @module
+ */
+import { type IndexEntry, updateDataName, updateIndexName } from "../codec/escale_index.ts";
+import { type ClientRecord, readClients } from "./hopfiles.ts";
+import type { RelayFile, RelayIO } from "./io.ts";
+import {
+  byPath,
+  readPersistentIndex,
+  readUpdateIndex,
+  type UpdateFiles,
+  viewRelay,
+  writePersistentIndex,
+} from "./pages.ts";
+
+/** The registered clients an update waits for (names), given the registrations. */
+export function expectedPullers(
+  clients: ClientRecord[],
+  nowSeconds: number,
+  expirySeconds: number,
+): Set<string> {
+  return new Set(
+    clients.filter((c) => c.mode !== "upload" && nowSeconds - c.seen < expirySeconds).map((c) =>
+      c.name
+    ),
+  );
+}
+
+/**
+ * True when an update pushed by `pusher` and consumed by `pullers` may be
+ * removed: every expected client but the pusher consumed it, and at least
+ * `pullerCount` (default 1) pullers other than the pusher did.
+ */
+export function updateComplete(
+  pusher: string | undefined,
+  pullers: string[],
+  expected: Set<string>,
+  pullerCount?: number,
+): boolean {
+  const consumed = new Set(pullers.filter((p) => p !== "" && p !== pusher));
+  for (const e of expected) if (e !== pusher && !consumed.has(e)) return false;
+  return consumed.size >= (pullerCount ?? 1);
+}
+
+/** The pusher of an update (its first entry's), if any. */
+export function updatePusher(entries: IndexEntry[]): string | undefined {
+  return entries.find((e) => e.meta)?.meta?.pusher;
+}
+
+/** Reads registrations from a listing and returns the expected pullers. */
+export async function expectedFromListing(
+  io: RelayIO,
+  clientFiles: RelayFile[],
+  nowSeconds: number,
+  expirySeconds: number,
+): Promise<Set<string>> {
+  return expectedPullers(await readClients(io, clientFiles), nowSeconds, expirySeconds);
+}
+
+/** Removes an update: archive first, then its index (a reader never sees an index without data). */
+export async function removeUpdate(io: RelayIO, page: string, time: number): Promise<void> {
+  await io.delete(updateDataName(page, time));
+  await io.delete(updateIndexName(page, time));
+}
+
+/**
+ * Repairs a page after a push was cut (caller holds the page's `w` lock):
+ * an archive without its index is deleted; an index without its archive is
+ * deleted; a complete update stays and its entries are merged into `.P.index`
+ * (hop writes the persistent index last). Returns what it did, for messages.
+ */
+export async function rollBackPush(io: RelayIO, page: string): Promise<string[]> {
+  const done: string[] = [];
+  const view = viewRelay(await io.list()).pages.get(page);
+  for (const u of view?.updates ?? []) {
+    if (u.data && !u.index) {
+      await io.delete(u.data.name);
+      done.push(`removed the unfinished ${u.data.name}`);
+    } else if (u.index && !u.data) {
+      await io.delete(u.index.name);
+      done.push(`removed ${u.index.name}, whose archive is missing`);
+    } else if (u.index && u.data) {
+      if (await mergeUpdateIntoIndex(io, page, u)) {
+        done.push(`completed .${page}.index with ${u.index.name}`);
+      }
+    }
+  }
+  return done;
+}
+
+async function mergeUpdateIntoIndex(io: RelayIO, page: string, u: UpdateFiles): Promise<boolean> {
+  const upd = await readUpdateIndex(io, page, u.time);
+  const entries = await readPersistentIndex(io, page);
+  const map = byPath(entries);
+  let changed = false;
+  for (const e of upd.entries) {
+    const cur = map.get(e.path);
+    if (!e.meta || cur?.meta?.checksum === e.meta.checksum) continue;
+    map.set(e.path, e);
+    changed = true;
+  }
+  if (changed) await writePersistentIndex(io, page, [...map.values()]);
+  return changed;
+}

@@ -1,0 +1,215 @@
+/**
+ * Pushing one page under its `w` lock: pick the local files that are new or
+ * changed against the relay's persistent index (checksums from the cache),
+ * and the files this client deleted since it last agreed with the relay;
+ * stream a tar.bz2 of at most about `maxpagesize` bytes of files
+ * (`.P.T.data`), then write `.P.T.index`, then the merged `.P.index` and the
+ * deletion records. Files beyond `maxpagesize` wait for the next update.
+ *
+ * Each pushed entry carries `base: <checksum>` (the version the pusher
+ * changed, `-` for a new file), so a receiving hop client can tell a plain
+ * update from a conflict. Escale readers keep unknown keys.
+ *
+ * @module
+ */
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { writeArchive } from "../archive/tar.ts";
+import { type IndexEntry, pageOf, PLACEHOLDER, updateDataName } from "../codec/escale_index.ts";
+import { HopError } from "../errors.ts";
+import { pathSelected } from "./config.ts";
+import { readTombstones, type Tombstone, writeTombstones } from "./hopfiles.ts";
+import { acquireLock, withLock } from "./lock.ts";
+import {
+  byPath,
+  type PageView,
+  readPersistentIndex,
+  viewRelay,
+  writePersistentIndex,
+  writeUpdateIndex,
+} from "./pages.ts";
+import { rollBackPush } from "./pullers.ts";
+import { isHiddenPath, type LocalFile } from "./scan.ts";
+import type { SyncContext } from "./sync.ts";
+
+/** What a push of one page did. */
+export interface PushResult {
+  files: number;
+  bytes: number;
+  deleted: string[];
+  /** Changed files left for a later update (beyond maxpagesize). */
+  waiting: number;
+  skipped?: "busy" | "pending-update" | "nothing";
+}
+
+interface Change {
+  file: LocalFile;
+  sum: string;
+  /** Checksum this client last agreed on, null for a new file. */
+  base: string | null;
+}
+
+/** Files of `page` in the local scan. */
+function localOfPage(ctx: SyncContext, scan: Map<string, LocalFile>, page: string): LocalFile[] {
+  return [...scan.values()].filter((f) => pageOf(f.path, ctx.cfg.pageDepth) === page);
+}
+
+/** Computes what this client would push on a page, against a persistent index. */
+export async function planPush(
+  ctx: SyncContext,
+  page: string,
+  scan: Map<string, LocalFile>,
+  index: IndexEntry[],
+  tombs: Record<string, Tombstone>,
+): Promise<{ changes: Change[]; deletions: { path: string; checksum: string }[] }> {
+  const idx = byPath(index);
+  const changes: Change[] = [];
+  for (const f of localOfPage(ctx, scan, page)) {
+    const sum = await ctx.cache.checksum(f);
+    const ie = idx.get(f.path);
+    if (ie?.meta?.checksum === sum) {
+      ctx.state.base[f.path] = sum;
+      continue;
+    }
+    if (!ie && tombs[f.path]?.checksum === sum) continue; // deleted elsewhere, kept here on purpose
+    changes.push({ file: f, sum, base: ctx.state.base[f.path] ?? null });
+  }
+  const deletions: { path: string; checksum: string }[] = [];
+  for (const [path, sum] of Object.entries(ctx.state.base)) {
+    if (pageOf(path, ctx.cfg.pageDepth) !== page || scan.has(path)) continue;
+    if (isHiddenPath(path) || !pathSelected(path, ctx.cfg)) continue;
+    const ie = idx.get(path);
+    if (!ie) delete ctx.state.base[path];
+    else if (ie.meta?.checksum === sum) deletions.push({ path, checksum: sum });
+  }
+  return { changes, deletions };
+}
+
+/** Pushes a page's local changes if it has no pending update. */
+export async function pushPage(
+  ctx: SyncContext,
+  view: PageView | undefined,
+  page: string,
+  scan: Map<string, LocalFile>,
+): Promise<PushResult> {
+  const res: PushResult = { files: 0, bytes: 0, deleted: [], waiting: 0 };
+  const { io, cfg } = ctx;
+  if (view && view.updates.length > 0) return { ...res, skipped: "pending-update" };
+  const index = view?.index ? await cachedIndex(ctx, page, view.index.mtimeMs) : [];
+  const tombs = view?.deleted ? await readTombstones(io, page) : {};
+  let plan = await planPush(ctx, page, scan, index, tombs);
+  if (scan.size === 0 && plan.deletions.length > 0) {
+    ctx.reporter.warn(
+      `${cfg.localPath} is empty: the deletion of ${plan.deletions.length} file(s) is not pushed`,
+      { event: "deletions-held", page },
+    );
+    plan = { ...plan, deletions: [] };
+  }
+  if (plan.changes.length === 0 && plan.deletions.length === 0) {
+    return { ...res, skipped: "nothing" };
+  }
+  const held = await acquireLock(io, page, {
+    owner: cfg.clientName,
+    mode: "w",
+    timeoutSeconds: cfg.lockTimeoutSeconds,
+    now: ctx.now,
+    onStale: async () => {
+      const done = await rollBackPush(io, page);
+      for (const d of done) ctx.reporter.info(`page ${page}: ${d} (stale lock taken over)`);
+    },
+  });
+  if (!held) return { ...res, skipped: "busy" };
+  return await withLock(held, cfg.lockTimeoutSeconds, async () => {
+    const fresh = viewRelay(await io.list()).pages.get(page);
+    if (fresh && fresh.updates.length > 0) return { ...res, skipped: "pending-update" as const };
+    // the relay may have moved since planning: plan again on what is there now
+    const freshIndex = await readPersistentIndex(io, page);
+    const freshTombs = await readTombstones(io, page);
+    const again = await planPush(ctx, page, scan, freshIndex, freshTombs);
+    const deletions = plan.deletions.length === 0 ? [] : again.deletions;
+    const batch: Change[] = [];
+    let size = 0;
+    for (const c of again.changes) {
+      if (batch.length > 0 && size >= cfg.maxPageSize) break;
+      batch.push(c);
+      size += c.file.size;
+    }
+    res.waiting = again.changes.length - batch.length;
+    const time = held.acquired;
+    const entries = new Map(freshIndex.map((e) => [e.path, e]));
+    const pushed: IndexEntry[] = [];
+    if (batch.length > 0) {
+      const dataName = updateDataName(page, time);
+      await io.write(
+        dataName,
+        writeArchive({
+          root: cfg.localPath,
+          files: batch.map((c) => c.file.path),
+          onProgress: (p) =>
+            ctx.reporter.progress({
+              label: `pushing page ${page}`,
+              files: p.files,
+              totalFiles: batch.length,
+              bytes: p.bytes,
+              totalBytes: size,
+            }),
+        }),
+      );
+      ctx.reporter.close();
+      for (const c of batch) {
+        const st = await stat(join(cfg.localPath, c.file.path)).catch(() => null);
+        if (!st || st.size !== c.file.size || st.mtimeMs !== c.file.mtimeMs) {
+          await io.delete(dataName);
+          throw new HopError(`${c.file.path} changed while page ${page} was being pushed`, {
+            hint: "Nothing was published; the push is retried on the next pass.",
+          });
+        }
+      }
+      for (const c of batch) {
+        const e: IndexEntry = {
+          path: c.file.path,
+          meta: {
+            placeholder: PLACEHOLDER,
+            pusher: cfg.clientName,
+            timestamp: Math.floor(c.file.mtimeMs / 1000),
+            checksum: c.sum,
+            extra: [["base", c.base ?? "-"]],
+          },
+        };
+        pushed.push(e);
+        entries.set(e.path, e);
+        res.bytes += c.file.size;
+      }
+      await writeUpdateIndex(io, page, time, { entries: pushed, pullers: [] });
+      res.files = batch.length;
+    }
+    for (const d of deletions) entries.delete(d.path);
+    await writePersistentIndex(io, page, [...entries.values()]);
+    const nowS = Math.floor(ctx.now() / 1000);
+    let tombsChanged = false;
+    for (const e of pushed) {
+      if (freshTombs[e.path]) {
+        delete freshTombs[e.path];
+        tombsChanged = true;
+      }
+    }
+    for (const d of deletions) {
+      freshTombs[d.path] = { checksum: d.checksum, time: nowS, by: cfg.clientName };
+      tombsChanged = true;
+    }
+    if (tombsChanged) await writeTombstones(io, page, freshTombs, nowS);
+    for (const e of pushed) ctx.state.base[e.path] = e.meta!.checksum;
+    for (const d of deletions) delete ctx.state.base[d.path];
+    res.deleted = deletions.map((d) => d.path);
+    ctx.indexCache.delete(page);
+    return res;
+  });
+}
+
+async function cachedIndex(ctx: SyncContext, page: string, mtimeMs: number): Promise<IndexEntry[]> {
+  const c = ctx.indexCache.get(page);
+  if (c && c.mtimeMs === mtimeMs) return c.entries;
+  const entries = await readPersistentIndex(ctx.io, page);
+  ctx.indexCache.set(page, { mtimeMs, entries });
+  return entries;
+}

@@ -1,0 +1,256 @@
+/**
+ * One pass of relay sync for one folder, in Escale 0.7's order: list the
+ * relay, recover this client's own locks (first pass), register as a puller,
+ * pull every page with an update, apply other clients' deletions, then push
+ * every page with local changes. Each page is its own step: a failure on one
+ * page is reported and the others go on.
+ *
+ * @example
+ * ```ts
+ * const ctx = await openSync(cfg, reporter);
+ * try { await syncPass(ctx, { first: true }); } finally { await closeSync(ctx); }
+ * ```
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import { stat } from "node:fs/promises";
+import process from "node:process";
+import { type IndexEntry, lockName, pageOf } from "../codec/escale_index.ts";
+import { HopError } from "../errors.ts";
+import type { Reporter } from "../ui/report.ts";
+import type { FolderConfig } from "./config.ts";
+import { clientFileName, registerClient } from "./hopfiles.ts";
+import { openRelayIO, type RelayIO } from "./io.ts";
+import { readLock } from "./lock.ts";
+import { type RelayView, viewRelay } from "./pages.ts";
+import { applyDeletions, pullPage } from "./pull.ts";
+import { rollBackPush } from "./pullers.ts";
+import { pushPage } from "./push.ts";
+import { type ChecksumCache, openChecksumCache, scanFolder } from "./scan.ts";
+import { loadState, saveState, type SyncState } from "./state.ts";
+
+/** Everything a pass works with, for one folder and its relay. */
+export interface SyncContext {
+  cfg: FolderConfig;
+  io: RelayIO;
+  reporter: Reporter;
+  state: SyncState;
+  cache: ChecksumCache;
+  /** Clock in ms (injectable for tests). */
+  now: () => number;
+  /** Persistent indexes read, by page, with the relay mtime they were read at. */
+  indexCache: Map<string, { mtimeMs: number; entries: IndexEntry[] }>;
+}
+
+/** Totals of one pass. */
+export interface PassResult {
+  pulled: number;
+  pushed: number;
+  deletedLocally: number;
+  deletionsPushed: number;
+  conflicts: string[];
+  /** Pages skipped because another client held the lock. */
+  busy: number;
+  /** Pages whose step failed (each reported as a warning). */
+  errors: number;
+  /** Changed files waiting for a later update. */
+  waiting: number;
+}
+
+/** Opens the relay and the local state of a folder. */
+export async function openSync(
+  cfg: FolderConfig,
+  reporter: Reporter,
+  opts: { io?: RelayIO; now?: () => number } = {},
+): Promise<SyncContext> {
+  try {
+    const st = await stat(cfg.localPath);
+    if (!st.isDirectory()) throw new Error("not a folder");
+  } catch (e) {
+    throw new HopError(`local folder ${cfg.localPath} is not usable: ${(e as Error).message}`, {
+      hint: `Create it, or fix "local path" (${cfg.origin}).`,
+    });
+  }
+  const io = opts.io ?? await openRelayIO(cfg.relayUrl);
+  return {
+    cfg,
+    io,
+    reporter,
+    state: await loadState(cfg.localPath, cfg.relayUrl, cfg.clientName),
+    cache: await openChecksumCache(cfg.localPath, cfg.checksum),
+    now: opts.now ?? Date.now,
+    indexCache: new Map(),
+  };
+}
+
+/** Saves the local state and closes the relay. */
+export async function closeSync(ctx: SyncContext): Promise<void> {
+  try {
+    await saveState(ctx.cfg.localPath, ctx.state);
+  } finally {
+    await ctx.io.close();
+  }
+}
+
+/**
+ * Recovers this client's own locks left by a previous run: a `w` lock means a
+ * push was cut (its partial update is rolled back), an `r` lock is released.
+ * A lock of a live process of the same name on this host is left alone.
+ */
+export async function recoverOwnLocks(ctx: SyncContext, view: RelayView): Promise<string[]> {
+  const done: string[] = [];
+  for (const p of view.pages.values()) {
+    if (!p.lock) continue;
+    const found = await readLock(ctx.io, p.page, ctx.now);
+    if (!found || (found.info.owner !== ctx.cfg.clientName && found.info.owner !== "")) continue;
+    const { host, pid } = found.info;
+    if (host === hostname() && pid !== undefined && pid !== process.pid && alive(pid)) continue;
+    if (found.info.mode !== "r") {
+      for (const d of await rollBackPush(ctx.io, p.page)) done.push(`page ${p.page}: ${d}`);
+    }
+    await ctx.io.delete(lockName(p.page));
+    done.push(`page ${p.page}: released this client's ${found.info.mode ?? "legacy"} lock`);
+  }
+  return done;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Registers (or refreshes, hourly) this client as a puller, unless it only uploads. */
+export async function ensureRegistered(ctx: SyncContext, view: RelayView): Promise<void> {
+  if (ctx.cfg.mode === "upload") return;
+  const name = clientFileName(ctx.cfg.clientName);
+  const mine = view.clients.find((f) => f.name === name);
+  if (mine && ctx.now() - mine.mtimeMs < 3600_000) return;
+  const nowS = Math.floor(ctx.now() / 1000);
+  await registerClient(ctx.io, {
+    name: ctx.cfg.clientName,
+    mode: ctx.cfg.mode,
+    host: hostname(),
+    registered: nowS,
+    seen: nowS,
+  });
+}
+
+/** Runs one pass; `first` adds the recovery of own locks. */
+export async function syncPass(
+  ctx: SyncContext,
+  opts: { first?: boolean; signal?: AbortSignal } = {},
+): Promise<PassResult> {
+  const { cfg, reporter } = ctx;
+  const out: PassResult = {
+    pulled: 0,
+    pushed: 0,
+    deletedLocally: 0,
+    deletionsPushed: 0,
+    conflicts: [],
+    busy: 0,
+    errors: 0,
+    waiting: 0,
+  };
+  const step = async (what: string, fn: () => Promise<void>) => {
+    if (opts.signal?.aborted) return;
+    try {
+      await fn();
+    } catch (e) {
+      if (!(e instanceof HopError)) throw e;
+      out.errors++;
+      reporter.warn(`${cfg.name}: ${what}: ${e.message}`, { event: "error", hint: e.hint });
+    }
+  };
+  let view = viewRelay(await ctx.io.list());
+  if (opts.first) {
+    for (const d of await recoverOwnLocks(ctx, view)) reporter.info(`${cfg.name}: ${d}`);
+    view = viewRelay(await ctx.io.list());
+  }
+  await ensureRegistered(ctx, view);
+  if (cfg.mode !== "upload") {
+    for (const p of view.pages.values()) {
+      if (p.updates.length === 0) continue;
+      if (p.updates.length > 1) {
+        reporter.warn(
+          `${cfg.name}: page ${p.page} has ${p.updates.length} updates; using the oldest`,
+        );
+      }
+      await step(`pulling page ${p.page}`, async () => {
+        const r = await pullPage(ctx, p);
+        if (r.skipped === "busy") out.busy++;
+        out.pulled += r.files;
+        out.conflicts.push(...r.conflicts);
+        if (r.files > 0 || r.conflicts.length > 0) {
+          reporter.info(`${cfg.name}: pulled ${r.files} file(s) of page ${p.page}`, {
+            event: "pulled",
+            page: p.page,
+            files: r.files,
+            bytes: r.bytes,
+            removed: r.removed ?? false,
+          });
+        }
+      });
+      await saveState(cfg.localPath, ctx.state);
+    }
+    for (const p of view.pages.values()) {
+      await step(`deletions of page ${p.page}`, async () => {
+        const r = await applyDeletions(ctx, p);
+        out.deletedLocally += r.deleted.length;
+        for (const d of r.deleted) {
+          reporter.info(`${cfg.name}: deleted ${d} (deleted on another client)`, {
+            event: "deleted",
+            path: d,
+          });
+        }
+        for (const k of r.kept) {
+          reporter.warn(`${cfg.name}: ${k} was deleted elsewhere but changed here: kept`);
+        }
+      });
+    }
+  }
+  if (cfg.mode !== "download") {
+    if (opts.signal?.aborted) return out;
+    view = viewRelay(await ctx.io.list());
+    const scan = await scanFolder(
+      cfg.localPath,
+      cfg,
+      (n) => reporter.progress({ label: "scanning", files: n }),
+    );
+    reporter.close();
+    const pages = new Set<string>();
+    for (const f of scan.keys()) pages.add(pageOfPath(ctx, f));
+    for (const p of Object.keys(ctx.state.base)) pages.add(pageOfPath(ctx, p));
+    for (const page of [...pages].sort()) {
+      await step(`pushing page ${page}`, async () => {
+        const r = await pushPage(ctx, view.pages.get(page), page, scan);
+        if (r.skipped === "busy") out.busy++;
+        out.pushed += r.files;
+        out.deletionsPushed += r.deleted.length;
+        out.waiting += r.waiting;
+        if (r.files > 0 || r.deleted.length > 0) {
+          reporter.info(
+            `${cfg.name}: pushed ${r.files} file(s)${
+              r.deleted.length ? ` and ${r.deleted.length} deletion(s)` : ""
+            } on page ${page}${r.waiting ? ` (${r.waiting} more wait for the next update)` : ""}`,
+            { event: "pushed", page, files: r.files, bytes: r.bytes, deleted: r.deleted.length },
+          );
+        }
+      });
+      await saveState(cfg.localPath, ctx.state);
+    }
+    await ctx.cache.save(scan);
+  } else {
+    await ctx.cache.save();
+  }
+  await saveState(cfg.localPath, ctx.state);
+  return out;
+}
+
+function pageOfPath(ctx: SyncContext, path: string): string {
+  return pageOf(path, ctx.cfg.pageDepth);
+}

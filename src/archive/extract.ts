@@ -65,9 +65,9 @@ export interface ExtractedEntry {
   type: "file" | "directory";
   /** File size in bytes (0 for directories). */
   size: number;
-  /** Permission bits applied. */
+  /** Permission bits from the archive (applied to files, and to folders this run created). */
   mode: number;
-  /** Modification time applied, Unix seconds. */
+  /** Modification time from the archive, Unix seconds (applied likewise). */
   mtime: number;
 }
 
@@ -168,10 +168,13 @@ export async function extractArchive(
   for (const [k, v] of [["maxBytes", maxBytes], ["maxRatio", maxRatio]] as const) {
     if (!(v > 0)) throw new HopError(`extraction option ${k} must be a positive number, not ${v}`);
   }
-  await mkdir(target, { recursive: true }).catch((e) => {
-    throw new HopError(`cannot create the folder '${target}': ${e.message}`, { cause: e });
-  });
-  const root = await realpath(target);
+  const root = await mkdir(target, { recursive: true }).then(() => realpath(target)).catch(
+    (e) => {
+      throw new HopError(`cannot use the folder '${target}' to extract: ${e.message}`, {
+        cause: e,
+      });
+    },
+  );
 
   let compressed = 0;
   const countIn = new TransformStream<Uint8Array, Uint8Array>({

@@ -22,7 +22,15 @@ import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import { readTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
-import { entryBase, type PageView, readUpdateIndex, writeUpdateIndex } from "./pages.ts";
+import {
+  entryBase,
+  type PageView,
+  readPersistentIndex,
+  readUpdateIndex,
+  writePersistentIndex,
+  writeUpdateIndex,
+} from "./pages.ts";
+import { pathSelected } from "./config.ts";
 import { expectedFromListing, removeUpdate, updateComplete, updatePusher } from "./pullers.ts";
 import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
@@ -326,4 +334,53 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
   }
   ctx.state.seen[view.deleted.name] = view.deleted.mtimeMs;
   return out;
+}
+
+/**
+ * Escale's "missing" mechanism, which lets a client that joined late get
+ * files pushed before it registered: entries of `.P.index` this client never
+ * had (absent locally, not in its base, not in the pending update, selected
+ * by its filters, not deleted) are removed from the index under the page
+ * lock, so that the clients holding them send them again. Returns their paths.
+ */
+export async function requestMissing(
+  ctx: SyncContext,
+  view: PageView,
+  index: IndexEntry[],
+): Promise<string[]> {
+  const { cfg, io } = ctx;
+  const pending = new Set<string>();
+  for (const u of view.updates) {
+    if (u.index) {
+      for (const e of (await readUpdateIndex(io, view.page, u.time)).entries) pending.add(e.path);
+    }
+  }
+  const tombs = view.deleted ? await readTombstones(io, view.page) : {};
+  const isMissing = async (e: IndexEntry) => {
+    if (pending.has(e.path) || e.path in ctx.state.base || tombs[e.path]) return false;
+    if (localPathProblem(e.path) || !pathSelected(e.path, cfg)) return false;
+    if (e.meta?.pusher === cfg.clientName) return false;
+    return (await lstat(join(cfg.localPath, e.path)).catch(() => null)) === null;
+  };
+  const candidates: IndexEntry[] = [];
+  for (const e of index) if (await isMissing(e)) candidates.push(e);
+  if (candidates.length === 0) return [];
+  const held = await acquireLock(io, view.page, {
+    owner: cfg.clientName,
+    mode: "w",
+    timeoutSeconds: cfg.lockTimeoutSeconds,
+    now: ctx.now,
+  });
+  if (!held) return [];
+  return await withLock(held, cfg.lockTimeoutSeconds, async () => {
+    const fresh = await readPersistentIndex(io, view.page);
+    const keep: IndexEntry[] = [];
+    const removed: string[] = [];
+    for (const e of fresh) {
+      if (await isMissing(e)) removed.push(e.path);
+      else keep.push(e);
+    }
+    if (removed.length > 0) await writePersistentIndex(io, view.page, keep);
+    return removed;
+  });
 }

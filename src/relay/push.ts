@@ -95,7 +95,7 @@ export async function pushPage(
   const res: PushResult = { files: 0, bytes: 0, deleted: [], waiting: 0 };
   const { io, cfg } = ctx;
   if (view && view.updates.length > 0) return { ...res, skipped: "pending-update" };
-  const index = view?.index ? await cachedIndex(ctx, page, view.index.mtimeMs) : [];
+  const index = view?.index ? await readIndexCached(ctx, page, view.index.mtimeMs) : [];
   const tombs = view?.deleted ? await readTombstones(io, page) : {};
   let plan = await planPush(ctx, page, scan, index, tombs);
   if (scan.size === 0 && plan.deletions.length > 0) {
@@ -206,7 +206,12 @@ export async function pushPage(
   });
 }
 
-async function cachedIndex(ctx: SyncContext, page: string, mtimeMs: number): Promise<IndexEntry[]> {
+/** `.P.index` of a page, read again only when its relay mtime changed. */
+export async function readIndexCached(
+  ctx: SyncContext,
+  page: string,
+  mtimeMs: number,
+): Promise<IndexEntry[]> {
   const c = ctx.indexCache.get(page);
   if (c && c.mtimeMs === mtimeMs) return c.entries;
   const entries = await readPersistentIndex(ctx.io, page);

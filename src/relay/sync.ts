@@ -24,9 +24,9 @@ import { clientFileName, registerClient } from "./hopfiles.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
-import { applyDeletions, pullPage } from "./pull.ts";
+import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
 import { rollBackPush } from "./pullers.ts";
-import { pushPage } from "./push.ts";
+import { pushPage, readIndexCached } from "./push.ts";
 import { type ChecksumCache, openChecksumCache, scanFolder } from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
 
@@ -197,6 +197,7 @@ export async function syncPass(
       });
       await saveState(cfg.localPath, ctx.state);
     }
+    view = viewRelay(await ctx.io.list());
     for (const p of view.pages.values()) {
       await step(`deletions of page ${p.page}`, async () => {
         const r = await applyDeletions(ctx, p);
@@ -209,6 +210,21 @@ export async function syncPass(
         }
         for (const k of r.kept) {
           reporter.warn(`${cfg.name}: ${k} was deleted elsewhere but changed here: kept`);
+        }
+      });
+    }
+    for (const p of view.pages.values()) {
+      if (!p.index) continue;
+      await step(`missing files of page ${p.page}`, async () => {
+        const index = await readIndexCached(ctx, p.page, p.index!.mtimeMs);
+        const asked = await requestMissing(ctx, p, index);
+        if (asked.length > 0) {
+          ctx.indexCache.delete(p.page);
+          reporter.info(
+            `${cfg.name}: page ${p.page}: asked for ${asked.length} file(s) this client never ` +
+              "received to be sent again",
+            { event: "missing", page: p.page, files: asked.length },
+          );
         }
       });
     }

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { closePool, decompressBytes } from "../src/archive/bzip2.ts";
+import { decodePersistentIndex, decodeUpdateIndex } from "../src/codec/escale_index.ts";
+import type { FolderConfig } from "../src/relay/config.ts";
+import { closeSync, openSync, type PassResult, syncPass } from "../src/relay/sync.ts";
+import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+
+async function put(root: string, path: string, content: string, mtime?: number) {
+  await mkdir(dirname(join(root, path)), { recursive: true });
+  await writeFile(join(root, path), content);
+  if (mtime !== undefined) await utimes(join(root, path), mtime, mtime);
+}
+
+async function pass(cfg: FolderConfig, first = false): Promise<PassResult & { warns: string[] }> {
+  const rep = recorder();
+  const ctx = await openSync(cfg, rep);
+  try {
+    return { ...(await syncPass(ctx, { first })), warns: rep.warns };
+  } finally {
+    await closeSync(ctx);
+  }
+}
+
+Deno.test("two folders stay in sync through a folder relay: add, modify, delete, conflict", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    const A = folderCfg(a, relay, "alice");
+    const B = folderCfg(b, relay, "bob");
+    await pass(B, true); // bob registers first, so alice's update waits for him
+    await put(a, "a.txt", "one", 1_600_000_000);
+    await put(a, "sub/b with space.txt", "two");
+    await put(a, "sub/deep/c.bin", "x".repeat(100_000));
+    const p1 = await pass(A, true);
+    assert.equal(p1.pushed, 3);
+
+    // the relay has Escale's shapes
+    const names = (await readdir(relay)).sort();
+    const data = names.find((n) => /^\.0\.\d+\.data$/.test(n))!;
+    const uidx = names.find((n) => /^\.0\.\d+\.index$/.test(n))!;
+    assert.ok(names.includes(".0.index"), names.join(","));
+    assert.ok(!names.some((n) => n.endsWith(".lock")));
+    const pidx = decodePersistentIndex(
+      decompressBytes(await readFile(join(relay, ".0.index"))),
+      ".0.index",
+    );
+    assert.deepEqual(pidx.map((e) => e.path).sort(), [
+      "a.txt",
+      "sub/b with space.txt",
+      "sub/deep/c.bin",
+    ]);
+    const u = decodeUpdateIndex(await readFile(join(relay, uidx)), uidx);
+    assert.equal(u.entries.length, 3);
+    assert.equal(u.entries.find((e) => e.path === "a.txt")!.meta!.timestamp, 1_600_000_000);
+    assert.equal(u.entries[0].meta!.pusher, "alice");
+    assert.equal(u.entries[0].meta!.checksum.length, 128);
+    const listing = execFileSync("tar", ["-tjf", join(relay, data)], { encoding: "utf8" });
+    assert.deepEqual(listing.trim().split("\n").sort(), [
+      "a.txt",
+      "sub/",
+      "sub/b with space.txt",
+      "sub/deep/",
+      "sub/deep/c.bin",
+    ]);
+    const py = execFileSync("/usr/bin/python3", [
+      "-c",
+      "import sys,tarfile\nt=tarfile.open(sys.argv[1],'r:bz2')\nfor m in t.getmembers(): print(m.name, m.size, int(m.mtime), m.isdir())",
+      join(relay, data),
+    ], { encoding: "utf8" });
+    assert.match(py, /^a\.txt 3 1600000000 False$/m);
+    assert.match(py, /^sub\/deep\/c\.bin 100000 \d+ False$/m);
+
+    // bob pulls: same tree, the update is consumed by everyone expected and removed
+    const p2 = await pass(B);
+    assert.equal(p2.pulled, 3);
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+    assert.ok(!(await readdir(relay)).some((n) => n.endsWith(".data")));
+
+    // bob modifies and adds; alice gets both
+    await put(b, "a.txt", "one, edited by bob");
+    await put(b, "new.txt", "new");
+    assert.equal((await pass(B)).pushed, 2);
+    assert.equal((await pass(A)).pulled, 2);
+    assert.deepEqual(await snapshot(a), await snapshot(b));
+
+    // alice deletes; bob's copy goes too, and the relay index forgets it
+    await rm(join(a, "sub/b with space.txt"));
+    assert.equal((await pass(A)).deletionsPushed, 1);
+    assert.equal((await pass(B)).deletedLocally, 1);
+    assert.deepEqual(await snapshot(a), await snapshot(b));
+    assert.ok(!("sub/b with space.txt" in (await snapshot(b))));
+    const pidx2 = decodePersistentIndex(
+      decompressBytes(await readFile(join(relay, ".0.index"))),
+      ".0.index",
+    );
+    assert.ok(!pidx2.some((e) => e.path === "sub/b with space.txt"));
+
+    // both change a.txt: nothing lost, a conflict copy on both sides
+    await put(a, "a.txt", "alice's version");
+    await put(b, "a.txt", "bob's version");
+    await pass(A);
+    const pb = await pass(B);
+    assert.equal(pb.conflicts.length, 1);
+    assert.match(pb.conflicts[0], /^a\.conflict-alice-\d{8}-\d{6}\.txt$/);
+    assert.equal(await readFile(join(b, "a.txt"), "utf8"), "bob's version");
+    assert.equal(await readFile(join(b, pb.conflicts[0]), "utf8"), "alice's version");
+    await pass(A);
+    const sa = await snapshot(a);
+    assert.deepEqual(sa, await snapshot(b));
+    assert.equal(await readFile(join(a, "a.txt"), "utf8"), "bob's version");
+    // a pass with nothing new does nothing
+    const quiet = await pass(A);
+    assert.equal(quiet.pushed + quiet.pulled + quiet.errors, 0);
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("three clients in shared mode converge", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    await mkdir(relay);
+    const cfgs = ["ann", "ben", "cat"].map((n) => folderCfg(join(dir, n), relay, n));
+    for (const c of cfgs) {
+      await mkdir(c.localPath);
+      await put(c.localPath, `from-${c.clientName}.txt`, `hello from ${c.clientName}`);
+      await put(c.localPath, `shared/${c.clientName}/x.txt`, c.clientName.repeat(1000));
+    }
+    for (const c of cfgs) await pass(c, true);
+    for (let round = 0; round < 6; round++) for (const c of cfgs) await pass(c);
+    const s0 = await snapshot(cfgs[0].localPath);
+    assert.equal(Object.keys(s0).length, 6);
+    for (const c of cfgs.slice(1)) assert.deepEqual(await snapshot(c.localPath), s0);
+    assert.ok(!(await readdir(relay)).some((n) => n.endsWith(".data") || n.endsWith(".lock")));
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("maxpagesize splits a push over several updates", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    for (let i = 0; i < 5; i++) await put(a, `f${i}.bin`, String(i).repeat(40_000));
+    const A = folderCfg(a, relay, "alice", { maxPageSize: 100_000 });
+    const B = folderCfg(b, relay, "bob", { mode: "download" });
+    await pass(B, true);
+    const first = await pass(A, true);
+    assert.equal(first.pushed, 3);
+    assert.equal(first.waiting, 2);
+    for (let i = 0; i < 3; i++) {
+      await pass(B);
+      await pass(A);
+    }
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("modes: upload never pulls, download never pushes", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const up = join(dir, "up");
+    const down = join(dir, "down");
+    for (const d of [relay, up, down]) await mkdir(d);
+    await put(up, "u.txt", "up");
+    await put(down, "d.txt", "down");
+    const U = folderCfg(up, relay, "up", { mode: "upload" });
+    const D = folderCfg(down, relay, "down", { mode: "download" });
+    await pass(D, true);
+    await pass(U, true);
+    await pass(D);
+    await pass(U);
+    assert.deepEqual(Object.keys(await snapshot(up)), ["u.txt"]);
+    assert.deepEqual(Object.keys(await snapshot(down)).sort(), ["d.txt", "u.txt"]);
+    assert.ok(!(await readdir(relay)).some((n) => n.startsWith(".hop-client-up")));
+  } finally {
+    await clean();
+  }
+});
+
+globalThis.addEventListener("unload", () => closePool());

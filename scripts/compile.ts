@@ -24,7 +24,9 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const version: string = JSON.parse(
-  new TextDecoder().decode(await import("node:fs").then((fs) => fs.readFileSync(join(root, "deno.json")))),
+  new TextDecoder().decode(
+    await import("node:fs").then((fs) => fs.readFileSync(join(root, "deno.json"))),
+  ),
 ).version;
 
 const TARGETS: Record<string, { deno: string; bun: string; exe: string }> = {
@@ -124,7 +126,9 @@ for (const [name, build] of builders) {
     console.error(`built ${out} with ${name} (${target}, hop ${version})`);
     process.exit(0);
   }
-  console.error(`${name} could not build ${target}; ${name === "deno" ? "trying bun" : "giving up"}`);
+  console.error(
+    `${name} could not build ${target}; ${name === "deno" ? "trying bun" : "giving up"}`,
+  );
 }
 rmSync(tmp, { force: true });
 console.error("no compiler could build hop: see the messages above");

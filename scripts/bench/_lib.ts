@@ -47,7 +47,10 @@ function rssOf(pid: number): number {
 export function measure(argv: string[], opts: { cwd?: string } = {}): Promise<Measured> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: opts.cwd,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
     let peak = 0;
@@ -83,7 +86,11 @@ const WORDS = ("the of and to in is that for it as with was on be by at this fro
  * like source code or logs), half incompressible bytes; file sizes from 1 kB
  * to 8 MB. Returns the number of files and bytes written.
  */
-export async function generateTree(dir: string, totalMB: number, seed = 1): Promise<{ files: number; bytes: number }> {
+export async function generateTree(
+  dir: string,
+  totalMB: number,
+  seed = 1,
+): Promise<{ files: number; bytes: number }> {
   const rand = prng(seed);
   const target = totalMB * 1e6;
   let bytes = 0;
@@ -93,7 +100,10 @@ export async function generateTree(dir: string, totalMB: number, seed = 1): Prom
     const sub = join(dir, `d${files % 17}`, `e${files % 5}`);
     await mkdir(sub, { recursive: true });
     const big = rand() < 0.1;
-    const size = Math.min(Math.floor(big ? 1e6 + rand() * 7e6 : 1e3 + rand() * 60e3), target - bytes + 1);
+    const size = Math.min(
+      Math.floor(big ? 1e6 + rand() * 7e6 : 1e3 + rand() * 60e3),
+      target - bytes + 1,
+    );
     let data: Uint8Array;
     if (rand() < 0.5) {
       const parts: string[] = [];
@@ -122,7 +132,13 @@ export async function generateTree(dir: string, totalMB: number, seed = 1): Prom
 }
 
 /** Prints one comparison: ours against the reference, with the target ratio. */
-export function ratioLine(label: string, ours: number, reference: number, target: number, higherIsBetter = true): string {
+export function ratioLine(
+  label: string,
+  ours: number,
+  reference: number,
+  target: number,
+  higherIsBetter = true,
+): string {
   const ratio = higherIsBetter ? ours / reference : reference / ours;
   const verdict = ratio >= target ? "MET" : "MISSED";
   return `${label}: ${ratio.toFixed(2)}x (target >= ${target}x) ${verdict}`;

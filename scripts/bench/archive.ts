@@ -31,10 +31,30 @@ export async function run(args: string[]): Promise<void> {
   const mb = sizeMB;
 
   const nativeWrite = await measure(["tar", "-cjf", out("native.tar.bz2"), "-C", tree, "."]);
-  const oursWrite = await measure([...hop(), "--quiet", "archive", "create", tree, out("ours.tar.bz2")]);
+  const oursWrite = await measure([
+    ...hop(),
+    "--quiet",
+    "archive",
+    "create",
+    tree,
+    out("ours.tar.bz2"),
+  ]);
   await mkdir(out("x-native"), { recursive: true });
-  const nativeRead = await measure(["tar", "-xjf", join(work, "native.tar.bz2"), "-C", join(work, "x-native")]);
-  const oursRead = await measure([...hop(), "--quiet", "archive", "extract", join(work, "ours.tar.bz2"), out("x-ours")]);
+  const nativeRead = await measure([
+    "tar",
+    "-xjf",
+    join(work, "native.tar.bz2"),
+    "-C",
+    join(work, "x-native"),
+  ]);
+  const oursRead = await measure([
+    ...hop(),
+    "--quiet",
+    "archive",
+    "extract",
+    join(work, "ours.tar.bz2"),
+    out("x-ours"),
+  ]);
   const oursForeign = await measure([
     ...hop(),
     "--quiet",
@@ -46,14 +66,45 @@ export async function run(args: string[]): Promise<void> {
 
   const rate = (s: number) => `${(mb / s).toFixed(1)} MB/s`;
   console.log(`tree: ${mb} MB`);
-  console.log(`native tar -cjf:        ${nativeWrite.seconds.toFixed(2)} s  ${rate(nativeWrite.seconds)}  peak RSS ${nativeWrite.peakRssMB.toFixed(0)} MB`);
-  console.log(`hop archive create:     ${oursWrite.seconds.toFixed(2)} s  ${rate(oursWrite.seconds)}  peak RSS ${oursWrite.peakRssMB.toFixed(0)} MB`);
-  console.log(`native tar -xjf:        ${nativeRead.seconds.toFixed(2)} s  ${rate(nativeRead.seconds)}  peak RSS ${nativeRead.peakRssMB.toFixed(0)} MB`);
-  console.log(`hop extract (ours):     ${oursRead.seconds.toFixed(2)} s  ${rate(oursRead.seconds)}  peak RSS ${oursRead.peakRssMB.toFixed(0)} MB`);
-  console.log(`hop extract (foreign):  ${oursForeign.seconds.toFixed(2)} s  ${rate(oursForeign.seconds)}  peak RSS ${oursForeign.peakRssMB.toFixed(0)} MB`);
+  console.log(
+    `native tar -cjf:        ${nativeWrite.seconds.toFixed(2)} s  ${
+      rate(nativeWrite.seconds)
+    }  peak RSS ${nativeWrite.peakRssMB.toFixed(0)} MB`,
+  );
+  console.log(
+    `hop archive create:     ${oursWrite.seconds.toFixed(2)} s  ${
+      rate(oursWrite.seconds)
+    }  peak RSS ${oursWrite.peakRssMB.toFixed(0)} MB`,
+  );
+  console.log(
+    `native tar -xjf:        ${nativeRead.seconds.toFixed(2)} s  ${
+      rate(nativeRead.seconds)
+    }  peak RSS ${nativeRead.peakRssMB.toFixed(0)} MB`,
+  );
+  console.log(
+    `hop extract (ours):     ${oursRead.seconds.toFixed(2)} s  ${
+      rate(oursRead.seconds)
+    }  peak RSS ${oursRead.peakRssMB.toFixed(0)} MB`,
+  );
+  console.log(
+    `hop extract (foreign):  ${oursForeign.seconds.toFixed(2)} s  ${
+      rate(oursForeign.seconds)
+    }  peak RSS ${oursForeign.peakRssMB.toFixed(0)} MB`,
+  );
   console.log(ratioLine("write vs tar -cjf", nativeWrite.seconds, oursWrite.seconds, 1.3));
   console.log(ratioLine("read of ours vs tar -xjf", nativeRead.seconds, oursRead.seconds, 1.4));
-  console.log(ratioLine("read of foreign single-stream vs tar -xjf", nativeRead.seconds, oursForeign.seconds, 0.8));
+  console.log(
+    ratioLine(
+      "read of foreign single-stream vs tar -xjf",
+      nativeRead.seconds,
+      oursForeign.seconds,
+      0.8,
+    ),
+  );
   const peak = Math.max(oursWrite.peakRssMB, oursRead.peakRssMB, oursForeign.peakRssMB);
-  console.log(`peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB for a 2 GB tree) ${peak <= 200 ? "MET" : "MISSED"}${mb < 2000 ? " (measured on " + mb + " MB; run --size-mb=2000 for the stated case)" : ""}`);
+  console.log(
+    `peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB for a 2 GB tree) ${
+      peak <= 200 ? "MET" : "MISSED"
+    }${mb < 2000 ? " (measured on " + mb + " MB; run --size-mb=2000 for the stated case)" : ""}`,
+  );
 }

@@ -15,8 +15,8 @@ import {
   decodeUpdateIndex,
   encodePersistentIndex,
   encodeUpdateIndex,
-  indexName,
   type IndexEntry,
+  indexName,
   pageOf,
   parseRelayName,
   updateDataName,
@@ -107,7 +107,9 @@ for (const c of CASES) {
 }
 
 Deno.test("fixtures case1: decoded values are the ones Escale wrote", () => {
-  const text = execFileSync("bzip2", ["-dc", `${FIXTURES}case1/relay/.0.index`], { encoding: "utf8" });
+  const text = execFileSync("bzip2", ["-dc", `${FIXTURES}case1/relay/.0.index`], {
+    encoding: "utf8",
+  });
   const entries = decodePersistentIndex(text, ".0.index");
   assert.deepEqual(entries.map((e) => [e.path, e.meta?.timestamp]), [
     ["hello.txt", 1577934245],

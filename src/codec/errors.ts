@@ -14,7 +14,8 @@ export class CodecError extends HopError {
 
   constructor(format: string, source: string, line: number, problem: string, hint?: string) {
     super(`${source}:${line}: malformed ${format}: ${problem}`, {
-      hint: hint ?? `Check ${source} around line ${line}; restore it from a good copy or remove it.`,
+      hint: hint ??
+        `Check ${source} around line ${line}; restore it from a good copy or remove it.`,
     });
     this.name = "CodecError";
     this.format = format;

@@ -219,7 +219,9 @@ export function decodeUpdateIndex(input: CodecInput, source: string): UpdateInde
       }
       break;
     }
-    if (ended) cur.fail(l.line, `only ${PULLERS_LINE} may follow the empty line ending the entries`);
+    if (ended) {
+      cur.fail(l.line, `only ${PULLERS_LINE} may follow the empty line ending the entries`);
+    }
     if (l.text === "") ended = true;
     else entries.push(readEntry(cur, l, null));
   }
@@ -265,8 +267,16 @@ function check(format: string, ok: boolean, problem: string): void {
 }
 
 function checkPath(format: string, path: string): void {
-  check(format, path !== "" && !/[\r\n]/.test(path), `path ${JSON.stringify(path)} is empty or holds a line break`);
-  check(format, !/\s$/.test(path), `path ${JSON.stringify(path)} ends with whitespace, which Escale would drop`);
+  check(
+    format,
+    path !== "" && !/[\r\n]/.test(path),
+    `path ${JSON.stringify(path)} is empty or holds a line break`,
+  );
+  check(
+    format,
+    !/\s$/.test(path),
+    `path ${JSON.stringify(path)} ends with whitespace, which Escale would drop`,
+  );
 }
 
 /** Counts code points, the unit of the header's N. */
@@ -281,10 +291,26 @@ function charCount(s: string): number {
 /** The `key: value` pairs of `meta` in their order (layout first, then the rest). */
 function keyedLines(format: string, meta: EntryMeta): [string, string][] {
   const noBreak = (s: string) => !/[\r\n]/.test(s);
-  check(format, meta.placeholder.startsWith("placeholder") && noBreak(meta.placeholder), `bad placeholder line ${JSON.stringify(meta.placeholder)}`);
-  check(format, meta.pusher !== "" && noBreak(meta.pusher), `bad pusher ${JSON.stringify(meta.pusher)}`);
-  check(format, Number.isSafeInteger(meta.timestamp), `timestamp ${meta.timestamp} is not a whole number`);
-  check(format, /^[0-9A-Fa-f]+$/.test(meta.checksum), `checksum ${JSON.stringify(meta.checksum)} is not hex`);
+  check(
+    format,
+    meta.placeholder.startsWith("placeholder") && noBreak(meta.placeholder),
+    `bad placeholder line ${JSON.stringify(meta.placeholder)}`,
+  );
+  check(
+    format,
+    meta.pusher !== "" && noBreak(meta.pusher),
+    `bad pusher ${JSON.stringify(meta.pusher)}`,
+  );
+  check(
+    format,
+    Number.isSafeInteger(meta.timestamp),
+    `timestamp ${meta.timestamp} is not a whole number`,
+  );
+  check(
+    format,
+    /^[0-9A-Fa-f]+$/.test(meta.checksum),
+    `checksum ${JSON.stringify(meta.checksum)} is not hex`,
+  );
   const pending: [string, string][] = [
     ["pusher", meta.pusher],
     ["timestamp", String(meta.timestamp)],
@@ -293,7 +319,8 @@ function keyedLines(format: string, meta: EntryMeta): [string, string][] {
   for (const [k, v] of meta.extra) {
     check(
       format,
-      k !== "" && !k.includes(": ") && !/[\r\n]/.test(k) && !(KNOWN as readonly string[]).includes(k),
+      k !== "" && !k.includes(": ") && !/[\r\n]/.test(k) &&
+        !(KNOWN as readonly string[]).includes(k),
       `bad extra key ${JSON.stringify(k)}`,
     );
     check(format, noBreak(v), `value of ${k} holds a line break`);
@@ -362,7 +389,11 @@ export function encodePersistentIndex(entries: readonly IndexEntry[]): string {
     const head = linesText([e.meta.placeholder, `pusher: ${e.meta.pusher}`]);
     let g = groups.get(head);
     if (!g) groups.set(head, g = { head, body: "" });
-    g.body += entryText(PERSISTENT, e.path, linesText([...rest.map(([k, v]) => `${k}: ${v}`), PULLERS_LINE]));
+    g.body += entryText(
+      PERSISTENT,
+      e.path,
+      linesText([...rest.map(([k, v]) => `${k}: ${v}`), PULLERS_LINE]),
+    );
   }
   for (const g of groups.values()) out += `${GROUP_START}\n${g.head}${GROUP_END}\n${g.body}`;
   return out;
@@ -391,11 +422,19 @@ export function parseRelayName(name: string): RelayName | null {
 }
 
 function checkPage(page: string): void {
-  check("relay file name", /^[^./]+$/.test(page), `page name ${JSON.stringify(page)} is empty or holds '.' or '/'`);
+  check(
+    "relay file name",
+    /^[^./]+$/.test(page),
+    `page name ${JSON.stringify(page)} is empty or holds '.' or '/'`,
+  );
 }
 
 function checkTime(time: number): void {
-  check("relay file name", Number.isSafeInteger(time) && time >= 0, `update time ${time} is not a whole number >= 0`);
+  check(
+    "relay file name",
+    Number.isSafeInteger(time) && time >= 0,
+    `update time ${time} is not a whole number >= 0`,
+  );
 }
 
 /** `.P.index`, the persistent index of page P. */

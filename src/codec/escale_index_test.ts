@@ -6,8 +6,8 @@ import {
   encodePersistentIndex,
   encodeUpdateIndex,
   type EntryMeta,
-  indexName,
   type IndexEntry,
+  indexName,
   lockName,
   pageOf,
   pagePrefix,
@@ -26,7 +26,8 @@ const meta = (o: Partial<EntryMeta> = {}): EntryMeta => ({
   extra: [],
   ...o,
 });
-const BLOCK = `placeholder%1.0\npusher: alice\ntimestamp: 1577934245\nchecksum: ${SUM}\n---pullers---\n`;
+const BLOCK =
+  `placeholder%1.0\npusher: alice\ntimestamp: 1577934245\nchecksum: ${SUM}\n---pullers---\n`;
 
 function codecError(fn: () => unknown, line: number, source = "src.index"): CodecError {
   try {
@@ -45,7 +46,10 @@ Deno.test("update index: N counts characters, header splits at the last whitespa
   const text = `sub/file with space.txt ${BLOCK.length}\n${BLOCK}`;
   assert.equal(BLOCK.length, 205);
   const idx = decodeUpdateIndex(text, "x");
-  assert.deepEqual(idx, { entries: [{ path: "sub/file with space.txt", meta: meta() }], pullers: [] });
+  assert.deepEqual(idx, {
+    entries: [{ path: "sub/file with space.txt", meta: meta() }],
+    pullers: [],
+  });
   assert.equal(encodeUpdateIndex(idx), text);
   // A run of whitespace before N is one separator (as Python's rsplit).
   assert.equal(decodeUpdateIndex(`a b \t 0\n`, "x").entries[0].path, "a b");
@@ -62,7 +66,10 @@ Deno.test("update index: UTF-8 paths and non-ASCII metadata count code points, n
 
 Deno.test("update index: pullers section, no phantom names", () => {
   const entries = `a ${BLOCK.length}\n${BLOCK}`;
-  assert.deepEqual(decodeUpdateIndex(entries + "---pullers---\nbob\ncarol", "x").pullers, ["bob", "carol"]);
+  assert.deepEqual(decodeUpdateIndex(entries + "---pullers---\nbob\ncarol", "x").pullers, [
+    "bob",
+    "carol",
+  ]);
   assert.deepEqual(decodeUpdateIndex(entries + "---pullers---\n", "x").pullers, []);
   assert.deepEqual(decodeUpdateIndex(entries + "---pullers---", "x").pullers, []);
   // What the reference client writes back after reading its phantom empty name.
@@ -101,7 +108,9 @@ Deno.test("persistent index: groups in order of first appearance, entries in giv
     { path: "b", meta: meta({ placeholder: "placeholder%2.0" }) },
   ];
   const text = encodePersistentIndex(entries);
-  const groups = text.split("\n").filter((l, i, a) => a[i - 1] === "---group---" || a[i - 2] === "---group---");
+  const groups = text.split("\n").filter((_l, i, a) =>
+    a[i - 1] === "---group---" || a[i - 2] === "---group---"
+  );
   assert.deepEqual(groups, [
     "placeholder%1.0",
     "pusher: bob",
@@ -141,16 +150,29 @@ Deno.test("malformed update indexes: CodecError naming source and line", () => {
   const after = `placeholder%1.0\npusher: a\ntimestamp: 1\nchecksum: ab\n---pullers---\nbob\n`;
   codecError(() => decodeUpdateIndex(`a ${after.length}\n${after}`, "src.index"), 7);
   codecError(() => decodeUpdateIndex(ok + "\nb 0\n", "src.index"), 8);
-  codecError(() => decodeUpdateIndex(new Uint8Array([0x61, 0x20, 0x30, 0x0a, 0xff, 0x0a]), "src.index"), 2);
+  codecError(
+    () => decodeUpdateIndex(new Uint8Array([0x61, 0x20, 0x30, 0x0a, 0xff, 0x0a]), "src.index"),
+    2,
+  );
   codecError(() => decodeUpdateIndex(`a 99999999999999999999\n`, "src.index"), 1);
 });
 
 Deno.test("malformed persistent indexes: CodecError naming source and line", () => {
-  codecError(() => decodePersistentIndex("---group---\nplaceholder%1.0\npusher: a\n", "src.index"), 4);
+  codecError(
+    () => decodePersistentIndex("---group---\nplaceholder%1.0\npusher: a\n", "src.index"),
+    4,
+  );
   codecError(() => decodePersistentIndex("---group---\n---group---\n", "src.index"), 2);
   const body = `timestamp: 1\nchecksum: ab\n---pullers---\n`;
   // No placeholder in the group: the error points at the entry's first group line.
-  codecError(() => decodePersistentIndex(`---group---\npusher: a\n-----------\na ${body.length}\n${body}`, "src.index"), 2);
+  codecError(
+    () =>
+      decodePersistentIndex(
+        `---group---\npusher: a\n-----------\na ${body.length}\n${body}`,
+        "src.index",
+      ),
+    2,
+  );
   codecError(() => decodePersistentIndex("a 0\n\nb 0\n", "src.index"), 3);
   codecError(() => decodePersistentIndex("---pullers---\nbob", "src.index"), 1);
 });
@@ -170,7 +192,11 @@ Deno.test("encoders refuse what the format cannot hold", () => {
     { path: "a", meta: meta({ extra: [["k", "v\r"]] }) },
   ];
   for (const e of bad) {
-    assert.throws(() => encodeUpdateIndex({ entries: [e], pullers: [] }), EncodeError, JSON.stringify(e));
+    assert.throws(
+      () => encodeUpdateIndex({ entries: [e], pullers: [] }),
+      EncodeError,
+      JSON.stringify(e),
+    );
     assert.throws(() => encodePersistentIndex([e]), EncodeError, JSON.stringify(e));
   }
   assert.throws(() => encodeUpdateIndex({ entries: [], pullers: [""] }), EncodeError);
@@ -186,7 +212,10 @@ function randomMeta(r: Rng, pusherFirst: boolean): EntryMeta {
     pusher: r.pick(["alice", "bob", "carol d", "é"]),
     timestamp: r.int(-2e9, 4e9),
     checksum: r.string("0123456789abcdef", 1, 128),
-    extra: Array.from({ length: r.int(0, 3) }, () => [r.pick(extraKeys), r.string(PATH_CHARS.replace("\t", ""), 0, 8)]),
+    extra: Array.from(
+      { length: r.int(0, 3) },
+      () => [r.pick(extraKeys), r.string(PATH_CHARS.replace("\t", ""), 0, 8)],
+    ),
   });
   if (r.chance(0.3)) {
     // Known keys at random places among the extras, which keep their order.
@@ -218,7 +247,10 @@ Deno.test("property: update indexes round-trip (600 random cases)", () => {
       pullers: Array.from({ length: r.int(0, 3) }, () => r.string(SAFE_CHARS + " é", 1, 10)),
     };
     const text = encodeUpdateIndex(idx);
-    const back = decodeUpdateIndex(r.chance(0.5) ? text : new TextEncoder().encode(text), `case${i}`);
+    const back = decodeUpdateIndex(
+      r.chance(0.5) ? text : new TextEncoder().encode(text),
+      `case${i}`,
+    );
     assert.deepEqual(back, idx, `case ${i}: ${JSON.stringify(text)}`);
     assert.equal(encodeUpdateIndex(back), text);
   }
@@ -246,18 +278,26 @@ Deno.test("property: truncated or corrupted indexes never crash, they throw Code
   const r = rng(0x5eed3);
   for (let i = 0; i < 400; i++) {
     const idx = {
-      entries: Array.from({ length: r.int(1, 4) }, () => ({ path: randomPath(r), meta: randomMeta(r, true) })),
+      entries: Array.from(
+        { length: r.int(1, 4) },
+        () => ({ path: randomPath(r), meta: randomMeta(r, true) }),
+      ),
       pullers: [],
     };
     let text = r.chance(0.5) ? encodeUpdateIndex(idx) : encodePersistentIndex(idx.entries);
     const at = r.int(0, text.length - 1);
-    text = r.chance(0.5) ? text.slice(0, at) : text.slice(0, at) + r.pick(["\n", " ", "x", "9", ""]) + text.slice(at + 1);
+    text = r.chance(0.5)
+      ? text.slice(0, at)
+      : text.slice(0, at) + r.pick(["\n", " ", "x", "9", ""]) + text.slice(at + 1);
     for (const decode of [decodeUpdateIndex, decodePersistentIndex]) {
       try {
         decode(text, "fuzz");
       } catch (e) {
         assert.ok(e instanceof CodecError, `case ${i}: ${e}`);
-        assert.ok(e.line >= 1 && e.line <= text.split("\n").length + 1, `case ${i}: line ${e.line}`);
+        assert.ok(
+          e.line >= 1 && e.line <= text.split("\n").length + 1,
+          `case ${i}: line ${e.line}`,
+        );
       }
     }
   }
@@ -265,10 +305,25 @@ Deno.test("property: truncated or corrupted indexes never crash, they throw Code
 
 Deno.test("relay names: parse and format", () => {
   assert.deepEqual(parseRelayName(".0.index"), { kind: "index", page: "0" });
-  assert.deepEqual(parseRelayName(".docs.1795372311.index"), { kind: "update-index", page: "docs", time: 1795372311 });
+  assert.deepEqual(parseRelayName(".docs.1795372311.index"), {
+    kind: "update-index",
+    page: "docs",
+    time: 1795372311,
+  });
   assert.deepEqual(parseRelayName(".A_B.17.data"), { kind: "update-data", page: "A_B", time: 17 });
   assert.deepEqual(parseRelayName(".0.lock"), { kind: "lock", page: "0" });
-  for (const n of ["0.index", ".0.x.index", ".a.b.c.index", "..index", ".0.12.lock", ".0.index.tmp", ".0.1.2.data", "x"]) {
+  for (
+    const n of [
+      "0.index",
+      ".0.x.index",
+      ".a.b.c.index",
+      "..index",
+      ".0.12.lock",
+      ".0.index.tmp",
+      ".0.1.2.data",
+      "x",
+    ]
+  ) {
     assert.equal(parseRelayName(n), null, n);
   }
   assert.equal(indexName("0"), ".0.index");
@@ -282,8 +337,16 @@ Deno.test("relay names: parse and format", () => {
   for (let i = 0; i < 300; i++) {
     const page = r.string(SAFE_CHARS.replace(".", "") + " é", 1, 12);
     const time = r.int(0, 2 ** 40);
-    assert.deepEqual(parseRelayName(updateIndexName(page, time)), { kind: "update-index", page, time });
-    assert.deepEqual(parseRelayName(updateDataName(page, time)), { kind: "update-data", page, time });
+    assert.deepEqual(parseRelayName(updateIndexName(page, time)), {
+      kind: "update-index",
+      page,
+      time,
+    });
+    assert.deepEqual(parseRelayName(updateDataName(page, time)), {
+      kind: "update-data",
+      page,
+      time,
+    });
     assert.deepEqual(parseRelayName(indexName(page)), { kind: "index", page });
     assert.deepEqual(parseRelayName(lockName(page)), { kind: "lock", page });
   }

@@ -77,7 +77,8 @@ export interface NodeAddress {
 export const LINK_SUFFIX = "#";
 
 const FORMAT = "cluster link file";
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const HOSTNAME =
+  /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
 const URL_KEY = /^[a-z][a-z0-9+.-]*:\/\/\S+$/;
 
@@ -94,8 +95,12 @@ export function parseNodeAddress(text: string): NodeAddress | null {
 
 /** `host:port`, with brackets around an IPv6 host. */
 export function formatNodeAddress(addr: NodeAddress): string {
-  const text = addr.host.includes(":") ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
-  if (!parseNodeAddress(text)) throw new EncodeError(FORMAT, `bad node address ${JSON.stringify(text)}`);
+  const text = addr.host.includes(":")
+    ? `[${addr.host}]:${addr.port}`
+    : `${addr.host}:${addr.port}`;
+  if (!parseNodeAddress(text)) {
+    throw new EncodeError(FORMAT, `bad node address ${JSON.stringify(text)}`);
+  }
   return text;
 }
 
@@ -125,13 +130,22 @@ export function decodeLink(input: CodecInput, source: string): FileLink | DirInf
   const int = (s: string, what: string, signed = false): number =>
     parseIntStrict(s, signed) ?? fail(1, `${what} is not a whole number: ${JSON.stringify(s)}`);
   const head = lines[0].text.split(" ");
-  for (const { text, line } of lines) if (/[\r\0]/.test(text)) fail(line, "control character in line");
+  for (const { text, line } of lines) {
+    if (/[\r\0]/.test(text)) fail(line, "control character in line");
+  }
   if (head.length === 3 && head[0] === "dir") {
-    const extra = lines.slice(1).map(({ text, line }) => text !== "" ? text : fail(line, "empty line"));
+    const extra = lines.slice(1).map(({ text, line }) =>
+      text !== "" ? text : fail(line, "empty line")
+    );
     return { kind: "dir", uid: int(head[1], "uid"), mtime: int(head[2], "mtime", true), extra };
   }
   if (head.length !== 4) {
-    fail(1, `expected '<name> <size> <uid> <mtime>' or 'dir <uid> <mtime>', got ${JSON.stringify(lines[0].text)}`);
+    fail(
+      1,
+      `expected '<name> <size> <uid> <mtime>' or 'dir <uid> <mtime>', got ${
+        JSON.stringify(lines[0].text)
+      }`,
+    );
   }
   if (head[0] === "") fail(1, "empty name");
   const link: FileLink = {

@@ -70,7 +70,12 @@ Deno.test("dir info: format and extension lines", () => {
   const dir: DirInfo = { kind: "dir", uid: 1005, mtime: 1795372303, extra: [] };
   assert.equal(encodeLink(dir), "dir 1005 1795372303\n");
   assert.deepEqual(decodeLink("dir 1005 1795372303\n", "x"), dir);
-  assert.deepEqual(decodeLink("dir 1 2\nmode 755\n", "x"), { kind: "dir", uid: 1, mtime: 2, extra: ["mode 755"] });
+  assert.deepEqual(decodeLink("dir 1 2\nmode 755\n", "x"), {
+    kind: "dir",
+    uid: 1,
+    mtime: 2,
+    extra: ["mode 755"],
+  });
   // A file named "dir" is a file link (4 fields).
   assert.equal(decodeLink("dir 1 2 3\n", "x").kind, "file");
 });
@@ -94,7 +99,15 @@ Deno.test("link: malformed files throw CodecError naming the line", () => {
 });
 
 Deno.test("link: encoder refuses what the format cannot hold", () => {
-  const base: FileLink = { kind: "file", name: "a", size: 1, uid: 1, mtime: 1, copies: [], extra: [] };
+  const base: FileLink = {
+    kind: "file",
+    name: "a",
+    size: 1,
+    uid: 1,
+    mtime: 1,
+    copies: [],
+    extra: [],
+  };
   for (
     const bad of [
       { ...base, name: "" },

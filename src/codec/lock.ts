@@ -92,8 +92,11 @@ export function decodeLock(input: CodecInput, source: string): Lock {
     }
     switch (key) {
       case "acquired": {
-        const ms = parseIntStrict(value) ?? (/^\d{4}-\d\d-\d\dT/.test(value) ? Date.parse(value) : NaN);
-        if (!Number.isFinite(ms)) fail(line, `acquired is neither Unix ms nor an ISO time: ${JSON.stringify(value)}`);
+        const ms = parseIntStrict(value) ??
+          (/^\d{4}-\d\d-\d\dT/.test(value) ? Date.parse(value) : NaN);
+        if (!Number.isFinite(ms)) {
+          fail(line, `acquired is neither Unix ms nor an ISO time: ${JSON.stringify(value)}`);
+        }
         lock.acquired = ms;
         break;
       }
@@ -131,17 +134,23 @@ export function encodeLock(lock: Lock): string {
     throw new EncodeError(FORMAT, problem);
   };
   const clean = (s: string) => s !== "" && !/[\r\n]/.test(s) && !s.includes(": ");
-  if (!clean(lock.owner) || lock.owner.trim() === "") bad(`bad owner ${JSON.stringify(lock.owner)}`);
+  if (!clean(lock.owner) || lock.owner.trim() === "") {
+    bad(`bad owner ${JSON.stringify(lock.owner)}`);
+  }
   if (lock.mode === null) {
     if (lock.owner.startsWith("lock%")) bad("a legacy lock owner cannot start with 'lock%'");
     const extras = OURS.some((k) => lock[k] !== undefined) || (lock.extra?.length ?? 0) > 0;
     if (extras) bad("the legacy form (mode null) holds only the owner");
     return lock.owner;
   }
-  if (lock.mode !== "r" && lock.mode !== "w") bad(`mode must be r or w, got ${JSON.stringify(lock.mode)}`);
+  if (lock.mode !== "r" && lock.mode !== "w") {
+    bad(`mode must be r or w, got ${JSON.stringify(lock.mode)}`);
+  }
   const lines = [LOCK_HEADER, `owner: ${lock.owner}`, `mode: ${lock.mode}`];
   if (lock.acquired !== undefined) {
-    if (!Number.isSafeInteger(lock.acquired) || lock.acquired < 0) bad(`bad acquired time ${lock.acquired}`);
+    if (!Number.isSafeInteger(lock.acquired) || lock.acquired < 0) {
+      bad(`bad acquired time ${lock.acquired}`);
+    }
     lines.push(`acquired: ${new Date(lock.acquired).toISOString()}`);
   }
   if (lock.host !== undefined) {

@@ -16,7 +16,10 @@ Deno.test("lock: the Escale form, exactly as Escale writes it", () => {
   const text = "lock%1.0\nowner: bob\nmode: r";
   assert.deepEqual(decodeLock(text, ".0.lock"), { owner: "bob", mode: "r" });
   assert.equal(encodeLock({ owner: "bob", mode: "r" }), text);
-  assert.deepEqual(decodeLock(new TextEncoder().encode(text + "\n"), ".0.lock"), { owner: "bob", mode: "r" });
+  assert.deepEqual(decodeLock(new TextEncoder().encode(text + "\n"), ".0.lock"), {
+    owner: "bob",
+    mode: "r",
+  });
 });
 
 Deno.test("lock: hop's lines come after owner and mode", () => {
@@ -85,7 +88,9 @@ Deno.test("property: locks round-trip (500 random cases)", () => {
     if (r.chance(0.7)) lock.host = r.string(SAFE_CHARS, 1, 20);
     if (r.chance(0.7)) lock.pid = r.int(1, 4e6);
     if (r.chance(0.7)) lock.token = r.string("0123456789abcdef", 8, 32);
-    if (r.chance(0.2)) lock.extra = [["k" + r.string(SAFE_CHARS, 0, 5), r.string(SAFE_CHARS + " :", 0, 9)]];
+    if (r.chance(0.2)) {
+      lock.extra = [["k" + r.string(SAFE_CHARS, 0, 5), r.string(SAFE_CHARS + " :", 0, 9)]];
+    }
     const text = encodeLock(lock);
     assert.ok(!text.endsWith("\n"));
     assert.deepEqual(decodeLock(text, `c${i}`), lock, text);

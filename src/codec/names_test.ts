@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { checkName, decodeName, decodePath, encodeName, encodePath, isNameAllowed, NAME_POLICIES } from "./names.ts";
+import {
+  checkName,
+  decodeName,
+  decodePath,
+  encodeName,
+  encodePath,
+  isNameAllowed,
+  NAME_POLICIES,
+} from "./names.ts";
 import { rng, SAFE_CHARS, TRICKY_CHARS } from "./test_prng.ts";
 
 Deno.test("names: policies", () => {
@@ -9,7 +17,9 @@ Deno.test("names: policies", () => {
   assert.equal(checkName("New Folder", "blanks"), null);
   assert.match(checkName("a#b", "blanks")!, /'#' is not allowed/);
   assert.match(checkName("tab\there", "blanks")!, /U\+0009 is not allowed/);
-  for (const odd of ["a#", "100%", "été", "日本 😀", "a:b", "x\ny", "#"]) assert.equal(checkName(odd, "any"), null, odd);
+  for (const odd of ["a#", "100%", "été", "日本 😀", "a:b", "x\ny", "#"]) {
+    assert.equal(checkName(odd, "any"), null, odd);
+  }
   for (const policy of NAME_POLICIES) {
     assert.match(checkName("", policy)!, /empty/);
     assert.match(checkName(".", policy)!, /not a file name/);
@@ -54,7 +64,10 @@ Deno.test("property: names round-trip, stored names are safe (2000 random cases)
     const strictOk = /^[A-Za-z0-9\-+_.]+$/.test(name) && name !== "." && name !== "..";
     if (policy === "strict") assert.equal(reason === null, strictOk, JSON.stringify(name));
     if (policy === "blanks") {
-      assert.equal(reason === null, /^[A-Za-z0-9\-+_. ]+$/.test(name) && name !== "." && name !== "..");
+      assert.equal(
+        reason === null,
+        /^[A-Za-z0-9\-+_. ]+$/.test(name) && name !== "." && name !== "..",
+      );
     }
     if (policy === "any") assert.equal(reason === null, name !== "." && name !== "..");
     // A strict name is stored as is.

@@ -74,7 +74,8 @@ function parseHash(field: string): ScryptHash | null {
   if (!m) return null;
   const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   // Bounds keep a crafted file from making a login cost gigabytes or minutes.
-  const sane = N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && r >= 1 && r <= 32 && p >= 1 && p <= 16 &&
+  const sane = N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && r >= 1 && r <= 32 && p >= 1 &&
+    p <= 16 &&
     128 * N * r <= 512 * 1024 * 1024;
   if (!sane) return null;
   const salt = Buffer.from(m[4], "base64");
@@ -83,8 +84,17 @@ function parseHash(field: string): ScryptHash | null {
   return { N, r, p, salt, key };
 }
 
-function derive(pw: string, h: { N: number; r: number; p: number; salt: Buffer }, len: number): Buffer {
-  return scryptSync(pw.normalize("NFC"), h.salt, len, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 });
+function derive(
+  pw: string,
+  h: { N: number; r: number; p: number; salt: Buffer },
+  len: number,
+): Buffer {
+  return scryptSync(pw.normalize("NFC"), h.salt, len, {
+    N: h.N,
+    r: h.r,
+    p: h.p,
+    maxmem: 256 * h.N * h.r + 1024 * 1024,
+  });
 }
 
 /** Hashes `password` with a fresh random salt: `scrypt$16384$8$1$<salt>$<hash>` (base64, no `:`). */
@@ -134,11 +144,16 @@ export function decodePasswd(input: CodecInput, source: string): PasswdFile {
   for (const { text: l, line } of splitLines(text)) {
     if (l.trim() === "") continue;
     const f = l.split(":");
-    if (f.length !== 4) fail(line, `expected 'login:password:uid:home' (4 fields), got ${f.length}`);
+    if (f.length !== 4) {
+      fail(line, `expected 'login:password:uid:home' (4 fields), got ${f.length}`);
+    }
     const [login, password, uidText, home] = f;
-    const uid = parseIntStrict(uidText) ?? fail(line, `uid is not a number: ${JSON.stringify(uidText)}`);
+    const uid = parseIntStrict(uidText) ??
+      fail(line, `uid is not a number: ${JSON.stringify(uidText)}`);
     if (login === "") fail(line, "empty login");
-    if (/[\s\0]/.test(login)) fail(line, `login ${JSON.stringify(login)} holds blanks or control characters`);
+    if (/[\s\0]/.test(login)) {
+      fail(line, `login ${JSON.stringify(login)} holds blanks or control characters`);
+    }
     if (logins.has(login)) fail(line, `duplicate login ${JSON.stringify(login)}`);
     logins.add(login);
     if (login === NEXT_UID_LOGIN) {
@@ -167,19 +182,28 @@ export function encodePasswd(file: PasswdFile): string {
   const bad = (problem: string): never => {
     throw new EncodeError(FORMAT, problem);
   };
-  const uid = (n: number) => Number.isSafeInteger(n) && n >= 0 ? String(n) : bad(`uid ${n} is not a number >= 0`);
+  const uid = (n: number) =>
+    Number.isSafeInteger(n) && n >= 0 ? String(n) : bad(`uid ${n} is not a number >= 0`);
   const maxUid = file.users.reduce((m, u) => Math.max(m, u.uid), -1);
-  if (file.nextUid <= maxUid) bad(`next uid ${file.nextUid} is not above the highest uid ${maxUid}`);
+  if (file.nextUid <= maxUid) {
+    bad(`next uid ${file.nextUid} is not above the highest uid ${maxUid}`);
+  }
   const lines = [`${NEXT_UID_LOGIN}::${uid(file.nextUid)}:`];
   const logins = new Set<string>();
   for (const u of file.users) {
-    if (u.login === "" || /[\s\0:]/.test(u.login) || u.login === NEXT_UID_LOGIN) bad(`bad login ${JSON.stringify(u.login)}`);
+    if (u.login === "" || /[\s\0:]/.test(u.login) || u.login === NEXT_UID_LOGIN) {
+      bad(`bad login ${JSON.stringify(u.login)}`);
+    }
     if (logins.has(u.login)) bad(`duplicate login ${JSON.stringify(u.login)}`);
     logins.add(u.login);
-    if (u.home === "" || /[:\r\n\0]/.test(u.home)) bad(`bad home ${JSON.stringify(u.home)} for ${u.login}`);
+    if (u.home === "" || /[:\r\n\0]/.test(u.home)) {
+      bad(`bad home ${JSON.stringify(u.home)} for ${u.login}`);
+    }
     let pw = u.password;
     if (u.legacy && pw !== "") pw = hashPassword(pw);
-    else if (!u.legacy && pw !== "" && !parseHash(pw)) bad(`password of ${u.login} is not a scrypt hash (set legacy?)`);
+    else if (!u.legacy && pw !== "" && !parseHash(pw)) {
+      bad(`password of ${u.login} is not a scrypt hash (set legacy?)`);
+    }
     lines.push(`${u.login}:${pw}:${uid(u.uid)}:${u.home}`);
   }
   return lines.map((l) => l + "\n").join("");

@@ -26,8 +26,20 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", () => 
   const text = "_::1006:\nalice:secret:1005:/alice\nbob::1004:/bob\n";
   const file = decodePasswd(text, ".passwd");
   assert.equal(file.nextUid, 1006);
-  assert.deepEqual(file.users[0], { login: "alice", password: "secret", legacy: true, uid: 1005, home: "/alice" });
-  assert.deepEqual(file.users[1], { login: "bob", password: "", legacy: false, uid: 1004, home: "/bob" });
+  assert.deepEqual(file.users[0], {
+    login: "alice",
+    password: "secret",
+    legacy: true,
+    uid: 1005,
+    home: "/alice",
+  });
+  assert.deepEqual(file.users[1], {
+    login: "bob",
+    password: "",
+    legacy: false,
+    uid: 1004,
+    home: "/bob",
+  });
   assert.ok(needsRehash(file.users[0]));
   assert.ok(!needsRehash(file.users[1]));
   assert.ok(verifyPassword(file.users[0], "secret"));
@@ -36,7 +48,10 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", () => 
 
   const upgraded = encodePasswd(file);
   assert.ok(!upgraded.includes("secret"));
-  assert.match(upgraded, /^_::1006:\nalice:scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:1005:\/alice\nbob::1004:\/bob\n$/);
+  assert.match(
+    upgraded,
+    /^_::1006:\nalice:scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:1005:\/alice\nbob::1004:\/bob\n$/,
+  );
   const again = decodePasswd(upgraded, ".passwd");
   assert.equal(again.users[0].legacy, false);
   assert.ok(verifyPassword(again.users[0], "secret"));
@@ -77,7 +92,14 @@ Deno.test("passwd: malformed lines throw CodecError naming the line", () => {
   codecError(() => decodePasswd("a b:pw:1:/a\n", ".passwd"), 1);
   codecError(() => decodePasswd("a:pw:1:\n", ".passwd"), 1);
   codecError(() => decodePasswd("a:scrypt$16384$8$1$abc:1:/a\n", ".passwd"), 1);
-  codecError(() => decodePasswd("a:scrypt$1073741824$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==:1:/a\n", ".passwd"), 1);
+  codecError(
+    () =>
+      decodePasswd(
+        "a:scrypt$1073741824$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==:1:/a\n",
+        ".passwd",
+      ),
+    1,
+  );
   codecError(() => decodePasswd("a::1005:/a\n_::1005:\n", ".passwd"), 2);
   codecError(() => decodePasswd("_::1:\n_::2:\n", ".passwd"), 2);
   codecError(() => decodePasswd(new Uint8Array([0x0a, 0x0a, 0xfe]), ".passwd"), 3);
@@ -124,17 +146,25 @@ Deno.test("property: passwd files round-trip (300 random cases)", () => {
       }
       users.push(user);
     }
-    const file: PasswdFile = { users, nextUid: users.reduce((m, u) => Math.max(m, u.uid), 999) + r.int(1, 10) };
+    const file: PasswdFile = {
+      users,
+      nextUid: users.reduce((m, u) => Math.max(m, u.uid), 999) + r.int(1, 10),
+    };
     const text = encodePasswd(file);
     const back = decodePasswd(text, `c${i}`);
     assert.equal(back.nextUid, file.nextUid);
     assert.equal(back.users.length, users.length);
     for (const [k, u] of back.users.entries()) {
       const want = users[k];
-      assert.deepEqual({ ...u, password: "", legacy: false }, { ...want, password: "", legacy: false });
+      assert.deepEqual({ ...u, password: "", legacy: false }, {
+        ...want,
+        password: "",
+        legacy: false,
+      });
       assert.equal(u.legacy, false);
-      if (want.legacy) assert.ok(verifyPassword(u, legacyPw!.pw), "legacy password survives hashing");
-      else assert.equal(u.password, want.password);
+      if (want.legacy) {
+        assert.ok(verifyPassword(u, legacyPw!.pw), "legacy password survives hashing");
+      } else assert.equal(u.password, want.password);
     }
     assert.equal(encodePasswd(back), text);
   }

@@ -78,7 +78,9 @@ export function unescapeField(s: string): string | null {
       continue;
     }
     const bytes = new Uint8Array(part.length / 3);
-    for (let k = 0; k < bytes.length; k++) bytes[k] = parseInt(part.slice(3 * k + 1, 3 * k + 3), 16);
+    for (let k = 0; k < bytes.length; k++) {
+      bytes[k] = parseInt(part.slice(3 * k + 1, 3 * k + 3), 16);
+    }
     try {
       out += fatal.decode(bytes);
     } catch {
@@ -94,7 +96,9 @@ export function decodeJob(text: string, source: string, line = 1): QueueJob {
     throw new CodecError(FORMAT, source, line, problem);
   };
   const f = text.split(" ");
-  const type = Object.hasOwn(ALIASES, f[0]) ? ALIASES[f[0]] : fail(`unknown job type ${JSON.stringify(f[0])}`);
+  const type = Object.hasOwn(ALIASES, f[0])
+    ? ALIASES[f[0]]
+    : fail(`unknown job type ${JSON.stringify(f[0])}`);
   const want = FIELDS[type];
   if (f.length !== want && f.length !== want + 1) {
     fail(`a ${type} job has ${want} or ${want + 1} fields, got ${f.length}`);
@@ -122,7 +126,13 @@ export function decodeJob(text: string, source: string, line = 1): QueueJob {
         nodes,
       };
     case "replicate":
-      return { type, link: str(1, "link path"), size: num(2, "size"), mtime: num(3, "mtime", true), nodes };
+      return {
+        type,
+        link: str(1, "link path"),
+        size: num(2, "size"),
+        mtime: num(3, "mtime", true),
+        nodes,
+      };
     case "delete":
       return { type, link: str(1, "link path"), nodes };
   }
@@ -133,13 +143,21 @@ export function encodeJob(job: QueueJob): string {
   const bad = (problem: string): never => {
     throw new EncodeError(FORMAT, problem);
   };
-  const str = (s: string, what: string) => s !== "" && s.isWellFormed() ? escapeField(s) : bad(`bad ${what} ${JSON.stringify(s)}`);
+  const str = (s: string, what: string) =>
+    s !== "" && s.isWellFormed() ? escapeField(s) : bad(`bad ${what} ${JSON.stringify(s)}`);
   const num = (n: number, what: string, signed = false) =>
-    Number.isSafeInteger(n) && (signed || n >= 0) ? String(n) : bad(`${what} ${n} is not a whole number`);
+    Number.isSafeInteger(n) && (signed || n >= 0)
+      ? String(n)
+      : bad(`${what} ${n} is not a whole number`);
   let fields: string[];
   switch (job.type) {
     case "upload":
-      fields = [str(job.path, "path"), num(job.uid, "uid"), num(job.size, "size"), num(job.mtime, "mtime", true)];
+      fields = [
+        str(job.path, "path"),
+        num(job.uid, "uid"),
+        num(job.size, "size"),
+        num(job.mtime, "mtime", true),
+      ];
       break;
     case "replicate":
       fields = [str(job.link, "link path"), num(job.size, "size"), num(job.mtime, "mtime", true)];
@@ -151,7 +169,10 @@ export function encodeJob(job: QueueJob): string {
       return bad(`unknown job type ${JSON.stringify((job as { type: unknown }).type)}`);
   }
   if (job.nodes.length > 0) {
-    fields.push(job.nodes.map((n) => isNodeKey(n) ? escapeField(n) : bad(`bad node ${JSON.stringify(n)}`)).join(","));
+    fields.push(
+      job.nodes.map((n) => isNodeKey(n) ? escapeField(n) : bad(`bad node ${JSON.stringify(n)}`))
+        .join(","),
+    );
   }
   return [job.type, ...fields].join(" ");
 }

@@ -1,12 +1,33 @@
 import assert from "node:assert/strict";
 import { CodecError, EncodeError } from "./errors.ts";
-import { decodeJob, decodeJobs, encodeJob, encodeJobs, escapeField, type QueueJob, unescapeField } from "./queue_job.ts";
+import {
+  decodeJob,
+  decodeJobs,
+  encodeJob,
+  encodeJobs,
+  escapeField,
+  type QueueJob,
+  unescapeField,
+} from "./queue_job.ts";
 import { rng, SAFE_CHARS, TRICKY_CHARS } from "./test_prng.ts";
 
 Deno.test("queue jobs: the three types and their lines", () => {
   const jobs: QueueJob[] = [
-    { type: "upload", path: "RFCs/New%20Folder/rfc 959.txt", uid: 1005, size: 147316, mtime: 1044844761, nodes: [] },
-    { type: "replicate", link: "RFCs/rfc-0959.txt#", size: 147316, mtime: 1044844761, nodes: ["10.0.0.2:21", "[::1]:2121"] },
+    {
+      type: "upload",
+      path: "RFCs/New%20Folder/rfc 959.txt",
+      uid: 1005,
+      size: 147316,
+      mtime: 1044844761,
+      nodes: [],
+    },
+    {
+      type: "replicate",
+      link: "RFCs/rfc-0959.txt#",
+      size: 147316,
+      mtime: 1044844761,
+      nodes: ["10.0.0.2:21", "[::1]:2121"],
+    },
     { type: "delete", link: ".deleted/260101-000000-rfc-0959.txt#", nodes: ["file:///srv/n1"] },
   ];
   const text = encodeJobs(jobs);
@@ -18,7 +39,14 @@ Deno.test("queue jobs: the three types and their lines", () => {
   );
   assert.deepEqual(decodeJobs(text, "q"), jobs);
   // The original's words.
-  assert.deepEqual(decodeJob("store a 1 2 3", "q"), { type: "upload", path: "a", uid: 1, size: 2, mtime: 3, nodes: [] });
+  assert.deepEqual(decodeJob("store a 1 2 3", "q"), {
+    type: "upload",
+    path: "a",
+    uid: 1,
+    size: 2,
+    mtime: 3,
+    nodes: [],
+  });
   assert.deepEqual(decodeJob("remove x#", "q"), { type: "delete", link: "x#", nodes: [] });
   assert.deepEqual(decodeJobs("\n\ndelete a\n\n", "q"), [{ type: "delete", link: "a", nodes: [] }]);
 });
@@ -75,8 +103,21 @@ Deno.test("property: jobs round-trip, one line each (1000 random cases)", () => 
     const path = r.string(alphabet, 1, 24);
     const ns = Array.from({ length: r.int(0, 3) }, () => r.pick(nodes));
     const job: QueueJob = r.pick([
-      (): QueueJob => ({ type: "upload", path, uid: r.int(0, 1e6), size: r.int(0, 2 ** 52), mtime: r.int(-1e9, 4e9), nodes: ns }),
-      (): QueueJob => ({ type: "replicate", link: path, size: r.int(0, 2 ** 52), mtime: r.int(-1e9, 4e9), nodes: ns }),
+      (): QueueJob => ({
+        type: "upload",
+        path,
+        uid: r.int(0, 1e6),
+        size: r.int(0, 2 ** 52),
+        mtime: r.int(-1e9, 4e9),
+        nodes: ns,
+      }),
+      (): QueueJob => ({
+        type: "replicate",
+        link: path,
+        size: r.int(0, 2 ** 52),
+        mtime: r.int(-1e9, 4e9),
+        nodes: ns,
+      }),
       (): QueueJob => ({ type: "delete", link: path, nodes: ns }),
     ])();
     const line = encodeJob(job);

@@ -1,12 +1,16 @@
 /**
  * Page locks (`.P.lock`), taken atomically: exclusive create, never
  * read-then-overwrite. A lock nobody refreshed for `lock timeout` seconds is
- * taken over safely (renamed aside under a unique name, checked to be the very
- * lock judged stale, then removed); a holder refreshes its lock during long
+ * taken over safely (under a takeover guard `.hop-takeover-P`, created
+ * exclusively, the lock is checked to be the very one judged stale, then
+ * removed); a holder refreshes its lock during long
  * transfers and checks it still holds it.
  *
  * The text is Escale's (`lock%1.0`, `owner:`, `mode:`) plus hop's lines
- * (`acquired:`, `host:`, `pid:`, `token:`), which Escale ignores.
+ * (`acquired:`, `host:`, `pid:`, `token:`), which Escale ignores; see
+ * `../codec/lock.ts`. A lock that cannot be read counts as held by an unknown
+ * client (`?`) until it times out: Escale writes its locks in place, so a
+ * half-written one may be seen.
  *
  * @example
  * ```ts
@@ -20,52 +24,12 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import process from "node:process";
 import { lockName } from "../codec/escale_index.ts";
+import { decodeLock, encodeLock, type Lock } from "../codec/lock.ts";
 import { HopError } from "../errors.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
 
-/** What a lock file says. */
-export interface LockInfo {
-  owner: string;
-  /** `w` while pushing, `r` while pulling; undefined for a legacy (name-only) lock. */
-  mode?: "r" | "w";
-  /** Unix seconds when taken or last refreshed (hop locks only). */
-  acquired?: number;
-  host?: string;
-  pid?: number;
-  /** Random id of one holding (hop locks only). */
-  token?: string;
-}
-
-/** Encodes a lock the way Escale writes it (no trailing newline), plus hop's lines. */
-export function encodeLock(l: LockInfo): string {
-  const lines = ["lock%1.0", `owner: ${l.owner}`];
-  if (l.mode) lines.push(`mode: ${l.mode}`);
-  if (l.acquired !== undefined) lines.push(`acquired: ${l.acquired}`);
-  if (l.host !== undefined) lines.push(`host: ${l.host}`);
-  if (l.pid !== undefined) lines.push(`pid: ${l.pid}`);
-  if (l.token !== undefined) lines.push(`token: ${l.token}`);
-  return lines.join("\n");
-}
-
-/** Decodes a lock; a legacy lock is just the owner's name. Unknown lines are ignored. */
-export function decodeLock(text: string): LockInfo {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
-  if (lines.length === 0) return { owner: "" };
-  if (!lines[0].startsWith("lock%")) return { owner: lines[0] };
-  const info: LockInfo = { owner: "" };
-  for (const l of lines.slice(1)) {
-    const m = /^([a-z]+):\s*(.*)$/.exec(l);
-    if (!m) continue;
-    const [, k, v] = m;
-    if (k === "owner") info.owner = v;
-    else if (k === "mode" && (v === "r" || v === "w")) info.mode = v;
-    else if (k === "acquired" && /^\d+$/.test(v)) info.acquired = Number(v);
-    else if (k === "host") info.host = v;
-    else if (k === "pid" && /^\d+$/.test(v)) info.pid = Number(v);
-    else if (k === "token") info.token = v;
-  }
-  return info;
-}
+/** What a lock file says (the codec's {@linkcode Lock}). */
+export type LockInfo = Lock;
 
 /** A lock this process holds. */
 export interface HeldLock {
@@ -117,8 +81,13 @@ export async function readLock(
   } catch {
     return null; // released between stat and read
   }
-  const info = decodeLock(text);
-  const since = info.acquired !== undefined ? info.acquired * 1000 : file.mtimeMs;
+  let info: LockInfo;
+  try {
+    info = decodeLock(text, name);
+  } catch {
+    info = { owner: "?", mode: null };
+  }
+  const since = info.acquired ?? file.mtimeMs;
   return { info, text, file, ageSeconds: Math.max(0, (now() - since) / 1000) };
 }
 
@@ -140,35 +109,42 @@ export async function acquireLock(
     const info: LockInfo = {
       owner: opts.owner,
       mode: opts.mode,
-      acquired,
+      acquired: Math.floor(now()),
       host: hostname(),
       pid: process.pid,
       token,
     };
     if (await io.createExclusive(name, new TextEncoder().encode(encodeLock(info)))) {
       const held = makeHeld(io, page, info, token, acquired, now);
-      await held.verify();
+      try {
+        await held.verify();
+      } catch {
+        return null;
+      }
       return held;
     }
     const found = await readLock(io, page, now);
     if (!found) continue; // released meanwhile: try again
     if (found.ageSeconds <= opts.timeoutSeconds) return null;
-    // Stale: move it aside under a name only we use, then check it is the one we judged.
-    const aside = `.hop-stale-${page}-${token}`;
-    try {
-      await io.rename(name, aside);
-    } catch {
-      continue; // someone else moved it first
-    }
-    const moved = new TextDecoder().decode(await io.readBytes(aside));
-    if (moved !== found.text) {
-      // a fresh lock replaced the stale one between our read and rename: give it back
-      if (await io.createExclusive(name, new TextEncoder().encode(moved))) await io.delete(aside);
-      else await io.delete(aside);
+    // Stale. Only the holder of the page's takeover guard may remove it, after
+    // checking under the guard that it is still the very lock judged stale.
+    const guard = `.hop-takeover-${page}`;
+    if (!(await io.createExclusive(guard, new TextEncoder().encode(token)))) {
+      const g = await io.stat(guard);
+      // a guard is held for a moment; one older than the timeout is left by a crash
+      if (g && (now() - g.mtimeMs) / 1000 > Math.max(60, opts.timeoutSeconds)) {
+        await io.delete(guard);
+      }
       return null;
     }
-    await io.delete(aside);
-    if (opts.onStale) await opts.onStale(found.info);
+    try {
+      const again = await readLock(io, page, now);
+      if (again && again.text !== found.text) return null;
+      if (again) await io.delete(name);
+      if (opts.onStale) await opts.onStale(found.info);
+    } finally {
+      await io.delete(guard);
+    }
   }
   return null;
 }
@@ -194,13 +170,13 @@ function makeHeld(
   };
   return {
     page,
-    mode: info.mode!,
+    mode: info.mode as "r" | "w",
     token,
     acquired,
     verify,
     async refresh() {
       await verify();
-      const fresh = { ...info, acquired: Math.floor(now() / 1000) };
+      const fresh = { ...info, acquired: Math.floor(now()) };
       await io.write(name, new TextEncoder().encode(encodeLock(fresh)));
     },
     async release() {

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeLock } from "../codec/lock.ts";
+import { folderIO } from "./io.ts";
+import { acquireLock, readLock, withLock } from "./lock.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await mkdtemp(join(tmpdir(), "hop-lock-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true });
+  }
+}
+
+Deno.test("of many concurrent acquirers exactly one wins", async () => {
+  await withDir(async (dir) => {
+    const io = folderIO(dir);
+    const got = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => acquireLock(io, "0", { owner: `c${i}`, mode: "w", timeoutSeconds: 60 }),
+      ),
+    );
+    const winners = got.filter((g) => g !== null);
+    assert.equal(winners.length, 1);
+    const found = await readLock(io, "0");
+    assert.equal(found!.info.token, winners[0]!.token);
+    assert.equal(found!.info.mode, "w");
+    await winners[0]!.release();
+    assert.equal(await readLock(io, "0"), null);
+  });
+});
+
+Deno.test("a live lock is respected; a stale one is taken over by exactly one racer", async () => {
+  await withDir(async (dir) => {
+    const io = folderIO(dir);
+    const text = encodeLock({ owner: "ghost", mode: "w", acquired: Date.now() - 5_000 });
+    await writeFile(join(dir, ".0.lock"), text);
+    assert.equal(await acquireLock(io, "0", { owner: "me", mode: "r", timeoutSeconds: 60 }), null);
+    // an Escale lock (no time inside) is aged by its mtime
+    await writeFile(join(dir, ".0.lock"), "lock%1.0\nowner: ghost\nmode: w");
+    const old = Date.now() / 1000 - 3600;
+    await utimes(join(dir, ".0.lock"), old, old);
+    let staleSeen = 0;
+    const got = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        acquireLock(io, "0", {
+          owner: `c${i}`,
+          mode: "w",
+          timeoutSeconds: 60,
+          onStale: (s) => {
+            assert.equal(s.owner, "ghost");
+            staleSeen++;
+            return Promise.resolve();
+          },
+        })),
+    );
+    assert.equal(got.filter((g) => g).length, 1);
+    assert.equal(staleSeen, 1);
+  });
+});
+
+Deno.test("a holder that lost its lock learns it; release leaves others' locks alone", async () => {
+  await withDir(async (dir) => {
+    const io = folderIO(dir);
+    const held = (await acquireLock(io, "p", { owner: "me", mode: "w", timeoutSeconds: 60 }))!;
+    await writeFile(join(dir, ".p.lock"), encodeLock({ owner: "other", mode: "r" }));
+    await assert.rejects(() => held.verify(), /lost the lock/);
+    await assert.rejects(() => withLock(held, 60, () => Promise.resolve(1)), /lost the lock/);
+    assert.equal((await readLock(io, "p"))!.info.owner, "other");
+  });
+});

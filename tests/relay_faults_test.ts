@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { closePool } from "../src/archive/bzip2.ts";
+import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
+import { encodeLock } from "../src/codec/lock.ts";
+import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
+import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+
+async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
+  const rep = recorder();
+  const ctx = await openSync(cfg, rep);
+  try {
+    return { ...(await syncPass(ctx, { first })), rep };
+  } finally {
+    await closeSync(ctx);
+  }
+}
+
+Deno.test("after a crash mid-push, the client's own w lock and partial update are rolled back", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    await writeFile(join(a, "f.txt"), "content");
+    // what a cut push leaves: alice's w lock and half an archive, no index
+    await writeFile(
+      join(relay, ".0.lock"),
+      encodeLock({
+        owner: "alice",
+        mode: "w",
+        acquired: Date.now(),
+        pid: 999999999,
+        host: "elsewhere",
+      }),
+    );
+    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    await run(folderCfg(b, relay, "bob"));
+    const r = await run(folderCfg(a, relay, "alice"));
+    assert.ok(r.rep.infos.some((m) => /removed the unfinished \.0\.1700000000\.data/.test(m)));
+    assert.equal(r.pushed, 1);
+    const names = await readdir(relay);
+    assert.ok(!names.includes(".0.1700000000.data"));
+    assert.ok(!names.includes(".0.lock"));
+    await run(folderCfg(b, relay, "bob"), false);
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("another client's stale lock is taken over after lock timeout, a live one is waited for", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    await writeFile(join(a, "f.txt"), "content");
+    await writeFile(
+      join(relay, ".0.lock"),
+      encodeLock({ owner: "crashed", mode: "w", acquired: Date.now() - 30_000 }),
+    );
+    const live = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 60 }));
+    assert.equal(live.pushed, 0);
+    assert.equal(live.busy, 1);
+    const stale = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 10 }));
+    assert.equal(stale.pushed, 1);
+  } finally {
+    await clean();
+  }
+});
+
+function sha512(s: string | Uint8Array) {
+  return createHash("sha512").update(s).digest("hex");
+}
+
+function entry(path: string, content: string) {
+  return {
+    path,
+    meta: {
+      placeholder: PLACEHOLDER,
+      pusher: "mallory",
+      timestamp: 1_700_000_000,
+      checksum: sha512(content),
+      extra: [] as [string, string][],
+    },
+  };
+}
+
+Deno.test("a hostile relay is refused and nothing is written outside the folder", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const local = join(dir, "deep", "local");
+    for (const d of [relay, local]) await mkdir(d, { recursive: true });
+    const before = (await readdir(dir)).sort();
+    // page 0: the index names ../../x
+    await writeFile(
+      join(relay, ".0.1700000000.index"),
+      encodeUpdateIndex({ entries: [entry("../../x", "evil")], pullers: [] }),
+    );
+    execFileSync("/usr/bin/python3", [
+      "-c",
+      `import io,sys,tarfile
+def tb(path, members):
+    t = tarfile.open(path, "w:bz2")
+    for name, data in members:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    t.close()
+tb(sys.argv[1], [("../../x", b"evil")])
+tb(sys.argv[2], [("ok.txt", b"fine"), ("../escaped.txt", b"evil"), ("/tmp/abs-evil.txt", b"evil")])
+`,
+      join(relay, ".0.1700000000.data"),
+      join(relay, ".p.1700000000.data"),
+    ]);
+    // page p: a sane index, but the archive holds entries that leave the folder
+    await writeFile(
+      join(relay, ".p.1700000000.index"),
+      encodeUpdateIndex({
+        entries: [entry("ok.txt", "fine"), entry("escaped.txt", "evil")],
+        pullers: [],
+      }),
+    );
+    const r = await run(folderCfg(local, relay, "bob", { mode: "download" }));
+    assert.equal(r.errors, 2, r.rep.warns.join("\n"));
+    assert.ok(r.rep.warns.some((w) => /\.\.\/\.\.\/x.*refused/.test(w)), r.rep.warns.join("\n"));
+    assert.ok(
+      r.rep.warns.some((w) => /refused/.test(w) && /page p/.test(w)),
+      r.rep.warns.join("\n"),
+    );
+    assert.deepEqual((await readdir(dir)).sort(), before);
+    assert.deepEqual((await readdir(join(dir, "deep"))).sort(), ["local"]);
+    assert.deepEqual(await snapshot(local), {});
+    assert.equal(await stat("/tmp/abs-evil.txt").catch(() => null), null);
+    // not registered as a puller of either update
+    for (const n of await readdir(relay)) {
+      if (n.endsWith(".index") && /\.\d+\.index$/.test(n)) {
+        assert.deepEqual(decodeUpdateIndex(await readFile(join(relay, n)), n).pullers, [], n);
+      }
+    }
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("an archive whose file does not match the index checksum is not written", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const local = join(dir, "local");
+    for (const d of [relay, local]) await mkdir(d);
+    await writeFile(join(local, "keep.txt"), "mine");
+    execFileSync("/usr/bin/python3", [
+      "-c",
+      `import io,sys,tarfile
+t = tarfile.open(sys.argv[1], "w:bz2")
+for name, data in [("keep.txt", b"garbled"), ("new.txt", b"good")]:
+    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+t.close()`,
+      join(relay, ".0.1700000000.data"),
+    ]);
+    await writeFile(
+      join(relay, ".0.1700000000.index"),
+      encodeUpdateIndex({
+        entries: [entry("keep.txt", "theirs"), entry("new.txt", "good")],
+        pullers: [],
+      }),
+    );
+    const r = await run(folderCfg(local, relay, "bob", { mode: "download" }));
+    assert.equal(r.errors, 1);
+    assert.ok(r.rep.warns.some((w) => /keep\.txt: checksum/.test(w)), r.rep.warns.join("\n"));
+    assert.equal(await readFile(join(local, "keep.txt"), "utf8"), "mine");
+    assert.equal(await readFile(join(local, "new.txt"), "utf8"), "good");
+  } finally {
+    await clean();
+  }
+});
+
+globalThis.addEventListener("unload", () => closePool());

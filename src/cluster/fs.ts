@@ -1,0 +1,551 @@
+/**
+ * The cluster as an FTP file system (`FtpFileSystem`): directories are the cluster
+ * root's own tree, files are link files whose data sits on storage nodes (or, right
+ * after an upload, in the staging area).
+ *
+ * - Listings come from link and info files; `#` names never show. Foreign files (no
+ *   link file: not made by the cluster) are listed and readable, never modified.
+ * - STOR/APPE stream into `.staging/<id>`; commit = fsync, then the link file (with
+ *   `staged <id>`) is written atomically and an upload job queued; only then 226.
+ *   REST/APPE keep the first bytes of the existing file.
+ * - DELE moves the link file to `.deleted/` and queues a delete job; RNTO onto an
+ *   existing file deletes that one the same way first.
+ * - Owners (uid in the link/info file) and admins modify; others read. The root
+ *   belongs to the admins. Names follow the filename policy, %-encoded at rest.
+ *
+ * @module
+ */
+
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { Readable } from "node:stream";
+import { checkName, decodeName, encodeName, type NamePolicy } from "../codec/names.ts";
+import { baseName, parentOf } from "../ftp/path.ts";
+import {
+  type FtpFileInfo,
+  type FtpFileSystem,
+  FtpFsError,
+  type FtpUpload,
+  type FtpUser,
+} from "../ftp/types.ts";
+import { deleteJob, type JobSink, uploadJob } from "./jobs.ts";
+import {
+  type ClusterLayout,
+  diskPath,
+  infoPathOf,
+  isHidden,
+  LINK_SUFFIX,
+  rawDiskPath,
+} from "./layout.ts";
+import {
+  type DirInfo,
+  type FileLink,
+  moveDurably,
+  readInfo,
+  stagedId,
+  withStaged,
+  writeInfo,
+} from "./links.ts";
+import { fsyncDir, type StorageNode } from "./nodes.ts";
+
+/** Everything the cluster's parts share. */
+export interface ClusterContext {
+  layout: ClusterLayout;
+  names: NamePolicy;
+  /** Storage nodes by key (the `server` field of link files). */
+  nodes: Map<string, StorageNode>;
+  jobs: JobSink;
+  /** Login name of a uid, for listings. */
+  userName(uid: number): string | undefined;
+  /** Runs link-changing steps one at a time (one process). */
+  serial<T>(f: () => Promise<T>): Promise<T>;
+  /** Staging ids of uploads in progress (not yet linked). */
+  activeUploads: Set<string>;
+  log(line: string): void;
+}
+
+/** A serializer: each call runs after the previous one settled. */
+export function createSerial(): <T>(f: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(f: () => Promise<T>): Promise<T> => {
+    const run = tail.then(f, f);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+/** What is at a virtual path. */
+type Entry =
+  | { kind: "link"; disk: string; link: FileLink }
+  | { kind: "dir"; disk: string; uid: number | null; mtime: number }
+  | { kind: "foreign"; disk: string; st: fs.Stats };
+
+const uidOf = (user: FtpUser): number | null => typeof user.id === "number" ? user.id : null;
+
+/** The FtpFileSystem of a cluster. */
+export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
+  const l = ctx.layout;
+
+  const lstat = async (p: string): Promise<fs.Stats | null> => {
+    try {
+      return await fsp.lstat(p);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw e;
+    }
+  };
+
+  /** Disk path of `v`, segment by segment: %-encoded, or the raw name of a foreign entry. */
+  const locate = async (v: string): Promise<string> => {
+    const encoded = diskPath(l, v);
+    if (await lstat(encoded) || await lstat(infoPathOf(encoded))) return encoded;
+    const raw = rawDiskPath(l, v);
+    if (raw !== null && raw !== encoded && await lstat(raw)) return raw;
+    return encoded;
+  };
+
+  const entryAt = async (v: string): Promise<Entry | null> => {
+    if (v === "/") {
+      return { kind: "dir", disk: l.root, uid: null, mtime: (await fsp.stat(l.root)).mtimeMs };
+    }
+    const disk = await locate(v);
+    const info = await readInfo(infoPathOf(disk)).catch((e) => {
+      ctx.log(`cluster: unreadable info file ${infoPathOf(disk)}: ${(e as Error).message}`);
+      return null;
+    });
+    const st = await lstat(disk);
+    if (st?.isDirectory()) {
+      return { kind: "dir", disk, uid: info?.kind === "dir" ? info.uid : null, mtime: st.mtimeMs };
+    }
+    if (info?.kind === "file") return { kind: "link", disk, link: info };
+    if (st?.isFile()) return { kind: "foreign", disk, st };
+    return null; // symlinks and other specials are invisible
+  };
+
+  const ownerName = (uid: number | null) =>
+    uid === null ? "root" : ctx.userName(uid) ?? String(uid);
+  const mayModify = (uid: number | null, user: FtpUser) =>
+    !user.readOnly && (user.admin || (uid !== null && uid === uidOf(user)));
+  const readOnlyPerm = (e: Entry, user: FtpUser) => {
+    if (e.kind === "foreign") return e.st.isDirectory() ? "el" : "r";
+    const uid = e.kind === "link" ? e.link.uid : e.uid;
+    if (mayModify(uid, user)) return undefined;
+    return e.kind === "dir" ? "el" : "r";
+  };
+
+  const infoOf = (name: string, e: Entry, user: FtpUser): FtpFileInfo => {
+    if (e.kind === "link") {
+      return {
+        name,
+        type: "file",
+        size: e.link.size,
+        mtime: e.link.mtime * 1000,
+        owner: ownerName(e.link.uid),
+        group: "cluster",
+        mode: 0o644,
+        perm: readOnlyPerm(e, user),
+      };
+    }
+    if (e.kind === "dir") {
+      return {
+        name,
+        type: "dir",
+        size: 0,
+        mtime: e.mtime,
+        owner: ownerName(e.uid),
+        group: "cluster",
+        mode: 0o755,
+        perm: readOnlyPerm(e, user),
+      };
+    }
+    return {
+      name,
+      type: "file",
+      size: e.st.size,
+      mtime: e.st.mtimeMs,
+      owner: "foreign",
+      group: "foreign",
+      mode: 0o444,
+      perm: "r",
+    };
+  };
+
+  const needDir = async (v: string): Promise<Entry & { kind: "dir" }> => {
+    const e = await entryAt(v);
+    if (!e) throw new FtpFsError("not-found", `${v}: No such directory.`);
+    if (e.kind !== "dir") throw new FtpFsError("not-a-directory", `${v}: Not a directory.`);
+    return e;
+  };
+  const needWritableDir = async (v: string, user: FtpUser) => {
+    const d = await needDir(v);
+    if (!mayModify(d.uid, user)) {
+      throw new FtpFsError(
+        "permission",
+        `${v}: Permission denied (directory of ${ownerName(d.uid)}).`,
+      );
+    }
+    return d;
+  };
+  const needName = (v: string): string => {
+    const name = baseName(v);
+    const why = checkName(name, ctx.names);
+    if (why !== null) throw new FtpFsError("bad-name", `incompatible filename: ${why}`);
+    return name;
+  };
+  const foreignRefusal = (v: string) =>
+    new FtpFsError("permission", `${v}: not a cluster file (no link file); it is never modified.`);
+
+  /** Move a link file to `.deleted/` and queue the deletion of its data. */
+  const deleteLink = async (disk: string, link: FileLink): Promise<void> => {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    const entry = `${stamp}-${randomBytes(4).toString("hex")}-${
+      encodeName(link.name)
+    }${LINK_SUFFIX}`;
+    await moveDurably(infoPathOf(disk), path.join(l.deleted, entry));
+    await ctx.jobs.enqueue(deleteJob(entry));
+    ctx.log(`cluster: deleted ${disk} -> .deleted/${entry}`);
+  };
+
+  /** Streams of the copies of `link`, first one that yields a first byte. */
+  const openLink = async (
+    v: string,
+    link: FileLink,
+    offset: number,
+  ): Promise<ReadableStream<Uint8Array>> => {
+    const tried: string[] = [];
+    const id = stagedId(link);
+    if (id !== null) {
+      try {
+        const fh = await fsp.open(path.join(l.staging, id), "r");
+        const rs = fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 });
+        return Readable.toWeb(rs) as unknown as ReadableStream<Uint8Array>;
+      } catch (e) {
+        tried.push(`staging: ${(e as Error).message}`);
+      }
+    }
+    const copies = link.copies.map((c) => ({ c, node: ctx.nodes.get(c.node) }));
+    copies.sort((a, b) =>
+      Number(a.node?.isDown() ?? true) - Number(b.node?.isDown() ?? true) ||
+      (a.node?.load ?? 0) - (b.node?.load ?? 0)
+    );
+    for (const { c, node } of copies) {
+      if (!node) {
+        tried.push(`${c.node}: not a configured node`);
+        continue;
+      }
+      try {
+        return await node.get(c.path, offset);
+      } catch (e) {
+        tried.push(`${node.label}: ${(e as Error).message}`);
+        ctx.log(`cluster: RETR ${v}: copy on ${node.label} failed: ${(e as Error).message}`);
+      }
+    }
+    const msg = link.copies.length === 0 && id === null
+      ? `${v}: this file has no copy on any node.`
+      : `${v}: no copy of this file can be read now (tried ${tried.length}).`;
+    ctx.log(`cluster: AUDIT missing data: ${v}: ${tried.join("; ") || "no copies listed"}`);
+    throw new FtpFsError("not-found", msg);
+  };
+
+  return {
+    async stat(v, user) {
+      const e = await entryAt(v);
+      return e ? infoOf(baseName(v) || "/", e, user) : null;
+    },
+
+    async list(v, user) {
+      const dir = await needDir(v);
+      const atRoot = dir.disk === l.root;
+      const names = await fsp.readdir(dir.disk);
+      const present = new Set(names);
+      const out: FtpFileInfo[] = [];
+      const seen = new Set<string>();
+      const todo = names.filter((n) => !isHidden(n, atRoot));
+      const LIMIT = 64;
+      for (let i = 0; i < todo.length; i += LIMIT) {
+        const batch = await Promise.all(
+          todo.slice(i, i + LIMIT).map(async (n) => {
+            try {
+              const full = path.join(dir.disk, n);
+              if (n.endsWith(LINK_SUFFIX)) {
+                const base = n.slice(0, -1);
+                if (base === "" || present.has(base)) return null; // a directory's info (or shadowed)
+                const info = await readInfo(full);
+                if (info?.kind !== "file") return null;
+                return {
+                  name: decodeName(base),
+                  e: { kind: "link", disk: path.join(dir.disk, base), link: info },
+                };
+              }
+              const st = await lstat(full);
+              if (!st) return null;
+              if (st.isDirectory()) {
+                const info = present.has(n + LINK_SUFFIX)
+                  ? await readInfo(full + LINK_SUFFIX)
+                  : null;
+                const uid = info?.kind === "dir" ? info.uid : null;
+                return {
+                  name: decodeName(n),
+                  e: { kind: "dir", disk: full, uid, mtime: st.mtimeMs },
+                };
+              }
+              if (st.isFile()) {
+                return { name: decodeName(n), e: { kind: "foreign", disk: full, st } };
+              }
+              return null;
+            } catch (err) {
+              ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
+              return null;
+            }
+          }),
+        );
+        for (const item of batch) {
+          if (!item || seen.has(item.name)) continue;
+          seen.add(item.name);
+          out.push(infoOf(item.name, item.e as Entry, user));
+        }
+      }
+      return out;
+    },
+
+    mkdir(v, user) {
+      return ctx.serial(async () => {
+        const name = needName(v);
+        await needWritableDir(parentOf(v), user);
+        if (await entryAt(v)) throw new FtpFsError("exists", `${v}: already exists.`);
+        const disk = diskPath(l, v);
+        const uid = uidOf(user) ?? 0;
+        await fsp.mkdir(disk);
+        const info: DirInfo = { kind: "dir", uid, mtime: Math.floor(Date.now() / 1000), extra: [] };
+        await writeInfo(l.tmp, infoPathOf(disk), info);
+        ctx.log(`cluster: MKD ${v} (${name}) by ${user.name}`);
+      });
+    },
+
+    rmdir(v, user) {
+      return ctx.serial(async () => {
+        if (v === "/") throw new FtpFsError("permission", "the root cannot be removed.");
+        const e = await entryAt(v);
+        if (!e) throw new FtpFsError("not-found", `${v}: No such directory.`);
+        if (e.kind !== "dir") throw new FtpFsError("not-a-directory", `${v}: Not a directory.`);
+        if (!mayModify(e.uid, user) || (e.uid === null && !user.admin)) {
+          throw new FtpFsError("permission", `${v}: Permission denied.`);
+        }
+        const left = await fsp.readdir(e.disk);
+        if (left.length > 0) throw new FtpFsError("not-empty", `${v}: Directory not empty.`);
+        await fsp.rmdir(e.disk);
+        await fsp.rm(infoPathOf(e.disk), { force: true });
+        await fsyncDir(path.dirname(e.disk));
+      });
+    },
+
+    remove(v, user) {
+      return ctx.serial(async () => {
+        const e = await entryAt(v);
+        if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
+        if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
+        if (e.kind === "foreign") throw foreignRefusal(v);
+        if (!mayModify(e.link.uid, user)) {
+          throw new FtpFsError("permission", `${v}: Permission denied.`);
+        }
+        await deleteLink(e.disk, e.link);
+      });
+    },
+
+    rename(from, to, user) {
+      return ctx.serial(async () => {
+        const e = await entryAt(from);
+        if (!e) throw new FtpFsError("not-found", `${from}: No such file or directory.`);
+        if (e.kind === "foreign") throw foreignRefusal(from);
+        const uid = e.kind === "link" ? e.link.uid : e.uid;
+        if (!mayModify(uid, user) || (uid === null && !user.admin)) {
+          throw new FtpFsError("permission", `${from}: Permission denied.`);
+        }
+        needName(to);
+        await needWritableDir(parentOf(to), user);
+        if (e.kind === "dir" && (to === from || to.startsWith(from + "/"))) {
+          throw new FtpFsError("permission", `${to}: cannot move a directory into itself.`);
+        }
+        const target = await entryAt(to);
+        const toDisk = diskPath(l, to);
+        if (target) {
+          if (target.kind !== "link" || e.kind !== "link") {
+            throw new FtpFsError("exists", `${to}: already exists.`);
+          }
+          if (target.disk === e.disk) return;
+          if (!mayModify(target.link.uid, user)) {
+            throw new FtpFsError("permission", `${to}: Permission denied.`);
+          }
+          await deleteLink(target.disk, target.link);
+        }
+        if (e.kind === "dir") {
+          await fsp.rename(e.disk, toDisk);
+          if (await lstat(infoPathOf(e.disk))) {
+            await fsp.rename(infoPathOf(e.disk), infoPathOf(toDisk));
+          }
+          await fsyncDir(path.dirname(toDisk));
+          await fsyncDir(path.dirname(e.disk));
+        } else {
+          await moveDurably(infoPathOf(e.disk), infoPathOf(toDisk));
+          const id = stagedId(e.link);
+          if (id !== null) {
+            await ctx.jobs.enqueue(
+              uploadJob(l, infoPathOf(toDisk), e.link.uid, e.link.size, e.link.mtime),
+            );
+          }
+        }
+        ctx.log(`cluster: RNTO ${from} -> ${to} by ${user.name}`);
+      });
+    },
+
+    async openRead(v, _user, offset) {
+      const e = await entryAt(v);
+      if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
+      if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
+      if (e.kind === "foreign") {
+        const fh = await fsp.open(e.disk, "r");
+        return Readable.toWeb(
+          fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 }),
+        ) as unknown as ReadableStream<
+          Uint8Array
+        >;
+      }
+      return await openLink(v, e.link, offset);
+    },
+
+    async openWrite(v, user, options): Promise<FtpUpload> {
+      const name = needName(v);
+      const parentV = parentOf(v);
+      await needWritableDir(parentV, user);
+      const existing = await entryAt(v);
+      if (existing?.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
+      if (existing?.kind === "foreign") throw foreignRefusal(v);
+      if (existing && !mayModify(existing.link.uid, user)) {
+        throw new FtpFsError(
+          "permission",
+          `${v}: Permission denied (file of ${ownerName(existing.link.uid)}).`,
+        );
+      }
+      const old = existing?.kind === "link" ? existing.link : null;
+      const keep = options.append ? (old?.size ?? 0) : (options.offset ?? 0);
+      if (keep > 0 && (!old || keep > old.size)) {
+        throw new FtpFsError(
+          "permission",
+          `${v}: cannot resume at byte ${keep}: only ${old?.size ?? 0} stored.`,
+        );
+      }
+      const id = randomBytes(16).toString("hex");
+      const staged = path.join(l.staging, id);
+      ctx.activeUploads.add(id);
+      let fh: fsp.FileHandle | null = null;
+      let written = 0;
+      const cleanup = async () => {
+        if (fh) await fh.close().catch(() => {});
+        fh = null;
+        await fsp.rm(staged, { force: true }).catch(() => {});
+        ctx.activeUploads.delete(id);
+      };
+      try {
+        if (keep > 0 && old) {
+          const oldId = stagedId(old);
+          if (oldId !== null && await lstat(path.join(l.staging, oldId))) {
+            await fsp.copyFile(path.join(l.staging, oldId), staged);
+            await fsp.truncate(staged, keep);
+          } else {
+            const src = await openLink(v, old, 0);
+            const out = fs.createWriteStream(staged);
+            let n = 0;
+            for await (const chunk of src) {
+              const part = chunk.subarray(0, Math.max(0, Math.min(chunk.length, keep - n)));
+              n += part.length;
+              if (!out.write(part)) await new Promise<void>((r) => out.once("drain", () => r()));
+              if (n >= keep) break;
+            }
+            await new Promise<void>((res, rej) =>
+              out.end((err?: Error | null) => err ? rej(err) : res())
+            );
+            if (n < keep) {
+              throw new FtpFsError(
+                "unavailable",
+                `${v}: could not read back the first ${keep} bytes.`,
+              );
+            }
+          }
+          fh = await fsp.open(staged, "r+");
+        } else {
+          fh = await fsp.open(staged, "wx", 0o644);
+        }
+      } catch (e) {
+        await cleanup();
+        throw e instanceof FtpFsError
+          ? e
+          : new FtpFsError("unavailable", `${v}: cannot stage the upload: ${(e as Error).message}`);
+      }
+      let position = keep;
+      const writable = new WritableStream<Uint8Array>({
+        async write(chunk) {
+          let off = 0;
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh!.write(chunk, off, chunk.length - off, position);
+            off += bytesWritten;
+            position += bytesWritten;
+            written += bytesWritten;
+          }
+        },
+      });
+      return {
+        writable,
+        commit: async () => {
+          try {
+            await fh!.sync();
+            await fh!.close();
+            fh = null;
+            await fsyncDir(l.staging);
+            await ctx.serial(async () => {
+              const now = await entryAt(v);
+              if (now?.kind === "dir" || now?.kind === "foreign") {
+                throw new FtpFsError("exists", `${v}: already exists.`);
+              }
+              if (now?.kind === "link") {
+                if (!mayModify(now.link.uid, user)) {
+                  throw new FtpFsError("permission", `${v}: Permission denied.`);
+                }
+                await deleteLink(now.disk, now.link);
+              }
+              const link = withStaged({
+                kind: "file",
+                name,
+                size: position,
+                uid: old?.uid ?? uidOf(user) ?? 0,
+                mtime: Math.floor(Date.now() / 1000),
+                copies: [],
+                extra: [],
+              }, id);
+              const disk = diskPath(l, v);
+              await writeInfo(l.tmp, infoPathOf(disk), link);
+              ctx.activeUploads.delete(id);
+              await ctx.jobs.enqueue(
+                uploadJob(l, infoPathOf(disk), link.uid, link.size, link.mtime),
+              );
+              ctx.log(
+                `cluster: STOR ${v} ${link.size} bytes (${written} new) by ${user.name}, staged ${id}`,
+              );
+            });
+          } catch (e) {
+            await cleanup();
+            throw e instanceof FtpFsError ? e : new FtpFsError(
+              "unavailable",
+              `${v}: the upload could not be made durable: ${(e as Error).message}`,
+            );
+          }
+        },
+        abort: async () => {
+          await cleanup();
+        },
+      };
+    },
+  };
+}

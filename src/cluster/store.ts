@@ -1,0 +1,355 @@
+/**
+ * The store worker: takes jobs from the queue and moves data.
+ *
+ * - upload: copies a staged file to `replicas` nodes chosen by load and free space,
+ *   at node path `<spread>/<YYMMDD-HHMMSS>-<name>` (spread: two levels from a hash),
+ *   checks the size on each node, rewrites the link file atomically, and removes the
+ *   staged copy only once every copy is confirmed. A node that fails is skipped for
+ *   another; a job short of copies is retried with backoff, nothing is lost meanwhile
+ *   (the staged data stays and is served).
+ * - delete: removes every copy named by a `.deleted/` link file, then the link file.
+ *
+ * Runs inside `serve` ({@linkcode startStoreWorker}) and once (`hop cluster store
+ * --once`, {@linkcode storeOnce}). {@linkcode recoverCluster} repairs what a crash left:
+ * staged files nobody links (never acknowledged) are removed, staged links without a
+ * job get one.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { encodeName } from "../codec/names.ts";
+import type { ClusterContext } from "./fs.ts";
+import {
+  jobDiskPath,
+  type JobQueue,
+  type QueueJob,
+  relPath,
+  type TakenJob,
+  uploadJob,
+} from "./jobs.ts";
+import { LINK_SUFFIX, RESERVED_ROOT_NAMES } from "./layout.ts";
+import {
+  type FileLink,
+  type NodeCopy,
+  readFileLink,
+  readInfo,
+  stagedId,
+  withStaged,
+  writeInfo,
+} from "./links.ts";
+import { chooseNodes } from "./nodes.ts";
+
+/** Options of the store worker. */
+export interface StoreOptions {
+  /** Copies of each file (default 2; capped by the number of nodes). */
+  replicas?: number;
+  /** First retry delay of a job short of copies (ms, default 2000; doubles up to 5 min). */
+  retryBaseMs?: number;
+}
+
+/** What one pass did. */
+export interface StoreStats {
+  stored: number;
+  deleted: number;
+  retried: number;
+  dropped: number;
+}
+
+/** `YYMMDD-HHMMSS` (UTC) of `ms`. */
+export function nodeStamp(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-` +
+    `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/** Node path of a new file: spreading directory (2 levels from a hash of `seed`) + stamp + name. */
+export function nodePathFor(seed: string, name: string, ms: number): string {
+  const h = createHash("sha256").update(seed).digest("hex");
+  return `${h.slice(0, 2)}/${h.slice(2, 4)}/${nodeStamp(ms)}-${encodeName(name)}`;
+}
+
+const attempts = new Map<string, number>();
+
+function backoff(key: string, base: number): number {
+  const n = (attempts.get(key) ?? 0) + 1;
+  attempts.set(key, n);
+  return Math.min(base * 2 ** (n - 1), 300_000);
+}
+
+/** Run one upload job. Returns "done", "retry" (with reason) or "dropped". */
+async function runUpload(
+  ctx: ClusterContext,
+  job: QueueJob & { type: "upload" },
+  replicas: number,
+): Promise<{ result: "done" | "dropped" | "retry"; reason?: string }> {
+  const l = ctx.layout;
+  const linkFile = jobDiskPath(l, job.path);
+  if (!linkFile || !linkFile.endsWith(LINK_SUFFIX)) {
+    return { result: "dropped", reason: "bad link path" };
+  }
+  const same = (x: FileLink | null) => x !== null && x.size === job.size && x.mtime === job.mtime;
+  const link = await readFileLink(linkFile);
+  const id = link ? stagedId(link) : null;
+  if (!link || !same(link) || id === null) {
+    return { result: "dropped", reason: "stale (file changed or gone)" };
+  }
+  const staged = path.join(l.staging, id);
+  const st = await fsp.stat(staged).catch(() => null);
+  if (!st) {
+    ctx.log(`cluster: AUDIT staged data .staging/${id} of ${job.path} is missing`);
+    return { result: "dropped", reason: "staged data missing" };
+  }
+  const want = Math.min(replicas, ctx.nodes.size);
+  const copies: NodeCopy[] = link.copies.filter((c) => ctx.nodes.has(c.node));
+  const nodePath = link.copies[0]?.path ?? nodePathFor(id, link.name, Date.now());
+  const exclude = new Set(copies.map((c) => c.node));
+  const made: NodeCopy[] = [];
+  while (copies.length + made.length < want) {
+    const chosen = await chooseNodes(
+      [...ctx.nodes.values()],
+      want - copies.length - made.length,
+      st.size,
+      exclude,
+    );
+    if (chosen.length === 0) break;
+    const results = await Promise.allSettled(chosen.map(async (node) => {
+      exclude.add(node.key);
+      await node.put(nodePath, fs.createReadStream(staged, { highWaterMark: 256 * 1024 }));
+      const size = await node.size(nodePath);
+      if (size !== st.size) {
+        await node.remove(nodePath).catch(() => {});
+        throw new Error(`size on node is ${size}, expected ${st.size}`);
+      }
+      return { node: node.key, path: nodePath };
+    }));
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") made.push(r.value);
+      else {ctx.log(
+          `cluster: store ${job.path} on ${chosen[i].label} failed: ${(r.reason as Error).message}`,
+        );}
+    });
+  }
+  const all = [...copies, ...made];
+  const complete = all.length >= want && want > 0;
+  const outcome = await ctx.serial(async () => {
+    const now = await readFileLink(linkFile);
+    if (!same(now) || stagedId(now!) !== id) return "changed" as const;
+    const next: FileLink = withStaged({ ...now!, copies: all }, complete ? null : id);
+    if (made.length > 0 || complete) await writeInfo(l.tmp, linkFile, next);
+    return "written" as const;
+  });
+  if (outcome === "changed") {
+    // Renamed, replaced or deleted meanwhile: what we just stored is nobody's.
+    for (const c of made) await ctx.nodes.get(c.node)?.remove(c.path).catch(() => false);
+    return { result: "dropped", reason: "link changed while storing" };
+  }
+  if (!complete) return { result: "retry", reason: `${all.length} of ${want} copies stored` };
+  await fsp.rm(staged, { force: true });
+  ctx.log(`cluster: stored ${job.path} (${st.size} bytes) on ${all.map((c) => c.node).join(", ")}`);
+  return { result: "done" };
+}
+
+/** Run one delete job. */
+async function runDelete(
+  ctx: ClusterContext,
+  job: QueueJob & { type: "delete" },
+): Promise<{ result: "done" | "dropped" | "retry"; reason?: string }> {
+  const l = ctx.layout;
+  const file = jobDiskPath(l, job.link);
+  if (!file || !file.startsWith(l.deleted + path.sep)) {
+    return { result: "dropped", reason: "not a .deleted entry" };
+  }
+  const link = await readFileLink(file);
+  if (!link) return { result: "done" };
+  const left: NodeCopy[] = [];
+  let failed = 0;
+  let unconfigured = 0;
+  for (const c of link.copies) {
+    if (job.nodes.length > 0 && !job.nodes.includes(c.node)) {
+      left.push(c);
+      continue;
+    }
+    const node = ctx.nodes.get(c.node);
+    if (!node) {
+      left.push(c);
+      unconfigured++;
+      continue;
+    }
+    try {
+      await node.remove(c.path);
+    } catch (e) {
+      ctx.log(`cluster: delete ${c.path} on ${node.label} failed: ${(e as Error).message}`);
+      left.push(c);
+      failed++;
+    }
+  }
+  const id = stagedId(link);
+  if (id !== null) await fsp.rm(path.join(l.staging, id), { force: true });
+  if (left.length === 0) {
+    await fsp.rm(file, { force: true });
+    return { result: "done" };
+  }
+  await writeInfo(l.tmp, file, withStaged({ ...link, copies: left }, null));
+  if (failed > 0) return { result: "retry", reason: `${failed} copies not deleted yet` };
+  return {
+    result: "dropped",
+    reason: `${unconfigured} copies on nodes not configured stay listed in ${job.link}`,
+  };
+}
+
+async function runJob(
+  ctx: ClusterContext,
+  t: TakenJob,
+  opts: StoreOptions,
+  stats: StoreStats,
+): Promise<void> {
+  const job = t.job;
+  const key = job.type === "upload"
+    ? `u:${job.path}:${job.mtime}`
+    : job.type === "delete"
+    ? `d:${job.link}`
+    : "";
+  let r: { result: "done" | "dropped" | "retry"; reason?: string };
+  try {
+    if (job.type === "upload") r = await runUpload(ctx, job, opts.replicas ?? 2);
+    else if (job.type === "delete") r = await runDelete(ctx, job);
+    else r = { result: "dropped", reason: "replicate jobs are not handled by this version" };
+  } catch (e) {
+    r = { result: "retry", reason: (e as Error).message };
+  }
+  if (r.result === "retry") {
+    const delay = backoff(key, opts.retryBaseMs ?? 2000);
+    ctx.log(`cluster: job ${job.type} retried in ${delay} ms: ${r.reason}`);
+    stats.retried++;
+    await t.retry(delay, r.reason ?? "");
+    return;
+  }
+  attempts.delete(key);
+  if (r.result === "dropped") {
+    ctx.log(`cluster: job ${job.type} dropped: ${r.reason}`);
+    stats.dropped++;
+  } else if (job.type === "upload") stats.stored++;
+  else stats.deleted++;
+  await t.complete();
+}
+
+/** Process every job that is ready now; returns what was done. */
+export async function storeOnce(
+  ctx: ClusterContext,
+  queue: JobQueue,
+  opts: StoreOptions = {},
+): Promise<StoreStats> {
+  const stats: StoreStats = { stored: 0, deleted: 0, retried: 0, dropped: 0 };
+  for (;;) {
+    const t = await queue.take();
+    if (!t) return stats;
+    await runJob(ctx, t, opts, stats);
+  }
+}
+
+/** A running store worker. */
+export interface StoreWorker {
+  /** Look at the queue now (after an enqueue). */
+  kick(): void;
+  /** Stop after the job under way; resolves when stopped. */
+  stop(): Promise<void>;
+}
+
+/** Run the store worker until `stop()`: on every kick and every `pollMs` (default 1000). */
+export function startStoreWorker(
+  ctx: ClusterContext,
+  queue: JobQueue,
+  opts: StoreOptions & { pollMs?: number } = {},
+): StoreWorker {
+  let stopped = false;
+  let running: Promise<void> | null = null;
+  let again = false;
+  const pass = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await storeOnce(ctx, queue, opts);
+        } catch (e) {
+          ctx.log(`cluster: store worker: ${(e as Error).message}`);
+        }
+      } while (again && !stopped);
+    })().finally(() => running = null);
+  };
+  const timer = setInterval(pass, opts.pollMs ?? 1000);
+  pass();
+  return {
+    kick: pass,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * Repair after a crash, before serving: temp files go; staged files no link (nor
+ * `.deleted` entry) names are removed (they were never acknowledged with 226); staged
+ * links without a queued upload job get one. Returns counts.
+ */
+export async function recoverCluster(
+  ctx: ClusterContext,
+  queue: JobQueue,
+): Promise<{ requeued: number; orphansRemoved: number }> {
+  const l = ctx.layout;
+  for (const f of await fsp.readdir(l.tmp).catch(() => [] as string[])) {
+    await fsp.rm(path.join(l.tmp, f), { force: true, recursive: true });
+  }
+  const referenced = new Set<string>();
+  const staged: { file: string; link: FileLink }[] = [];
+  const walk = async (dir: string, atRoot: boolean) => {
+    for (const ent of await fsp.readdir(dir, { withFileTypes: true })) {
+      if (atRoot && RESERVED_ROOT_NAMES.has(ent.name) && ent.name !== ".deleted") continue;
+      const full = path.join(dir, ent.name);
+      if (ent.isDirectory()) await walk(full, false);
+      else if (ent.isFile() && ent.name.endsWith(LINK_SUFFIX)) {
+        const info = await readInfo(full).catch(() => null);
+        if (info?.kind !== "file") continue;
+        const id = stagedId(info);
+        if (id === null) continue;
+        referenced.add(id);
+        if (!full.startsWith(l.deleted + path.sep)) staged.push({ file: full, link: info });
+      }
+    }
+  };
+  await walk(l.root, true);
+  let orphansRemoved = 0;
+  for (const f of await fsp.readdir(l.staging, { withFileTypes: true })) {
+    if (!f.isFile() || referenced.has(f.name) || ctx.activeUploads.has(f.name)) continue;
+    await fsp.rm(path.join(l.staging, f.name), { force: true });
+    orphansRemoved++;
+  }
+  const queued = new Set(
+    (await queue.list()).filter((j) => j.type === "upload").map((j) =>
+      (j as { path: string }).path
+    ),
+  );
+  let requeued = 0;
+  for (const s of staged) {
+    if (queued.has(relPath(l, s.file))) continue;
+    await queue.enqueue(uploadJob(l, s.file, s.link.uid, s.link.size, s.link.mtime));
+    requeued++;
+  }
+  if (requeued || orphansRemoved) {
+    ctx.log(
+      `cluster: recovery: ${requeued} upload jobs requeued, ${orphansRemoved} unacknowledged staged files removed`,
+    );
+  }
+  return { requeued, orphansRemoved };
+}

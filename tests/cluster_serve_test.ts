@@ -1,0 +1,354 @@
+/**
+ * The cluster server end to end with real peers: two storage nodes (pyftpdlib and
+ * hop's own folder node server), clients lftp, curl, ftplib and basic-ftp. Upload,
+ * list, store to two nodes, download byte-exact (with REST), rename, delete, a node
+ * down during RETR, permissions, foreign files, the filename policy.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Readable, Writable } from "node:stream";
+import { Client } from "basic-ftp";
+import { serveCluster } from "../src/cluster/serve.ts";
+import { storeOnce } from "../src/cluster/store.ts";
+import { addUser } from "../src/cluster/users.ts";
+import { readFileLink, stagedId } from "../src/cluster/links.ts";
+import { list as listQueue } from "../src/cluster/queue.ts";
+import { serveFolder } from "../src/ftp/node_serve.ts";
+import { type FtpTarget, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
+import { startPyNode } from "./cluster_peers.ts";
+
+async function setup() {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-cluster-"));
+  const dirA = path.join(tmp, "nodeA");
+  const dirB = path.join(tmp, "nodeB");
+  await fsp.mkdir(dirA);
+  await fsp.mkdir(dirB);
+  const py = await startPyNode(dirA);
+  let folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
+  const folderUrl = () => `ftp://node:pw@127.0.0.1:${folder.port}/`;
+  const srv = await serveCluster({
+    root: path.join(tmp, "root"),
+    listen: "127.0.0.1:0",
+    nodes: [py.url, folderUrl()],
+    replicas: 2,
+    storeWorker: false,
+    engine: { loginFailDelayMs: 0 },
+  });
+  assert.ok(srv.adminPassword, "first start creates the admin");
+  const admin: FtpTarget = {
+    host: "127.0.0.1",
+    port: srv.port,
+    user: "admin",
+    password: srv.adminPassword!,
+  };
+  return {
+    tmp,
+    dirA,
+    dirB,
+    py,
+    srv,
+    admin,
+    root: path.join(tmp, "root"),
+    async stopFolder() {
+      await folder.close();
+    },
+    async restartFolder(port: number) {
+      folder = await serveFolder({ root: dirB, user: "node", password: "pw", port });
+    },
+    folderPort: () => folder.port,
+    async cleanup() {
+      await srv.close();
+      await folder.close().catch(() => {});
+      await py.stop();
+      await fsp.rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+async function allFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+Deno.test("cluster: upload, list, store on two nodes, download, rename, delete", async () => {
+  const t = await setup();
+  try {
+    const local = path.join(t.tmp, "local");
+    await fsp.mkdir(local);
+    const big = randomBytes(3 * 1024 * 1024 + 5);
+    const small = randomBytes(1000);
+    await fsp.writeFile(path.join(local, "big.bin"), big);
+    await fsp.writeFile(path.join(local, "small.txt"), small);
+
+    // lftp and curl upload.
+    let r = await runLftp(t.admin, [`put big.bin -o /big.bin`, "mkdir docs"], { cwd: local });
+    assert.equal(r.code, 0, r.stderr);
+    r = await runCurl(t.admin, "/docs/small.txt", ["-T", path.join(local, "small.txt")]);
+    assert.equal(r.code, 0, r.stderr);
+    // ftplib upload.
+    const py = await runFtplib(
+      t.admin,
+      "ftp.storbinary('STOR /docs/py.bin', io.BytesIO(bytes(range(256)) * 40)); result = ftp.nlst('/docs')",
+      {},
+    );
+    assert.equal(py.code, 0, py.stderr);
+    assert.deepEqual((py.result as string[]).map((n) => n.replace(/^.*\//, "")).sort(), [
+      "py.bin",
+      "small.txt",
+    ]);
+
+    // Staged: link files exist with a staged id, upload jobs queued, nodes still empty.
+    const bigLink = await readFileLink(path.join(t.root, "big.bin#"));
+    assert.ok(bigLink && stagedId(bigLink), "link file names the staged data");
+    assert.equal(bigLink!.size, big.length);
+    assert.deepEqual(
+      new Uint8Array(await fsp.readFile(path.join(t.root, ".staging", stagedId(bigLink!)!))),
+      new Uint8Array(big),
+    );
+    assert.equal(
+      (await listQueue(path.join(t.root, ".queue"))).filter((e) => e.job.type === "upload").length,
+      3,
+    );
+    assert.deepEqual(await allFiles(t.dirA), []);
+
+    // The listing shows the files (no `#` names), owner from the uid.
+    r = await runLftp(t.admin, ["ls /", "ls /docs"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-.* admin .* 3145733 .* big\.bin$/m);
+    assert.match(r.stdout, /small\.txt/);
+    assert.doesNotMatch(r.stdout, /#/);
+    assert.doesNotMatch(r.stdout, /\.passwd|\.queue|\.staging/);
+
+    // A staged file downloads from staging.
+    r = await runCurl(t.admin, "/docs/small.txt", ["-o", path.join(local, "small.staged")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await fsp.readFile(path.join(local, "small.staged")), small);
+
+    // Store: every file on both nodes, link files rewritten, staging emptied.
+    const stats = await storeOnce(t.srv.ctx, t.srv.queue, { replicas: 2 });
+    assert.equal(stats.stored, 3);
+    const link = (await readFileLink(path.join(t.root, "big.bin#")))!;
+    assert.equal(stagedId(link), null);
+    assert.equal(link.copies.length, 2);
+    assert.deepEqual(new Set(link.copies.map((c) => c.node)), new Set(t.srv.ctx.nodes.keys()));
+    assert.match(link.copies[0].path, /^[0-9a-f]{2}\/[0-9a-f]{2}\/\d{6}-\d{6}-big\.bin$/);
+    for (const dir of [t.dirA, t.dirB]) {
+      assert.deepEqual(
+        new Uint8Array(await fsp.readFile(path.join(dir, link.copies[0].path))),
+        new Uint8Array(big),
+      );
+      assert.equal((await allFiles(dir)).length, 3);
+    }
+    assert.deepEqual(
+      (await fsp.readdir(path.join(t.root, ".staging"))).filter((n) => n !== "tmp"),
+      [],
+    );
+    assert.equal((await listQueue(path.join(t.root, ".queue"))).length, 0);
+
+    // Passive download from the nodes, byte-exact: curl, lftp, and ftplib with REST.
+    r = await runCurl(t.admin, "/big.bin", ["-o", path.join(local, "big.curl")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(big.equals(await fsp.readFile(path.join(local, "big.curl"))));
+    r = await runLftp(t.admin, ["get /big.bin -o big.lftp"], { cwd: local });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(big.equals(await fsp.readFile(path.join(local, "big.lftp"))));
+    const rest = await runFtplib(
+      t.admin,
+      "b = io.BytesIO(); ftp.retrbinary('RETR /big.bin', b.write, rest=1000000); result = hashlib.sha256(b.getvalue()).hexdigest()",
+      {},
+    );
+    assert.equal(rest.code, 0, rest.stderr);
+    const { createHash } = await import("node:crypto");
+    assert.equal(rest.result, createHash("sha256").update(big.subarray(1000000)).digest("hex"));
+
+    // basic-ftp: size, download.
+    const c = new Client();
+    await c.access({
+      host: "127.0.0.1",
+      port: t.srv.port,
+      user: "admin",
+      password: t.admin.password,
+    });
+    assert.equal(await c.size("/big.bin"), big.length);
+    const chunks: Uint8Array[] = [];
+    await c.downloadTo(
+      new Writable({
+        write(ch, _e, cb) {
+          chunks.push(ch);
+          cb();
+        },
+      }),
+      "/docs/py.bin",
+    );
+    assert.equal(chunks.reduce((n, ch) => n + ch.length, 0), 256 * 40);
+
+    // Rename: the link file moves, data stays.
+    await c.rename("/big.bin", "/docs/renamed.bin");
+    assert.equal(await readFileLink(path.join(t.root, "big.bin#")), null);
+    assert.deepEqual(
+      (await readFileLink(path.join(t.root, "docs", "renamed.bin#")))!.copies,
+      link.copies,
+    );
+    // Rename onto an existing file: the old target goes the DELE way.
+    await c.rename("/docs/small.txt", "/docs/py.bin");
+    assert.equal((await fsp.readdir(path.join(t.root, ".deleted"))).length, 1);
+    // RMD of a non-empty directory is refused.
+    await assert.rejects(c.removeEmptyDir("/docs"), /550/);
+    // DELE: link into .deleted/, a delete job queued; the store worker removes the data.
+    await c.remove("/docs/renamed.bin");
+    assert.equal((await fsp.readdir(path.join(t.root, ".deleted"))).length, 2);
+    const jobs = await listQueue(path.join(t.root, ".queue"));
+    assert.deepEqual(jobs.map((e) => e.job.type), ["delete", "delete"]);
+    c.close();
+    const del = await storeOnce(t.srv.ctx, t.srv.queue);
+    assert.equal(del.deleted, 2);
+    assert.deepEqual(await fsp.readdir(path.join(t.root, ".deleted")), []);
+    for (const dir of [t.dirA, t.dirB]) {
+      assert.equal((await allFiles(dir)).length, 1, `left on ${dir}`);
+    }
+    r = await runLftp(t.admin, ["cls /docs"]);
+    assert.equal(r.stdout.trim(), "/docs/py.bin");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("cluster: a node down during RETR is served from the other copy; none left is 550", async () => {
+  const t = await setup();
+  try {
+    const body = randomBytes(200_000);
+    const c = new Client();
+    await c.access({
+      host: "127.0.0.1",
+      port: t.srv.port,
+      user: "admin",
+      password: t.admin.password,
+    });
+    await c.uploadFrom(Readable.from([body]), "/f.bin");
+    c.close();
+    assert.equal((await storeOnce(t.srv.ctx, t.srv.queue)).stored, 1);
+    const out = path.join(t.tmp, "out");
+    // pyftpdlib stops: the folder node serves.
+    await t.py.stop();
+    let r = await runCurl(t.admin, "/f.bin", ["-o", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(body.equals(await fsp.readFile(out)));
+    // The folder node stops too: 550 with a clear message.
+    const folderPort = t.folderPort();
+    await t.stopFolder();
+    r = await runCurl(t.admin, "/f.bin", ["-o", out]);
+    assert.notEqual(r.code, 0);
+    const ftplib = await runFtplib(
+      t.admin,
+      "try:\n    ftp.retrbinary('RETR /f.bin', lambda b: None)\nexcept ftplib.error_perm as e:\n    result = str(e)",
+      {},
+    );
+    assert.match(String(ftplib.result), /^550 .*no copy of this file can be read/);
+    // The node comes back: served again.
+    await t.restartFolder(folderPort);
+    r = await runCurl(t.admin, "/f.bin", ["-o", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(body.equals(await fsp.readFile(out)));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("cluster: owners, foreign files, filename policy, reserved names", async () => {
+  const t = await setup();
+  try {
+    const alice = await addUser(t.root, "alice", { password: "alice-pw" });
+    const aliceT: FtpTarget = {
+      host: "127.0.0.1",
+      port: t.srv.port,
+      user: "alice",
+      password: "alice-pw",
+    };
+    // Alice is jailed to her home /alice (her "/").
+    await fsp.writeFile(path.join(t.root, "alice", "foreign.txt"), "made outside\n");
+    const local = path.join(t.tmp, "l");
+    await fsp.mkdir(local);
+    await fsp.writeFile(path.join(local, "a.txt"), "alice's\n");
+    let r = await runLftp(aliceT, ["put a.txt -o /a.txt", "mkdir sub"], { cwd: local });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await readFileLink(path.join(t.root, "alice", "a.txt#")))!.uid, alice.uid);
+    r = await runLftp(aliceT, ["ls /"]);
+    assert.match(r.stdout, /^d.* alice .* sub$/m);
+    assert.match(r.stdout, /^-.* alice .* a\.txt$/m);
+    assert.match(r.stdout, /^-.* foreign\.txt$/m);
+    // The admin makes a directory in alice's home: alice cannot write there.
+    r = await runLftp(t.admin, ["mkdir /alice/admins", "put a.txt -o /alice/admin.txt"], {
+      cwd: local,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    r = await runCurl(aliceT, "/admins/x.txt", ["-T", path.join(local, "a.txt")]);
+    assert.notEqual(r.code, 0, "alice may not write in the admin's directory");
+    // Alice reads the admin's file but cannot delete it.
+    r = await runCurl(aliceT, "/admin.txt", ["-o", path.join(local, "copy.txt")]);
+    assert.equal(r.code, 0, r.stderr);
+    const del = await runFtplib(
+      aliceT,
+      "out = []\nfor cmd in ['DELE /admin.txt', 'DELE /foreign.txt', 'RETR /admin.txt#', 'STOR /a.txt#']:\n" +
+        "    try:\n        out.append(ftp.sendcmd(cmd) if cmd.startswith('DELE') else ftp.retrbinary(cmd, lambda b: None) if cmd.startswith('RETR') else ftp.storbinary(cmd, io.BytesIO(b'x')))\n" +
+        "    except ftplib.all_errors as e:\n        out.append(str(e))\nresult = out",
+      {},
+    );
+    assert.equal(del.code, 0, del.stderr);
+    const [d1, d2, g1, s1] = del.result as string[];
+    assert.match(d1, /^550 /);
+    assert.match(d2, /^550 .*not a cluster file/);
+    assert.match(g1, /^550 /);
+    assert.match(s1, /^503 incompatible filename/);
+    // The server's own files are out of reach, even for the admin.
+    const adm = await runFtplib(
+      t.admin,
+      "out = []\nfor cmd in ['RETR /.passwd', 'STOR /.passwd', 'RETR /.queue', 'STOR /alice/a.txt#']:\n" +
+        "    try:\n        out.append(ftp.retrbinary(cmd, lambda b: None) if cmd.startswith('RETR') else ftp.storbinary(cmd, io.BytesIO(b'x')))\n" +
+        "    except ftplib.all_errors as e:\n        out.append(str(e))\nresult = out",
+      {},
+    );
+    const [p1, p2, p3, p4] = adm.result as string[];
+    assert.match(p1, /^550 /);
+    assert.match(p2, /^55\d /);
+    assert.match(p3, /^550 /);
+    assert.match(p4, /^503 /);
+    assert.match(await fsp.readFile(path.join(t.root, ".passwd"), "utf8"), /^admin:scrypt\$/m);
+    // Foreign files are readable; even the admin cannot delete them.
+    r = await runCurl(t.admin, "/alice/foreign.txt", ["-o", path.join(local, "f.txt")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await fsp.readFile(path.join(local, "f.txt"), "utf8"), "made outside\n");
+    r = await runLftp(t.admin, ["rm /alice/foreign.txt"]);
+    assert.notEqual(r.code, 0);
+    assert.ok(await fsp.stat(path.join(t.root, "alice", "foreign.txt")));
+    // Strict names: a blank is refused with 503.
+    const bad = await runFtplib(
+      t.admin,
+      "try:\n    ftp.storbinary('STOR /a b.txt', io.BytesIO(b'x'))\nexcept ftplib.all_errors as e:\n    result = str(e)",
+      {},
+    );
+    assert.match(String(bad.result), /^503 incompatible filename/);
+    // SITE USERADD by the admin; refused for alice.
+    const site = await runFtplib(
+      t.admin,
+      "result = ftp.sendcmd('SITE USERADD bob bob-pw')",
+      {},
+    );
+    assert.match(String(site.result), /^200 user created: \d+/);
+    const siteA = await runFtplib(
+      aliceT,
+      "try:\n    ftp.sendcmd('SITE USERADD eve pw')\nexcept ftplib.all_errors as e:\n    result = str(e)",
+      {},
+    );
+    assert.match(String(siteA.result), /^550 /);
+  } finally {
+    await t.cleanup();
+  }
+});

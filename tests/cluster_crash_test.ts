@@ -1,0 +1,193 @@
+/**
+ * Crash safety of the cluster server: SIGKILL mid-STOR (and with acknowledged uploads
+ * not yet on the nodes), then restart on the same root. No link file points at missing
+ * data, no upload that got 226 is lost, the queue resumes and the files reach the nodes.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { Readable, Writable } from "node:stream";
+import { Buffer } from "node:buffer";
+import { Client } from "basic-ftp";
+import { readInfo, stagedId } from "../src/cluster/links.ts";
+import { serveFolder } from "../src/ftp/node_serve.ts";
+import { startPyNode } from "./cluster_peers.ts";
+
+interface Child {
+  port: number;
+  password: string;
+  kill(): Promise<void>;
+}
+
+function startChild(opts: Record<string, unknown>): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    [
+      "run",
+      "-A",
+      "--no-check",
+      new URL("./cluster_child_server.ts", import.meta.url).pathname,
+      JSON.stringify(opts),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr!.on("data", (d) => stderr += d);
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", (line) => {
+      const [, port, password] = line.split(" ");
+      resolve({
+        port: Number(port),
+        password,
+        kill: async () => {
+          if (child.exitCode === null && child.signalCode === null) {
+            process.kill(child.pid!, "SIGKILL");
+          }
+          await exited;
+        },
+      });
+    });
+    child.once("exit", (code) => reject(new Error(`cluster child exited ${code}: ${stderr}`)));
+  });
+}
+
+/** Every link file in the tree: its staged data or its node copies exist, with the right size. */
+async function checkLinks(root: string, nodeDirs: Map<string, string>): Promise<number> {
+  let n = 0;
+  for (const e of await fsp.readdir(root, { withFileTypes: true, recursive: true })) {
+    const full = path.join(e.parentPath, e.name);
+    if (!e.isFile() || !e.name.endsWith("#") || full.includes(`${path.sep}.`)) continue;
+    const info = await readInfo(full);
+    if (info?.kind !== "file") continue;
+    n++;
+    const id = stagedId(info);
+    if (id !== null) {
+      assert.equal(
+        (await fsp.stat(path.join(root, ".staging", id))).size,
+        info.size,
+        `${full} staged data`,
+      );
+    }
+    assert.ok(id !== null || info.copies.length > 0, `${full} has data somewhere`);
+    for (const c of info.copies) {
+      const dir = nodeDirs.get(c.node);
+      assert.ok(dir, `node ${c.node} known`);
+      assert.equal(
+        (await fsp.stat(path.join(dir!, c.path))).size,
+        info.size,
+        `${full} copy on ${c.node}`,
+      );
+    }
+  }
+  return n;
+}
+
+async function login(port: number, password: string): Promise<Client> {
+  const c = new Client(20_000);
+  await c.access({ host: "127.0.0.1", port, user: "admin", password });
+  return c;
+}
+
+Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothing dangling", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-crash-"));
+  const dirA = path.join(tmp, "a");
+  const dirB = path.join(tmp, "b");
+  await fsp.mkdir(dirA);
+  await fsp.mkdir(dirB);
+  const py = await startPyNode(dirA);
+  const folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
+  const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
+  const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
+  const root = path.join(tmp, "root");
+  let child: Child | null = null;
+  try {
+    // First life: no store worker, so acknowledged uploads are still staged at the kill.
+    child = await startChild({ root, listen: "127.0.0.1:0", nodes, storeWorker: false });
+    const password = child.password;
+    const done = new Map<string, Uint8Array>();
+    const c = await login(child.port, password);
+    for (let i = 0; i < 5; i++) {
+      const body = randomBytes(50_000 + i);
+      await c.uploadFrom(Readable.from([body]), `/ok-${i}.bin`);
+      done.set(`/ok-${i}.bin`, body);
+    }
+    c.close();
+    // An upload in flight: data keeps coming slowly, the server is killed mid-STOR.
+    const c2 = await login(child.port, password);
+    let sent = 0;
+    const slow = new Readable({
+      read() {
+        if (sent > 2_000_000) return;
+        setTimeout(() => {
+          sent += 65536;
+          this.push(randomBytes(65536));
+        }, 5);
+      },
+    });
+    const inflight = c2.uploadFrom(slow, "/partial.bin").catch((e) => e);
+    while (sent < 500_000) await new Promise((r) => setTimeout(r, 20));
+    await child.kill();
+    child = null;
+    assert.ok(await inflight instanceof Error, "the killed upload did not get 226");
+    c2.close();
+    slow.destroy();
+    const staged = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
+    assert.equal(staged.length, 6, "five acknowledged uploads and the partial one are staged");
+    assert.equal(await checkLinks(root, nodeDirs), 5);
+
+    // Second life, with the store worker: the partial upload is gone, the rest reaches the nodes.
+    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
+    assert.equal(child.password, "-", "the admin exists already");
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const left = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
+      if (left.length === 0) break;
+      assert.ok(Date.now() < deadline, `staging still holds ${left}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await checkLinks(root, nodeDirs), 5);
+    const c3 = await login(child.port, password);
+    const names = (await c3.list("/")).map((f) => f.name).sort();
+    assert.deepEqual(names, [
+      "lost+found",
+      "ok-0.bin",
+      "ok-1.bin",
+      "ok-2.bin",
+      "ok-3.bin",
+      "ok-4.bin",
+    ]);
+    for (const [name, body] of done) {
+      const parts: Uint8Array[] = [];
+      await c3.downloadTo(
+        new Writable({
+          write(ch, _e, cb) {
+            parts.push(ch);
+            cb();
+          },
+        }),
+        name,
+      );
+      assert.deepEqual(new Uint8Array(Buffer.concat(parts)), new Uint8Array(body), name);
+    }
+    c3.close();
+    for (const dir of [dirA, dirB]) {
+      const files = (await fsp.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) =>
+        e.isFile()
+      );
+      assert.equal(files.length, 5, `five files on ${dir}`);
+    }
+  } finally {
+    await child?.kill();
+    await folder.close();
+    await py.stop();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});

@@ -375,7 +375,8 @@ export function encodeUpdateIndex(idx: UpdateIndex): string {
  * caller). Entries are grouped by (placeholder, pusher): groups in order of
  * first appearance, entries in their given order within a group, which is
  * how Escale's own output reads. Entries without metadata come first,
- * before any group.
+ * before any group. The `pusher` line moves to the group header, so a
+ * `layout` placing it elsewhere is not kept (as with Escale).
  */
 export function encodePersistentIndex(entries: readonly IndexEntry[]): string {
   let out = "";

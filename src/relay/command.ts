@@ -1,0 +1,368 @@
+/**
+ * The `hop relay` commands: `sync` (a long-lived loop, or one pass with
+ * `--once`), `status` (what the relay holds and what this client would do)
+ * and `forget` (drop another client's registration). The CLI parses flags
+ * and hands an AbortSignal that SIGINT/SIGTERM abort: the loop stops after
+ * the step in progress.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * process.on("SIGINT", () => ac.abort());
+ * await runRelaySync({ configFile: "escale.conf", reporter, signal: ac.signal });
+ * ```
+ *
+ * @module
+ */
+import { closePool } from "../archive/bzip2.ts";
+import { pageOf } from "../codec/escale_index.ts";
+import { HopError, UsageError } from "../errors.ts";
+import type { Reporter } from "../ui/report.ts";
+import { type FolderConfig, loadRelayConfig, oneOffConfig, type RelayMode } from "./config.ts";
+import { forgetClient, readClients, readTombstones } from "./hopfiles.ts";
+import { readLock } from "./lock.ts";
+import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
+import { expectedPullers, updatePusher } from "./pullers.ts";
+import { planPush } from "./push.ts";
+import { scanFolder } from "./scan.ts";
+import { closeSync, openSync, type PassResult, type SyncContext, syncPass } from "./sync.ts";
+
+/** Where the folders come from: a config file, or a local folder and a relay. */
+export interface FolderSource {
+  /** `--config FILE`: an escale.conf-style file. */
+  configFile?: string;
+  /** One-off form: the local folder. */
+  local?: string;
+  /** One-off form: the relay URL or folder. */
+  relay?: string;
+  /** One-off form: this client's name (default: host name). */
+  clientName?: string;
+  /** One-off form: the mode (default shared). */
+  mode?: RelayMode;
+  /** One-off form: seconds between passes (default 30). */
+  refresh?: number;
+}
+
+/** Options of {@linkcode runRelaySync}. */
+export interface RelaySyncOptions extends FolderSource {
+  /** One pass, then return. */
+  once?: boolean;
+  reporter: Reporter;
+  /** Aborting stops the loop after the step in progress. */
+  signal?: AbortSignal;
+}
+
+/** Totals over every pass and folder. */
+export interface RelaySyncSummary {
+  passes: number;
+  pulled: number;
+  pushed: number;
+  deletedLocally: number;
+  deletionsPushed: number;
+  conflicts: string[];
+  errors: number;
+}
+
+/** Resolves the folders to sync, reporting config warnings. */
+export async function resolveFolders(
+  src: FolderSource,
+  reporter: Reporter,
+): Promise<FolderConfig[]> {
+  if (src.configFile) {
+    if (src.local || src.relay) {
+      throw new UsageError(
+        "give either --config FILE or a local folder and a relay, not both",
+        "hop relay sync -c escale.conf   or   hop relay sync ./folder file:///mnt/relay",
+      );
+    }
+    const { folders, warnings } = await loadRelayConfig(src.configFile);
+    for (const w of warnings) reporter.warn(w, { event: "config" });
+    return folders;
+  }
+  if (src.local && src.relay) {
+    const cfg = oneOffConfig({
+      local: src.local,
+      relay: src.relay,
+      clientName: src.clientName,
+      mode: src.mode,
+    });
+    if (src.refresh !== undefined) {
+      if (!(src.refresh > 0)) throw new UsageError(`refresh must be a positive number of seconds`);
+      cfg.refreshSeconds = src.refresh;
+    }
+    return [cfg];
+  }
+  throw new UsageError(
+    "no folder to sync",
+    "Give --config FILE, or a local folder and a relay: hop relay sync ./folder file:///mnt/relay",
+  );
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Runs `hop relay sync`: passes over every folder, waiting between passes on
+ * an adaptive timer (refresh/2 after activity, growing towards refresh when
+ * idle). With `once`, one pass; a failed step then makes it throw after the
+ * pass. A pass that fails as a whole (relay unreachable) is reported and the
+ * next one starts with recovery, as Escale does.
+ */
+export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSummary> {
+  const { reporter, signal } = opts;
+  const folders = await resolveFolders(opts, reporter);
+  const sum: RelaySyncSummary = {
+    passes: 0,
+    pulled: 0,
+    pushed: 0,
+    deletedLocally: 0,
+    deletionsPushed: 0,
+    conflicts: [],
+    errors: 0,
+  };
+  const ctxs: (SyncContext | null)[] = folders.map(() => null);
+  const recover = folders.map(() => true);
+  const refresh = Math.min(...folders.map((f) => f.refreshSeconds)) * 1000;
+  let delay = refresh / 2;
+  try {
+    while (!signal?.aborted) {
+      let active = false;
+      let failed = false;
+      for (let i = 0; i < folders.length && !signal?.aborted; i++) {
+        const cfg = folders[i];
+        try {
+          ctxs[i] ??= await openSync(cfg, reporter);
+          const r: PassResult = await syncPass(ctxs[i]!, { first: recover[i], signal });
+          recover[i] = r.errors > 0;
+          sum.pulled += r.pulled;
+          sum.pushed += r.pushed;
+          sum.deletedLocally += r.deletedLocally;
+          sum.deletionsPushed += r.deletionsPushed;
+          sum.conflicts.push(...r.conflicts);
+          sum.errors += r.errors;
+          const moved = r.pulled + r.pushed + r.deletedLocally + r.deletionsPushed;
+          if (moved + r.waiting + r.busy > 0) {
+            active = true;
+          }
+          if (r.errors > 0) failed = true;
+        } catch (e) {
+          if (!(e instanceof HopError)) throw e;
+          sum.errors++;
+          failed = true;
+          recover[i] = true;
+          reporter.warn(`${cfg.name}: ${e.message}`, { event: "error", hint: e.hint });
+          if (ctxs[i]) {
+            await closeSync(ctxs[i]!).catch(() => {});
+            ctxs[i] = null;
+          }
+        }
+      }
+      sum.passes++;
+      if (opts.once) break;
+      delay = active ? refresh / 2 : failed ? refresh : Math.min(refresh, delay * 1.5);
+      await sleep(delay, signal);
+    }
+  } finally {
+    for (const c of ctxs) if (c) await closeSync(c).catch(() => {});
+    closePool();
+  }
+  if (opts.once && sum.errors > 0) {
+    throw new HopError(`relay sync finished with ${sum.errors} failed step(s)`, {
+      hint: "See the warnings above; run again once the cause is fixed.",
+    });
+  }
+  return sum;
+}
+
+/** One page as `hop relay status` shows it. */
+export interface PageStatus {
+  page: string;
+  /** Files in `.P.index`. */
+  indexed: number;
+  update?: {
+    time: number;
+    pusher?: string;
+    files: number;
+    pullers: string[];
+    /** Registered clients it still waits for. */
+    waitingFor: string[];
+    complete: boolean;
+  };
+  lock?: { owner: string; mode: string; ageSeconds: number };
+  deletions: number;
+  /** What this client would push now (changed/new files, deletions). */
+  wouldPush: number;
+  wouldDelete: number;
+  /** Files of the pending update this client has not consumed. */
+  wouldPull: number;
+}
+
+/** `hop relay status` for one folder. */
+export interface FolderStatus {
+  name: string;
+  relay: string;
+  client: string;
+  mode: RelayMode;
+  clients: { name: string; mode: string; host: string; seenSecondsAgo: number; expired: boolean }[];
+  pages: PageStatus[];
+}
+
+/**
+ * Reads what the relay holds and what this client would do, without changing
+ * anything (no lock taken, no state saved). Reports a readable summary.
+ */
+export async function relayStatus(
+  opts: FolderSource & { reporter: Reporter },
+): Promise<FolderStatus[]> {
+  const { reporter } = opts;
+  const out: FolderStatus[] = [];
+  try {
+    for (const cfg of await resolveFolders(opts, reporter)) {
+      const ctx = await openSync(cfg, reporter);
+      try {
+        out.push(await folderStatus(ctx));
+      } finally {
+        await ctx.io.close();
+      }
+    }
+  } finally {
+    closePool();
+  }
+  for (const f of out) {
+    reporter.info(`${f.name}: ${f.relay} as ${f.client} (${f.mode})`, { event: "status", ...f });
+    for (const c of f.clients) {
+      reporter.info(
+        `  client ${c.name} (${c.mode}, ${c.host}) seen ${Math.round(c.seenSecondsAgo)} s ago${
+          c.expired ? ", expired" : ""
+        }`,
+      );
+    }
+    for (const p of f.pages) {
+      const parts = [`  page ${p.page}: ${p.indexed} file(s)`];
+      if (p.update) {
+        parts.push(
+          `update ${p.update.time} by ${p.update.pusher ?? "?"} (${p.update.files} file(s)), ` +
+            `consumed by [${p.update.pullers.join(", ")}]` +
+            (p.update.waitingFor.length ? `, waiting for [${p.update.waitingFor.join(", ")}]` : ""),
+        );
+      }
+      if (p.lock) {
+        parts.push(
+          `locked (${p.lock.mode}) by ${p.lock.owner} ${Math.round(p.lock.ageSeconds)} s ago`,
+        );
+      }
+      if (p.deletions) parts.push(`${p.deletions} deletion(s) recorded`);
+      parts.push(`would push ${p.wouldPush}, delete ${p.wouldDelete}, pull ${p.wouldPull}`);
+      reporter.info(parts.join("; "));
+    }
+  }
+  return out;
+}
+
+async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
+  const { cfg, io } = ctx;
+  const view = viewRelay(await io.list());
+  const nowS = Math.floor(ctx.now() / 1000);
+  const clients = await readClients(io, view.clients);
+  const expected = expectedPullers(clients, nowS, cfg.clientExpirySeconds);
+  const scan = cfg.mode === "download" ? new Map() : await scanFolder(cfg.localPath, cfg);
+  const pageNames = new Set(view.pages.keys());
+  for (const f of scan.keys()) pageNames.add(pageOfCfg(cfg, f));
+  const pages: PageStatus[] = [];
+  for (const page of [...pageNames].sort()) {
+    const v = view.pages.get(page);
+    const index = v?.index ? await readPersistentIndex(io, page) : [];
+    const tombs = v?.deleted ? await readTombstones(io, page) : {};
+    const st: PageStatus = {
+      page,
+      indexed: index.length,
+      deletions: Object.keys(tombs).length,
+      wouldPush: 0,
+      wouldDelete: 0,
+      wouldPull: 0,
+    };
+    const upd = v?.updates.find((u) => u.index && u.data);
+    if (upd) {
+      const idx = await readUpdateIndex(io, page, upd.time);
+      const pusher = updatePusher(idx.entries);
+      const waitingFor = [...expected].filter((e) => e !== pusher && !idx.pullers.includes(e));
+      st.update = {
+        time: upd.time,
+        pusher,
+        files: idx.entries.length,
+        pullers: idx.pullers,
+        waitingFor,
+        complete: waitingFor.length === 0 &&
+          idx.pullers.filter((p) => p !== pusher).length >= (cfg.pullerCount ?? 1),
+      };
+      if (
+        cfg.mode !== "upload" && pusher !== cfg.clientName && !idx.pullers.includes(cfg.clientName)
+      ) {
+        st.wouldPull = idx.entries.length;
+      }
+    }
+    if (v?.lock) {
+      const l = await readLock(io, page, ctx.now);
+      if (l) st.lock = { owner: l.info.owner, mode: l.info.mode ?? "?", ageSeconds: l.ageSeconds };
+    }
+    if (cfg.mode !== "download") {
+      const plan = await planPush(ctx, page, scan, index, tombs);
+      st.wouldPush = plan.changes.length;
+      st.wouldDelete = plan.deletions.length;
+    }
+    pages.push(st);
+  }
+  return {
+    name: cfg.name,
+    relay: cfg.relayUrl,
+    client: cfg.clientName,
+    mode: cfg.mode,
+    clients: clients.map((c) => ({
+      name: c.name,
+      mode: c.mode,
+      host: c.host,
+      seenSecondsAgo: nowS - c.seen,
+      expired: nowS - c.seen >= cfg.clientExpirySeconds,
+    })),
+    pages,
+  };
+}
+
+function pageOfCfg(cfg: FolderConfig, path: string): string {
+  return pageOf(path, cfg.pageDepth);
+}
+
+/**
+ * `hop relay forget NAME`: removes a client's registration so updates stop
+ * waiting for it. Returns false when it was not registered.
+ */
+export async function relayForget(
+  opts: FolderSource & { name: string; reporter: Reporter },
+): Promise<boolean> {
+  let any = false;
+  for (const cfg of await resolveFolders(opts, opts.reporter)) {
+    const ctx = await openSync(cfg, opts.reporter);
+    try {
+      const gone = await forgetClient(ctx.io, opts.name);
+      any ||= gone;
+      opts.reporter.info(
+        gone
+          ? `${cfg.name}: forgot client ${opts.name}`
+          : `${cfg.name}: client ${opts.name} was not registered`,
+      );
+    } finally {
+      await ctx.io.close();
+    }
+  }
+  return any;
+}

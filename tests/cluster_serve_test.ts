@@ -352,3 +352,74 @@ Deno.test("cluster: owners, foreign files, filename policy, reserved names", asy
     await t.cleanup();
   }
 });
+
+Deno.test("cluster: active-mode RETR is a third-party transfer from the node; file nodes fall back to proxying", async () => {
+  const t = await setup();
+  try {
+    const body = randomBytes(1_500_000);
+    const local = path.join(t.tmp, "l");
+    await fsp.mkdir(local);
+    await fsp.writeFile(path.join(local, "in.bin"), body);
+    let r = await runLftp(t.admin, ["put in.bin -o /f.bin"], { cwd: local });
+    assert.equal(r.code, 0, r.stderr);
+    await storeOnce(t.srv.ctx, t.srv.queue);
+    const logFile = path.join(t.root, ".log", "cluster.log");
+    for (const [i, args] of [["get /f.bin -o a.bin"], ["get -c /f.bin -o a.bin"]].entries()) {
+      r = await runLftp(t.admin, args, { cwd: local, passive: false });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(body.equals(await fsp.readFile(path.join(local, "a.bin"))));
+      // The log is written asynchronously: give it a moment.
+      let direct: RegExpMatchArray | null = null;
+      for (let wait = 0; wait < 40 && (direct?.length ?? 0) < i + 1; wait++) {
+        if (wait > 0) await new Promise((res) => setTimeout(res, 50));
+        direct = (await fsp.readFile(logFile, "utf8")).match(
+          /RETR \/f\.bin sent by .* straight to 127\.0\.0\.1/g,
+        );
+      }
+      assert.equal(direct?.length, i + 1, "the node sent the data itself");
+    }
+    r = await runCurl(t.admin, "/f.bin", [
+      "-P",
+      "127.0.0.1",
+      "-C",
+      "1000",
+      "-o",
+      path.join(local, "b.bin"),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(body.subarray(1000).equals(await fsp.readFile(path.join(local, "b.bin"))));
+  } finally {
+    await t.cleanup();
+  }
+  // A cluster whose only node is a folder: no third party, the server streams it.
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-cluster-"));
+  const { pathToFileURL } = await import("node:url");
+  await fsp.mkdir(path.join(tmp, "n"));
+  const srv = await serveCluster({
+    root: path.join(tmp, "root"),
+    listen: "127.0.0.1:0",
+    nodes: [pathToFileURL(path.join(tmp, "n")).href],
+    replicas: 1,
+    storeWorker: false,
+    engine: { loginFailDelayMs: 0 },
+  });
+  try {
+    const tt: FtpTarget = {
+      host: "127.0.0.1",
+      port: srv.port,
+      user: "admin",
+      password: srv.adminPassword!,
+    };
+    const body = randomBytes(300_000);
+    await fsp.writeFile(path.join(tmp, "in.bin"), body);
+    let r = await runCurl(tt, "/x.bin", ["-T", path.join(tmp, "in.bin")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await storeOnce(srv.ctx, srv.queue, { replicas: 1 })).stored, 1);
+    r = await runLftp(tt, ["get /x.bin -o out.bin"], { cwd: tmp, passive: false });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(body.equals(await fsp.readFile(path.join(tmp, "out.bin"))));
+  } finally {
+    await srv.close();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});

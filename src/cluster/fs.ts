@@ -416,6 +416,24 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       return await openLink(v, e.link, offset);
     },
 
+    async sendDirect(v, _user, offset, target) {
+      // Third-party RETR: a node holding the file connects to the client's PORT address.
+      const e = await entryAt(v);
+      if (e?.kind !== "link" || stagedId(e.link) !== null) return false;
+      for (const c of e.link.copies) {
+        const node = ctx.nodes.get(c.node);
+        if (!node?.sendTo || node.isDown() || target.signal.aborted) continue;
+        if (await node.sendTo(c.path, offset, target)) {
+          ctx.log(
+            `cluster: RETR ${v} sent by ${node.label} straight to ${target.host}:${target.port}`,
+          );
+          return true;
+        }
+        ctx.log(`cluster: RETR ${v}: ${node.label} refused a third-party send; trying the next`);
+      }
+      return false; // the engine streams it through openRead
+    },
+
     async openWrite(v, user, options): Promise<FtpUpload> {
       const name = needName(v);
       const parentV = parentOf(v);

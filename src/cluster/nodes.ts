@@ -56,14 +56,14 @@ export interface StorageNode {
   /** Free bytes, or null when the node cannot tell (most FTP servers). */
   freeSpace(): Promise<number | null>;
   /**
-   * Optional third-party send: make the node connect to `target` (PORT) and send
+   * Optional third-party send: make the node connect to `target` (PORT/EPRT) and send
    * `path` from `offset`. Resolves true when the node reported success, false when it
-   * refused before sending anything.
+   * refused or failed before sending anything; throws when it failed while sending.
    */
   sendTo?(
     path: string,
     offset: number,
-    target: { host: string; port: number; family: 4 | 6 },
+    target: { host: string; port: number; family: 4 | 6; signal: AbortSignal },
   ): Promise<boolean>;
   /** Close pooled connections. */
   close(): void;
@@ -559,43 +559,63 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         return null;
       }
     },
-    sendTo: (path, offset, target) =>
-      withClient(`third-party RETR ${path}`, async (c) => {
-        checkNodePath(path);
-        await c.send("TYPE I");
-        const cmd = target.family === 6
+    sendTo: async (path, offset, target) => {
+      checkNodePath(path);
+      st.load++;
+      let c: Client;
+      try {
+        c = await acquire();
+      } catch {
+        st.load--;
+        st.markDown();
+        return false;
+      }
+      let started = false;
+      let healthy = false;
+      const onAbort = () => c.close();
+      target.signal.addEventListener("abort", onAbort);
+      try {
+        const port = target.family === 6
           ? `EPRT |2|${target.host}|${target.port}|`
           : `PORT ${target.host.replaceAll(".", ",")},${target.port >> 8},${target.port & 255}`;
-        const p = await c.sendIgnoringError(cmd);
-        if (p.code !== 200) return false;
-        if (offset > 0) {
-          const r = await c.sendIgnoringError(`REST ${offset}`);
-          if (r.code !== 350) return false;
+        if ((await c.sendIgnoringError(port)).code !== 200) return (healthy = true, false);
+        if (offset > 0 && (await c.sendIgnoringError(`REST ${offset}`)).code !== 350) {
+          return (healthy = true, false);
         }
-        const r = await c.sendIgnoringError(`RETR ${path}`);
-        if (r.code !== 150 && r.code !== 125) return false;
-        // Wait for the 226 (basic-ftp's `send` resolves on the next final reply).
-        const end = await new Promise<{ code: number; message: string }>((resolve, reject) => {
-          // deno-lint-ignore no-explicit-any
-          const ftp = (c as any).ftp;
-          ftp.handle(undefined, (res: Error | { code: number; message: string }, task: {
-            resolve(v: unknown): void;
-            reject(e: unknown): void;
-          }) => {
-            if (res instanceof Error) {
-              task.reject(res);
-              reject(res);
-            } else if (res.code >= 200) {
-              task.resolve(res);
-              resolve(res);
-            }
-          });
+        // deno-lint-ignore no-explicit-any
+        const ftp = (c as any).ftp as {
+          handle(
+            cmd: string,
+            h: (
+              res: Error | { code: number; message: string },
+              task: { resolve(v: unknown): void; reject(e: unknown): void },
+            ) => void,
+          ): Promise<{ code: number; message: string }>;
+        };
+        const end = await ftp.handle(`RETR ${path}`, (res, task) => {
+          if (res instanceof Error) task.reject(res);
+          else if (res.code === 150 || res.code === 125) started = true;
+          else if (res.code >= 200) task.resolve(res);
+        }).catch((e: unknown) => {
+          if (!started && isFtpReply(e)) return null; // refused before sending anything
+          throw e;
         });
-        if (end.code !== 226 && end.code !== 250) {
-          throw new HopError(`node ${label} failed sending ${path}: ${end.message}`);
-        }
+        if (end === null) return (healthy = true, false);
+        healthy = true;
+        st.markUp();
         return true;
-      }),
+      } catch (e) {
+        if (!started) {
+          st.markDown();
+          return false;
+        }
+        throw nodeError(`third-party RETR ${path}`, e);
+      } finally {
+        target.signal.removeEventListener("abort", onAbort);
+        release(c, healthy);
+        st.load--;
+      }
+    },
     close() {
       closed = true;
       for (const c of idle.splice(0)) c.close();

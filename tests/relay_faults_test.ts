@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { forgetClient } from "../src/relay/hopfiles.ts";
+import { folderIO } from "../src/relay/io.ts";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
@@ -181,3 +183,38 @@ t.close()`,
 });
 
 globalThis.addEventListener("unload", () => closePool());
+
+Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push are cleared", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    for (const d of ["relay", "a", "b", "c"]) await mkdir(join(dir, d));
+    const A = folderCfg(join(dir, "a"), relay, "alice");
+    const B = folderCfg(join(dir, "b"), relay, "bob");
+    const C = folderCfg(join(dir, "c"), relay, "carol");
+    await run(B);
+    await run(C); // carol registers, then disappears
+    await writeFile(join(dir, "a", "one.txt"), "1");
+    assert.equal((await run(A)).pushed, 1);
+    await run(B, false);
+    await writeFile(join(dir, "a", "two.txt"), "2");
+    assert.equal((await run(A, false)).pushed, 0, "the update still waits for carol");
+    assert.equal(await relayForgetName(relay, "carol"), true);
+    const r = await run(A, false);
+    assert.equal(r.pushed, 1, r.rep.warns.join("\n"));
+    // a cut push with no lock, older than the lock timeout
+    await run(B, false);
+    const old = Date.now() / 1000 - 7200;
+    await writeFile(join(relay, ".0.1700000000.data"), "partial");
+    await utimes(join(relay, ".0.1700000000.data"), old, old);
+    await writeFile(join(dir, "a", "three.txt"), "3");
+    assert.equal((await run(A, false)).pushed, 1);
+    assert.ok(!(await readdir(relay)).includes(".0.1700000000.data"));
+  } finally {
+    await clean();
+  }
+});
+
+async function relayForgetName(relay: string, name: string): Promise<boolean> {
+  return await forgetClient(folderIO(relay), name);
+}

@@ -24,11 +24,19 @@ import {
   byPath,
   type PageView,
   readPersistentIndex,
+  readUpdateIndex,
   viewRelay,
   writePersistentIndex,
   writeUpdateIndex,
 } from "./pages.ts";
-import { rollBackPush } from "./pullers.ts";
+import {
+  expectedFromListing,
+  removeUpdate,
+  rollBackPush,
+  updateComplete,
+  updatePusher,
+} from "./pullers.ts";
+import { parseClientFileName } from "./hopfiles.ts";
 import { isHiddenPath, type LocalFile } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
 
@@ -94,7 +102,9 @@ export async function pushPage(
 ): Promise<PushResult> {
   const res: PushResult = { files: 0, bytes: 0, deleted: [], waiting: 0 };
   const { io, cfg } = ctx;
-  if (view && view.updates.length > 0) return { ...res, skipped: "pending-update" };
+  if (view && view.updates.length > 0 && !(await clearPendingUpdate(ctx, view))) {
+    return { ...res, skipped: "pending-update" };
+  }
   const index = view?.index ? await readIndexCached(ctx, page, view.index.mtimeMs) : [];
   const tombs = view?.deleted ? await readTombstones(io, page) : {};
   let plan = await planPush(ctx, page, scan, index, tombs);
@@ -203,6 +213,70 @@ export async function pushPage(
     res.deleted = deletions.map((d) => d.path);
     ctx.indexCache.delete(page);
     return res;
+  });
+}
+
+/**
+ * Removes a page's pending update when nobody needs it any more: a complete
+ * update every expected client consumed (after a registration expired or was
+ * forgotten), or the leftovers of a cut push (half an update, no lock, older
+ * than the lock timeout). Works under the page's `w` lock. True when the page
+ * is free for a new update.
+ */
+export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Promise<boolean> {
+  const { io, cfg } = ctx;
+  const nowMs = ctx.now();
+  const complete = view.updates.find((u) => u.index && u.data);
+  let removable = false;
+  if (complete) {
+    const idx = await readUpdateIndex(io, view.page, complete.time);
+    const listing = await io.list();
+    const expected = await expectedFromListing(
+      io,
+      listing.filter((f) => parseClientFileName(f.name) !== null),
+      Math.floor(nowMs / 1000),
+      cfg.clientExpirySeconds,
+    );
+    removable = updateComplete(updatePusher(idx.entries), idx.pullers, expected, cfg.pullerCount);
+  } else {
+    const newest = Math.max(...view.updates.map((u) => (u.index ?? u.data)!.mtimeMs));
+    removable = !view.lock && (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
+  }
+  if (!removable) return false;
+  const held = await acquireLock(io, view.page, {
+    owner: cfg.clientName,
+    mode: "w",
+    timeoutSeconds: cfg.lockTimeoutSeconds,
+    now: ctx.now,
+  });
+  if (!held) return false;
+  return await withLock(held, cfg.lockTimeoutSeconds, async () => {
+    const fresh = viewRelay(await io.list()).pages.get(view.page);
+    for (const u of fresh?.updates ?? []) {
+      if (complete && u.time === complete.time) {
+        const idx = await readUpdateIndex(io, view.page, u.time);
+        const listing = await io.list();
+        const expected = await expectedFromListing(
+          io,
+          listing.filter((f) => parseClientFileName(f.name) !== null),
+          Math.floor(nowMs / 1000),
+          cfg.clientExpirySeconds,
+        );
+        if (!updateComplete(updatePusher(idx.entries), idx.pullers, expected, cfg.pullerCount)) {
+          return false;
+        }
+        await removeUpdate(io, view.page, u.time);
+        ctx.reporter.info(
+          `page ${view.page}: removed update ${u.time}, consumed by everyone expected`,
+        );
+      } else if (!complete && !(u.index && u.data)) {
+        for (const f of [u.index, u.data]) if (f) await io.delete(f.name);
+        ctx.reporter.info(`page ${view.page}: removed the leftovers of a cut push (${u.time})`);
+      } else {
+        return false;
+      }
+    }
+    return true;
   });
 }
 

@@ -133,6 +133,7 @@ function nodeState(downForMs: number) {
     downUntil: 0,
     failures: 0,
     markDown() {
+      if (this.isDown()) return; // one failure per down period: no runaway backoff
       this.failures++;
       this.downUntil = Date.now() + Math.min(downForMs * this.failures, downForMs * 12);
     },

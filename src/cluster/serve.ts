@@ -71,6 +71,8 @@ export interface ServeClusterOptions {
   pollMs?: number;
   /** First retry delay of a failed job (ms, default 2000). */
   retryBaseMs?: number;
+  /** How long a failed node is skipped before it is tried again (ms, default 5000). */
+  nodeDownMs?: number;
   /** Engine tuning (timeouts, passive ports, login delays...). */
   engine?: Partial<Omit<FtpServerOptions, "fs" | "authorizer" | "site" | "host" | "port" | "tls">>;
 }
@@ -176,7 +178,7 @@ async function openCluster(
   const nodeUrls = o.nodes && o.nodes.length > 0 ? o.nodes : await defaultNodes();
   const nodes = new Map<string, StorageNode>();
   for (const url of nodeUrls) {
-    const node = openNode(url);
+    const node = openNode(url, { downForMs: o.nodeDownMs });
     if (nodes.has(node.key)) {
       throw new UsageError(`node ${redactUrl(url)} is given twice`, "Give each node once.");
     }

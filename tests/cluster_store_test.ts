@@ -1,0 +1,156 @@
+/**
+ * The store worker against real nodes that fail: a node down at store time is
+ * replaced by another; with too few nodes up the job keeps its staged data, is retried
+ * with backoff and completes once the node is back. REST+STOR and APPE resume staged
+ * and stored files.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Buffer } from "node:buffer";
+import { readFileLink, stagedId } from "../src/cluster/links.ts";
+import { list as listQueue } from "../src/cluster/queue.ts";
+import { serveCluster } from "../src/cluster/serve.ts";
+import { storeOnce } from "../src/cluster/store.ts";
+import { type FtpTarget, runCurl, runFtplib } from "./helpers/ftp_clients.ts";
+import { startPyNode } from "./cluster_peers.ts";
+
+Deno.test("store worker: a node down is replaced, then retried until the copies are complete", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
+  const dirs = ["a", "b", "c"].map((n) => path.join(tmp, n));
+  for (const d of dirs) await fsp.mkdir(d);
+  let py = await startPyNode(dirs[0]);
+  const pyPort = py.port;
+  const srv = await serveCluster({
+    root: path.join(tmp, "root"),
+    listen: "127.0.0.1:0",
+    nodes: [py.url, pathToFileURL(dirs[1]).href, pathToFileURL(dirs[2]).href],
+    storeWorker: false,
+    retryBaseMs: 50,
+    nodeDownMs: 300,
+    engine: { loginFailDelayMs: 0 },
+  });
+  try {
+    const t: FtpTarget = {
+      host: "127.0.0.1",
+      port: srv.port,
+      user: "admin",
+      password: srv.adminPassword!,
+    };
+    const body = randomBytes(100_000);
+    await fsp.writeFile(path.join(tmp, "in"), body);
+    // pyftpdlib is down: the two folder nodes get the copies.
+    await py.stop();
+    assert.equal((await runCurl(t, "/one.bin", ["-T", path.join(tmp, "in")])).code, 0);
+    let stats = await storeOnce(srv.ctx, srv.queue, { replicas: 2, retryBaseMs: 50 });
+    assert.equal(stats.stored, 1);
+    let link = (await readFileLink(path.join(srv.root, "one.bin#")))!;
+    assert.deepEqual(link.copies.map((c) => c.node).sort(), [
+      `file://${dirs[1]}`,
+      `file://${dirs[2]}`,
+    ]);
+
+    // Replicas 3 with one node down: two copies now, data stays staged, job retried.
+    assert.equal((await runCurl(t, "/two.bin", ["-T", path.join(tmp, "in")])).code, 0);
+    stats = await storeOnce(srv.ctx, srv.queue, { replicas: 3, retryBaseMs: 50 });
+    assert.equal(stats.retried, 1);
+    link = (await readFileLink(path.join(srv.root, "two.bin#")))!;
+    assert.equal(link.copies.length, 2);
+    const id = stagedId(link);
+    assert.ok(id, "still staged");
+    assert.ok(await fsp.stat(path.join(srv.root, ".staging", id!)));
+    assert.equal((await listQueue(path.join(srv.root, ".queue"))).length, 1);
+    // Still readable meanwhile.
+    let r = await runCurl(t, "/two.bin", ["-o", path.join(tmp, "out")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(body.equals(await fsp.readFile(path.join(tmp, "out"))));
+    // The node comes back: the retry completes the third copy and frees the staging area.
+    py = await startPyNode(dirs[0], pyPort);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await new Promise((res) => setTimeout(res, 100));
+      await storeOnce(srv.ctx, srv.queue, { replicas: 3, retryBaseMs: 50 });
+      link = (await readFileLink(path.join(srv.root, "two.bin#")))!;
+      if (link.copies.length === 3) break;
+      assert.ok(Date.now() < deadline, "third copy made");
+    }
+    assert.equal(stagedId(link), null);
+    assert.ok(body.equals(await fsp.readFile(path.join(dirs[0], link.copies[0].path))));
+    assert.deepEqual(
+      (await fsp.readdir(path.join(srv.root, ".staging"))).filter((n) => n !== "tmp"),
+      [],
+    );
+    assert.equal((await listQueue(path.join(srv.root, ".queue"))).length, 0);
+  } finally {
+    await srv.close();
+    await py.stop();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("cluster: REST+STOR resumes a staged upload, APPE appends to a stored file", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
+  await fsp.mkdir(path.join(tmp, "n"));
+  const srv = await serveCluster({
+    root: path.join(tmp, "root"),
+    listen: "127.0.0.1:0",
+    nodes: [pathToFileURL(path.join(tmp, "n")).href],
+    replicas: 1,
+    storeWorker: false,
+    engine: { loginFailDelayMs: 0 },
+  });
+  try {
+    const t: FtpTarget = {
+      host: "127.0.0.1",
+      port: srv.port,
+      user: "admin",
+      password: srv.adminPassword!,
+    };
+    const body = Buffer.alloc(200_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 9)) & 255;
+    // ftplib: STOR the first half, then REST 100000 + STOR the second half.
+    const r = await runFtplib(
+      t,
+      [
+        "data = bytes(((i * 31 + (i >> 9)) & 255) for i in range(200000))",
+        "ftp.storbinary('STOR /r.bin', io.BytesIO(data[:100000]))",
+        "ftp.storbinary('STOR /r.bin', io.BytesIO(data[100000:]), rest=100000)",
+        "ftp.voidcmd('TYPE I')",
+        "result = [ftp.size('/r.bin')]",
+      ].join("\n"),
+      {},
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.result, [200_000]);
+    let c = await runCurl(t, "/r.bin", ["-o", path.join(tmp, "o1")]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(body.equals(await fsp.readFile(path.join(tmp, "o1"))));
+    // Stored on the node, then appended to (the first bytes come back from the node).
+    await storeOnce(srv.ctx, srv.queue, { replicas: 1 });
+    assert.equal(stagedId((await readFileLink(path.join(srv.root, "r.bin#")))!), null);
+    const tail = randomBytes(5000);
+    await fsp.writeFile(path.join(tmp, "tail"), tail);
+    c = await runCurl(t, "/r.bin", ["-T", path.join(tmp, "tail"), "--append"]);
+    assert.equal(c.code, 0, c.stderr);
+    c = await runCurl(t, "/r.bin", ["-o", path.join(tmp, "o2")]);
+    assert.ok(Buffer.concat([body, tail]).equals(await fsp.readFile(path.join(tmp, "o2"))));
+    // Each replaced version goes the DELE way (the first one was already removed by the
+    // storeOnce above, the appended-to one waits in .deleted with its delete job).
+    assert.equal((await fsp.readdir(path.join(srv.root, ".deleted"))).length, 1);
+    assert.deepEqual(
+      (await listQueue(path.join(srv.root, ".queue"))).map((e) => e.job.type).sort(),
+      [
+        "delete",
+        "upload",
+      ],
+    );
+  } finally {
+    await srv.close();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});

@@ -66,7 +66,7 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
     assert.ok(await fsp.stat(path.join(srv.root, ".staging", id!)));
     assert.equal((await listQueue(path.join(srv.root, ".queue"))).length, 1);
     // Still readable meanwhile.
-    let r = await runCurl(t, "/two.bin", ["-o", path.join(tmp, "out")]);
+    const r = await runCurl(t, "/two.bin", ["-o", path.join(tmp, "out")]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(body.equals(await fsp.readFile(path.join(tmp, "out"))));
     // The node comes back: the retry completes the third copy and frees the staging area.

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { writeArchive } from "../src/archive/tar.ts";
 import { forgetClient } from "../src/relay/hopfiles.ts";
 import { folderIO } from "../src/relay/io.ts";
 import { join } from "node:path";
@@ -218,3 +219,40 @@ Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push 
 async function relayForgetName(relay: string, name: string): Promise<boolean> {
   return await forgetClient(folderIO(relay), name);
 }
+
+Deno.test("a deleted file sent again by an Escale client (no base line) stays deleted", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    for (const d of ["relay", "a", "b", "eve"]) await mkdir(join(dir, d));
+    const A = folderCfg(join(dir, "a"), relay, "alice");
+    const B = folderCfg(join(dir, "b"), relay, "bob");
+    await run(B);
+    await writeFile(join(dir, "a", "gone.txt"), "old news");
+    await writeFile(join(dir, "a", "kept.txt"), "kept");
+    await run(A);
+    await run(B, false);
+    await rm(join(dir, "a", "gone.txt"));
+    assert.equal((await run(A, false)).deletionsPushed, 1);
+    assert.equal((await run(B, false)).deletedLocally, 1);
+    // an Escale client that still has the file pushes it as new: plain entry, no base line
+    await writeFile(join(dir, "eve", "gone.txt"), "old news");
+    await Deno.writeFile(
+      join(relay, ".0.1800000000.data"),
+      new Uint8Array(
+        await new Response(writeArchive({ root: join(dir, "eve"), files: ["gone.txt"] }))
+          .arrayBuffer(),
+      ),
+    );
+    await writeFile(
+      join(relay, ".0.1800000000.index"),
+      encodeUpdateIndex({ entries: [entry("gone.txt", "old news")], pullers: [] }),
+    );
+    const r = await run(B, false);
+    assert.equal(r.pulled, 0);
+    assert.ok(r.rep.infos.some((m) => /sent again/.test(m)), r.rep.infos.join("\n"));
+    assert.deepEqual(Object.keys(await snapshot(join(dir, "b"))), ["kept.txt"]);
+  } finally {
+    await clean();
+  }
+});

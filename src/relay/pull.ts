@@ -44,6 +44,8 @@ export interface PullResult {
   skipped?: "busy" | "consumed" | "own" | "none" | "incomplete";
   /** The update was removed after this pull (everyone consumed it). */
   removed?: boolean;
+  /** Files deleted by a hop client that a client unaware of deletions sent again: ignored. */
+  resentDeleted?: number;
 }
 
 /** `dir/name.conflict-<client>-<YYYYMMDD-HHMMSS>.ext` for `dir/name.ext`. */
@@ -177,8 +179,14 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
     }
     const plan: Planned[] = [];
     const conservative = cfg.mode === "conservative";
+    const tombs = await readTombstones(io, view.page);
     for (const e of idx.entries) {
       const r = e.meta!.checksum;
+      if (tombs[e.path]?.checksum === r && entryBase(e) === undefined) {
+        // a client unaware of deletions (Escale) sent a deleted file again: keep it deleted
+        res.resentDeleted = (res.resentDeleted ?? 0) + 1;
+        continue;
+      }
       const loc = await localSum(ctx, e.path);
       if (loc.blocked) {
         plan.push({ entry: e, action: "conflict" });

@@ -57,9 +57,22 @@ interface Change {
   base: string | null;
 }
 
-/** Files of `page` in the local scan. */
+const byPageMemo = new WeakMap<Map<string, LocalFile>, Map<string, LocalFile[]>>();
+
+/** Files of `page` in the local scan (grouped once per scan). */
 function localOfPage(ctx: SyncContext, scan: Map<string, LocalFile>, page: string): LocalFile[] {
-  return [...scan.values()].filter((f) => pageOf(f.path, ctx.cfg.pageDepth) === page);
+  let groups = byPageMemo.get(scan);
+  if (!groups) {
+    groups = new Map();
+    for (const f of scan.values()) {
+      const p = pageOf(f.path, ctx.cfg.pageDepth);
+      let list = groups.get(p);
+      if (!list) groups.set(p, list = []);
+      list.push(f);
+    }
+    byPageMemo.set(scan, groups);
+  }
+  return groups.get(page) ?? [];
 }
 
 /** Computes what this client would push on a page, against a persistent index. */

@@ -185,6 +185,12 @@ export async function syncPass(
         if (r.skipped === "busy") out.busy++;
         out.pulled += r.files;
         out.conflicts.push(...r.conflicts);
+        if (r.resentDeleted) {
+          reporter.info(
+            `${cfg.name}: page ${p.page}: ${r.resentDeleted} deleted file(s) sent again by a ` +
+              "client that does not know deletions: kept deleted",
+          );
+        }
         if (r.files > 0 || r.conflicts.length > 0) {
           reporter.info(`${cfg.name}: pulled ${r.files} file(s) of page ${p.page}`, {
             event: "pulled",

@@ -1,11 +1,17 @@
 /**
- * A cluster server in a child process, for the crash tests: serves the cluster given
- * as JSON in argv[2] (serveCluster options) and prints `READY <port> <adminPassword>`.
+ * A cluster server in a child process, for the crash and default tests: serves the
+ * cluster given as JSON in argv[0] (serveCluster options), reports through the normal
+ * reporter, then prints `READY <port> <adminPassword or ->`.
  *
  * @module
  */
 import { serveCluster } from "../src/cluster/serve.ts";
+import { createReporter } from "../src/ui/report.ts";
 
 const opts = JSON.parse(Deno.args[0]);
-const srv = await serveCluster({ ...opts, engine: { loginFailDelayMs: 0 } });
+const srv = await serveCluster({
+  ...opts,
+  reporter: createReporter(),
+  engine: { loginFailDelayMs: 0 },
+});
 console.log(`READY ${srv.port} ${srv.adminPassword ?? "-"}`);

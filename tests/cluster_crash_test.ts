@@ -42,7 +42,9 @@ function startChild(opts: Record<string, unknown>): Promise<Child> {
   child.stderr!.on("data", (d) => stderr += d);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", (line) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      if (!line.startsWith("READY ")) return;
       const [, port, password] = line.split(" ");
       resolve({
         port: Number(port),

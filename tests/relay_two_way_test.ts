@@ -192,3 +192,36 @@ Deno.test("modes: upload never pulls, download never pushes", async () => {
 });
 
 globalThis.addEventListener("unload", () => closePool());
+
+Deno.test("disk quota: a pusher waits instead of overfilling the relay", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    const rnd = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+    await writeFile(join(a, "f1.bin"), rnd(30_000));
+    await writeFile(join(a, "f2.bin"), rnd(30_000));
+    const A = folderCfg(a, relay, "alice", { diskQuota: 45_000 });
+    const B = folderCfg(b, relay, "bob", { mode: "download" });
+    await pass(B, true);
+    const p1 = await pass(A, true);
+    assert.equal(p1.pushed, 1);
+    assert.equal(p1.waiting, 1);
+    const used = async () => {
+      let n = 0;
+      for (const f of await readdir(relay)) n += (await Deno.stat(join(relay, f))).size;
+      return n;
+    };
+    assert.ok((await used()) <= 45_000);
+    await pass(B);
+    const p2 = await pass(A);
+    assert.equal(p2.pushed, 1);
+    assert.ok((await used()) <= 45_000);
+    await pass(B);
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+  } finally {
+    await clean();
+  }
+});

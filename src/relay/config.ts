@@ -74,6 +74,8 @@ export interface FolderConfig {
   exclude: PathFilter[];
   /** Seconds after which another client's registration is ignored. */
   clientExpirySeconds: number;
+  /** Most bytes the relay may hold (`disk quota`): pushers wait rather than exceed it. */
+  diskQuota?: number;
 }
 
 /** The result of reading a configuration file. */
@@ -123,10 +125,11 @@ const SUPPORTED = new Set([
   "include",
   "exclude",
   "client expiry",
+  "disk quota",
 ]);
 
 /** Options hop recognises but does not implement yet: named in the warning. */
-const NOT_YET = new Set(["encryption", "passphrase", "disk quota"]);
+const NOT_YET = new Set(["encryption", "passphrase"]);
 
 /**
  * Parses configparser-style text into global lines and sections, keeping
@@ -314,6 +317,9 @@ async function buildFolder(
       DEFAULTS.lockTimeoutSeconds,
       bad,
     ),
+    diskQuota: get("disk quota") === undefined
+      ? undefined
+      : parseSize(get("disk quota")!, "disk quota", bad),
     include: parseFilters(get("include"), "include", bad),
     exclude: parseFilters(get("exclude"), "exclude", bad),
     clientExpirySeconds: parseSeconds(

@@ -69,7 +69,11 @@ Deno.test("an escale.conf is read unchanged, unsupported options named once", as
   assert.equal(ftp.clientName, "box");
   assert.equal(ftp.pageDepth, 0);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0], /disk quota, log file, log level, passphrase/);
+  assert.match(
+    warnings[0],
+    /: options not supported by hop, ignored: log file, log level, passphrase$/,
+  );
+  assert.equal(docs.diskQuota, 1024 ** 3);
 });
 
 Deno.test("bad values are errors naming file and line", async () => {

@@ -45,8 +45,10 @@ export interface PushResult {
   files: number;
   bytes: number;
   deleted: string[];
-  /** Changed files left for a later update (beyond maxpagesize). */
+  /** Changed files left for a later update (beyond maxpagesize or the relay quota). */
   waiting: number;
+  /** Nothing could be pushed: the relay quota would be exceeded. */
+  quotaWait?: boolean;
   skipped?: "busy" | "pending-update" | "nothing";
 }
 
@@ -152,12 +154,32 @@ export async function pushPage(
     const deletions = plan.deletions.length === 0 ? [] : again.deletions;
     const batch: Change[] = [];
     let size = 0;
+    let room = Infinity;
+    if (cfg.diskQuota !== undefined) {
+      room = cfg.diskQuota - (await io.list()).reduce((n, f) => n + f.size, 0);
+    }
+    let bound = 0;
     for (const c of again.changes) {
       if (batch.length > 0 && size >= cfg.maxPageSize) break;
+      // bzip2 may grow incompressible data a little: count what an archive could take
+      const need = Math.ceil(c.file.size * 1.01) + 4096;
+      if (bound + need > room) {
+        if (batch.length === 0) {
+          res.quotaWait = true;
+          ctx.reporter.warn(
+            `page ${page}: relay quota reached (${Math.max(0, room)} bytes free, ` +
+              `${c.file.path} needs up to ${need}): waiting for other clients to consume updates`,
+            { event: "quota", page },
+          );
+        }
+        break;
+      }
+      bound += need;
       batch.push(c);
       size += c.file.size;
     }
     res.waiting = again.changes.length - batch.length;
+    if (batch.length === 0 && deletions.length === 0) return res;
     const time = held.acquired;
     const entries = new Map(freshIndex.map((e) => [e.path, e]));
     const pushed: IndexEntry[] = [];

@@ -14,7 +14,8 @@
  * @module
  */
 import { hostname } from "node:os";
-import { stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import process from "node:process";
 import { type IndexEntry, lockName, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
@@ -27,7 +28,7 @@ import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
 import { rollBackPush } from "./pullers.ts";
 import { pushPage, readIndexCached } from "./push.ts";
-import { type ChecksumCache, openChecksumCache, scanFolder } from "./scan.ts";
+import { type ChecksumCache, openChecksumCache, scanFolder, STATE_DIR } from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
 
 /** Everything a pass works with, for one folder and its relay. */
@@ -71,6 +72,11 @@ export async function openSync(
     throw new HopError(`local folder ${cfg.localPath} is not usable: ${(e as Error).message}`, {
       hint: `Create it, or fix "local path" (${cfg.origin}).`,
     });
+  }
+  // staging folders left by a pull that was cut (the process killed): never reused
+  const hopDir = join(cfg.localPath, STATE_DIR);
+  for (const n of await readdir(hopDir).catch(() => [] as string[])) {
+    if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
   const io = opts.io ?? await openRelayIO(cfg.relayUrl);
   return {

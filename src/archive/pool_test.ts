@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { HopError } from "../errors.ts";
+import { compressBlock } from "./wasm.ts";
+import { closeLane, closePool, liveWorkers, openLane, runJob, setPoolSize } from "./pool.ts";
+import { textBytes } from "./bzip2_testdata.ts";
+
+const bzip2Url = new URL("./bzip2.ts", import.meta.url).href;
+const testdataUrl = new URL("./bzip2_testdata.ts", import.meta.url).href;
+
+/** Run a Deno script; resolves with its output, exit code and time (ms) after "done". */
+function runScript(
+  code: string,
+  env: Record<string, string> = {},
+): Promise<{ out: string; err: string; status: number | null; afterDone: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "hop-pool-"));
+  const file = join(dir, "child.ts");
+  writeFileSync(file, code);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["run", "-A", file], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    let doneAt = 0;
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (!doneAt && out.includes("done")) doneAt = performance.now();
+    });
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(killer);
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ out, err, status, afterDone: doneAt ? performance.now() - doneAt : -1 });
+    });
+  });
+}
+
+Deno.test("a process using the pool exits by itself soon after its work is done", async () => {
+  const r = await runScript(`
+import { compressStream, decompressStream } from "${bzip2Url}";
+import { collect, streamOf, textBytes } from "${testdataUrl}";
+const data = textBytes(3_000_000);
+const bz = await collect(streamOf(data).pipeThrough(compressStream()));
+const back = await collect(streamOf(bz).pipeThrough(decompressStream()));
+console.log(back.length === data.length ? "done" : "wrong");
+`);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, /done/);
+  assert.ok(r.afterDone >= 0 && r.afterDone < 3000, `exited ${r.afterDone} ms after done`);
+});
+
+Deno.test("HOP_WORKERS sets the pool size; a bad value is a HopError", async () => {
+  const code = `
+import { poolSize } from "${new URL("./pool.ts", import.meta.url).href}";
+try { console.log("size", poolSize()); } catch (e) { console.log(e.name, e.message); }
+`;
+  assert.match((await runScript(code, { HOP_WORKERS: "3" })).out, /size 3/);
+  assert.match((await runScript(code, { HOP_WORKERS: "lots" })).out, /HopError HOP_WORKERS=lots/);
+});
+
+Deno.test("a lane never runs more jobs at once than its limit; idle workers stop", async () => {
+  setPoolSize(2);
+  try {
+    const lane = openLane(1);
+    const jobs = [];
+    for (let i = 0; i < 4; i++) {
+      jobs.push(runJob(lane, { op: "compress", src: textBytes(200_000, i), level: 9 }));
+      assert.ok(lane.running <= 1);
+    }
+    const replies = await Promise.all(jobs);
+    assert.equal(liveWorkers(), 1);
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(replies[i].out, compressBlock(textBytes(200_000, i), 9));
+    }
+    closeLane(lane);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(liveWorkers(), 0);
+
+    const wide = openLane(2);
+    await Promise.all(
+      [0, 1, 2].map((i) => runJob(wide, { op: "compress", src: textBytes(500_000, i), level: 9 })),
+    );
+    assert.equal(liveWorkers(), 2);
+    closeLane(wide);
+  } finally {
+    closePool();
+  }
+});
+
+Deno.test("closePool fails queued jobs with HopError; the pool restarts on demand", async () => {
+  const lane = openLane(1);
+  const a = runJob(lane, { op: "compress", src: textBytes(300_000), level: 9 });
+  const b = runJob(lane, { op: "compress", src: textBytes(300_000), level: 9 });
+  closePool();
+  await assert.rejects(a, HopError);
+  await assert.rejects(b, HopError);
+  const c = await runJob(lane, { op: "compress", src: textBytes(1000), level: 9 });
+  assert.ok(c.out && c.out.length > 0);
+  closeLane(lane);
+  closePool();
+});

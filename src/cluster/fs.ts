@@ -21,6 +21,8 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { Readable } from "node:stream";
+import { setImmediate } from "node:timers";
+import { decodeLink } from "../codec/link.ts";
 import { checkName, decodeName, encodeName, type NamePolicy } from "../codec/names.ts";
 import { baseName, parentOf } from "../ftp/path.ts";
 import {
@@ -99,8 +101,14 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   };
 
   /** Disk path of `v`, segment by segment: %-encoded, or the raw name of a foreign entry. */
-  const locate = async (v: string): Promise<string> => {
-    const encoded = diskPath(l, v);
+  const locate = async (v: string): Promise<string | null> => {
+    let encoded: string;
+    try {
+      encoded = diskPath(l, v);
+    } catch (e) {
+      if (e instanceof FtpFsError) return null; // reserved or impossible: nothing there for clients
+      throw e;
+    }
     if (await lstat(encoded) || await lstat(infoPathOf(encoded))) return encoded;
     const raw = rawDiskPath(l, v);
     if (raw !== null && raw !== encoded && await lstat(raw)) return raw;
@@ -112,6 +120,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       return { kind: "dir", disk: l.root, uid: null, mtime: (await fsp.stat(l.root)).mtimeMs };
     }
     const disk = await locate(v);
+    if (disk === null) return null;
     const info = await readInfo(infoPathOf(disk)).catch((e) => {
       ctx.log(`cluster: unreadable info file ${infoPathOf(disk)}: ${(e as Error).message}`);
       return null;
@@ -259,53 +268,56 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     async list(v, user) {
       const dir = await needDir(v);
       const atRoot = dir.disk === l.root;
-      const names = await fsp.readdir(dir.disk);
-      const present = new Set(names);
+      const ents = (await fsp.readdir(dir.disk, { withFileTypes: true })).filter((d) =>
+        !isHidden(d.name, atRoot)
+      );
+      const dirs = new Set(ents.filter((d) => d.isDirectory()).map((d) => d.name));
+      const links = new Set(
+        ents.filter((d) => d.isFile() && d.name.endsWith(LINK_SUFFIX)).map((d) => d.name),
+      );
       const out: FtpFileInfo[] = [];
       const seen = new Set<string>();
-      const todo = names.filter((n) => !isHidden(n, atRoot));
-      const LIMIT = 64;
-      for (let i = 0; i < todo.length; i += LIMIT) {
-        const batch = await Promise.all(
-          todo.slice(i, i + LIMIT).map(async (n) => {
-            try {
-              const full = path.join(dir.disk, n);
-              if (n.endsWith(LINK_SUFFIX)) {
-                const base = n.slice(0, -1);
-                if (base === "" || present.has(base)) return null; // a directory's info (or shadowed)
-                const info = await readInfo(full);
-                if (info?.kind !== "file") return null;
-                return {
-                  name: decodeName(base),
-                  e: { kind: "link", disk: path.join(dir.disk, base), link: info },
-                };
-              }
-              const st = await lstat(full);
-              if (!st) return null;
-              if (st.isDirectory()) {
-                const info = present.has(n + LINK_SUFFIX)
-                  ? await readInfo(full + LINK_SUFFIX)
-                  : null;
-                const uid = info?.kind === "dir" ? info.uid : null;
-                return {
-                  name: decodeName(n),
-                  e: { kind: "dir", disk: full, uid, mtime: st.mtimeMs },
-                };
-              }
-              if (st.isFile()) {
-                return { name: decodeName(n), e: { kind: "foreign", disk: full, st } };
-              }
-              return null;
-            } catch (err) {
-              ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
-              return null;
+      // Small synchronous reads are several times faster than async ones here; slices
+      // keep the event loop free for other sessions between them.
+      const SLICE = 256;
+      for (let i = 0; i < ents.length; i += SLICE) {
+        if (i > 0) await new Promise((r) => setImmediate(r));
+        for (const d of ents.slice(i, i + SLICE)) {
+          const n = d.name;
+          const full = path.join(dir.disk, n);
+          try {
+            let item: { name: string; e: Entry } | null = null;
+            if (d.isFile() && n.endsWith(LINK_SUFFIX)) {
+              const base = n.slice(0, -1);
+              if (base === "" || dirs.has(base)) continue; // a directory's info file
+              const info = decodeLink(fs.readFileSync(full), full);
+              if (info.kind !== "file") continue;
+              item = {
+                name: decodeName(base),
+                e: { kind: "link", disk: path.join(dir.disk, base), link: info },
+              };
+            } else if (d.isDirectory()) {
+              const st = fs.statSync(full);
+              const info = links.has(n + LINK_SUFFIX)
+                ? decodeLink(fs.readFileSync(full + LINK_SUFFIX), full)
+                : null;
+              const uid = info?.kind === "dir" ? info.uid : null;
+              item = {
+                name: decodeName(n),
+                e: { kind: "dir", disk: full, uid, mtime: st.mtimeMs },
+              };
+            } else if (d.isFile() && !links.has(n + LINK_SUFFIX)) {
+              item = {
+                name: decodeName(n),
+                e: { kind: "foreign", disk: full, st: fs.lstatSync(full) },
+              };
             }
-          }),
-        );
-        for (const item of batch) {
-          if (!item || seen.has(item.name)) continue;
-          seen.add(item.name);
-          out.push(infoOf(item.name, item.e as Entry, user));
+            if (!item || seen.has(item.name)) continue;
+            seen.add(item.name);
+            out.push(infoOf(item.name, item.e, user));
+          } catch (err) {
+            ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
+          }
         }
       }
       return out;
@@ -436,6 +448,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
 
     async openWrite(v, user, options): Promise<FtpUpload> {
       const name = needName(v);
+      diskPath(l, v); // refuses reserved names before any data flows
       const parentV = parentOf(v);
       await needWritableDir(parentV, user);
       const existing = await entryAt(v);

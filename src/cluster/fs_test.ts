@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { FtpFileSystem, FtpUser } from "../ftp/types.ts";
+import { type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
+import { type JobQueue, openJobQueue } from "./jobs.ts";
+import { clusterLayout, diskPath, initLayout } from "./layout.ts";
+import { readFileLink, stagedId } from "./links.ts";
+import { openNode } from "./nodes.ts";
+import { storeOnce } from "./store.ts";
+
+const admin: FtpUser = { name: "admin", home: "/", readOnly: false, admin: true, id: 0 };
+const joe: FtpUser = { name: "joe", home: "/", readOnly: false, admin: false, id: 1000 };
+
+async function withCluster(
+  names: "strict" | "blanks" | "any",
+  f: (fs: FtpFileSystem, ctx: ClusterContext, queue: JobQueue, tmp: string) => Promise<void>,
+) {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-fs-"));
+  const l = clusterLayout(path.join(tmp, "root"));
+  await initLayout(l);
+  await fsp.mkdir(path.join(tmp, "node"));
+  const node = openNode(pathToFileURL(path.join(tmp, "node")).href);
+  const queue = openJobQueue(l.queue);
+  const ctx: ClusterContext = {
+    layout: l,
+    names,
+    nodes: new Map([[node.key, node]]),
+    jobs: queue,
+    userName: (uid) => ({ 0: "admin", 1000: "joe" } as Record<number, string>)[uid],
+    serial: createSerial(),
+    activeUploads: new Set(),
+    log: () => {},
+  };
+  try {
+    await f(createClusterFs(ctx), ctx, queue, tmp);
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function put(fs: FtpFileSystem, p: string, user: FtpUser, text: string, opts = {}) {
+  const up = await fs.openWrite(p, user, opts);
+  const w = up.writable.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  await up.commit();
+}
+
+async function get(fs: FtpFileSystem, p: string, offset = 0): Promise<string> {
+  return await new Response(await fs.openRead(p, admin, offset)).text();
+}
+
+Deno.test("cluster fs: names are %-encoded at rest, # names unreachable, policy enforced", async () => {
+  await withCluster("any", async (fs, ctx) => {
+    await fs.mkdir("/New Folder", admin);
+    await put(fs, "/New Folder/é #1.txt", admin, "x");
+    const root = ctx.layout.root;
+    assert.ok(await fsp.stat(path.join(root, "New%20Folder")));
+    assert.ok(await readFileLink(path.join(root, "New%20Folder", "%C3%A9%20%231.txt#")));
+    assert.deepEqual((await fs.list("/New Folder", admin)).map((e) => e.name), ["é #1.txt"]);
+    assert.equal(await get(fs, "/New Folder/é #1.txt"), "x");
+    // A client's "name#" is another name (stored as name%23), never the link file.
+    assert.equal(await fs.stat("/New Folder/é #1.txt#", admin), null);
+  });
+  await withCluster("strict", async (fs) => {
+    await assert.rejects(
+      put(fs, "/a b", admin, "x"),
+      (e: Error & { kind?: string }) => e.kind === "bad-name",
+    );
+    await assert.rejects(fs.mkdir("/x#", admin), /incompatible filename/);
+    for (const bad of ["/.passwd", "/.queue/x", "/.staging", "/.deleted/y"]) {
+      await assert.rejects(
+        put(fs, bad, admin, "x"),
+        (e: Error & { kind?: string }) => e.kind === "permission" || e.kind === "bad-name",
+      );
+      assert.equal(await fs.stat(bad, admin), null, bad);
+    }
+    assert.deepEqual((await fs.list("/", admin)).map((e) => e.name), ["lost+found"]);
+  });
+});
+
+Deno.test("cluster fs: paths never leave the root", async () => {
+  await withCluster("any", async (_fs, ctx) => {
+    const l = ctx.layout;
+    for (const p of ["/../x", "/a/../../x", "/%2e%2e/x", "/a\0b", "/a\r\nb"]) {
+      let ok = false;
+      try {
+        const d = diskPath(l, p);
+        ok = d.startsWith(l.root + path.sep);
+      } catch {
+        ok = true;
+      }
+      assert.ok(ok, p);
+    }
+  });
+});
+
+Deno.test("cluster fs: owners modify, others read; RMD non-empty refused; rename onto a file deletes it", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    await fs.mkdir("/pub", admin);
+    await assert.rejects(fs.mkdir("/pub/joes", joe), /Permission denied/);
+    await fs.mkdir("/joe", admin);
+    // Admin hands /joe to joe (what SITE CHOWN does): joe may now write there.
+    const { writeInfo } = await import("./links.ts");
+    await writeInfo(ctx.layout.tmp, path.join(ctx.layout.root, "joe#"), {
+      kind: "dir",
+      uid: 1000,
+      mtime: 0,
+      extra: [],
+    });
+    await put(fs, "/joe/a.txt", joe, "joe's");
+    await put(fs, "/pub/b.txt", admin, "admin's");
+    assert.deepEqual((await fs.list("/joe", joe)).map((e) => [e.name, e.owner, e.perm]), [[
+      "a.txt",
+      "joe",
+      undefined,
+    ]]);
+    assert.deepEqual((await fs.list("/pub", joe)).map((e) => [e.name, e.owner, e.perm]), [[
+      "b.txt",
+      "admin",
+      "r",
+    ]]);
+    await assert.rejects(fs.remove("/pub/b.txt", joe), /Permission denied/);
+    await assert.rejects(fs.rename("/pub/b.txt", "/joe/b.txt", joe), /Permission denied/);
+    assert.equal(await get(fs, "/pub/b.txt"), "admin's");
+    await assert.rejects(fs.rmdir("/joe", admin), /not empty/);
+    // Rename onto an existing file: the old target is deleted the DELE way.
+    await put(fs, "/joe/c.txt", joe, "c");
+    await fs.rename("/joe/c.txt", "/joe/a.txt", joe);
+    assert.equal(await get(fs, "/joe/a.txt"), "c");
+    assert.equal((await fsp.readdir(ctx.layout.deleted)).length, 1);
+    const types = (await queue.list()).map((j) => j.type);
+    assert.deepEqual(types.filter((t) => t === "delete").length, 1);
+    // Stored, then read from the node; deleted: node copy removed by the worker.
+    const stats = await storeOnce(ctx, queue, { replicas: 2 });
+    assert.equal(stats.deleted, 1);
+    const link = (await readFileLink(path.join(ctx.layout.root, "joe", "a.txt#")))!;
+    assert.equal(stagedId(link), null);
+    assert.equal(link.copies.length, 1, "replicas capped by the one node");
+    assert.equal(await get(fs, "/joe/a.txt", 1), "");
+    assert.equal(await get(fs, "/joe/a.txt"), "c");
+    await fs.remove("/joe/a.txt", joe);
+    await storeOnce(ctx, queue);
+    assert.deepEqual(await fsp.readdir(ctx.layout.deleted), []);
+    const nodeFiles = (await fsp.readdir(path.join(ctx.layout.root, "..", "node"), {
+      recursive: true,
+      withFileTypes: true,
+    }))
+      .filter((e) => e.isFile());
+    assert.equal(nodeFiles.length, 1, "only pub/b.txt remains on the node");
+    await fs.rmdir("/joe", joe);
+    assert.equal(await fs.stat("/joe", admin), null);
+  });
+});
+
+Deno.test("cluster fs: an aborted upload leaves nothing; a link with no copy left is a clear 550", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    const up = await fs.openWrite("/x.bin", admin, {});
+    const w = up.writable.getWriter();
+    await w.write(new Uint8Array(10));
+    await up.abort();
+    assert.equal(await fs.stat("/x.bin", admin), null);
+    assert.deepEqual((await fsp.readdir(ctx.layout.staging)).filter((n) => n !== "tmp"), []);
+    await put(fs, "/y.bin", admin, "data");
+    await storeOnce(ctx, queue);
+    const link = (await readFileLink(path.join(ctx.layout.root, "y.bin#")))!;
+    await fsp.rm(path.join(ctx.layout.root, "..", "node", link.copies[0].path));
+    await assert.rejects(fs.openRead("/y.bin", admin, 0), /no copy of this file can be read/);
+  });
+});

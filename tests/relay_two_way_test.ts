@@ -225,3 +225,38 @@ Deno.test("disk quota: a pusher waits instead of overfilling the relay", async (
     await clean();
   }
 });
+
+Deno.test("an encrypted relay: two clients sync, the relay shows no names, a wrong passphrase changes nothing", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    const c = join(dir, "c");
+    for (const d of [relay, a, b, c]) await mkdir(d);
+    const A = folderCfg(a, relay, "alice", { passphrase: "open sesame" });
+    const B = folderCfg(b, relay, "bob", { passphrase: "open sesame" });
+    await pass(B, true);
+    await put(a, "secret-plans/world domination.txt", "step 1: ".repeat(20_000));
+    assert.equal((await pass(A, true)).pushed, 1);
+    for (const f of await readdir(relay)) {
+      const raw = await readFile(join(relay, f));
+      assert.ok(!raw.includes("domination"), f);
+      assert.ok(!raw.includes("step 1"), f);
+    }
+    await rm(join(b, ".hop"), { recursive: true }); // bob starts over: state is rebuilt
+    const wrong = folderCfg(b, relay, "bob", { passphrase: "guess" });
+    await assert.rejects(() => openSync(wrong, recorder()), /wrong passphrase/);
+    await assert.rejects(() => openSync(folderCfg(c, relay, "carol"), recorder()), /is encrypted/);
+    assert.deepEqual(await snapshot(b), {});
+    assert.deepEqual(await readdir(c), []);
+    assert.equal((await pass(B)).pulled, 1);
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+    await put(b, "reply.txt", "no");
+    await pass(B);
+    await pass(A);
+    assert.deepEqual(await snapshot(a), await snapshot(b));
+  } finally {
+    await clean();
+  }
+});

@@ -76,6 +76,8 @@ export interface FolderConfig {
   clientExpirySeconds: number;
   /** Most bytes the relay may hold (`disk quota`): pushers wait rather than exceed it. */
   diskQuota?: number;
+  /** Set when `encryption` is on: the relay is sealed with a key from it (hop-only relay). */
+  passphrase?: string;
 }
 
 /** The result of reading a configuration file. */
@@ -126,10 +128,13 @@ const SUPPORTED = new Set([
   "exclude",
   "client expiry",
   "disk quota",
+  "encryption",
+  "passphrase",
+  "passphrase file",
 ]);
 
 /** Options hop recognises but does not implement yet: named in the warning. */
-const NOT_YET = new Set(["encryption", "passphrase"]);
+const NOT_YET = new Set<string>();
 
 /**
  * Parses configparser-style text into global lines and sections, keeping
@@ -259,15 +264,26 @@ async function buildFolder(
   };
   const get = (key: string) => sec.get(key)?.value;
   const enc = get("encryption");
+  let passphrase: string | undefined;
   if (enc !== undefined && !isFalse(enc)) {
-    bad(
-      "encryption",
-      "encrypted relays are not supported by this version of hop",
-      [
-        "Remove `encryption` (and `passphrase`) to sync in clear, or use a relay kept for",
-        "encrypted clients. hop never pushes in clear what you asked to encrypt.",
-      ].join(" "),
-    );
+    if (!/^(1|true|yes|on|aes|aes-gcm|aes256|gpg|symmetric)$/i.test(enc.trim())) {
+      bad("encryption", `"${enc}" is not on/off`);
+    }
+    passphrase = get("passphrase");
+    const ppFile = get("passphrase file");
+    if (ppFile !== undefined) {
+      try {
+        passphrase = (await readFile(resolve(baseDir, expandHome(ppFile)), "utf8")).replace(
+          /\r?\n$/,
+          "",
+        );
+      } catch (e) {
+        bad("passphrase file", `cannot read ${ppFile}: ${(e as Error).message}`);
+      }
+    }
+    if (!passphrase) {
+      bad("encryption", "encryption is on but there is no `passphrase` (or `passphrase file`)");
+    }
   }
   const local = get("local path");
   if (!local) {
@@ -317,6 +333,7 @@ async function buildFolder(
       DEFAULTS.lockTimeoutSeconds,
       bad,
     ),
+    passphrase,
     diskQuota: get("disk quota") === undefined
       ? undefined
       : parseSize(get("disk quota")!, "disk quota", bad),

@@ -33,6 +33,8 @@ passphrase = secret
 disk quota = 1G
 
 [ftp]
+encryption = on
+passphrase = pass phrase
 local path = rel/dir
 protocol = ftp
 host address = ftp.example.org
@@ -68,11 +70,13 @@ Deno.test("an escale.conf is read unchanged, unsupported options named once", as
   assert.equal(ftp.password, "p#ss;word");
   assert.equal(ftp.clientName, "box");
   assert.equal(ftp.pageDepth, 0);
+  assert.equal(ftp.passphrase, "pass phrase");
   assert.equal(warnings.length, 1);
   assert.match(
     warnings[0],
-    /: options not supported by hop, ignored: log file, log level, passphrase$/,
+    /: options not supported by hop, ignored: log file, log level$/,
   );
+  assert.equal(docs.passphrase, undefined);
   assert.equal(docs.diskQuota, 1024 ** 3);
 });
 
@@ -89,7 +93,7 @@ Deno.test("bad values are errors naming file and line", async () => {
   );
   await assert.rejects(
     () => parseRelayConfig("[a]\nlocal path = /x\nrelay path=/y\nencryption = on\n", "c"),
-    /encrypt/,
+    /c:4.*no `passphrase`/,
   );
   await assert.rejects(() => parseRelayConfig("[a]\nrelay path = /y\n", "c"), /local path/);
   await assert.rejects(() => parseRelayConfig("just words\n", "c"), /c:1/);

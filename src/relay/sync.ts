@@ -22,6 +22,7 @@ import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
 import { clientFileName, registerClient } from "./hopfiles.ts";
+import { CRYPT_FILE, encryptedIO, openRelayKey } from "./crypt.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
@@ -78,7 +79,19 @@ export async function openSync(
   for (const n of await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
-  const io = opts.io ?? await openRelayIO(cfg.relayUrl);
+  let io = opts.io ?? await openRelayIO(cfg.relayUrl);
+  try {
+    if (cfg.passphrase !== undefined) {
+      io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
+    } else if (await io.stat(CRYPT_FILE)) {
+      throw new HopError(`relay ${io.label} is encrypted`, {
+        hint: `Set \`encryption = on\` and its \`passphrase\` (${cfg.origin}).`,
+      });
+    }
+  } catch (e) {
+    await io.close().catch(() => {});
+    throw e;
+  }
   return {
     cfg,
     io,

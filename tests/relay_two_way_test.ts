@@ -260,3 +260,33 @@ Deno.test("an encrypted relay: two clients sync, the relay shows no names, a wro
     await clean();
   }
 });
+
+Deno.test("topdir paging: one page per top folder, colliding names reported, still in sync", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    await put(a, "top.txt", "0");
+    await put(a, "docs/x.md", "x");
+    await put(a, "a.b/one.txt", "1");
+    await put(a, "a_b/two.txt", "2");
+    const A = folderCfg(a, relay, "alice", { pageDepth: 1 });
+    const B = folderCfg(b, relay, "bob", { pageDepth: 1 });
+    await pass(B, true);
+    const pa = await pass(A, true);
+    assert.equal(pa.pushed, 4);
+    assert.equal(
+      pa.warns.filter((w) => /a\.b\/, a_b\/ share page a_b/.test(w)).length,
+      1,
+      pa.warns.join("\n"),
+    );
+    const idx = (await readdir(relay)).filter((n) => /^\.[^.]+\.index$/.test(n)).sort();
+    assert.deepEqual(idx, [".0.index", ".a_b.index", ".docs.index"]);
+    await pass(B);
+    assert.deepEqual(await snapshot(b), await snapshot(a));
+  } finally {
+    await clean();
+  }
+});

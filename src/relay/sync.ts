@@ -17,7 +17,7 @@ import { hostname } from "node:os";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { type IndexEntry, lockName, pageOf } from "../codec/escale_index.ts";
+import { type IndexEntry, lockName, pageOf, pagePrefix } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
@@ -43,6 +43,8 @@ export interface SyncContext {
   now: () => number;
   /** Persistent indexes read, by page, with the relay mtime they were read at. */
   indexCache: Map<string, { mtimeMs: number; entries: IndexEntry[] }>;
+  /** Pages whose topdir name collision was already reported. */
+  warnedCollisions: Set<string>;
 }
 
 /** Totals of one pass. */
@@ -100,6 +102,7 @@ export async function openSync(
     cache: await openChecksumCache(cfg.localPath, cfg.checksum),
     now: opts.now ?? Date.now,
     indexCache: new Map(),
+    warnedCollisions: new Set(),
   };
 }
 
@@ -264,7 +267,26 @@ export async function syncPass(
     );
     reporter.close();
     const pages = new Set<string>();
-    for (const f of scan.keys()) pages.add(pageOfPath(ctx, f));
+    const prefixes = new Map<string, Set<string>>();
+    for (const f of scan.keys()) {
+      const page = pageOfPath(ctx, f);
+      pages.add(page);
+      const prefix = pagePrefix(f, cfg.pageDepth);
+      if (prefix === null) continue;
+      let set = prefixes.get(page);
+      if (!set) prefixes.set(page, set = new Set());
+      set.add(prefix);
+    }
+    for (const [page, set] of prefixes) {
+      if (set.size > 1 && !ctx.warnedCollisions.has(page)) {
+        ctx.warnedCollisions.add(page);
+        reporter.warn(
+          `${cfg.name}: folders ${[...set].map((p) => p + "/").join(", ")} share page ${page} ` +
+            "(topdir names collide); they are synced together in that page",
+          { event: "page-collision", page },
+        );
+      }
+    }
     for (const p of Object.keys(ctx.state.base)) pages.add(pageOfPath(ctx, p));
     for (const page of [...pages].sort()) {
       await step(`pushing page ${page}`, async () => {

@@ -8,10 +8,13 @@
 import { serveCluster } from "../src/cluster/serve.ts";
 import { createReporter } from "../src/ui/report.ts";
 
-const opts = JSON.parse(Deno.args[0]);
-const srv = await serveCluster({
-  ...opts,
-  reporter: createReporter(),
-  engine: { loginFailDelayMs: 0 },
-});
-console.log(`READY ${srv.port} ${srv.adminPassword ?? "-"}`);
+// Inert when loaded by `deno test` (no arguments there).
+if (Deno.args.length > 0) {
+  const opts = JSON.parse(Deno.args[0]);
+  const srv = await serveCluster({
+    ...opts,
+    reporter: createReporter(),
+    engine: { loginFailDelayMs: 0 },
+  });
+  console.log(`READY ${srv.port} ${srv.adminPassword ?? "-"}`);
+}

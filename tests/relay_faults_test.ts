@@ -256,3 +256,30 @@ Deno.test("a deleted file sent again by an Escale client (no base line) stays de
     await clean();
   }
 });
+
+Deno.test("on restart a client releases its own r lock; another client's live lock stays", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const b = join(dir, "b");
+    for (const d of [relay, b]) await mkdir(d);
+    await writeFile(
+      join(relay, ".0.lock"),
+      encodeLock({ owner: "bob", mode: "r", acquired: Date.now() }),
+    );
+    await writeFile(
+      join(relay, ".x.lock"),
+      encodeLock({ owner: "zoe", mode: "r", acquired: Date.now() }),
+    );
+    const r = await run(folderCfg(b, relay, "bob"));
+    assert.ok(
+      r.rep.infos.some((m) => /page 0: released this client's r lock/.test(m)),
+      r.rep.infos.join("\n"),
+    );
+    const names = await readdir(relay);
+    assert.ok(!names.includes(".0.lock"));
+    assert.ok(names.includes(".x.lock"));
+  } finally {
+    await clean();
+  }
+});

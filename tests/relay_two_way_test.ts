@@ -290,3 +290,32 @@ Deno.test("topdir paging: one page per top folder, colliding names reported, sti
     await clean();
   }
 });
+
+Deno.test("conservative mode never overwrites or deletes an existing local file", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const c = join(dir, "c");
+    for (const d of [relay, a, c]) await mkdir(d);
+    const A = folderCfg(a, relay, "alice");
+    const C = folderCfg(c, relay, "carl", { mode: "conservative" });
+    await pass(C, true);
+    await put(a, "doc.txt", "v1");
+    await put(a, "old.txt", "old");
+    await pass(A, true);
+    await pass(C);
+    assert.deepEqual(await snapshot(c), await snapshot(a));
+    await put(a, "doc.txt", "v2");
+    await rm(join(a, "old.txt"));
+    await pass(A);
+    const r = await pass(C);
+    assert.equal(r.deletedLocally, 0);
+    assert.equal(r.conflicts.length, 1);
+    assert.equal(await readFile(join(c, "doc.txt"), "utf8"), "v1");
+    assert.equal(await readFile(join(c, r.conflicts[0]), "utf8"), "v2");
+    assert.equal(await readFile(join(c, "old.txt"), "utf8"), "old");
+  } finally {
+    await clean();
+  }
+});

@@ -148,6 +148,10 @@ export function compressStream(
         if (lane) closeLane(lane);
       }
     },
+    // Reader cancelled or writer aborted (runtimes that support it): free the lane now.
+    cancel() {
+      failAll();
+    },
   });
 }
 
@@ -226,6 +230,10 @@ export function decompressStream(
       } finally {
         if (lane) closeLane(lane);
       }
+    },
+    // Reader cancelled or writer aborted (runtimes that support it): free the lane now.
+    cancel() {
+      failAll();
     },
   });
 }

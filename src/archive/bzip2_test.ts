@@ -20,6 +20,7 @@ import {
   streamOf,
   textBytes,
 } from "./bzip2_testdata.ts";
+import { liveWorkers } from "./pool.ts";
 
 const compress = (data: Uint8Array, piece?: number, level?: number, workers?: number) =>
   collect(streamOf(data, piece).pipeThrough(compressStream({ level, workers })));
@@ -222,4 +223,16 @@ Deno.test("read the output files of bzip2 from disk and compare with our bytes A
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+Deno.test("a reader that cancels midway frees the workers promptly", async () => {
+  const data = textBytes(8_000_000, 21);
+  const bz = await compress(data);
+  const reader = streamOf(bz, 65536).pipeThrough(decompressStream()).getReader();
+  const first = await reader.read();
+  assert.ok(first.value && first.value.length > 0);
+  await reader.cancel();
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(liveWorkers(), 0);
+  closePool();
 });

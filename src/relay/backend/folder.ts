@@ -65,11 +65,15 @@ export async function folderBackend(dir: string, opts: FolderOptions = {}): Prom
     const st = await stat(root);
     if (!st.isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
   } catch (e) {
-    throw new RelayError(code(e) === "ENOENT" ? "missing" : "other", `relay folder ${root} is not usable: ${(e as Error).message}`, {
-      cause: e,
-      hint: "Create the relay folder (or mount it) first; hop does not create it unless asked, " +
-        "so an unmounted relay is never mistaken for an empty one.",
-    });
+    throw new RelayError(
+      code(e) === "ENOENT" ? "missing" : "other",
+      `relay folder ${root} is not usable: ${(e as Error).message}`,
+      {
+        cause: e,
+        hint: "Create the relay folder (or mount it) first; hop does not create it unless asked, " +
+          "so an unmounted relay is never mistaken for an empty one.",
+      },
+    );
   }
   const path = (name: string) => {
     checkName(name);

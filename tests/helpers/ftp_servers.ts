@@ -1,0 +1,402 @@
+/**
+ * Real FTP servers for tests, on 127.0.0.1 only: pyftpdlib (plain or explicit
+ * FTPS) and vsftpd (plain or explicit FTPS), each started as a child process and
+ * stopped by its pid; plus `makeSelfSignedCert` and `freePort`.
+ *
+ * vsftpd authenticates through PAM, and PAM reads its services from
+ * /etc/pam.d. To leave the system untouched, {@linkcode startVsftpd} runs
+ * vsftpd in a private mount namespace (`unshare -m`) where a temp folder is
+ * bind-mounted over /etc/pam.d; that folder holds one service using
+ * `pam_userdb` over a Berkeley DB of the test user (written by Python's
+ * `dbm.ndbm`, which is Berkeley DB 5.3 on Debian, like pam_userdb). If mount
+ * namespaces are refused, the service file is written to
+ * /etc/pam.d/hop-test-<random> and removed by `stop()`. Logged-in users run as
+ * the `ftp` system user that the vsftpd package creates (vsftpd's guest mode;
+ * its home must exist), so `root` and its contents are chowned to `ftp`.
+ * Why not pam_exec: vsftpd's SIGCHLD handler reaps pam_exec's child and then
+ * waits forever for its own child (tried: every login hangs).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { randomBytes } from "node:crypto";
+
+/** A running test server. */
+export interface TestFtpServer {
+  host: string;
+  port: number;
+  /** `ftp://127.0.0.1:<port>` (or `ftps://` with TLS), no credentials. */
+  url: string;
+  pid: number;
+  /** Kills the server (by pid) and waits for it to exit; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** What a test server serves and to whom. */
+export interface TestServerOptions {
+  root: string;
+  user: string;
+  password: string;
+  /** PEM files; when given the server speaks explicit FTPS (AUTH TLS) and requires it. */
+  tls?: { cert: string; key: string };
+  /** Fixed port (e.g. to restart on the same port); default: free one. */
+  port?: number;
+  /** pyftpdlib only: idle control-connection timeout in seconds (default 300). */
+  idleTimeout?: number;
+}
+
+const PYTHON = "/usr/bin/python3";
+const VSFTPD = "/usr/sbin/vsftpd";
+
+/** A TCP port free on 127.0.0.1 right now (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes `cert.pem` and `key.pem` (RSA 2048, CN and SAN 127.0.0.1) into `dir`. */
+export async function makeSelfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+  ]);
+  return { cert, key };
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => err += d);
+    child.once("error", reject);
+    child.once(
+      "exit",
+      (code) => code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`)),
+    );
+  });
+}
+
+const PYFTPD_SCRIPT = `
+import json, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+cfg = json.loads(sys.argv[1])
+auth = DummyAuthorizer()
+auth.add_user(cfg["user"], cfg["password"], cfg["root"], perm="elradfmwMT")
+base = TLS_FTPHandler if cfg.get("cert") else FTPHandler
+class Handler(base):
+    pass
+Handler.authorizer = auth
+Handler.timeout = cfg["idle"]
+Handler.banner = "hop test pyftpdlib"
+if cfg.get("cert"):
+    Handler.certfile = cfg["cert"]
+    Handler.keyfile = cfg["key"]
+    Handler.tls_control_required = True
+    Handler.tls_data_required = True
+server = FTPServer(("127.0.0.1", cfg["port"]), Handler)
+print(server.socket.getsockname()[1], flush=True)
+server.serve_forever()
+`;
+
+/**
+ * Starts pyftpdlib serving `root`. Port 0 is bound by the server itself and
+ * reported on stdout, so there is no race; passive ports are kernel-picked.
+ *
+ * @example
+ * ```ts
+ * const srv = await startPyftpdlib({ root, user: "u", password: "p" });
+ * try { ... } finally { await srv.stop(); }
+ * ```
+ */
+export async function startPyftpdlib(opts: TestServerOptions): Promise<TestFtpServer> {
+  const cfg = {
+    root: opts.root,
+    user: opts.user,
+    password: opts.password,
+    port: opts.port ?? 0,
+    idle: opts.idleTimeout ?? 300,
+    cert: opts.tls?.cert,
+    key: opts.tls?.key,
+  };
+  const child = spawn(PYTHON, ["-c", PYFTPD_SCRIPT, JSON.stringify(cfg)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    if (stderr.length < 20_000) stderr += d;
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = stopper(child.pid!, exited, false);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        const m = /^(\d+)\n/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once("exit", (code) => reject(new Error(`pyftpdlib exited (${code}): ${stderr}`)));
+      child.once("error", reject);
+      setTimeout(() => reject(new Error(`pyftpdlib did not start in 15 s: ${stderr}`)), 15_000);
+    });
+    await waitForBanner(port);
+    return server(port, opts, child.pid!, stop);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Starts vsftpd serving `root` (chrooted) for one virtual user; see the module
+ * doc for how it authenticates without touching the system.
+ */
+export async function startVsftpd(opts: TestServerOptions): Promise<TestFtpServer> {
+  const dir = await mkdtemp(join(tmpdir(), "hop-vsftpd-"));
+  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const port = opts.port ?? await freePort();
+    const pamDir = join(dir, "pam.d");
+    const empty = join(dir, "empty");
+    await mkdir(pamDir);
+    await mkdir(empty);
+    const db = join(dir, "users");
+    await run(PYTHON, [
+      "-c",
+      "import dbm.ndbm, sys\nd = dbm.ndbm.open(sys.argv[1], 'n', 0o600)\n" +
+      "d[sys.argv[2]] = sys.argv[3]\nd.close()",
+      db,
+      opts.user,
+      opts.password,
+    ]);
+    const service = `hop-test-${randomBytes(6).toString("hex")}`;
+    const pamText = `auth required pam_userdb.so db=${db}\naccount required pam_permit.so\n` +
+      `session required pam_permit.so\n`;
+    await writeFile(join(pamDir, service), pamText);
+    const ftpUser = await userIds("ftp");
+    await chownTree(opts.root, ftpUser.uid, ftpUser.gid);
+    const conf = [
+      "listen=YES",
+      "listen_ipv6=NO",
+      "listen_address=127.0.0.1",
+      `listen_port=${port}`,
+      "background=NO",
+      "anonymous_enable=NO",
+      "local_enable=YES",
+      "write_enable=YES",
+      "guest_enable=YES",
+      "guest_username=ftp",
+      "virtual_use_local_privs=YES",
+      `local_root=${opts.root}`,
+      "chroot_local_user=YES",
+      "allow_writeable_chroot=YES",
+      `pam_service_name=${service}`,
+      "seccomp_sandbox=NO",
+      "isolate=NO",
+      "isolate_network=NO",
+      `secure_chroot_dir=${empty}`,
+      "mdtm_write=YES",
+      "local_umask=022",
+      "xferlog_enable=NO",
+      "syslog_enable=NO",
+      "max_per_ip=0",
+      "max_clients=0",
+      "ftpd_banner=hop test vsftpd",
+      ...(opts.tls
+        ? [
+          "ssl_enable=YES",
+          `rsa_cert_file=${opts.tls.cert}`,
+          `rsa_private_key_file=${opts.tls.key}`,
+          "force_local_logins_ssl=YES",
+          "force_local_data_ssl=YES",
+          "ssl_tlsv1=NO",
+          "ssl_sslv2=NO",
+          "ssl_sslv3=NO",
+          // Node's TLS 1.3 data connections do not resume the control session.
+          "require_ssl_reuse=NO",
+        ]
+        : ["ssl_enable=NO"]),
+    ].join("\n") + "\n";
+    const confPath = join(dir, "vsftpd.conf");
+    await writeFile(confPath, conf);
+
+    let argv: string[];
+    if (await canUnshareMount()) {
+      // unshare and sh exec in place: the pid we hold is vsftpd's.
+      argv = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$1" /etc/pam.d && exec "$2" "$3"',
+        "sh",
+        pamDir,
+        VSFTPD,
+        confPath,
+      ];
+    } else {
+      const etc = join("/etc/pam.d", service);
+      await writeFile(etc, pamText);
+      cleanups.push(() => rm(etc, { force: true }));
+      argv = [VSFTPD, confPath];
+    }
+    // Own process group: vsftpd's session processes are killed with it.
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      if (stderr.length < 20_000) stderr += d;
+    });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const kill = stopper(child.pid!, exited, true);
+    const stop = async () => {
+      await kill();
+      await cleanup();
+    };
+    try {
+      let dead: Error | null = null;
+      child.once("exit", (code) => dead = new Error(`vsftpd exited (${code}): ${stderr}`));
+      await waitForBanner(port, () => dead);
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    return server(port, opts, child.pid!, stop);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+function server(
+  port: number,
+  opts: TestServerOptions,
+  pid: number,
+  stop: () => Promise<void>,
+): TestFtpServer {
+  return {
+    host: "127.0.0.1",
+    port,
+    url: `${opts.tls ? "ftps" : "ftp"}://127.0.0.1:${port}`,
+    pid,
+    stop,
+  };
+}
+
+/** SIGTERM (the group when `group`), then SIGKILL after 3 s; waits for exit. */
+function stopper(pid: number, exited: Promise<void>, group: boolean): () => Promise<void> {
+  let done: Promise<void> | null = null;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(group ? -pid : pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  return () =>
+    done ??= (async () => {
+      signal("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 3000));
+      if ((await Promise.race([exited, late])) === "late") {
+        signal("SIGKILL");
+        await exited;
+      }
+      clearTimeout(timer);
+      if (group) signal("SIGKILL"); // session processes left in the group
+    })();
+}
+
+/** Waits until the server on 127.0.0.1:port sends its 220 greeting (10 s max). */
+async function waitForBanner(port: number, dead: () => Error | null = () => null): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const d = dead();
+    if (d) throw d;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const s = new Socket();
+        let buf = "";
+        s.setTimeout(2000, () => {
+          s.destroy();
+          reject(new Error("no greeting"));
+        });
+        s.on("data", (chunk) => {
+          buf += chunk.toString("latin1");
+          if (/^220[ -]/.test(buf)) {
+            s.end("QUIT\r\n");
+            s.destroy();
+            resolve();
+          }
+        });
+        s.once("error", reject);
+        s.connect(port, "127.0.0.1");
+      });
+      return;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`FTP server on 127.0.0.1:${port} did not greet: ${last}`);
+}
+
+let unshareOk: Promise<boolean> | null = null;
+function canUnshareMount(): Promise<boolean> {
+  return unshareOk ??= run("unshare", ["-m", "--propagation", "private", "true"])
+    .then(() => true, () => false);
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await chown(p, uid, gid);
+  }
+}
+
+async function userIds(name: string): Promise<{ uid: number; gid: number }> {
+  for (const line of (await readFile("/etc/passwd", "utf8")).split("\n")) {
+    const f = line.split(":");
+    if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  throw new Error(`no user ${name} in /etc/passwd (it comes with the vsftpd package)`);
+}

@@ -193,3 +193,62 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 });
+
+Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no orphan, no dangling link", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-crash-"));
+  const dirA = path.join(tmp, "a");
+  const dirB = path.join(tmp, "b");
+  await fsp.mkdir(dirA);
+  await fsp.mkdir(dirB);
+  // A slow node (1 MB/s) so the kill lands while the copy is under way.
+  let py = await startPyNode(dirA, 0, "node", "secret", 1_000_000);
+  const folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
+  const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
+  const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
+  const root = path.join(tmp, "root");
+  let child: Child | null = null;
+  try {
+    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
+    const password = child.password;
+    const body = randomBytes(4_000_000);
+    const c = await login(child.port, password);
+    await c.uploadFrom(Readable.from([body]), "/big.bin");
+    c.close();
+    // Wait for a partial copy on the slow node, then kill.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const files = await fsp.readdir(dirA, { recursive: true, withFileTypes: true });
+      const f = files.find((e) => e.isFile());
+      const size = f ? (await fsp.stat(path.join(f.parentPath, f.name))).size : 0;
+      if (size > 0 && size < body.length) break;
+      assert.ok(Date.now() < deadline, "a copy started");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await child.kill();
+    child = null;
+    assert.equal(await checkLinks(root, nodeDirs), 1, "the link still points at the staged data");
+    // Restart the node at full speed and the server: the move completes.
+    await py.stop();
+    py = await startPyNode(dirA, py.port);
+    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
+    for (;;) {
+      const left = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
+      if (left.length === 0) break;
+      assert.ok(Date.now() < deadline + 15_000, `staging still holds ${left}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await checkLinks(root, nodeDirs), 1);
+    for (const dir of [dirA, dirB]) {
+      const files = (await fsp.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) =>
+        e.isFile()
+      );
+      assert.equal(files.length, 1, `one file on ${dir}, no orphan`);
+      assert.ok(body.equals(await fsp.readFile(path.join(files[0].parentPath, files[0].name))));
+    }
+  } finally {
+    await child?.kill();
+    await folder.close();
+    await py.stop();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});

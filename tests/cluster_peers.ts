@@ -21,26 +21,37 @@ import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
-root, user, pw, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+root, user, pw, port, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 logging.basicConfig(level=logging.ERROR)
 a = DummyAuthorizer()
 a.add_user(user, pw, root, perm="elradfmwMT")
 class H(FTPHandler):
     permit_foreign_addresses = False
 H.authorizer = a
+if limit > 0:
+    from pyftpdlib.handlers import ThrottledDTPHandler
+    class D(ThrottledDTPHandler):
+        read_limit = limit
+        write_limit = limit
+    H.dtp_handler = D
 s = FTPServer(("127.0.0.1", port), H)
 print(s.socket.getsockname()[1], flush=True)
 s.serve_forever()
 `;
 
-/** Start pyftpdlib serving `root` for `user`/`password`; `port` 0 picks a free one. */
+/**
+ * Start pyftpdlib serving `root` for `user`/`password`; `port` 0 picks a free one;
+ * `bytesPerSecond` > 0 throttles data transfers.
+ */
 export function startPyNode(
   root: string,
   port = 0,
   user = "node",
   password = "secret",
+  bytesPerSecond = 0,
 ): Promise<PyNode> {
-  const child = spawn("/usr/bin/python3", ["-c", SCRIPT, root, user, password, String(port)], {
+  const args = [root, user, password, String(port), String(bytesPerSecond)];
+  const child = spawn("/usr/bin/python3", ["-c", SCRIPT, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

@@ -2,7 +2,8 @@
  * The store worker: takes jobs from the queue and moves data.
  *
  * - upload: copies a staged file to `replicas` nodes chosen by load and free space,
- *   at node path `<spread>/<YYMMDD-HHMMSS>-<name>` (spread: two levels from a hash),
+ *   at node path `<spread>/<YYMMDD-HHMMSS>-<name>` (spread: two levels from a hash of
+ *   the staging id; the time is the upload's, UTC),
  *   checks the size on each node, rewrites the link file atomically, and removes the
  *   staged copy only once every copy is confirmed. A node that fails is skipped for
  *   another; a job short of copies is retried with backoff, nothing is lost meanwhile
@@ -106,7 +107,9 @@ async function runUpload(
   }
   const want = Math.min(replicas, ctx.nodes.size);
   const copies: NodeCopy[] = link.copies.filter((c) => ctx.nodes.has(c.node));
-  const nodePath = link.copies[0]?.path ?? nodePathFor(id, link.name, Date.now());
+  // Deterministic per staged file: a retry after a crash mid-copy overwrites its own
+  // partial copy instead of leaving an orphan. The stamp is the upload time.
+  const nodePath = link.copies[0]?.path ?? nodePathFor(id, link.name, link.mtime * 1000);
   const exclude = new Set(copies.map((c) => c.node));
   const made: NodeCopy[] = [];
   while (copies.length + made.length < want) {

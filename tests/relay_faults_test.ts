@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { writeArchive } from "../src/archive/tar.ts";
 import { forgetClient } from "../src/relay/hopfiles.ts";
-import { folderIO } from "../src/relay/io.ts";
+import { folderBackend } from "../src/relay/backend/folder.ts";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
@@ -217,7 +217,7 @@ Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push 
 });
 
 async function relayForgetName(relay: string, name: string): Promise<boolean> {
-  return await forgetClient(folderIO(relay), name);
+  return await forgetClient(await folderBackend(relay), name);
 }
 
 Deno.test("a deleted file sent again by an Escale client (no base line) stays deleted", async () => {

@@ -78,6 +78,10 @@ export interface FolderConfig {
   diskQuota?: number;
   /** Set when `encryption` is on: the relay is sealed with a key from it (hop-only relay). */
   passphrase?: string;
+  /** FTPS: accept any server certificate (`tls verify = no`). */
+  insecureTls?: boolean;
+  /** FTPS: PEM certificate(s) to trust (`tls ca = file`). */
+  tlsCa?: string;
 }
 
 /** The result of reading a configuration file. */
@@ -131,6 +135,8 @@ const SUPPORTED = new Set([
   "encryption",
   "passphrase",
   "passphrase file",
+  "tls verify",
+  "tls ca",
 ]);
 
 /** Options hop recognises but does not implement yet: named in the warning. */
@@ -309,6 +315,18 @@ async function buildFolder(
     bad("mode", `"${mode}" is not one of shared, upload, download, conservative`);
   }
   const checksum = parseChecksum(get("checksum"), bad);
+  let tlsCa: string | undefined;
+  if (get("tls ca") !== undefined) {
+    try {
+      tlsCa = await readFile(resolve(baseDir, expandHome(get("tls ca")!)), "utf8");
+    } catch (e) {
+      bad("tls ca", `cannot read ${get("tls ca")}: ${(e as Error).message}`);
+    }
+  }
+  const tlsVerify = get("tls verify");
+  if (tlsVerify !== undefined && !isFalse(tlsVerify) && !/^(1|true|yes|on)$/i.test(tlsVerify)) {
+    bad("tls verify", `"${tlsVerify}" is not yes/no`);
+  }
   const cfg: FolderConfig = {
     name,
     origin: `${file} [${name}]`,
@@ -334,6 +352,8 @@ async function buildFolder(
       bad,
     ),
     passphrase,
+    insecureTls: tlsVerify !== undefined && isFalse(tlsVerify) ? true : undefined,
+    tlsCa,
     diskQuota: get("disk quota") === undefined
       ? undefined
       : parseSize(get("disk quota")!, "disk quota", bad),

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encryptedIO, openRelayKey, openStream, sealStream } from "./crypt.ts";
-import { folderIO } from "./io.ts";
+import { folderBackend } from "./backend/folder.ts";
 
 async function roundTrip(key: CryptoKey, data: Uint8Array, pieces: number) {
   const src = new ReadableStream<Uint8Array>({
@@ -26,7 +26,7 @@ async function roundTrip(key: CryptoKey, data: Uint8Array, pieces: number) {
 Deno.test("sealed streams round-trip at chunk edges and refuse truncation and tampering", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hop-crypt-"));
   try {
-    const key = await openRelayKey(folderIO(dir), "correct horse");
+    const key = await openRelayKey(await folderBackend(dir), "correct horse");
     for (const n of [0, 1, 65535, 65536, 65537, 200_000]) {
       const data = crypto.getRandomValues(new Uint8Array(Math.min(n, 65536)));
       const big = new Uint8Array(n);
@@ -65,7 +65,7 @@ Deno.test("sealed streams round-trip at chunk edges and refuse truncation and ta
 Deno.test("wrong passphrase is refused; sealed files hide names; locks stay clear", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hop-crypt-"));
   try {
-    const io = folderIO(dir);
+    const io = await folderBackend(dir);
     const key = await openRelayKey(io, "s3cret");
     await assert.rejects(() => openRelayKey(io, "guess"), /wrong passphrase/);
     const eio = encryptedIO(io, key);

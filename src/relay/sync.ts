@@ -81,7 +81,12 @@ export async function openSync(
   for (const n of await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
-  let io = opts.io ?? await openRelayIO(cfg.relayUrl);
+  let io = opts.io ?? await openRelayIO(cfg.relayUrl, {
+    user: cfg.user,
+    password: cfg.password,
+    insecureTls: cfg.insecureTls,
+    tlsCa: cfg.tlsCa,
+  });
   try {
     if (cfg.passphrase !== undefined) {
       io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));

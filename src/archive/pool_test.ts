@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { HopError } from "../errors.ts";
 import { compressBlock } from "./wasm.ts";
@@ -106,4 +107,39 @@ Deno.test("closePool fails queued jobs with HopError; the pool restarts on deman
   assert.ok(c.out && c.out.length > 0);
   closeLane(lane);
   closePool();
+});
+
+Deno.test("the pool works in a bun-compiled, minified binary with no file beside it", () => {
+  const bun = fileURLToPath(new URL("../../tools/node_modules/.bin/bun", import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), "hop-bun-"));
+  try {
+    const main = join(dir, "main.ts");
+    writeFileSync(
+      main,
+      `
+import { compressStream, decompressStream, compressBytes, decompressBytes } from "${
+        fileURLToPath(bzip2Url)
+      }";
+import { collect, sameBytes, streamOf, textBytes } from "${fileURLToPath(testdataUrl)}";
+const data = textBytes(2_500_000);
+const bz = await collect(streamOf(data).pipeThrough(compressStream({ workers: 2 })));
+const back = await collect(streamOf(bz).pipeThrough(decompressStream({ workers: 2 })));
+const small = decompressBytes(compressBytes(data.subarray(0, 1000)));
+console.log(sameBytes(back, data) && sameBytes(small, data.subarray(0, 1000)) ? "done" : "wrong");
+`,
+    );
+    const exe = join(dir, "bin", "t");
+    const b = spawnSync(bun, ["build", "--compile", "--minify", main, "--outfile", exe], {
+      encoding: "utf8",
+    });
+    assert.equal(b.status, 0, b.stderr);
+    rmSync(main);
+    const t = performance.now();
+    const r = spawnSync(exe, [], { cwd: join(dir, "bin"), encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "done");
+    assert.ok(performance.now() - t < 15_000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -20,7 +20,6 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { Readable } from "node:stream";
 import { setImmediate } from "node:timers";
 import { decodeLink } from "../codec/link.ts";
 import { checkName, decodeName, encodeName, type NamePolicy } from "../codec/names.ts";
@@ -76,6 +75,37 @@ export function createSerial(): <T>(f: () => Promise<T>) => Promise<T> {
     tail = run.catch(() => {});
     return run;
   };
+}
+
+/** A local file from byte `offset` as a pull stream of 256 KB reads (backpressure). */
+export async function fileStream(
+  file: string,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  const fh = await fsp.open(file, "r");
+  let pos = offset;
+  const CHUNK = 256 * 1024;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const buf = new Uint8Array(CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
+        if (bytesRead === 0) {
+          await fh.close();
+          ctl.close();
+          return;
+        }
+        pos += bytesRead;
+        ctl.enqueue(buf.subarray(0, bytesRead));
+      } catch (err) {
+        await fh.close().catch(() => {});
+        ctl.error(err);
+      }
+    },
+    async cancel() {
+      await fh.close().catch(() => {});
+    },
+  }, { highWaterMark: 1 });
 }
 
 /** What is at a virtual path. */
@@ -228,9 +258,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     const id = stagedId(link);
     if (id !== null) {
       try {
-        const fh = await fsp.open(path.join(l.staging, id), "r");
-        const rs = fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 });
-        return Readable.toWeb(rs) as unknown as ReadableStream<Uint8Array>;
+        return await fileStream(path.join(l.staging, id), offset);
       } catch (e) {
         tried.push(`staging: ${(e as Error).message}`);
       }
@@ -418,12 +446,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
       if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
       if (e.kind === "foreign") {
-        const fh = await fsp.open(e.disk, "r");
-        return Readable.toWeb(
-          fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 }),
-        ) as unknown as ReadableStream<
-          Uint8Array
-        >;
+        return await fileStream(e.disk, offset);
       }
       return await openLink(v, e.link, offset);
     },

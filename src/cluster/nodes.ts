@@ -211,7 +211,7 @@ async function firstByteStream(
     cancel() {
       onCancel();
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: 4 });
 }
 
 /** Pass `source` through a byte counter (without putting `source` in flowing mode early). */

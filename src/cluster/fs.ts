@@ -428,6 +428,15 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           }
           await fsyncDir(path.dirname(toDisk));
           await fsyncDir(path.dirname(e.disk));
+          // Upload jobs name link paths: files still staged below get jobs at their new paths.
+          for (const f of await fsp.readdir(toDisk, { recursive: true, withFileTypes: true })) {
+            if (!f.isFile() || !f.name.endsWith(LINK_SUFFIX)) continue;
+            const file = path.join(f.parentPath, f.name);
+            const link = await readInfo(file).catch(() => null);
+            if (link?.kind === "file" && stagedId(link) !== null) {
+              await ctx.jobs.enqueue(uploadJob(l, file, link.uid, link.size, link.mtime));
+            }
+          }
         } else {
           await moveDurably(infoPathOf(e.disk), infoPathOf(toDisk));
           const id = stagedId(e.link);

@@ -171,3 +171,20 @@ Deno.test("cluster fs: an aborted upload leaves nothing; a link with no copy lef
     await assert.rejects(fs.openRead("/y.bin", admin, 0), /no copy of this file can be read/);
   });
 });
+
+Deno.test("cluster fs: renaming a directory re-queues the uploads still staged in it", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    await fs.mkdir("/d", admin);
+    await fs.mkdir("/d/e", admin);
+    await put(fs, "/d/e/f.txt", admin, "f");
+    await fs.rename("/d", "/g", admin);
+    const stats = await storeOnce(ctx, queue);
+    assert.equal(stats.stored, 1, "stored at its new path");
+    assert.equal(stats.dropped, 1, "the job at the old path is stale");
+    assert.equal(
+      stagedId((await readFileLink(path.join(ctx.layout.root, "g", "e", "f.txt#")))!),
+      null,
+    );
+    assert.equal(await get(fs, "/g/e/f.txt"), "f");
+  });
+});

@@ -21,7 +21,7 @@ import {
 } from "./helpers/ftp_servers.ts";
 import { conformance, type Target } from "./relay_backend_suite.ts";
 
-const USER = "relay user";
+const USER = "relay.user_1"; // vsftpd refuses user names with spaces
 const PASSWORD = "pa:ss wörd";
 
 async function tempDir(): Promise<string> {
@@ -41,7 +41,11 @@ async function ftpTarget(
   let srv = await start(opts);
   const target: Target = {
     address: `${srv.url}/relay%20dir`,
-    options: { user: USER, password: PASSWORD, tlsCa: cert ? await readFile(cert.cert, "utf8") : undefined },
+    options: {
+      user: USER,
+      password: PASSWORD,
+      tlsCa: cert ? await readFile(cert.cert, "utf8") : undefined,
+    },
     dir,
     restart: async () => {
       await srv.stop();

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { appendFileSync } from "node:fs";
 import process from "node:process";
 import { runRelaySync } from "../src/relay/command.ts";
 import { createReporter } from "../src/ui/report.ts";
@@ -19,7 +20,13 @@ const s = await runRelaySync({
   clientName: name,
   refresh: Number(refresh),
   once: how === "once",
-  reporter: createReporter({ json: true }),
+  reporter: createReporter({
+    json: true,
+    // HOP_CLIENT_LOG: append the JSON events to that file (crash tests read it on failure)
+    out: process.env.HOP_CLIENT_LOG
+      ? { write: (t: string) => appendFileSync(process.env.HOP_CLIENT_LOG!, t) }
+      : undefined,
+  }),
   signal: ac.signal,
 });
 console.log(JSON.stringify({ level: "summary", ...s }));

@@ -283,3 +283,22 @@ Deno.test("on restart a client releases its own r lock; another client's live lo
     await clean();
   }
 });
+
+Deno.test("stale temp files of cut writes are removed on the first pass, fresh ones kept", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const b = join(dir, "b");
+    for (const d of [relay, b]) await mkdir(d);
+    await writeFile(join(relay, ".hop-tmp-old"), "cut");
+    const old = Date.now() / 1000 - 3 * 3600;
+    await utimes(join(relay, ".hop-tmp-old"), old, old);
+    await writeFile(join(relay, ".hop-tmp-new"), "in progress");
+    await run(folderCfg(b, relay, "bob"));
+    const names = await readdir(relay);
+    assert.ok(!names.includes(".hop-tmp-old"));
+    assert.ok(names.includes(".hop-tmp-new"));
+  } finally {
+    await clean();
+  }
+});

@@ -24,6 +24,7 @@ import type { FolderConfig } from "./config.ts";
 import { clientFileName, registerClient } from "./hopfiles.ts";
 import { CRYPT_FILE, encryptedIO, openRelayKey } from "./crypt.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
+import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
@@ -123,10 +124,19 @@ export async function closeSync(ctx: SyncContext): Promise<void> {
 /**
  * Recovers this client's own locks left by a previous run: a `w` lock means a
  * push was cut (its partial update is rolled back), an `r` lock is released.
+ * Also removes temp files of atomic writes nobody touched for long.
  * A lock of a live process of the same name on this host is left alone.
  */
 export async function recoverOwnLocks(ctx: SyncContext, view: RelayView): Promise<string[]> {
   const done: string[] = [];
+  // temp files of atomic writes cut by a crash: nobody wrote to them for long
+  const staleMs = Math.max(2 * ctx.cfg.lockTimeoutSeconds * 1000, 3600_000);
+  for (const f of view.files) {
+    if (f.name.startsWith(TEMP_PREFIX) && ctx.now() - f.mtimeMs > staleMs) {
+      await ctx.io.delete(f.name);
+      done.push(`removed the stale temp file ${f.name}`);
+    }
+  }
   for (const p of view.pages.values()) {
     if (!p.lock) continue;
     const found = await readLock(ctx.io, p.page, ctx.now);

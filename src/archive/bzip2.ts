@@ -2,9 +2,9 @@
  * bzip2 for hop: parallel compression and decompression as web streams, on the embedded
  * bzip2.wasm run by a pool of web Workers (pool.ts).
  *
- * - compressStream cuts its input into chunks of one bzip2 block, compresses them in
- *   parallel and writes them in order as a multi-stream .bz2 (as pbzip2 does); `bzip2 -d`,
- *   Python's bz2 and every tool reading concatenated streams read it.
+ * - compressStream cuts its input where bzip2 would end a block, compresses the chunks in
+ *   parallel and splices their blocks in order into ONE bzip2 stream (as lbzip2 does), so
+ *   every reader reads it, even those that stop after a first stream (bzip2_join.ts).
  * - decompressStream reads any .bz2 (single stream or many): it finds block boundaries by
  *   their bit-level magic (as lbzip2 does), decompresses blocks in parallel and checks
  *   every CRC.
@@ -23,6 +23,7 @@
  * @module
  */
 import { HopError } from "../errors.ts";
+import { ChunkCutter, StreamJoiner } from "./bzip2_join.ts";
 import { BlockDecoder, type BlockJob, BlockSplitter } from "./bzip2_split.ts";
 import { closeLane, type Lane, openLane, type PoolReply, runJob } from "./pool.ts";
 import { bzip2ErrorText, kernel } from "./wasm.ts";
@@ -56,15 +57,6 @@ function checkLevel(level: number | undefined): number {
   return l;
 }
 
-/**
- * Input bytes per independently compressed chunk. bzip2 fills a block with at most
- * level*100000-19 symbols after its first run-length step (RLE1); plain data rarely grows in
- * RLE1, so a little under that keeps nearly every chunk one block, one stream.
- */
-export function chunkSize(level: number): number {
-  return level * 100000 - 1000;
-}
-
 interface Flight<T> {
   promise: Promise<T>;
   settled: boolean;
@@ -77,8 +69,9 @@ function track<T>(promise: Promise<T>): Flight<T> {
 }
 
 /**
- * A TransformStream that bzip2-compresses what goes through it, chunks compressed in
- * parallel on the worker pool, output in order as concatenated bzip2 streams.
+ * A TransformStream that bzip2-compresses what goes through it: one bzip2 stream, its
+ * blocks compressed in parallel on the worker pool. At most 2 chunks per worker are in
+ * flight; the writer waits for the reader beyond that.
  *
  * @example
  * ```ts
@@ -89,29 +82,28 @@ export function compressStream(
   opts: CompressOptions = {},
 ): TransformStream<Uint8Array, Uint8Array> {
   const level = checkLevel(opts.level);
-  const size = chunkSize(level);
+  const cutter = new ChunkCutter(level);
+  const joiner = new StreamJoiner(level);
+  const initial = level * 100000 + 4096;
   let lane: Lane | undefined;
   const flights: Flight<Uint8Array>[] = [];
-  let cur = new Uint8Array(size);
+  let cur = new Uint8Array(initial);
   let fill = 0;
-  let submitted = 0;
 
   const failAll = () => {
     if (lane) closeLane(lane);
     for (const f of flights.splice(0)) f.promise.catch(() => {});
   };
-  const emitSettled = async (ctrl: TransformStreamDefaultController<Uint8Array>) => {
-    while (flights.length > 0 && flights[0].settled) ctrl.enqueue(await flights.shift()!.promise);
+  const emit = async (ctrl: TransformStreamDefaultController<Uint8Array>) => {
+    ctrl.enqueue(joiner.push(await flights.shift()!.promise));
   };
-  const submit = async (
-    ctrl: TransformStreamDefaultController<Uint8Array>,
-    src: Uint8Array,
-  ) => {
+  const submit = async (ctrl: TransformStreamDefaultController<Uint8Array>) => {
     lane ??= openLane(opts.workers);
-    while (flights.length >= lane.limit * IN_FLIGHT_PER_WORKER) {
-      ctrl.enqueue(await flights.shift()!.promise);
-    }
-    submitted++;
+    while (flights.length >= lane.limit * IN_FLIGHT_PER_WORKER) await emit(ctrl);
+    const src = cur.subarray(0, fill);
+    cur = new Uint8Array(initial);
+    fill = 0;
+    cutter.reset();
     flights.push(track(runJob(lane, { op: "compress", src, level }).then(compressed)));
   };
 
@@ -120,18 +112,18 @@ export function compressStream(
       try {
         let at = 0;
         while (at < input.length) {
-          const n = Math.min(size - fill, input.length - at);
+          const n = cutter.fit(input, at, fill);
+          if (fill + n > cur.length) {
+            const bigger = new Uint8Array(Math.max(cur.length * 2, fill + n));
+            bigger.set(cur.subarray(0, fill));
+            cur = bigger;
+          }
           cur.set(input.subarray(at, at + n), fill);
           fill += n;
           at += n;
-          if (fill === size) {
-            const full = cur;
-            cur = new Uint8Array(size);
-            fill = 0;
-            await submit(ctrl, full);
-          }
+          if (at < input.length) await submit(ctrl); // the chunk is one full block
         }
-        await emitSettled(ctrl);
+        while (flights.length > 0 && flights[0].settled) await emit(ctrl);
       } catch (e) {
         failAll();
         throw e;
@@ -139,8 +131,9 @@ export function compressStream(
     },
     async flush(ctrl) {
       try {
-        if (fill > 0 || submitted === 0) await submit(ctrl, cur.subarray(0, fill));
-        while (flights.length > 0) ctrl.enqueue(await flights.shift()!.promise);
+        if (fill > 0) await submit(ctrl);
+        while (flights.length > 0) await emit(ctrl);
+        ctrl.enqueue(joiner.end());
       } catch (e) {
         failAll();
         throw e;
@@ -239,8 +232,8 @@ export function decompressStream(
 }
 
 /**
- * Compress small bytes (indexes, manifests) on the main thread, synchronously, in the same
- * format as compressStream (one bzip2 stream per chunk).
+ * Compress small bytes (indexes, manifests) on the main thread, synchronously, into the
+ * same single bzip2 stream compressStream would write.
  *
  * @example
  * ```ts
@@ -249,12 +242,17 @@ export function decompressStream(
  */
 export function compressBytes(bytes: Uint8Array, opts: { level?: number } = {}): Uint8Array {
   const level = checkLevel(opts.level);
-  const size = chunkSize(level);
+  const cutter = new ChunkCutter(level);
+  const joiner = new StreamJoiner(level);
   const parts: Uint8Array[] = [];
-  for (let at = 0; at < bytes.length || parts.length === 0; at += size) {
-    const r = kernel().compress(bytes.subarray(at, at + size), level);
-    parts.push(compressed(typeof r === "number" ? { code: r } : { out: r }));
+  for (let at = 0; at < bytes.length;) {
+    const n = cutter.fit(bytes, at, 0);
+    cutter.reset();
+    const r = kernel().compress(bytes.subarray(at, at + n), level);
+    parts.push(joiner.push(compressed(typeof r === "number" ? { code: r } : { out: r })));
+    at += n;
   }
+  parts.push(joiner.end());
   return concat(parts);
 }
 

@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import {
-  chunkSize,
   closePool,
   compressBytes,
   compressStream,
@@ -21,6 +20,7 @@ import {
   textBytes,
 } from "./bzip2_testdata.ts";
 import { liveWorkers } from "./pool.ts";
+import { BlockSplitter } from "./bzip2_split.ts";
 
 const compress = (data: Uint8Array, piece?: number, level?: number, workers?: number) =>
   collect(streamOf(data, piece).pipeThrough(compressStream({ level, workers })));
@@ -51,15 +51,15 @@ function countStreams(bz: Uint8Array): number {
 }
 
 Deno.test("round trips: empty, 1 byte, block-size edges, many piece sizes", async () => {
-  const size = chunkSize(9);
+  const size = 900000 - 19 - 8; // the most a chunk of plain data holds (bzip2_join.ts)
   const cases: [string, Uint8Array][] = [
     ["empty", new Uint8Array(0)],
     ["one byte", new Uint8Array([42])],
     ["exactly 900k", textBytes(900000)],
     ["900k - 1", randomBytes(899999)],
     ["900k + 1", randomBytes(900001)],
-    ["one chunk", randomBytes(size)],
-    ["one chunk + 1", textBytes(size + 1)],
+    ["one full block", randomBytes(size)],
+    ["one full block + 1", textBytes(size + 1)],
   ];
   for (const [name, data] of cases) {
     for (const piece of [1 << 20, 65536, 4093]) {
@@ -73,13 +73,33 @@ Deno.test("round trips: empty, 1 byte, block-size edges, many piece sizes", asyn
   closePool();
 });
 
-Deno.test("compressStream writes one stream per chunk, in order", async () => {
-  const data = textBytes(3 * chunkSize(9) + 5);
-  const bz = await compress(data);
-  assert.equal(countStreams(bz), 4);
-  const bz1 = await compress(data, 65536, 1);
-  assert.equal(countStreams(bz1), Math.ceil(data.length / chunkSize(1)));
-  assert.ok(sameBytes(await decompress(bz1), data));
+/** Number of blocks in each stream of `bz`. */
+function blocksPerStream(bz: Uint8Array): number[] {
+  const s = new BlockSplitter("t");
+  s.push(bz);
+  const counts: number[] = [];
+  for (let j; (j = s.next(true));) {
+    counts[j.stream] = (counts[j.stream] ?? 0) + 1;
+  }
+  return counts;
+}
+
+Deno.test("compressStream writes ONE stream, blocks cut where bzip2 cuts them", async () => {
+  await inTemp(async (dir) => {
+    for (const level of [9, 1]) {
+      const data = textBytes(3 * level * 100000 + 5, level);
+      const bz = await compress(data, 65536, level);
+      assert.equal(countStreams(bz), 1);
+      writeFileSync(join(dir, "d"), data);
+      const native = execFileSync("bzip2", [`-${level}c`, join(dir, "d")], {
+        maxBuffer: 1 << 26,
+      });
+      assert.deepEqual(blocksPerStream(bz), blocksPerStream(new Uint8Array(native)));
+      const ratio = bz.length / native.length;
+      assert.ok(Math.abs(ratio - 1) < 0.005, `${bz.length} vs ${native.length}`);
+      assert.ok(sameBytes(await decompress(bz), data));
+    }
+  });
   closePool();
 });
 
@@ -117,6 +137,15 @@ Deno.test("interop: our output passes bzip2 -t and bzip2 -dc gives the input", a
       const out = execFileSync("bzip2", ["-dc", file], { maxBuffer: 1 << 28 });
       assert.ok(sameBytes(new Uint8Array(out), data), `level ${level}`);
     }
+    // A reader that stops after the first stream (as Python 2, Java's commons-compress by
+    // default) still gets everything: our output is one stream.
+    const py = execFileSync("/usr/bin/python3", [
+      "-c",
+      "import bz2,sys; d=bz2.BZ2Decompressor(); o=d.decompress(open(sys.argv[1],'rb').read());" +
+      "sys.stdout.write('%d %d %s' % (len(o), len(d.unused_data), d.eof))",
+      join(dir, "ours9.bz2"),
+    ], { encoding: "utf8" });
+    assert.equal(py, `${data.length} 0 True`);
     const empty = join(dir, "empty.bz2");
     writeFileSync(empty, await compress(new Uint8Array(0)));
     assert.equal(execFileSync("bzip2", ["-dc", empty]).length, 0);
@@ -191,7 +220,7 @@ Deno.test("corrupt, truncated and foreign input give the typed error", async () 
 Deno.test("the compressed output of a slow writer keeps memory bounded (backpressure)", async () => {
   // 40 chunks of input; the reader takes its time. The writer must wait instead of
   // compressing everything ahead: count chunks accepted before the first read completes.
-  const piece = chunkSize(1);
+  const piece = 99_000;
   let produced = 0;
   const src = new ReadableStream<Uint8Array>({
     pull(c) {

@@ -27,7 +27,7 @@ export type PoolJob =
     sizeHint: number;
   };
 
-/** A worker's answer: `out` on success; `code` (libbzip2 error) and `src` back on failure. */
+/** A worker's answer: `out` on success, else `code` (libbzip2 error); `src` is the input back. */
 export interface PoolReply {
   out?: Uint8Array;
   code?: number;
@@ -257,7 +257,9 @@ function workerMain(factory: (m: WebAssembly.Module) => Bzip2Kernel): void {
       g.postMessage({ error: String(err) });
       return;
     }
+    // The input goes back too: a block that turns out to be cut at a false magic match is
+    // merged with its neighbours on the main thread (bzip2_split.ts).
     if (typeof r === "number") g.postMessage({ code: r, src: m.src }, [m.src.buffer]);
-    else g.postMessage({ out: r }, [r.buffer]);
+    else g.postMessage({ out: r, src: m.src }, [r.buffer, m.src.buffer]);
   };
 }

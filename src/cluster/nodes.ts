@@ -71,7 +71,7 @@ export interface StorageNode {
 
 /** Options of {@linkcode openNode}. */
 export interface NodeOptions {
-  /** Pooled control connections per FTP node (default 4). */
+  /** Pooled control connections per FTP node (default 16). */
   maxConnections?: number;
   /** Timeout of one FTP operation in ms (default 30000). */
   timeoutMs?: number;
@@ -359,7 +359,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
   const redacted = new URL(u.toString());
   if (redacted.password) redacted.password = "***";
   const label = redacted.toString();
-  const max = options.maxConnections ?? 4;
+  const max = options.maxConnections ?? 16;
   const timeout = options.timeoutMs ?? 30000;
   const st = nodeState(options.downForMs ?? 5000);
   const idle: Client[] = [];

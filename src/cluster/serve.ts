@@ -73,6 +73,8 @@ export interface ServeClusterOptions {
   retryBaseMs?: number;
   /** How long a failed node is skipped before it is tried again (ms, default 5000). */
   nodeDownMs?: number;
+  /** Pooled control connections per FTP node (default 16; also the transfers at once). */
+  nodeConnections?: number;
   /** Engine tuning (timeouts, passive ports, login delays...). */
   engine?: Partial<Omit<FtpServerOptions, "fs" | "authorizer" | "site" | "host" | "port" | "tls">>;
 }
@@ -178,7 +180,7 @@ async function openCluster(
   const nodeUrls = o.nodes && o.nodes.length > 0 ? o.nodes : await defaultNodes();
   const nodes = new Map<string, StorageNode>();
   for (const url of nodeUrls) {
-    const node = openNode(url, { downForMs: o.nodeDownMs });
+    const node = openNode(url, { downForMs: o.nodeDownMs, maxConnections: o.nodeConnections });
     if (nodes.has(node.key)) {
       throw new UsageError(`node ${redactUrl(url)} is given twice`, "Give each node once.");
     }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import type { FtpAuthorizer, FtpReply, FtpSiteHandler, FtpUser } from "../ftp/types.ts";
 import { HopError } from "../errors.ts";
@@ -241,6 +241,22 @@ export async function openUserDirectory(
     for (const u of file.users) byUid.set(u.uid, u.login);
   };
   await reload();
+  // A scrypt check costs ~100 ms of this thread; a success is remembered (keyed by an
+  // HMAC of the password under a per-process key, and the stored hash, so a password
+  // change invalidates it) for 15 minutes, so repeated logins do not stall the server.
+  const hmacKey = randomBytes(32);
+  const good = new Map<string, number>();
+  const verified = (u: PasswdUser, password: string): boolean => {
+    const key = `${u.login}\0${u.password}\0${
+      createHmac("sha256", hmacKey).update(password).digest("base64")
+    }`;
+    const now = Date.now();
+    if ((good.get(key) ?? 0) > now) return true;
+    if (!verifyPassword(u, password)) return false;
+    if (good.size >= 10_000) good.clear();
+    good.set(key, now + 15 * 60_000);
+    return true;
+  };
   return {
     reload,
     nameOf: (uid) => byUid.get(uid),
@@ -254,7 +270,7 @@ export async function openUserDirectory(
         }
         await reload();
         const u = file.users.find((x) => x.login === name);
-        if (!u || !verifyPassword(u, password)) return null;
+        if (!u || !verified(u, password)) return null;
         return {
           name: u.login,
           home: u.home,

@@ -9,7 +9,7 @@
  * @module
  */
 import process from "node:process";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { HopError, UsageError } from "./src/errors.ts";
 import { createReporter, type Reporter } from "./src/ui/report.ts";
 import denoConfig from "./deno.json" with { type: "json" };
@@ -52,43 +52,228 @@ export function buildProgram(): Command {
   const relay = program.command("relay").description(
     "keep local folders in sync through a relay (a folder or an FTP account)",
   );
-  relay.command("sync")
-    .description("synchronize local folders with their relays (Escale 0.7 compatible)")
-    .argument("[local]", "local folder (one-off use without a config file)")
-    .argument("[relay]", "relay URL: file:///path or ftp://host:port/dir")
-    .option("-c, --config <file>", "INI configuration (an escale.conf works)")
+  const folderOptions = (c: Command) =>
+    c.option("-c, --config <file>", "INI configuration (an escale.conf works)")
+      .option("--client-name <name>", "this client's name (one-off form; default: host name)")
+      .addOption(
+        new Option("--mode <mode>", "one-off form: sync direction").choices([
+          "shared",
+          "upload",
+          "download",
+          "conservative",
+        ]),
+      );
+  folderOptions(
+    relay.command("sync")
+      .description("synchronize local folders with their relays (Escale 0.7 compatible)")
+      .argument("[local]", "local folder (one-off use without a config file)")
+      .argument("[relay]", "relay: a folder, file:///path, ftp://host:port/dir or ftps://..."),
+  )
     .option("--once", "run one pull/push pass, then exit")
-    .action(() => notImplemented("hop relay sync"));
-  relay.command("status")
-    .description("show pages, pending updates, locks and clients of a relay")
-    .option("-c, --config <file>", "INI configuration")
-    .action(() => notImplemented("hop relay status"));
+    .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveInt)
+    .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+      const { runRelaySync } = await import("./src/relay/command.ts");
+      await untilSignal((signal) =>
+        runRelaySync({
+          configFile: o.config,
+          local,
+          relay: relayUrl,
+          clientName: o.clientName,
+          mode: o.mode,
+          refresh: o.refresh,
+          once: o.once,
+          reporter: reporterFor(cmd),
+          signal,
+        })
+      );
+    });
+  folderOptions(
+    relay.command("status")
+      .description("show pages, pending updates and who consumed them, locks and clients")
+      .argument("[local]", "local folder (one-off form)")
+      .argument("[relay]", "relay (one-off form)"),
+  ).action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+    const { relayStatus } = await import("./src/relay/command.ts");
+    await relayStatus({
+      configFile: o.config,
+      local,
+      relay: relayUrl,
+      clientName: o.clientName,
+      mode: o.mode,
+      reporter: reporterFor(cmd),
+    });
+  });
+  folderOptions(
+    relay.command("forget")
+      .description("forget a registered client, so updates stop waiting for it")
+      .argument("<client>", "the client's name")
+      .argument("[local]", "local folder (one-off form)")
+      .argument("[relay]", "relay (one-off form)"),
+  ).action(
+    async (
+      name: string,
+      local: string | undefined,
+      relayUrl: string | undefined,
+      o,
+      cmd: Command,
+    ) => {
+      const { relayForget } = await import("./src/relay/command.ts");
+      const gone = await relayForget({
+        configFile: o.config,
+        local,
+        relay: relayUrl,
+        clientName: o.clientName,
+        name,
+        reporter: reporterFor(cmd),
+      });
+      if (!gone) {
+        throw new HopError(`client '${name}' is not registered on the relay`, {
+          hint: "hop relay status lists the registered clients.",
+        });
+      }
+    },
+  );
 
   // --- cluster ---------------------------------------------------------
   const cluster = program.command("cluster").description(
     "the FTP cluster: link files on the server, data on ordinary FTP servers (nodes)",
   );
   cluster.command("serve")
-    .description("serve the cluster over FTP (default: ./hop-cluster on 127.0.0.1:2121)")
-    .option("--root <dir>", "cluster root folder", "hop-cluster")
-    .option("--listen <host:port>", "address to listen on", "127.0.0.1:2121")
-    .option("--node <url>", "storage node URL (repeatable)", collect, [])
-    .option("--replicas <n>", "copies of each file", "2")
-    .addOption(
-      new Option("--names <policy>", "file name policy").choices(["strict", "blanks", "any"])
-        .default("strict"),
+    .description(
+      "serve the cluster over FTP; with no options: ./hop-cluster on 127.0.0.1:2121 " +
+        "with two local folder nodes and a new admin user",
     )
-    .option("--tls-cert <file>", "TLS certificate (enables FTPS)")
-    .option("--tls-key <file>", "TLS private key")
-    .action(() => notImplemented("hop cluster serve"));
+    .option("-c, --config <file>", "settings file (flags given here win over it)")
+    .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
+    .option("--listen <host:port>", "address to listen on (default 127.0.0.1:2121)")
+    .option(
+      "--node <url>",
+      "storage node: ftp://user:pass@host:port/dir or file:///dir (repeatable)",
+      collect,
+    )
+    .option("--replicas <n>", "copies of each file (default 2)", positiveInt)
+    .addOption(
+      new Option("--names <policy>", "file name policy (default strict)").choices([
+        "strict",
+        "blanks",
+        "any",
+      ]),
+    )
+    .option("--tls-cert <file>", "TLS certificate, PEM (enables FTPS)")
+    .option("--tls-key <file>", "TLS private key, PEM")
+    .option("--anonymous", "allow anonymous read-only logins")
+    .action(async (o, cmd: Command) => {
+      const { runClusterServe } = await import("./src/cluster/serve.ts");
+      await runClusterServe({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
+    });
+  cluster.command("store")
+    .description("move staged uploads to nodes and run queued deletions (the store worker)")
+    .option("--once", "process what is queued now, then exit (required for now)")
+    .option("-c, --config <file>", "settings file")
+    .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
+    .option("--node <url>", "storage node URL (repeatable)", collect)
+    .option("--replicas <n>", "copies of each file (default 2)", positiveInt)
+    .action(async (o, cmd: Command) => {
+      if (!o.once) {
+        throw new UsageError(
+          "hop cluster store runs once: give --once",
+          "The store worker also runs continuously inside hop cluster serve.",
+        );
+      }
+      const { storeClusterOnce } = await import("./src/cluster/serve.ts");
+      await storeClusterOnce({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
+    });
+  const user = cluster.command("user").description(
+    "cluster users (offline; SITE commands do it online)",
+  );
+  user.command("add")
+    .description("add a user (prints the password when none is given)")
+    .argument("<login>", "login name")
+    .option("--root <dir>", "cluster root folder", "hop-cluster")
+    .option("--password <pw>", "password (default: a random one, printed)")
+    .option("--home <path>", "home directory in the cluster (default /LOGIN)")
+    .option("--admin", "an administrator (may use SITE USERADD/PASSWD/CHOWN)")
+    .action(async (login: string, o, cmd: Command) => {
+      const { addUser } = await import("./src/cluster/users.ts");
+      const u = await addUser(o.root, login, {
+        password: o.password,
+        home: o.home,
+        admin: o.admin,
+      });
+      reporterFor(cmd).info(
+        `added ${u.login} (uid ${u.uid}, home ${u.home})${
+          o.password ? "" : `, password ${u.password}`
+        }`,
+        { event: "user.added", login: u.login, uid: u.uid, home: u.home },
+      );
+    });
+  user.command("passwd")
+    .description("set a user's password (a random one, printed, when none is given)")
+    .argument("<login>", "login name")
+    .option("--root <dir>", "cluster root folder", "hop-cluster")
+    .option("--password <pw>", "the new password")
+    .action(async (login: string, o, cmd: Command) => {
+      const { setPassword } = await import("./src/cluster/users.ts");
+      const pw = await setPassword(o.root, login, o.password);
+      reporterFor(cmd).info(`password of ${login} changed${o.password ? "" : `: ${pw}`}`, {
+        event: "user.password",
+        login,
+      });
+    });
+  user.command("del")
+    .description("delete a user (their files keep their uid)")
+    .argument("<login>", "login name")
+    .option("--root <dir>", "cluster root folder", "hop-cluster")
+    .action(async (login: string, o, cmd: Command) => {
+      const { deleteUser } = await import("./src/cluster/users.ts");
+      await deleteUser(o.root, login);
+      reporterFor(cmd).info(`deleted ${login}`, { event: "user.deleted", login });
+    });
+  user.command("list")
+    .description("list users")
+    .option("--root <dir>", "cluster root folder", "hop-cluster")
+    .action(async (o, cmd: Command) => {
+      const { listUsers } = await import("./src/cluster/users.ts");
+      const r = reporterFor(cmd);
+      for (const u of await listUsers(o.root)) {
+        r.info(`${u.login}\t${u.uid}\t${u.home}${u.admin ? "\tadmin" : ""}`, {
+          event: "user",
+          ...u,
+        });
+      }
+    });
   const node = cluster.command("node").description("storage nodes");
   node.command("serve")
     .description("serve a plain folder over FTP (a storage node)")
     .requiredOption("--root <dir>", "folder to serve")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:2122")
     .option("--user <name>", "login name", "node")
-    .option("--password <pw>", "password (or HOP_NODE_PASSWORD)")
-    .action(() => notImplemented("hop cluster node serve"));
+    .option("--password <pw>", "password (default: $HOP_NODE_PASSWORD)")
+    .option("--anonymous", "allow anonymous read-only logins")
+    .option("--tls-cert <file>", "TLS certificate, PEM (enables FTPS)")
+    .option("--tls-key <file>", "TLS private key, PEM")
+    .action(async (o, cmd: Command) => {
+      const { serveFolder } = await import("./src/ftp/node_serve.ts");
+      const { parseListen } = await import("./src/cluster/serve.ts");
+      const { host, port } = parseListen(o.listen);
+      const r = reporterFor(cmd);
+      const srv = await serveFolder({
+        root: o.root,
+        host,
+        port,
+        user: o.user,
+        password: o.password ?? process.env.HOP_NODE_PASSWORD,
+        anonymous: o.anonymous,
+        tls: tlsOption(o),
+      });
+      r.info(`serving ${o.root} on ftp://${host.includes(":") ? `[${host}]` : host}:${srv.port}/`, {
+        event: "node.listening",
+        port: srv.port,
+      });
+      await untilSignal(aborted);
+      r.info("stopping the node server");
+      await srv.close();
+    });
 
   // --- maintenance -----------------------------------------------------
   program.command("cleanup")
@@ -135,12 +320,77 @@ export function buildProgram(): Command {
   return program;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError("expected a whole number of at least 1");
+  }
+  return n;
+}
+
+function tlsOption(o: { tlsCert?: string; tlsKey?: string }) {
+  if (!o.tlsCert && !o.tlsKey) return undefined;
+  if (!o.tlsCert || !o.tlsKey) {
+    throw new UsageError(
+      "--tls-cert and --tls-key go together",
+      "Give both PEM files, or neither.",
+    );
+  }
+  return { cert: o.tlsCert, key: o.tlsKey };
+}
+
+/** Cluster settings: the config file, then the flags given on the command line over it. */
+async function clusterSettings(o: Record<string, unknown>) {
+  const { readClusterConfig } = await import("./src/cluster/config.ts");
+  const base = o.config ? await readClusterConfig(o.config as string) : {};
+  const flags = {
+    root: o.root as string | undefined,
+    listen: o.listen as string | undefined,
+    nodes: o.node as string[] | undefined,
+    replicas: o.replicas as number | undefined,
+    names: o.names as "strict" | "blanks" | "any" | undefined,
+    tls: tlsOption(o),
+    anonymous: o.anonymous as boolean | undefined,
+  };
+  return {
+    ...base,
+    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+  };
+}
+
+/**
+ * Runs `work` with a signal that SIGINT/SIGTERM abort: long-lived commands stop
+ * cleanly after the step in progress. A second signal exits at once.
+ */
+async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const stop = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    return await work(ac.signal);
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
 }
 
 function allCommands(c: Command): Command[] {
   return c.commands.flatMap((sub) => [sub, ...allCommands(sub)]);
+}
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
 }
 
 /** Runs hop with `argv` (without the program name); resolves to the exit code. */
@@ -167,8 +417,6 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-export { UsageError };
 
 if (import.meta.main) {
   const code = await main(process.argv.slice(2));

@@ -154,3 +154,67 @@ Deno.test("cluster: REST+STOR resumes a staged upload, APPE appends to a stored 
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 });
+
+Deno.test("store worker: a node stopped during a move, then restarted: the job is retried and completes", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
+  const dirA = path.join(tmp, "a");
+  const dirB = path.join(tmp, "b");
+  await fsp.mkdir(dirA);
+  await fsp.mkdir(dirB);
+  // The pyftpdlib node takes 1 MB/s: it is stopped while the copy is under way.
+  let py = await startPyNode(dirA, 0, "node", "secret", 1_000_000);
+  const pyPort = py.port;
+  const srv = await serveCluster({
+    root: path.join(tmp, "root"),
+    listen: "127.0.0.1:0",
+    nodes: [py.url, pathToFileURL(dirB).href],
+    storeWorker: false,
+    nodeDownMs: 200,
+    engine: { loginFailDelayMs: 0 },
+  });
+  try {
+    const t: FtpTarget = {
+      host: "127.0.0.1",
+      port: srv.port,
+      user: "admin",
+      password: srv.adminPassword!,
+    };
+    const body = randomBytes(3_000_000);
+    await fsp.writeFile(path.join(tmp, "in"), body);
+    assert.equal((await runCurl(t, "/m.bin", ["-T", path.join(tmp, "in")])).code, 0);
+    const pass = storeOnce(srv.ctx, srv.queue, { retryBaseMs: 50 });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const f = (await fsp.readdir(dirA, { recursive: true, withFileTypes: true })).find((e) =>
+        e.isFile()
+      );
+      if (f && (await fsp.stat(path.join(f.parentPath, f.name))).size > 0) break;
+      assert.ok(Date.now() < deadline, "the copy to pyftpdlib started");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await py.stop();
+    const stats = await pass;
+    assert.equal(stats.retried, 1);
+    let link = (await readFileLink(path.join(srv.root, "m.bin#")))!;
+    assert.equal(link.copies.length, 1, "the folder node's copy is recorded");
+    assert.ok(stagedId(link), "the data stays staged");
+    py = await startPyNode(dirA, pyPort);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      await storeOnce(srv.ctx, srv.queue, { retryBaseMs: 50 });
+      link = (await readFileLink(path.join(srv.root, "m.bin#")))!;
+      if (link.copies.length === 2) break;
+      assert.ok(Date.now() < deadline + 15_000, "second copy made");
+    }
+    assert.equal(stagedId(link), null);
+    const files = (await fsp.readdir(dirA, { recursive: true, withFileTypes: true })).filter((e) =>
+      e.isFile()
+    );
+    assert.equal(files.length, 1, "the partial copy was overwritten, not orphaned");
+    assert.ok(body.equals(await fsp.readFile(path.join(files[0].parentPath, files[0].name))));
+  } finally {
+    await srv.close();
+    await py.stop();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});

@@ -1,3 +1,8 @@
+/**
+ * The cluster config file: every setting, and bad lines reported with file and line.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { CodecError } from "../codec/errors.ts";
 import { parseClusterConfig } from "./config.ts";

@@ -1,3 +1,9 @@
+/**
+ * The cluster file system called directly (no FTP): names at rest, paths that try to
+ * leave the root, owners, DELE/RNTO through `.deleted/`, aborted uploads, missing data.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";

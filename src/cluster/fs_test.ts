@@ -194,3 +194,24 @@ Deno.test("cluster fs: renaming a directory re-queues the uploads still staged i
     assert.equal(await get(fs, "/g/e/f.txt"), "f");
   });
 });
+
+Deno.test("cluster fs: foreign files with raw names are listed and read, never changed", async () => {
+  await withCluster("strict", async (fs, ctx) => {
+    await fsp.mkdir(path.join(ctx.layout.root, "their dir"));
+    await fsp.writeFile(path.join(ctx.layout.root, "their dir", "my file.txt"), "theirs");
+    assert.deepEqual((await fs.list("/", admin)).map((e) => e.name).sort(), [
+      "lost+found",
+      "their dir",
+    ]);
+    const [entry] = await fs.list("/their dir", admin);
+    assert.deepEqual([entry.name, entry.owner, entry.perm], ["my file.txt", "foreign", "r"]);
+    assert.equal(await get(fs, "/their dir/my file.txt"), "theirs");
+    await assert.rejects(fs.remove("/their dir/my file.txt", admin), /never modified/);
+    await assert.rejects(fs.rename("/their dir/my file.txt", "/x", admin), /never modified/);
+    await assert.rejects(put(fs, "/their dir/my file.txt", admin, "x"), /incompatible filename/);
+    assert.equal(
+      await fsp.readFile(path.join(ctx.layout.root, "their dir", "my file.txt"), "utf8"),
+      "theirs",
+    );
+  });
+});

@@ -1,0 +1,28 @@
+/**
+ * Node paths of stored files and the listen address parser.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { parseListen } from "./serve.ts";
+import { nodePathFor, nodeStamp } from "./store.ts";
+
+Deno.test("node paths: spreading dirs from the seed, UTC stamp, encoded name", () => {
+  const ms = Date.UTC(2003, 1, 10, 3, 39, 21);
+  assert.equal(nodeStamp(ms), "030210-033921");
+  const p = nodePathFor("seed-1", "rfc 0959.txt", ms);
+  assert.match(p, /^[0-9a-f]{2}\/[0-9a-f]{2}\/030210-033921-rfc%200959\.txt$/);
+  assert.equal(nodePathFor("seed-1", "rfc 0959.txt", ms), p, "deterministic");
+  const dirs = new Set(
+    Array.from({ length: 200 }, (_, i) => nodePathFor(`s${i}`, "x", ms).slice(0, 5)),
+  );
+  assert.ok(dirs.size > 150, "seeds spread over many directories");
+});
+
+Deno.test("listen addresses", () => {
+  assert.deepEqual(parseListen("127.0.0.1:2121"), { host: "127.0.0.1", port: 2121 });
+  assert.deepEqual(parseListen("[::1]:0"), { host: "::1", port: 0 });
+  for (const bad of ["127.0.0.1", ":21", "host:99999", "::1:21"]) {
+    assert.throws(() => parseListen(bad), /bad listen/);
+  }
+});

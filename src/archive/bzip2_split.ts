@@ -353,7 +353,7 @@ export class BlockDecoder {
 }
 
 /** The block made of `a` followed by `b` (adjacent in the input). */
-export function mergeBlocks(a: BlockJob, b: BlockJob): BlockJob {
+function mergeBlocks(a: BlockJob, b: BlockJob): BlockJob {
   const cut = (a.bitOffset + a.bitLength) >>> 3;
   const bytes = new Uint8Array(cut + b.bytes.length);
   bytes.set(a.bytes.subarray(0, cut));

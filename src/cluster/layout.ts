@@ -23,7 +23,7 @@
 
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { decodeName, encodeName } from "../codec/names.ts";
+import { encodeName } from "../codec/names.ts";
 import { FtpFsError } from "../ftp/types.ts";
 
 /** Suffix of link and directory info files. */
@@ -124,13 +124,4 @@ export function infoPathOf(p: string): string {
 /** True when a disk entry name is hidden from clients (reserved, or a leftover temp name). */
 export function isHidden(diskName: string, atRoot: boolean): boolean {
   return atRoot && RESERVED_ROOT_NAMES.has(diskName);
-}
-
-/** Virtual path of a disk path inside the tree (decoded). */
-export function virtualPathOf(l: ClusterLayout, p: string): string {
-  const rel = path.relative(l.root, p);
-  if (rel === "") return "/";
-  return "/" +
-    rel.split(path.sep).map((s) => decodeName(s.endsWith(LINK_SUFFIX) ? s.slice(0, -1) : s))
-      .join("/");
 }

@@ -118,14 +118,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Node key of a URL (what link files say): `host:port` or `file:///dir`. */
-export function nodeKey(url: string): string {
-  const u = new URL(url);
-  if (u.protocol === "file:") return "file://" + nodePath.resolve(fileURLToPath(u));
-  const host = u.hostname.startsWith("[") ? u.hostname : u.hostname;
-  return `${host}:${u.port || "21"}`;
-}
-
 /** Tracks down-ness and load shared by both node kinds. */
 function nodeState(downForMs: number) {
   return {

@@ -7,6 +7,15 @@
  * keeps its load (transfers under way) and, where it can learn it, its free space,
  * so the store worker can choose where copies go.
  *
+ * Third-party RETR (`sendTo`, used for active-mode clients): the cluster sends the node
+ * `PORT <client address>` (or `EPRT`), `REST`, `RETR`, and the node connects to the
+ * client itself. A node only does this when it accepts a data address other than the
+ * cluster server's own: vsftpd needs `port_promiscuous=YES` (when client and cluster
+ * server differ in address), pure-ftpd needs FXP allowed (`-w`/`--allowuserfxp`, or
+ * `-W` for anonymous too), pyftpdlib needs `FTPHandler.permit_foreign_addresses = True`;
+ * hop's own node server refuses (bounce protection). A refused PORT makes `sendTo`
+ * resolve false and the cluster streams the file itself.
+ *
  * @example
  * ```ts
  * const node = openNode("ftp://u:p@127.0.0.1:2100/data");

@@ -49,7 +49,7 @@ import {
   withStaged,
   writeInfo,
 } from "./links.ts";
-import { fsyncDir, type StorageNode } from "./nodes.ts";
+import { fileStream, fsyncDir, type StorageNode } from "./nodes.ts";
 
 /** Everything the cluster's parts share. */
 export interface ClusterContext {
@@ -75,37 +75,6 @@ export function createSerial(): <T>(f: () => Promise<T>) => Promise<T> {
     tail = run.catch(() => {});
     return run;
   };
-}
-
-/** A local file from byte `offset` as a pull stream of 256 KB reads (backpressure). */
-export async function fileStream(
-  file: string,
-  offset: number,
-): Promise<ReadableStream<Uint8Array>> {
-  const fh = await fsp.open(file, "r");
-  let pos = offset;
-  const CHUNK = 256 * 1024;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctl) {
-      try {
-        const buf = new Uint8Array(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
-        if (bytesRead === 0) {
-          await fh.close();
-          ctl.close();
-          return;
-        }
-        pos += bytesRead;
-        ctl.enqueue(buf.subarray(0, bytesRead));
-      } catch (err) {
-        await fh.close().catch(() => {});
-        ctl.error(err);
-      }
-    },
-    async cancel() {
-      await fh.close().catch(() => {});
-    },
-  }, { highWaterMark: 1 });
 }
 
 /** What is at a virtual path. */

@@ -31,7 +31,7 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as nodePath from "node:path";
 import { Buffer } from "node:buffer";
-import { PassThrough, type Readable, Transform } from "node:stream";
+import { type Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -149,52 +149,87 @@ function nodeState(downForMs: number) {
 }
 
 /**
- * A web stream over a Node readable that pulls on demand (backpressure). Resolves only
- * once the first chunk is there or the source ended, and rejects when the transfer
- * (`done`) fails before that, so the caller can try another copy. At the end of the
- * data it waits for `done`, so a transfer the server reported as failed errors the stream.
+ * A Writable that hands its chunks to one reader without copying them; the writer is
+ * held (backpressure) while more than `limit` bytes wait.
+ */
+function chunkSink(limit = 1024 * 1024) {
+  const chunks: Uint8Array[] = [];
+  let queued = 0;
+  let held: (() => void) | null = null;
+  let finished = false;
+  let waiter: (() => void) | null = null;
+  const wake = () => {
+    const w = waiter;
+    waiter = null;
+    w?.();
+  };
+  const writable = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      queued += chunk.byteLength;
+      wake();
+      if (queued < limit) cb();
+      else held = cb;
+    },
+    final(cb) {
+      finished = true;
+      wake();
+      cb();
+    },
+  });
+  writable.on("close", wake);
+  writable.on("error", wake);
+  return {
+    writable,
+    wake,
+    /** The next chunk, or undefined when none is waiting. */
+    take(): Uint8Array | undefined {
+      const c = chunks.shift();
+      if (c) {
+        queued -= c.byteLength;
+        if (held && queued < limit) {
+          const h = held;
+          held = null;
+          h();
+        }
+      }
+      return c;
+    },
+    /** True once the writer ended (all chunks were written) or the sink was destroyed. */
+    get over() {
+      return finished || writable.destroyed;
+    },
+    wait: () => new Promise<void>((r) => waiter = r),
+  };
+}
+
+/**
+ * A web stream over a {@linkcode chunkSink} that pulls on demand (backpressure).
+ * Resolves only once the first chunk is there or the data ended, and rejects when the
+ * transfer (`done`) fails before that, so the caller can try another copy. At the end
+ * of the data it waits for `done`, so a transfer the server reported as failed errors
+ * the stream.
  */
 async function firstByteStream(
-  src: PassThrough,
+  sink: ReturnType<typeof chunkSink>,
   done: Promise<unknown>,
   onCancel: () => void,
 ): Promise<ReadableStream<Uint8Array>> {
   let failure: unknown = null;
-  let ended = false;
-  const wake = new Set<() => void>();
-  const notify = () => {
-    for (const w of [...wake]) w();
-  };
   done.catch((e) => {
     failure ??= e ?? new Error("transfer failed");
-    notify();
+    sink.wake();
   });
-  src.on("readable", notify);
-  src.on("end", () => {
-    ended = true;
-    notify();
-  });
-  src.on("error", (e) => {
-    failure ??= e;
-    notify();
-  });
-  src.on("close", notify);
   const next = async (): Promise<Uint8Array | null> => {
     for (;;) {
+      const c = sink.take();
+      if (c) return c;
       if (failure) throw failure;
-      const c: Buffer | null = src.read();
-      if (c !== null) return new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
-      if (ended || (src.destroyed && !failure)) {
+      if (sink.over) {
         await done;
         return null;
       }
-      await new Promise<void>((resolve) => {
-        const w = () => {
-          wake.delete(w);
-          resolve();
-        };
-        wake.add(w);
-      });
+      await sink.wait();
     }
   };
   let first: Uint8Array | null = await next();
@@ -212,7 +247,38 @@ async function firstByteStream(
     cancel() {
       onCancel();
     },
-  }, { highWaterMark: 4 });
+  }, { highWaterMark: 0 });
+}
+
+/** A local file from byte `offset` as a pull stream of 256 KB reads (backpressure). */
+export async function fileStream(
+  file: string,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  const fh = await fsp.open(file, "r");
+  let pos = offset;
+  const CHUNK = 256 * 1024;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const buf = new Uint8Array(CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
+        if (bytesRead === 0) {
+          await fh.close();
+          ctl.close();
+          return;
+        }
+        pos += bytesRead;
+        ctl.enqueue(buf.subarray(0, bytesRead));
+      } catch (err) {
+        await fh.close().catch(() => {});
+        ctl.error(err);
+      }
+    },
+    async cancel() {
+      await fh.close().catch(() => {});
+    },
+  }, { highWaterMark: 1 });
 }
 
 /** Pass `source` through a byte counter (without putting `source` in flowing mode early). */
@@ -292,17 +358,10 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
     get: (path, offset) =>
       track(async () => {
         const target = full(path);
-        const fh = await fsp.open(target, "r").catch((e) => {
+        return await fileStream(target, offset).catch((e) => {
           throw new HopError(`${path} is not on ${root}: ${(e as { code?: string }).code ?? e}`, {
             cause: e,
           });
-        });
-        const rs = fh.createReadStream({ start: offset, highWaterMark: 256 * 1024 });
-        const pt = new PassThrough({ highWaterMark: 256 * 1024 });
-        const done = pipeline(rs, pt);
-        return await firstByteStream(pt, done, () => {
-          rs.destroy();
-          pt.destroy();
         });
       }),
     size: (path) =>
@@ -498,9 +557,9 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         st.markDown();
         throw nodeError(`reading ${path}`, e);
       }
-      const pt = new PassThrough({ highWaterMark: 256 * 1024 });
+      const sink = chunkSink();
       const client = c;
-      const done = client.downloadTo(pt, path, offset).then(
+      const done = client.downloadTo(sink.writable, path, offset).then(
         (r) => {
           finish(true);
           st.markUp();
@@ -510,14 +569,14 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
           // A refused RETR (550) leaves the control connection usable.
           finish(isFtpReply(e) && !client.closed);
           if (!isFtpReply(e)) st.markDown();
-          pt.destroy();
+          sink.writable.destroy();
           throw nodeError(`reading ${path}`, e);
         },
       );
-      return await firstByteStream(pt, done, () => {
+      return await firstByteStream(sink, done, () => {
         // The reader went away: basic-ftp cannot abort a transfer, so drop the connection.
         client.close();
-        pt.destroy();
+        sink.writable.destroy();
       });
     },
     size: (path) =>

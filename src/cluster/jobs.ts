@@ -69,8 +69,9 @@ export interface JobQueue extends JobSink {
 }
 
 /**
- * The queue directory `dir` as a {@linkcode JobQueue}. Retry delays are kept in this
- * process (a restart retries at once). `onEnqueue` runs after each enqueue (to wake
+ * The queue directory `dir` as a {@linkcode JobQueue}: takes upload and delete jobs
+ * (`replicate` jobs stay queued). Retry delays are kept in this process (a restart
+ * retries at once). `onEnqueue` runs after each enqueue (to wake
  * the worker).
  */
 export function openJobQueue(dir: string, onEnqueue?: () => void): JobQueue {
@@ -82,7 +83,11 @@ export function openJobQueue(dir: string, onEnqueue?: () => void): JobQueue {
     },
     async take() {
       const now = Date.now();
-      const got = await queue.take(dir, (job) => (notBefore.get(encodeJob(job)) ?? 0) <= now);
+      // `replicate` jobs (the original cluster's) are left queued: this version does not run them.
+      const got = await queue.take(
+        dir,
+        (job) => job.type !== "replicate" && (notBefore.get(encodeJob(job)) ?? 0) <= now,
+      );
       if (!got) return null;
       const key = encodeJob(got.job);
       return {

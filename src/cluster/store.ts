@@ -221,7 +221,7 @@ async function runJob(
   try {
     if (job.type === "upload") r = await runUpload(ctx, job, opts.replicas ?? 2);
     else if (job.type === "delete") r = await runDelete(ctx, job);
-    else r = { result: "dropped", reason: "replicate jobs are not handled by this version" };
+    else r = { result: "retry", reason: "replicate jobs are not run by this version" };
   } catch (e) {
     r = { result: "retry", reason: (e as Error).message };
   }

@@ -1,9 +1,13 @@
 /**
- * Node paths of stored files and the listen address parser.
+ * Node paths of stored files, the listen address parser, jobs the worker leaves alone.
  *
  * @module
  */
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openJobQueue } from "./jobs.ts";
 import { parseListen } from "./serve.ts";
 import { nodePathFor, nodeStamp } from "./store.ts";
 
@@ -24,5 +28,17 @@ Deno.test("listen addresses", () => {
   assert.deepEqual(parseListen("[::1]:0"), { host: "::1", port: 0 });
   for (const bad of ["127.0.0.1", ":21", "host:99999", "::1:21"]) {
     assert.throws(() => parseListen(bad), /bad listen/);
+  }
+});
+
+Deno.test("store worker leaves replicate jobs queued", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hop-q-"));
+  try {
+    const q = openJobQueue(dir);
+    await q.enqueue({ type: "replicate", link: "a#", size: 1, mtime: 2, nodes: [] });
+    assert.equal(await q.take(), null);
+    assert.deepEqual((await q.list()).map((j) => j.type), ["replicate"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -88,6 +88,7 @@ const uidOf = (user: FtpUser): number | null => typeof user.id === "number" ? us
 /** The FtpFileSystem of a cluster. */
 export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   const l = ctx.layout;
+  const realRoot = fs.realpathSync(l.root);
 
   const lstat = async (p: string): Promise<fs.Stats | null> => {
     try {
@@ -120,6 +121,11 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     }
     const disk = await locate(v);
     if (disk === null) return null;
+    // A symlinked directory on the way could lead out of the root: such paths do not exist.
+    const parent = await fsp.realpath(path.dirname(disk)).catch(() => null);
+    if (parent === null || (parent !== realRoot && !parent.startsWith(realRoot + path.sep))) {
+      return null;
+    }
     const info = await readInfo(infoPathOf(disk)).catch((e) => {
       ctx.log(`cluster: unreadable info file ${infoPathOf(disk)}: ${(e as Error).message}`);
       return null;

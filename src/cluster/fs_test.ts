@@ -215,3 +215,23 @@ Deno.test("cluster fs: foreign files with raw names are listed and read, never c
     );
   });
 });
+
+Deno.test("cluster fs: symlinks never lead out of the root", async () => {
+  await withCluster("any", async (fs, ctx, _q, tmp) => {
+    await fsp.mkdir(path.join(tmp, "outside"));
+    await fsp.writeFile(path.join(tmp, "outside", "secret.txt"), "secret");
+    await fsp.symlink(path.join(tmp, "outside"), path.join(ctx.layout.root, "evil"));
+    await fsp.symlink(
+      path.join(tmp, "outside", "secret.txt"),
+      path.join(ctx.layout.root, "evil.txt"),
+    );
+    assert.deepEqual((await fs.list("/", admin)).map((e) => e.name), ["lost+found"]);
+    for (const p of ["/evil", "/evil/secret.txt", "/evil.txt"]) {
+      assert.equal(await fs.stat(p, admin), null, p);
+      await assert.rejects(fs.openRead(p, admin, 0), p);
+    }
+    await assert.rejects(put(fs, "/evil/new.txt", admin, "x"));
+    await assert.rejects(fs.mkdir("/evil/d", admin));
+    assert.deepEqual(await fsp.readdir(path.join(tmp, "outside")), ["secret.txt"]);
+  });
+});

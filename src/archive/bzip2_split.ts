@@ -157,7 +157,11 @@ export class BlockSplitter {
   #header(final: boolean): boolean {
     const at = this.#pos >>> 3;
     const avail = this.#end - at;
-    if (avail === 0) return false;
+    if (avail === 0) {
+      // Like bzip2 and lbzip2, an empty input is not a valid .bz2.
+      if (final && this.#streams === 0) throw this.#corrupt("empty input, no bzip2 stream");
+      return false;
+    }
     if (this.#streams > 0 && this.#buf[at] === 0) {
       // Zero padding after the last stream (some writers pad to a record size).
       if (!this.#zeros(at, this.#end)) throw this.#corrupt("unexpected data after a stream");

@@ -200,6 +200,7 @@ Deno.test("corrupt, truncated and foreign input give the typed error", async () 
     ["bit flip late", flip(bz, bz.length - 2000)],
     ["bit flip in the stored CRC", flip(single, single.length - 3)],
     ["not bzip2", new TextEncoder().encode("hello, this is not bzip2 at all")],
+    ["empty", new Uint8Array(0)],
     ["garbage after the stream", new Uint8Array([...single, 1, 2, 3])],
   ];
   for (const [name, input] of bad) {

@@ -12,6 +12,7 @@
  */
 
 import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { decodeLink, type DirInfo, encodeLink, type FileLink } from "../codec/link.ts";
@@ -37,14 +38,22 @@ export function withStaged(link: FileLink, id: string | null): FileLink {
   return { ...link, extra };
 }
 
-/** Read the link or info file at `file`, or null when it does not exist. */
+/** Read the link or info file at `file`, or null when it does not exist (or is a symlink). */
 export async function readInfo(file: string): Promise<FileLink | DirInfo | null> {
   let text: Uint8Array;
   try {
-    text = await fsp.readFile(file);
+    // O_NOFOLLOW: a symlink planted as a link file is not one (and reads nothing outside).
+    const fh = await fsp.open(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    try {
+      text = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return null;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR" || code === "ELOOP") {
+      return null;
+    }
     throw e;
   }
   return decodeLink(text, file);

@@ -62,13 +62,13 @@ Deno.test("round trips: empty, 1 byte, block-size edges, many piece sizes", asyn
     ["one full block + 1", textBytes(size + 1)],
   ];
   for (const [name, data] of cases) {
-    for (const piece of [1 << 20, 65536, 4093]) {
-      if (piece < 65536 && data.length > 1000000) continue;
+    for (const piece of [1 << 20, 4093]) {
       const bz = await compress(data, piece);
       assert.ok(sameBytes(await decompress(bz, piece), data), `${name}, pieces of ${piece}`);
-      assert.ok(sameBytes(await decompress(bz, 7), data), `${name}, decompress in 7-byte pieces`);
       assert.ok(sameBytes(decompressBytes(bz), data), `${name}, decompressBytes`);
     }
+    const bz = compressBytes(data);
+    assert.ok(sameBytes(await decompress(bz, 7), data), `${name}, decompress in 7-byte pieces`);
   }
   closePool();
 });

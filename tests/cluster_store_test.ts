@@ -33,6 +33,7 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
     storeWorker: false,
     retryBaseMs: 50,
     nodeDownMs: 300,
+    healthEveryMs: 100,
     engine: { loginFailDelayMs: 0 },
   });
   try {
@@ -81,6 +82,16 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
     }
     assert.equal(stagedId(link), null);
     assert.ok(body.equals(await fsp.readFile(path.join(dirs[0], link.copies[0].path))));
+    // The periodic health check logged the node going down and coming back.
+    const seen = new RegExp(
+      `node ftp://node:\\*\\*\\*@127\\.0\\.0\\.1:${pyPort}/ is DOWN[^]*is up`,
+    );
+    for (let i = 0;; i++) {
+      const log = await fsp.readFile(path.join(srv.root, ".log", "cluster.log"), "utf8");
+      if (seen.test(log)) break;
+      assert.ok(i < 50, `health transitions logged:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.deepEqual(
       (await fsp.readdir(path.join(srv.root, ".staging"))).filter((n) => n !== "tmp"),
       [],

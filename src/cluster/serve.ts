@@ -73,6 +73,8 @@ export interface ServeClusterOptions {
   retryBaseMs?: number;
   /** How long a failed node is skipped before it is tried again (ms, default 5000). */
   nodeDownMs?: number;
+  /** Node health check interval (ms, default 30000). */
+  healthEveryMs?: number;
   /** Pooled control connections per FTP node (default 16; also the transfers at once). */
   nodeConnections?: number;
   /** Engine tuning (timeouts, passive ports, login delays...). */
@@ -224,6 +226,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
   const unlock = await lockRoot(l0);
   const logFile = openLog(l0);
   let worker: StoreWorker | null = null;
+  let healthTimer: ReturnType<typeof setInterval> | undefined;
   const logLine = (line: string) => logFile.log(line);
   try {
     const { l, ctx, users, queue } = await openCluster(o, logLine, () => worker?.kick());
@@ -234,11 +237,20 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       adminPassword = (await addUser(l.root, "admin", { admin: true })).password;
       await users.reload();
     }
-    for (const node of ctx.nodes.values()) {
-      if (!(await node.health())) {
-        o.reporter?.warn(`node ${node.label} does not answer; it is retried`);
+    const up = new Map<string, boolean>();
+    const checkNodes = async () => {
+      for (const node of ctx.nodes.values()) {
+        const ok = await node.health();
+        const was = up.get(node.key);
+        if (was === ok) continue;
+        up.set(node.key, ok);
+        logLine(`cluster: node ${node.label} is ${ok ? "up" : "DOWN"}`);
+        if (!ok) o.reporter?.warn(`node ${node.label} does not answer; it is retried`);
+        else if (was === false) o.reporter?.info(`node ${node.label} is back`);
       }
-    }
+    };
+    await checkNodes();
+    healthTimer = setInterval(() => void checkNodes().catch(() => {}), o.healthEveryMs ?? 30_000);
     if (o.storeWorker ?? true) {
       worker = startStoreWorker(ctx, queue, {
         replicas: o.replicas,
@@ -295,6 +307,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       queue,
       worker,
       async close() {
+        clearInterval(healthTimer);
         await srv.close();
         await worker?.stop();
         for (const n of ctx.nodes.values()) n.close();
@@ -303,6 +316,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       },
     };
   } catch (e) {
+    clearInterval(healthTimer);
     await worker?.stop();
     await logFile.close();
     await unlock();

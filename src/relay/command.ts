@@ -232,7 +232,7 @@ export async function relayStatus(
       try {
         out.push(await folderStatus(ctx));
       } finally {
-        await ctx.io.close();
+        await closeRelay(ctx);
       }
     }
   } finally {
@@ -338,6 +338,11 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
   };
 }
 
+async function closeRelay(ctx: SyncContext): Promise<void> {
+  await ctx.io.close();
+  if (ctx.lockIo !== ctx.io) await ctx.lockIo.close();
+}
+
 function pageOfCfg(cfg: FolderConfig, path: string): string {
   return pageOf(path, cfg.pageDepth);
 }
@@ -361,7 +366,7 @@ export async function relayForget(
           : `${cfg.name}: client ${opts.name} was not registered`,
       );
     } finally {
-      await ctx.io.close();
+      await closeRelay(ctx);
     }
   }
   return any;

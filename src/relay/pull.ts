@@ -142,7 +142,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
   const pusher = updatePusher(first.entries);
   if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
   if (pusher === cfg.clientName) return { ...res, skipped: "own" };
-  const held = await acquireLock(io, view.page, {
+  const held = await acquireLock(ctx.lockIo, view.page, {
     owner: cfg.clientName,
     mode: "r",
     timeoutSeconds: cfg.lockTimeoutSeconds,
@@ -200,6 +200,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
       await placeFiles(ctx, view.page, upd.data!.name, upd.data!.size, plan, res, pusher);
     }
     // register as a puller: re-read under the lock and merge, never drop a name
+    await held.verify();
     const now = await readUpdateIndex(io, view.page, upd.time);
     const pullers = [...now.pullers.filter((p) => p !== ""), cfg.clientName];
     await writeUpdateIndex(io, view.page, upd.time, { entries: now.entries, pullers });
@@ -373,7 +374,7 @@ export async function requestMissing(
   const candidates: IndexEntry[] = [];
   for (const e of index) if (await isMissing(e)) candidates.push(e);
   if (candidates.length === 0) return [];
-  const held = await acquireLock(io, view.page, {
+  const held = await acquireLock(ctx.lockIo, view.page, {
     owner: cfg.clientName,
     mode: "w",
     timeoutSeconds: cfg.lockTimeoutSeconds,

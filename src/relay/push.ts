@@ -133,7 +133,7 @@ export async function pushPage(
   if (plan.changes.length === 0 && plan.deletions.length === 0) {
     return { ...res, skipped: "nothing" };
   }
-  const held = await acquireLock(io, page, {
+  const held = await acquireLock(ctx.lockIo, page, {
     owner: cfg.clientName,
     mode: "w",
     timeoutSeconds: cfg.lockTimeoutSeconds,
@@ -225,6 +225,8 @@ export async function pushPage(
         entries.set(e.path, e);
         res.bytes += c.file.size;
       }
+      // a long upload may have outlived the lock: publish nothing unless it is still ours
+      await held.verify();
       await writeUpdateIndex(io, page, time, { entries: pushed, pullers: [] });
       res.files = batch.length;
     }
@@ -278,7 +280,7 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
     removable = !view.lock && (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
   }
   if (!removable) return false;
-  const held = await acquireLock(io, view.page, {
+  const held = await acquireLock(ctx.lockIo, view.page, {
     owner: cfg.clientName,
     mode: "w",
     timeoutSeconds: cfg.lockTimeoutSeconds,

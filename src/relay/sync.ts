@@ -37,6 +37,11 @@ import { loadState, saveState, type SyncState } from "./state.ts";
 export interface SyncContext {
   cfg: FolderConfig;
   io: RelayIO;
+  /**
+   * Where locks are taken and refreshed: on FTP a second connection, so that a
+   * lock stays fresh while a long transfer holds the first one.
+   */
+  lockIo: RelayIO;
   reporter: Reporter;
   state: SyncState;
   cache: ChecksumCache;
@@ -82,12 +87,22 @@ export async function openSync(
   for (const n of await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
-  let io = opts.io ?? await openRelayIO(cfg.relayUrl, {
+  const backendOpts = {
     user: cfg.user,
     password: cfg.password,
     insecureTls: cfg.insecureTls,
     tlsCa: cfg.tlsCa,
-  });
+  };
+  let io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
+  let lockIo = io;
+  if (!opts.io && !cfg.relayUrl.startsWith("file:")) {
+    try {
+      lockIo = await openRelayIO(cfg.relayUrl, backendOpts);
+    } catch (e) {
+      await io.close().catch(() => {});
+      throw e;
+    }
+  }
   try {
     if (cfg.passphrase !== undefined) {
       io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
@@ -98,11 +113,13 @@ export async function openSync(
     }
   } catch (e) {
     await io.close().catch(() => {});
+    if (lockIo !== io) await lockIo.close().catch(() => {});
     throw e;
   }
   return {
     cfg,
     io,
+    lockIo,
     reporter,
     state: await loadState(cfg.localPath, cfg.relayUrl, cfg.clientName),
     cache: await openChecksumCache(cfg.localPath, cfg.checksum),
@@ -118,6 +135,7 @@ export async function closeSync(ctx: SyncContext): Promise<void> {
     await saveState(ctx.cfg.localPath, ctx.state);
   } finally {
     await ctx.io.close();
+    if (ctx.lockIo !== ctx.io) await ctx.lockIo.close();
   }
 }
 

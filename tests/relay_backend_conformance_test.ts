@@ -88,3 +88,99 @@ for (
     }
   });
 }
+
+async function rejectsKind(p: Promise<unknown>, kind: string, hint: RegExp): Promise<RelayError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof RelayError, `expected RelayError, got ${e}`);
+    assert.equal(e.kind, kind, e.message);
+    assert.match(e.hint ?? "", hint);
+    return e;
+  }
+  assert.fail(`expected a RelayError of kind ${kind}`);
+}
+
+Deno.test("relay backend errors: wrong password, server down, TLS, missing folder", async (t) => {
+  const root = await tempDir();
+  const certDir = await tempDir();
+  const cert = await makeSelfSignedCert(certDir);
+  const servers: TestFtpServer[] = [];
+  try {
+    const py = await startPyftpdlib({ root, user: USER, password: PASSWORD });
+    const vs = await startVsftpd({ root, user: USER, password: PASSWORD });
+    const pyTls = await startPyftpdlib({ root, user: USER, password: PASSWORD, tls: cert });
+    servers.push(py, vs, pyTls);
+
+    await t.step("wrong password: kind auth, hint names the user", async () => {
+      for (const s of [py, vs]) {
+        const e = await rejectsKind(
+          openBackend(s.url, { user: USER, password: "wrong" }),
+          "auth",
+          /user.*password/,
+        );
+        assert.match(e.hint!, new RegExp(USER.replace(".", "\\.")));
+        assert.doesNotMatch(e.message, /wrong/, "the password is not echoed");
+      }
+    });
+
+    await t.step("server down: kind connect, hint asks whether it runs", async () => {
+      const gone = await startPyftpdlib({ root, user: USER, password: PASSWORD });
+      const open = await openBackend(gone.url, { user: USER, password: PASSWORD });
+      await gone.stop();
+      await rejectsKind(
+        openBackend(gone.url, { user: USER, password: PASSWORD }),
+        "connect",
+        /Is the FTP server at 127\.0\.0\.1:\d+ running\?/,
+      );
+      await rejectsKind(open.list(), "connect", /./);
+      await open.close();
+    });
+
+    await t.step("FTPS: untrusted certificate refused, accepted when asked", async () => {
+      await rejectsKind(
+        openBackend(pyTls.url, { user: USER, password: PASSWORD }),
+        "tls",
+        /certificate/,
+      );
+      const ok = await openBackend(pyTls.url, {
+        user: USER,
+        password: PASSWORD,
+        insecureTls: true,
+      });
+      assert.deepEqual(await ok.list(), []);
+      await ok.close();
+      await rejectsKind(
+        openBackend(py.url.replace("ftp:", "ftps:"), { user: USER, password: PASSWORD }),
+        "tls",
+        /FTPS/,
+      );
+    });
+
+    await t.step("missing relay folder: kind missing unless create", async () => {
+      for (const s of [py, vs]) {
+        await rejectsKind(
+          openBackend(`${s.url}/no%20such`, { user: USER, password: PASSWORD }),
+          "missing",
+          /Create the relay folder/,
+        );
+      }
+      const made = await openBackend(`${py.url}/new%20relay`, {
+        user: USER,
+        password: PASSWORD,
+        create: true,
+      });
+      await made.write("f", new TextEncoder().encode("x"));
+      assert.equal(await readFile(join(root, "new relay", "f"), "utf8"), "x");
+      await made.close();
+      const missing = join(root, "no-folder");
+      await rejectsKind(openBackend(missing), "missing", /Create the relay folder/);
+      const folder = await openBackend(missing, { create: true });
+      assert.deepEqual(await folder.list(), []);
+    });
+  } finally {
+    for (const s of servers) await s.stop();
+    await rm(root, { recursive: true, force: true });
+    await rm(certDir, { recursive: true, force: true });
+  }
+});

@@ -197,13 +197,13 @@ export async function folderBackend(dir: string, opts: FolderOptions = {}): Prom
       }
     },
     write: writeAtomic,
-    createExclusive(name, data) {
+    async createExclusive(name, data) {
       checkName(name);
-      return createExclusive(ops, claims, name, data);
+      return await createExclusive(ops, claims, name, data);
     },
-    delete(name) {
+    async delete(name) {
       checkName(name);
-      return deleteWithClaim(ops, name);
+      return await deleteWithClaim(ops, name);
     },
     async rename(from, to) {
       try {

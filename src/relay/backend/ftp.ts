@@ -24,7 +24,7 @@ import { Client, FTPError, type FTPResponse } from "basic-ftp";
 import type { FTPContext } from "basic-ftp";
 import { randomBytes } from "node:crypto";
 import { Socket } from "node:net";
-import { PassThrough, Readable, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
 import { checkName, type RelayBackend, RelayError, type RelayFile, TEMP_PREFIX } from "./types.ts";
@@ -217,7 +217,7 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         return (await statOn(c, name)) !== null;
       },
       writeAtomic(name, data) {
-        return uploadAtomic(c, name, Readable.from([data]));
+        return uploadAtomic(c, name, Readable.from(data.length ? [data] : []));
       },
       async unlink(name) {
         const res = await c.client.sendIgnoringError(`DELE ${await q(name)}`);
@@ -233,8 +233,8 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
 
   return {
     label,
-    list() {
-      return run("list", undefined, true, async (c) => {
+    async list() {
+      return await run("list", undefined, true, async (c) => {
         const infos = await c.client.list();
         const out: RelayFile[] = [];
         for (const f of infos) {
@@ -250,9 +250,9 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         return out;
       });
     },
-    stat(name) {
+    async stat(name) {
       checkName(name);
-      return run("stat", name, true, (c) => statOn(c, name));
+      return await run("stat", name, true, (c) => statOn(c, name));
     },
     async read(name) {
       checkName(name);
@@ -260,25 +260,47 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
       // Held until the transfer ends: the stream owns the connection meanwhile.
       const release = await take();
       let c: Conn;
+      let expected = 0;
       try {
         conn ??= await connect();
         c = conn;
-        if (!(await statOn(c, name))) {
+        const st = await statOn(c, name);
+        if (!st) {
           throw new RelayError("missing", `relay ${label}: no file ${name}`, {
             hint: "The file is not on the relay (removed by another client?).",
           });
         }
+        expected = st.size;
       } catch (e) {
         release();
         if (e instanceof RelayError) throw e;
         drop();
         throw err(e, "read", name);
       }
-      const pass = new PassThrough({ highWaterMark: 256 * 1024 });
+      // Counts the bytes: a transfer that ends short (or long) is an error, never a silent cut.
+      let count = 0;
+      const pass = new Transform({
+        highWaterMark: 256 * 1024,
+        transform(chunk: Uint8Array, _enc, cb) {
+          count += chunk.length;
+          cb(null, chunk);
+        },
+        flush(cb) {
+          cb(
+            count === expected ? null : new RelayError(
+              "other",
+              `relay ${label}: read ${count} bytes of ${name}, expected ${expected}`,
+              { hint: "The file changed during the transfer, or the connection broke; try again." },
+            ),
+          );
+        },
+      });
       let finished = false;
+      let ended = false;
+      pass.once("end", () => ended = true);
       pass.once("close", () => {
         // The reader went away mid-transfer: basic-ftp cannot abort one, so drop the connection.
-        if (!finished && conn === c) drop();
+        if (!finished && !ended && conn === c) drop();
       });
       c.client.downloadTo(pass, name).then(
         () => {
@@ -296,9 +318,9 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
       );
       return Readable.toWeb(pass) as unknown as ReadableStream<Uint8Array>;
     },
-    readBytes(name) {
+    async readBytes(name) {
       checkName(name);
-      return run("read", name, true, async (c) => {
+      return await run("read", name, true, async (c) => {
         const chunks: Uint8Array[] = [];
         let total = 0;
         const sink = new Writable({
@@ -328,31 +350,36 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         return out;
       });
     },
-    write(name, data) {
+    async write(name, data) {
       checkName(name);
       const bytes = data instanceof Uint8Array;
-      return run("write", name, bytes, (c) =>
+      return await run("write", name, bytes, (c) =>
         uploadAtomic(
           c,
           name,
           bytes
-            ? Readable.from([data])
+            ? Readable.from(data.length ? [data] : [])
             : Readable.fromWeb(data as import("node:stream/web").ReadableStream),
         ));
     },
-    createExclusive(name, data) {
+    async createExclusive(name, data) {
       checkName(name);
       // Not retried: a dropped MKD may have made the claim; the grace period clears it.
-      return run("create", name, false, (c) => createExclusive(claimOps(c), claims, name, data));
+      return await run(
+        "create",
+        name,
+        false,
+        (c) => createExclusive(claimOps(c), claims, name, data),
+      );
     },
-    delete(name) {
+    async delete(name) {
       checkName(name);
-      return run("delete", name, true, (c) => deleteWithClaim(claimOps(c), name));
+      return await run("delete", name, true, (c) => deleteWithClaim(claimOps(c), name));
     },
-    rename(from, to) {
+    async rename(from, to) {
       checkName(from);
       checkName(to);
-      return run("rename", from, false, async (c) => {
+      return await run("rename", from, false, async (c) => {
         try {
           await c.client.rename(from, to);
         } catch (e) {
@@ -366,9 +393,9 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         }
       });
     },
-    setMtime(name, mtimeMs) {
+    async setMtime(name, mtimeMs) {
       checkName(name);
-      return run("set the mtime of", name, true, async (c) => {
+      return await run("set the mtime of", name, true, async (c) => {
         const stamp = mlsxStamp(mtimeMs);
         const target = await c.client.protectWhitespace(name);
         if (c.mfmt) {
@@ -455,9 +482,61 @@ function deferDataTls(client: Client): void {
         secured.setTimeout(0);
         ftp._setupDefaultErrorHandlers(secured, "data socket");
         ftp._dataSocket = secured; // not the setter: it would close the socket under TLS
+        // vsftpd announces the size ("(1234 bytes)") and waits for our close before its 226.
+        const announced = /\((\d+) bytes\)/.exec(res.message);
+        if (announced) {
+          const size = Number(announced[1]);
+          let got = 0;
+          const onData = (chunk: Uint8Array) => {
+            got += chunk.length;
+            if (got >= size) {
+              secured.off("data", onData);
+              watchForLostEnd(secured);
+            }
+          };
+          if (size === 0) watchForLostEnd(secured);
+          else secured.on("data", onData);
+        }
+      } else if (!(res instanceof Error) && res.code >= 200 && res.code < 300) {
+        const data = ftp.dataSocket;
+        if (data && "encrypted" in data) watchForLostEnd(data as TLSSocket);
       }
       handler(res, task);
     });
+}
+
+/**
+ * The server said the transfer is complete (226), or sent every byte it
+ * announced, so no data can follow. Deno's TLS socket sometimes never emits
+ * 'end' when the peer's close arrives while the socket is paused by
+ * backpressure, and the download stalls until the timeout (seen with both
+ * pyftpdlib and vsftpd). Once the socket is flowing and has been silent for
+ * 300 ms, end it by hand.
+ */
+function watchForLostEnd(sock: TLSSocket): void {
+  if (sock.readableEnded || sock.destroyed) return;
+  let quietTicks = 0;
+  const onData = () => quietTicks = 0;
+  sock.on("data", onData);
+  const timer = setInterval(() => {
+    if (sock.readableEnded || sock.destroyed) {
+      stop();
+      return;
+    }
+    if (sock.isPaused() || sock.readableLength > 0) {
+      quietTicks = 0;
+      return;
+    }
+    if (++quietTicks >= 3) {
+      stop();
+      sock.push(null);
+    }
+  }, 100);
+  const stop = () => {
+    clearInterval(timer);
+    sock.off("data", onData);
+  };
+  sock.once("close", stop);
 }
 
 function isIp(host: string): boolean {

@@ -134,6 +134,7 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
   const recover = folders.map(() => true);
   const refresh = Math.min(...folders.map((f) => f.refreshSeconds)) * 1000;
   let delay = refresh / 2;
+  let lastThrown: HopError | undefined;
   try {
     while (!signal?.aborted) {
       let active = false;
@@ -157,10 +158,14 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
           if (r.errors > 0) failed = true;
         } catch (e) {
           if (!(e instanceof HopError)) throw e;
+          lastThrown = e;
           sum.errors++;
           failed = true;
           recover[i] = true;
-          reporter.warn(`${cfg.name}: ${e.message}`, { event: "error", hint: e.hint });
+          // a single folder run once: the error itself ends the command (with its hint)
+          if (!(opts.once && folders.length === 1)) {
+            reporter.warn(`${cfg.name}: ${e.message}`, { event: "error", hint: e.hint });
+          }
           if (ctxs[i]) {
             await closeSync(ctxs[i]!).catch(() => {});
             ctxs[i] = null;
@@ -176,6 +181,7 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
     for (const c of ctxs) if (c) await closeSync(c).catch(() => {});
     closePool();
   }
+  if (opts.once && folders.length === 1 && lastThrown) throw lastThrown;
   if (opts.once && sum.errors > 0) {
     throw new HopError(`relay sync finished with ${sum.errors} failed step(s)`, {
       hint: "See the warnings above; run again once the cause is fixed.",

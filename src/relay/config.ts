@@ -632,7 +632,7 @@ export function oneOffConfig(o: OneOffOptions): FolderConfig {
   }
   const url = new URL(relayUrl);
   return {
-    name: "command line",
+    name: o.local,
     origin: "command line",
     localPath: isAbsolute(o.local) ? o.local : resolve(o.local),
     relayUrl,

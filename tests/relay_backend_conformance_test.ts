@@ -184,3 +184,30 @@ Deno.test("relay backend errors: wrong password, server down, TLS, missing folde
     await rm(certDir, { recursive: true, force: true });
   }
 });
+
+Deno.test("relay backend: folder and FTP clients on one storage exclude each other", async () => {
+  const root = await tempDir();
+  const srv = await startPyftpdlib({ root, user: USER, password: PASSWORD });
+  const clients = [
+    ...await Promise.all([0, 1, 2, 3].map(() => openBackend(root))),
+    ...await Promise.all(
+      [0, 1, 2, 3].map(() => openBackend(srv.url, { user: USER, password: PASSWORD })),
+    ),
+  ];
+  try {
+    for (let round = 0; round < 15; round++) {
+      const won = await Promise.all(
+        clients.map((c, i) => c.createExclusive(".0.lock", new TextEncoder().encode(`c${i}`))),
+      );
+      const winners = won.flatMap((w, i) => w ? [i] : []);
+      assert.equal(winners.length, 1, `round ${round}: winners ${winners}`);
+      assert.equal(await readFile(join(root, ".0.lock"), "utf8"), `c${winners[0]}`);
+      // the other kind of client releases it
+      await clients[(winners[0] + 4) % 8].delete(".0.lock");
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await srv.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -244,7 +244,8 @@ export async function startVsftpd(opts: TestServerOptions): Promise<TestFtpServe
           "ssl_tlsv1=NO",
           "ssl_sslv2=NO",
           "ssl_sslv3=NO",
-          // Node's TLS 1.3 data connections do not resume the control session.
+          // vsftpd's default (YES) wants data connections to resume the control TLS
+          // session; node:tls clients do that unreliably (Deno: sometimes, Bun: never).
           "require_ssl_reuse=NO",
         ]
         : ["ssl_enable=NO"]),

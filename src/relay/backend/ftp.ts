@@ -628,7 +628,7 @@ export function mapFtpError(
       return new RelayError(
         "tls",
         head,
-        o("The server refused the TLS data connection (vsftpd: require_ssl_reuse=NO helps)."),
+        o("The server refused the TLS data connection; if it requires TLS session reuse (vsftpd require_ssl_reuse=YES), this runtime may not resume sessions: set require_ssl_reuse=NO on the server or use the Deno build."),
       );
     }
     return new RelayError(

@@ -146,6 +146,7 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
     const release = await take();
     try {
       for (let attempt = 0;; attempt++) {
+        if (closed) throw new RelayError("other", `relay ${label} is closed`);
         conn ??= await connect();
         try {
           return await fn(conn);
@@ -415,12 +416,11 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         }
       });
     },
-    async close() {
-      if (closed) return;
-      const release = await take();
+    /** Drops the connection at once, aborting a transfer still running (its temp file stays; sync removes stale ones). */
+    close() {
       closed = true;
       drop();
-      release();
+      return Promise.resolve();
     },
   };
 }

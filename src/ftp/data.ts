@@ -55,16 +55,20 @@ export async function listenPassive(opts: {
 }): Promise<PassiveEndpoint> {
   let accepted: net.Socket | null = null;
   let waiter: ((s: net.Socket) => void) | null = null;
-  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
-    if (accepted || !sameAddress(sock.remoteAddress ?? "", opts.peer)) {
-      if (!accepted) opts.onForeign?.(plainAddress(sock.remoteAddress));
-      sock.destroy();
-      return;
-    }
+  const foreign = (sock: net.Socket): boolean => {
+    if (!accepted && sameAddress(sock.remoteAddress ?? "", opts.peer)) return false;
+    if (!accepted) opts.onForeign?.(plainAddress(sock.remoteAddress));
+    sock.destroy();
+    return true;
+  };
+  const take = (sock: net.Socket): void => {
     accepted = sock;
     sock.on("error", () => {});
     server.close();
     if (waiter) waiter(sock);
+  };
+  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
+    if (!foreign(sock)) take(sock);
   });
   server.on("error", () => {});
   const port = await bindPort(server, opts.host, opts.range, opts.reserved);
@@ -161,6 +165,43 @@ export function connectActive(
   });
 }
 
+/** Decrypted data of a TLS data socket, collected in flowing mode. */
+interface TlsInbox {
+  chunks: Uint8Array[];
+  /** Bytes in `chunks`. */
+  queued: number;
+  /** 'end' seen (clean end of stream). */
+  ended: boolean;
+  /** 'close' seen: no more data can come (Deno may deliver data after 'end'). */
+  closed: boolean;
+  wake: (() => void) | null;
+  /** The TCP socket under a wrapped TLS socket (its byte count guards against lost data). */
+  raw: net.Socket | null;
+}
+const inboxes = new WeakMap<net.Socket, TlsInbox>();
+const MAX_TLS_QUEUE = 64 << 20;
+
+/** Keep a TLS socket flowing from the start (see receiveStream); chunks wait in an inbox. */
+function collectTls(t: tls.TLSSocket, raw: net.Socket | null): void {
+  const inbox: TlsInbox = { chunks: [], queued: 0, ended: false, closed: false, wake: null, raw };
+  inboxes.set(t, inbox);
+  t.on("data", (chunk: Uint8Array) => {
+    if (t.destroyed) return;
+    inbox.chunks.push(chunk);
+    inbox.queued += chunk.byteLength;
+    if (inbox.queued > MAX_TLS_QUEUE) t.destroy(new Error("upload queue over limit (storage too slow)"));
+    inbox.wake?.();
+  });
+  t.on("end", () => {
+    inbox.ended = true;
+    inbox.wake?.();
+  });
+  t.on("close", () => {
+    inbox.closed = true;
+    inbox.wake?.();
+  });
+}
+
 /** Run the server side of a TLS handshake on a data socket. */
 export function secureData(
   sock: net.Socket,
@@ -169,6 +210,7 @@ export function secureData(
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const t = new tls.TLSSocket(sock, { isServer: true, secureContext: context });
+    collectTls(t, sock);
     const timer = setTimeout(() => {
       t.destroy();
       reject(new Error("TLS handshake on data connection timed out"));
@@ -212,6 +254,7 @@ export async function sendStream(source: ReadableStream<Uint8Array>, sock: net.S
       if (sock.destroyed) throw new Error("data connection closed");
       const { done, value } = await reader.read();
       if (done) break;
+      if (value.byteLength === 0) continue;
       bytes += value.byteLength;
       if (!sock.write(value)) await waitDrain(sock);
     }
@@ -225,7 +268,7 @@ export async function sendStream(source: ReadableStream<Uint8Array>, sock: net.S
 
 /** Write a whole small buffer (listings), then end the socket. */
 export async function sendBytes(bytes: Uint8Array, sock: net.Socket): Promise<void> {
-  if (!sock.write(bytes)) await waitDrain(sock);
+  if (bytes.byteLength > 0 && !sock.write(bytes)) await waitDrain(sock);
   await endSocket(sock);
 }
 
@@ -244,8 +287,22 @@ export function endSocket(sock: net.Socket): Promise<void> {
   });
 }
 
-/** Read `sock` to its end into `sink`, one awaited write per chunk (backpressure). */
-export async function receiveStream(
+/**
+ * Read `sock` to its end into `sink`, one awaited write per chunk (backpressure).
+ * TLS sockets are read in flowing mode with a bounded queue instead: pausing a
+ * server-side TLS socket stalls it for good under Deno 2's node:tls.
+ */
+export function receiveStream(
+  sock: net.Socket,
+  sink: WritableStreamDefaultWriter<Uint8Array>,
+  onChunk?: (bytes: number) => void,
+): Promise<number> {
+  return sock instanceof tls.TLSSocket
+    ? receiveFlowing(sock, sink, onChunk)
+    : receivePaced(sock, sink, onChunk);
+}
+
+async function receivePaced(
   sock: net.Socket,
   sink: WritableStreamDefaultWriter<Uint8Array>,
   onChunk?: (bytes: number) => void,
@@ -257,4 +314,57 @@ export async function receiveStream(
     await sink.write(chunk);
   }
   return bytes;
+}
+
+function receiveFlowing(
+  sock: net.Socket,
+  sink: WritableStreamDefaultWriter<Uint8Array>,
+  onChunk: ((bytes: number) => void) | undefined,
+): Promise<number> {
+  const inbox = inboxes.get(sock);
+  if (!inbox) return receivePaced(sock, sink, onChunk);
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    let writing = false;
+    let settled = false;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      inbox.wake = null;
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else resolve(bytes);
+    };
+    const pump = async () => {
+      if (writing || settled) return;
+      writing = true;
+      try {
+        while (inbox.chunks.length > 0 && !settled) {
+          const chunk = inbox.chunks.shift()!;
+          inbox.queued -= chunk.byteLength;
+          bytes += chunk.byteLength;
+          onChunk?.(chunk.byteLength);
+          await sink.write(chunk);
+        }
+      } catch (err) {
+        writing = false;
+        return settle(err as Error);
+      }
+      writing = false;
+      if (inbox.chunks.length > 0) return void pump();
+      if (!inbox.closed) return;
+      if (!inbox.ended) return settle(new Error("data connection closed"));
+      // Deno 2's node:tls can report the end of a TLS stream before all records were
+      // decrypted; more ciphertext than the plaintext explains means data was lost.
+      const raw = inbox.raw?.bytesRead ?? 0;
+      if (raw > bytes + 16384 + bytes / 20) {
+        return settle(new Error(`TLS data connection lost data (${raw} bytes received, ${bytes} decrypted)`));
+      }
+      settle(null);
+    };
+    inbox.wake = () => void pump();
+    sock.on("error", (err) => settle(err));
+    void pump();
+  });
 }

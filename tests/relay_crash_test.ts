@@ -110,7 +110,7 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
 Deno.test("folder relay: three clients killed at random points converge, no file lost", async () => {
   const [dir, clean] = await tempDir("hop-crash-relay-");
   try {
-    await crashRounds(dir, dir, "folder", 40_000);
+    await crashRounds(dir, dir, "folder", 45_000);
   } finally {
     await clean();
   }
@@ -120,8 +120,7 @@ Deno.test("pyftpdlib relay: three clients killed at random points converge, no f
   const [root, clean] = await tempDir("hop-crash-ftp-");
   const srv = await startPyftpdlib({ root, user: "relay", password: "pw" });
   try {
-    // a claim folder orphaned by a kill is tolerated for 60 s before it is cleared
-    await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", 90_000);
+    await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", 45_000);
   } finally {
     await srv.stop();
     await clean();

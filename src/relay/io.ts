@@ -18,7 +18,7 @@ export type RelayIO = Omit<RelayBackend, "setMtime">;
 /** Opens the relay of a folder configuration (FTP connects and logs in now). */
 export async function openRelayIO(
   url: string,
-  opts: Pick<OpenOptions, "user" | "password" | "insecureTls" | "tlsCa"> = {},
+  opts: Pick<OpenOptions, "user" | "password" | "insecureTls" | "tlsCa" | "claimGraceMs"> = {},
 ): Promise<RelayIO> {
   return await openBackend(url, opts);
 }

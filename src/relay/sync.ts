@@ -33,6 +33,13 @@ import { pushPage, readIndexCached } from "./push.ts";
 import { type ChecksumCache, openChecksumCache, scanFolder, STATE_DIR } from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
 
+/**
+ * How long an exclusive-create claim without its file (left by a client
+ * killed between the two steps) blocks a page. Creating a lock takes well
+ * under a second; a later writer is caught by the lock's read-back check.
+ */
+export const CLAIM_GRACE_MS = 15_000;
+
 /** Everything a pass works with, for one folder and its relay. */
 export interface SyncContext {
   cfg: FolderConfig;
@@ -92,6 +99,7 @@ export async function openSync(
     password: cfg.password,
     insecureTls: cfg.insecureTls,
     tlsCa: cfg.tlsCa,
+    claimGraceMs: CLAIM_GRACE_MS,
   };
   let io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
   let lockIo = io;

@@ -302,3 +302,22 @@ Deno.test("stale temp files of cut writes are removed on the first pass, fresh o
     await clean();
   }
 });
+
+Deno.test("a file of zeros (compressing beyond any fixed ratio) is pulled", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    await writeFile(join(a, "zeros.img"), new Uint8Array(20_000_000));
+    await run(folderCfg(b, relay, "bob"));
+    assert.equal((await run(folderCfg(a, relay, "alice"))).pushed, 1);
+    const r = await run(folderCfg(b, relay, "bob"), false);
+    assert.deepEqual(r.rep.warns, []);
+    assert.equal(r.pulled, 1);
+    assert.equal((await stat(join(b, "zeros.img"))).size, 20_000_000);
+  } finally {
+    await clean();
+  }
+});

@@ -14,7 +14,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, rename, rm, stat, unlink, utimes } from "node:fs/promises";
+import { lstat, mkdir, rename, rm, stat, statfs, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { extractArchive } from "../archive/extract.ts";
 import { pathProblem } from "../archive/tar.ts";
@@ -34,6 +34,19 @@ import { pathSelected } from "./config.ts";
 import { expectedFromListing, removeUpdate, updateComplete, updatePusher } from "./pullers.ts";
 import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
+
+/** Bytes kept free on the local disk when extracting. */
+const DISK_RESERVE = 64 * 1024 * 1024;
+
+/** Bytes an extraction into `dir` may write: the free space less a reserve. */
+async function spaceFor(dir: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(dir);
+    return Math.max(1, s.bavail * s.bsize - DISK_RESERVE);
+  } catch {
+    return undefined;
+  }
+}
 
 /** What a pull of one page did. */
 export interface PullResult {
@@ -239,6 +252,10 @@ async function placeFiles(
     await extractArchive(await ctx.io.read(dataName), staging, {
       filter: (p) => wanted.has(p),
       compressedSize: dataSize,
+      // Real data can compress beyond any fixed ratio (bzip2 turns 50 MB of zeros into 81
+      // bytes): the bound is the free space, less a reserve, so a bomb never fills the disk.
+      maxRatio: 1e9,
+      maxBytes: await spaceFor(staging),
       onEntry: (e) => {
         if (e.type === "file") {
           res.bytes += e.size;

@@ -130,13 +130,15 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<FtpServerH
   const perIp = new Map<string, number>();
   const maxPerIp = opts.maxSessionsPerIp ?? 16;
   const maxTotal = opts.maxSessions ?? 512;
+  /** Every control socket until it is closed (a finished session may still be flushing). */
   const sockets = new Set<net.Socket>();
+  let sessions = 0;
 
   const server = net.createServer((sock) => {
     const ip = plainAddress(sock.remoteAddress);
     sock.on("error", () => {});
     const count = perIp.get(ip) ?? 0;
-    const refuse = sockets.size >= maxTotal
+    const refuse = sessions >= maxTotal
       ? "Too many connections, try again later."
       : count >= maxPerIp
       ? "Too many connections from your address."
@@ -145,14 +147,18 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<FtpServerH
       : null;
     if (refuse) {
       log(`ftp ${ip} refused: ${refuse}`);
+      sockets.add(sock);
+      sock.once("close", () => sockets.delete(sock));
       sock.end(formatReply(421, refuse));
       setTimeout(() => sock.destroy(), 2000).unref();
       return;
     }
     perIp.set(ip, count + 1);
+    sessions++;
     sockets.add(sock);
+    sock.once("close", () => sockets.delete(sock));
     void runSession(sock, cfg).then(() => {
-      sockets.delete(sock);
+      sessions--;
       const n = (perIp.get(ip) ?? 1) - 1;
       if (n <= 0) perIp.delete(ip);
       else perIp.set(ip, n);

@@ -177,21 +177,26 @@ class Session {
     }, this.cfg.idleTimeoutMs);
   }
 
+  /** End the session after the replies already written have been flushed. */
   private close(): void {
     if (this.closed) return;
+    this.shutdown();
     this.sock.end();
     setTimeout(() => this.sock.destroy(), 2000).unref();
-    this.onClose();
   }
 
   private onClose(): void {
     if (this.closed) return;
+    this.shutdown();
+    this.sock.destroy();
+  }
+
+  private shutdown(): void {
     this.closed = true;
     clearTimeout(this.idleTimer);
     this.queue = [];
     if (this.transfer) this.abortTransfer(false);
     this.clearData();
-    this.sock.destroy();
     this.log("disconnect");
     this.done();
   }

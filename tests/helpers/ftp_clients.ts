@@ -204,7 +204,7 @@ export function createReplyParser(): (chunk: Uint8Array) => FtpReplyMsg[] {
         } else open.lines.push(line);
         continue;
       }
-      const m = /^([1-5][0-5]\d)([ -])(.*)$/.exec(line);
+      const m = /^([1-5][0-5]\d)([ -])(.*)$/s.exec(line);
       if (!m) throw new Error(`malformed reply line ${JSON.stringify(line)}`);
       const msg = { code: Number(m[1]), lines: [m[3]] };
       if (m[2] === " ") out.push(msg);

@@ -46,20 +46,28 @@ export class ChunkCutter {
     let i = from;
     for (; i < end; i++) {
       const b = input[i];
-      let next = cost;
-      if (b === runByte && runLen < 255) {
-        // Lengths 1..3 cost 1 each; the 4th byte adds itself and the run's count byte.
-        if (runLen < 3) next += 1;
-        else if (runLen === 3) next += 2;
-        if (next > limit) break;
-        runLen++;
-      } else {
-        next += 1;
-        if (next > limit) break;
+      if (b !== runByte) {
+        if (cost >= limit) break;
+        cost++;
         runByte = b;
         runLen = 1;
+      } else if (runLen < 3) {
+        if (cost >= limit) break;
+        cost++;
+        runLen++;
+      } else if (runLen === 3) {
+        // The 4th equal byte adds itself and the run's count byte.
+        if (cost + 2 > limit) break;
+        cost += 2;
+        runLen = 4;
+      } else if (runLen < 255) {
+        runLen++;
+      } else {
+        // A run of 255 is full: this byte starts a new one.
+        if (cost >= limit) break;
+        cost++;
+        runLen = 1;
       }
-      cost = next;
     }
     this.#runByte = runByte;
     this.#runLen = runLen;

@@ -367,13 +367,14 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
  * files pushed before it registered: entries of `.P.index` this client never
  * had (absent locally, not in its base, not in the pending update, selected
  * by its filters, not deleted) are removed from the index under the page
- * lock, so that the clients holding them send them again. Returns their paths.
+ * lock, so that the clients holding them send them again. Returns their paths,
+ * or null when the page was busy (nothing checked).
  */
 export async function requestMissing(
   ctx: SyncContext,
   view: PageView,
   index: IndexEntry[],
-): Promise<string[]> {
+): Promise<string[] | null> {
   const { cfg, io } = ctx;
   const pending = new Set<string>();
   for (const u of view.updates) {
@@ -397,7 +398,7 @@ export async function requestMissing(
     timeoutSeconds: cfg.lockTimeoutSeconds,
     now: ctx.now,
   });
-  if (!held) return [];
+  if (!held) return null;
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
     const fresh = await readPersistentIndex(io, view.page);
     const keep: IndexEntry[] = [];

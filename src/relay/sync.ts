@@ -284,9 +284,14 @@ export async function syncPass(
     }
     for (const p of view.pages.values()) {
       if (!p.index) continue;
+      // checked once per version of the index (a big index costs a stat per entry)
+      const key = `missing:${p.index.name}`;
+      if (ctx.state.seen[key] === p.index.mtimeMs) continue;
       await step(`missing files of page ${p.page}`, async () => {
         const index = await readIndexCached(ctx, p.page, p.index!.mtimeMs);
         const asked = await requestMissing(ctx, p, index);
+        if (asked === null) return; // page busy: checked on a later pass
+        ctx.state.seen[key] = p.index!.mtimeMs;
         if (asked.length > 0) {
           ctx.indexCache.delete(p.page);
           reporter.info(

@@ -8,6 +8,8 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
+import { openBackend } from "../src/relay/backend/mod.ts";
+import { acquireLock } from "../src/relay/lock.ts";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
@@ -189,3 +191,27 @@ t.close()`,
 });
 
 globalThis.addEventListener("unload", () => closePool());
+
+Deno.test("page locks over FTP: of ten clients on ten connections racing, exactly one wins", async () => {
+  await withServer(
+    (root) => startPyftpdlib({ root, user: "relay", password: "pw" }),
+    async (_dir, _root, srv) => {
+      const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+      const conns = await Promise.all(Array.from({ length: 10 }, () => openBackend(url)));
+      try {
+        for (let round = 0; round < 3; round++) {
+          const got = await Promise.all(
+            conns.map((io, i) =>
+              acquireLock(io, "0", { owner: `c${i}`, mode: "w", timeoutSeconds: 60 })
+            ),
+          );
+          const winners = got.filter((g) => g !== null);
+          assert.equal(winners.length, 1, `round ${round}`);
+          await winners[0]!.release();
+        }
+      } finally {
+        await Promise.all(conns.map((c) => c.close()));
+      }
+    },
+  );
+});

@@ -1,3 +1,8 @@
+/**
+ * Tests of `runRelaySync`, `relayStatus`, `relayForget`, and two long-running client processes.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";

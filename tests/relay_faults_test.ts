@@ -1,3 +1,8 @@
+/**
+ * Relay sync under faults: crashes, stale locks, hostile relays, bad archives, forgotten clients.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";

@@ -1,3 +1,8 @@
+/**
+ * Pulling the relays written by Escale 0.7 (the shared fixtures) and puller registration.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";

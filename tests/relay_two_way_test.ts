@@ -1,3 +1,8 @@
+/**
+ * Folders kept in sync through a folder relay: add, modify, delete, conflicts, modes, paging, quota, encryption.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";

@@ -1,3 +1,8 @@
+/**
+ * Tests of the relay configuration: escale.conf compatibility, typed errors, filters.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,3 +1,8 @@
+/**
+ * Tests of relay encryption: sealed streams and files, wrong passphrase, tampering.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";

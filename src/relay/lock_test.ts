@@ -1,3 +1,8 @@
+/**
+ * Tests of page locks: racing acquirers, stale takeover, lost locks.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,3 +1,8 @@
+/**
+ * Tests of the local scan and the persistent checksum cache.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";

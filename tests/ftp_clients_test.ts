@@ -41,7 +41,10 @@ async function withServer(
 
 /** Compare big buffers without letting assert build a giant diff. */
 function sameBytes(got: Uint8Array, want: Uint8Array): void {
-  assert.ok(Buffer.from(got).equals(want), `content differs: ${got.byteLength} bytes, want ${want.byteLength}`);
+  assert.ok(
+    Buffer.from(got).equals(want),
+    `content differs: ${got.byteLength} bytes, want ${want.byteLength}`,
+  );
 }
 
 function ok(r: { code: number; stdout: string; stderr: string }, what: string): string {
@@ -74,7 +77,9 @@ for (const passive of [true, false]) {
           "cls -1 dir",
           `mv ${lftpQuote("dir/" + name)} ${lftpQuote("dir/sub/renamed file.txt")}`,
           "cls -1 dir/sub",
-          `get ${lftpQuote("dir/sub/renamed file.txt")} -o ${lftpQuote(path.join(local, "back.txt"))}`,
+          `get ${lftpQuote("dir/sub/renamed file.txt")} -o ${
+            lftpQuote(path.join(local, "back.txt"))
+          }`,
         ], { passive }),
         "lftp session",
       );
@@ -82,11 +87,16 @@ for (const passive of [true, false]) {
       assert.ok(lines.includes(`dir/${name}`) || lines.includes(name), out);
       assert.ok(out.includes("renamed file.txt"), out);
       assert.equal(fs.readFileSync(path.join(local, "back.txt"), "utf8"), "line one\nline two\n");
-      assert.equal(fs.readFileSync(path.join(s.root, "dir/sub/renamed file.txt"), "utf8"), "line one\nline two\n");
+      assert.equal(
+        fs.readFileSync(path.join(s.root, "dir/sub/renamed file.txt"), "utf8"),
+        "line one\nline two\n",
+      );
       assert.ok(!fs.existsSync(path.join(s.root, "dir", name)));
 
       ok(
-        await runLftp(s.target, [`rm ${lftpQuote("dir/sub/renamed file.txt")}`, "rmdir dir/sub"], { passive }),
+        await runLftp(s.target, [`rm ${lftpQuote("dir/sub/renamed file.txt")}`, "rmdir dir/sub"], {
+          passive,
+        }),
         "lftp rm/rmdir",
       );
       assert.deepEqual(fs.readdirSync(path.join(s.root, "dir")), []);
@@ -105,20 +115,41 @@ for (const passive of [true, false]) {
       const data = randomBytes(300_000);
       fs.writeFileSync(path.join(local, "up.bin"), data);
       ok(
-        await runCurl(s.target, "/a b/up load.bin", [...port, "--ftp-create-dirs", "-T", path.join(local, "up.bin")], {
+        await runCurl(s.target, "/a b/up load.bin", [
+          ...port,
+          "--ftp-create-dirs",
+          "-T",
+          path.join(local, "up.bin"),
+        ], {
           ftpMethod: "multicwd",
         }),
         "curl upload",
       );
       sameBytes(fs.readFileSync(path.join(s.root, "a b/up load.bin")), data);
-      ok(await runCurl(s.target, "/a b/up load.bin", [...port, "-o", path.join(local, "down.bin")]), "curl download");
+      ok(
+        await runCurl(s.target, "/a b/up load.bin", [...port, "-o", path.join(local, "down.bin")]),
+        "curl download",
+      );
       sameBytes(fs.readFileSync(path.join(local, "down.bin")), data);
       const list = ok(await runCurl(s.target, "/a b/", [...port]), "curl LIST");
-      assert.match(list, /^-rw-r--r-- 1 \S+ +\S+ +300000 \w{3} \d\d (\d\d:\d\d| \d{4}) up load\.bin\r?$/m);
+      assert.match(
+        list,
+        /^-rw-r--r-- 1 \S+ +\S+ +300000 \w{3} \d\d (\d\d:\d\d| \d{4}) up load\.bin\r?$/m,
+      );
       const nlst = ok(await runCurl(s.target, "/a b/", [...port, "--list-only"]), "curl NLST");
       assert.deepEqual(nlst.trim().split(/\r?\n/), ["up load.bin"]);
       ok(
-        await runCurl(s.target, "/", [...port, "-Q", "RNFR a b/up load.bin", "-Q", "RNTO a b/moved.bin", "-Q", "DELE a b/moved.bin", "-Q", "RMD a b"]),
+        await runCurl(s.target, "/", [
+          ...port,
+          "-Q",
+          "RNFR a b/up load.bin",
+          "-Q",
+          "RNTO a b/moved.bin",
+          "-Q",
+          "DELE a b/moved.bin",
+          "-Q",
+          "RMD a b",
+        ]),
         "curl quote",
       );
       assert.deepEqual(fs.readdirSync(s.root), []);
@@ -164,7 +195,11 @@ Deno.test("ftplib: MLSD/MLST facts, SIZE, MDTM, FEAT, STAT, PWD/CWD/CDUP, REST S
   await withServer(async (s) => {
     fs.mkdirSync(path.join(s.root, "d"));
     fs.writeFileSync(path.join(s.root, "d/x.txt"), "12345");
-    fs.utimesSync(path.join(s.root, "d/x.txt"), new Date("2020-02-03T04:05:06Z"), new Date("2020-02-03T04:05:06Z"));
+    fs.utimesSync(
+      path.join(s.root, "d/x.txt"),
+      new Date("2020-02-03T04:05:06Z"),
+      new Date("2020-02-03T04:05:06Z"),
+    );
     const r = await runFtplib(
       s.target,
       [
@@ -188,7 +223,17 @@ Deno.test("ftplib: MLSD/MLST facts, SIZE, MDTM, FEAT, STAT, PWD/CWD/CDUP, REST S
     const out = r.result as Record<string, unknown>;
     const feat = String(out.feat);
     assert.ok(feat.startsWith("211-Features:\n") && feat.endsWith("\n211 End"), feat);
-    for (const f of ["EPSV", "EPRT", "MDTM", "SIZE", "REST STREAM", "UTF8", "MLST type*;size*;modify*;perm*;"]) {
+    for (
+      const f of [
+        "EPSV",
+        "EPRT",
+        "MDTM",
+        "SIZE",
+        "REST STREAM",
+        "UTF8",
+        "MLST type*;size*;modify*;perm*;",
+      ]
+    ) {
       assert.ok(feat.includes("\n " + f), `FEAT lacks ${f}: ${feat}`);
     }
     assert.ok(!feat.includes("AUTH TLS"), "no AUTH TLS without a certificate");
@@ -199,12 +244,18 @@ Deno.test("ftplib: MLSD/MLST facts, SIZE, MDTM, FEAT, STAT, PWD/CWD/CDUP, REST S
     assert.equal(mlsd[0][1].size, "5");
     assert.equal(mlsd[0][1].modify, "20200203040506");
     assert.equal(mlsd[0][1].perm, "rwadf");
-    assert.match(String(out.mlst), /^250-Listing \/d\/x\.txt\n type=file;size=5;modify=20200203040506;perm=rwadf;unique=[0-9a-f.]+; \/d\/x\.txt\n250 End$/);
+    assert.match(
+      String(out.mlst),
+      /^250-Listing \/d\/x\.txt\n type=file;size=5;modify=20200203040506;perm=rwadf;unique=[0-9a-f.]+; \/d\/x\.txt\n250 End$/,
+    );
     assert.equal(out.size, 5);
     assert.equal(out.mdtm, "213 20200203040506");
     assert.equal(out.pwd1, "/d");
     assert.equal(out.pwd2, "/");
-    assert.match(String(out.stat), /^213-Status of d:\n-rw-r--r-- 1 .* 5 Feb 03 +2020 x\.txt\n213 End of status\.$/);
+    assert.match(
+      String(out.stat),
+      /^213-Status of d:\n-rw-r--r-- 1 .* 5 Feb 03 +2020 x\.txt\n213 End of status\.$/,
+    );
     assert.equal(out.after, 6);
     assert.equal(fs.readFileSync(path.join(s.root, "d/x.txt"), "utf8"), "123XYZ");
     assert.deepEqual(out.nlst, ["x.txt"]);
@@ -253,21 +304,36 @@ Deno.test("basic-ftp: 50 MB upload and download keep sha256; lftp and curl agree
     const want = sha256File(big);
     const client = new Client(30_000);
     try {
-      await client.access({ host: s.target.host, port: s.port, user: s.target.user, password: s.target.password });
+      await client.access({
+        host: s.target.host,
+        port: s.port,
+        user: s.target.user,
+        password: s.target.password,
+      });
       const t0 = performance.now();
       await client.uploadFrom(big, "big.bin");
       const t1 = performance.now();
       assert.equal(await client.size("big.bin"), 50 << 20);
       await client.downloadTo(path.join(local, "back1.bin"), "big.bin");
       const t2 = performance.now();
-      console.log(`50 MB basic-ftp: upload ${(t1 - t0).toFixed(0)} ms, download ${(t2 - t1).toFixed(0)} ms`);
+      console.log(
+        `50 MB basic-ftp: upload ${(t1 - t0).toFixed(0)} ms, download ${(t2 - t1).toFixed(0)} ms`,
+      );
     } finally {
       client.close();
     }
     assert.equal(sha256File(path.join(s.root, "big.bin")), want);
     assert.equal(sha256File(path.join(local, "back1.bin")), want);
-    ok(await runCurl(s.target, "/big.bin", ["-o", path.join(local, "back2.bin")]), "curl big download");
-    ok(await runLftp(s.target, [`get big.bin -o ${lftpQuote(path.join(local, "back3.bin"))}`], { passive: false }), "lftp big");
+    ok(
+      await runCurl(s.target, "/big.bin", ["-o", path.join(local, "back2.bin")]),
+      "curl big download",
+    );
+    ok(
+      await runLftp(s.target, [`get big.bin -o ${lftpQuote(path.join(local, "back3.bin"))}`], {
+        passive: false,
+      }),
+      "lftp big",
+    );
     assert.equal(sha256File(path.join(local, "back2.bin")), want);
     assert.equal(sha256File(path.join(local, "back3.bin")), want);
     noTempLeft(s.root);
@@ -286,10 +352,24 @@ Deno.test("IPv6 (::1): EPSV and EPRT with lftp and curl", async () => {
   if (!(await ipv6Works())) throw new Error("::1 is not usable on this machine");
   await withServer(async (s, local) => {
     fs.writeFileSync(path.join(local, "six.txt"), "over IPv6\n");
-    ok(await runCurl(s.target, "/six.txt", ["-T", path.join(local, "six.txt")]), "curl EPSV upload over ::1");
-    ok(await runCurl(s.target, "/six.txt", ["--ftp-port", "::1", "-o", path.join(local, "b1.txt")]), "curl EPRT");
-    ok(await runLftp(s.target, [`get six.txt -o ${lftpQuote(path.join(local, "b2.txt"))}`], { passive: false }), "lftp EPRT");
-    ok(await runLftp(s.target, [`get six.txt -o ${lftpQuote(path.join(local, "b3.txt"))}`]), "lftp EPSV");
+    ok(
+      await runCurl(s.target, "/six.txt", ["-T", path.join(local, "six.txt")]),
+      "curl EPSV upload over ::1",
+    );
+    ok(
+      await runCurl(s.target, "/six.txt", ["--ftp-port", "::1", "-o", path.join(local, "b1.txt")]),
+      "curl EPRT",
+    );
+    ok(
+      await runLftp(s.target, [`get six.txt -o ${lftpQuote(path.join(local, "b2.txt"))}`], {
+        passive: false,
+      }),
+      "lftp EPRT",
+    );
+    ok(
+      await runLftp(s.target, [`get six.txt -o ${lftpQuote(path.join(local, "b3.txt"))}`]),
+      "lftp EPSV",
+    );
     for (const b of ["b1.txt", "b2.txt", "b3.txt"]) {
       assert.equal(fs.readFileSync(path.join(local, b), "utf8"), "over IPv6\n");
     }

@@ -10,16 +10,81 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { createReplyParser, type FtpReplyMsg, openRawFtp, startTestFolderServer } from "./helpers/ftp_clients.ts";
+import {
+  createReplyParser,
+  type FtpReplyMsg,
+  openRawFtp,
+  startTestFolderServer,
+} from "./helpers/ftp_clients.ts";
 
 const VERBS = [
-  "USER", "PASS", "QUIT", "TYPE", "MODE", "STRU", "NOOP", "SYST", "FEAT", "OPTS", "HELP", "STAT", "PWD",
-  "CWD", "CDUP", "MKD", "RMD", "LIST", "NLST", "MLSD", "MLST", "RETR", "STOR", "APPE", "DELE", "RNFR",
-  "RNTO", "SIZE", "MDTM", "REST", "PORT", "PASV", "EPRT", "EPSV", "ABOR", "SITE", "AUTH", "PBSZ", "PROT",
-  "XPWD", "XCWD", "ALLO", "ACCT", "REIN", "STOU", "CCC", "FOO", "", "user", "Retr", "A", "LISTX",
+  "USER",
+  "PASS",
+  "QUIT",
+  "TYPE",
+  "MODE",
+  "STRU",
+  "NOOP",
+  "SYST",
+  "FEAT",
+  "OPTS",
+  "HELP",
+  "STAT",
+  "PWD",
+  "CWD",
+  "CDUP",
+  "MKD",
+  "RMD",
+  "LIST",
+  "NLST",
+  "MLSD",
+  "MLST",
+  "RETR",
+  "STOR",
+  "APPE",
+  "DELE",
+  "RNFR",
+  "RNTO",
+  "SIZE",
+  "MDTM",
+  "REST",
+  "PORT",
+  "PASV",
+  "EPRT",
+  "EPSV",
+  "ABOR",
+  "SITE",
+  "AUTH",
+  "PBSZ",
+  "PROT",
+  "XPWD",
+  "XCWD",
+  "ALLO",
+  "ACCT",
+  "REIN",
+  "STOU",
+  "CCC",
+  "FOO",
+  "",
+  "user",
+  "Retr",
+  "A",
+  "LISTX",
 ];
 // verbs that may open data connections or end the session are rarer
-const RARE = new Set(["QUIT", "PASV", "EPSV", "PORT", "EPRT", "LIST", "NLST", "MLSD", "RETR", "STOR", "APPE"]);
+const RARE = new Set([
+  "QUIT",
+  "PASV",
+  "EPSV",
+  "PORT",
+  "EPRT",
+  "LIST",
+  "NLST",
+  "MLSD",
+  "RETR",
+  "STOR",
+  "APPE",
+]);
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -43,14 +108,52 @@ function makeLine(r: () => number, serverPort: number): Uint8Array {
   const args = [
     () => "",
     () => " ",
-    () => " " + pick(["..", "../../etc/passwd", "/", "a b", "ä/ö", "%2e%2e", "x\u0000y", "dir/", "~", "*", "-la"]),
-    () => " " + pick(["A", "I", "L 8", "E", "S", "B", "F", "R", "C", "P", "0", "ALL", "1", "2", "UTF8 ON", "MLST type;"]),
+    () =>
+      " " +
+      pick([
+        "..",
+        "../../etc/passwd",
+        "/",
+        "a b",
+        "ä/ö",
+        "%2e%2e",
+        "x\u0000y",
+        "dir/",
+        "~",
+        "*",
+        "-la",
+      ]),
+    () =>
+      " " +
+      pick([
+        "A",
+        "I",
+        "L 8",
+        "E",
+        "S",
+        "B",
+        "F",
+        "R",
+        "C",
+        "P",
+        "0",
+        "ALL",
+        "1",
+        "2",
+        "UTF8 ON",
+        "MLST type;",
+      ]),
     () => " " + Math.floor(r() * 1e6),
     () => " 127,0,0,1," + Math.floor(r() * 300) + "," + Math.floor(r() * 300),
-    () => ` |${pick(["1", "2", "3", ""])}|${pick(["127.0.0.1", "127.0.0.2", "::1", "::", "x"])}|${Math.floor(r() * 70000)}|`,
+    () =>
+      ` |${pick(["1", "2", "3", ""])}|${pick(["127.0.0.1", "127.0.0.2", "::1", "::", "x"])}|${
+        Math.floor(r() * 70000)
+      }|`,
     () => ` 127,0,0,1,${serverPort >> 8},${serverPort & 255}`,
     () => " " + "x".repeat(Math.floor(r() * 300)),
-    () => " " + String.fromCharCode(...Array.from({ length: 12 }, () => 0x20 + Math.floor(r() * 0x2fff))),
+    () =>
+      " " +
+      String.fromCharCode(...Array.from({ length: 12 }, () => 0x20 + Math.floor(r() * 0x2fff))),
   ];
   let line: Uint8Array = enc.encode(verb + pick(args)());
   const m = r();
@@ -77,7 +180,13 @@ interface WorkerResult {
 }
 
 /** One client: sends `count` lines, reconnecting whenever the server ends the session. */
-async function worker(host: string, port: number, seed: number, count: number, deadline: number): Promise<WorkerResult> {
+async function worker(
+  host: string,
+  port: number,
+  seed: number,
+  count: number,
+  deadline: number,
+): Promise<WorkerResult> {
   const r = rng(seed);
   const res: WorkerResult = { lines: 0, replies: 0, connections: 0 };
   while (res.lines < count && Date.now() < deadline) {
@@ -130,7 +239,11 @@ async function worker(host: string, port: number, seed: number, count: number, d
       await closed;
       clearTimeout(timer);
       if (error) throw error;
-      assert.equal((last as FtpReplyMsg | null)?.code, 221, `seed ${seed}: session did not end with 221: ${JSON.stringify(last)}`);
+      assert.equal(
+        (last as FtpReplyMsg | null)?.code,
+        221,
+        `seed ${seed}: session did not end with 221: ${JSON.stringify(last)}`,
+      );
     } else {
       await closed;
       if (error) throw error;
@@ -151,11 +264,15 @@ Deno.test("fuzz: 100 000+ random and mutated command lines; the server stays up 
     const t0 = Date.now();
     const deadline = t0 + 50_000;
     const seeds = [11, 22, 33, 44, 55, 66];
-    const results = await Promise.all(seeds.map((seed) => worker("127.0.0.1", s.port, seed, 17_500, deadline)));
+    const results = await Promise.all(
+      seeds.map((seed) => worker("127.0.0.1", s.port, seed, 17_500, deadline)),
+    );
     const lines = results.reduce((n, x) => n + x.lines, 0);
     const replies = results.reduce((n, x) => n + x.replies, 0);
     const conns = results.reduce((n, x) => n + x.connections, 0);
-    console.log(`fuzz: ${lines} lines, ${replies} replies, ${conns} connections, ${Date.now() - t0} ms`);
+    console.log(
+      `fuzz: ${lines} lines, ${replies} replies, ${conns} connections, ${Date.now() - t0} ms`,
+    );
     assert.ok(lines >= 100_000, `only ${lines} lines sent before the deadline`);
     assert.ok(replies >= lines / 3, `only ${replies} replies to ${lines} lines`);
     // the server still works normally

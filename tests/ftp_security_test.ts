@@ -83,7 +83,10 @@ Deno.test("paths never leave the root: .., absolute, %-encoded, symlinks, user h
       const listing = readAll(data);
       assert.equal((await c.cmd("NLST")).code, 150);
       assert.equal((await c.reply()).code, 226);
-      assert.deepEqual((await listing).toString().split("\r\n").filter(Boolean).sort(), ["in", "in-link"]);
+      assert.deepEqual((await listing).toString().split("\r\n").filter(Boolean).sort(), [
+        "in",
+        "in-link",
+      ]);
       // NUL and CR inside an argument are refused
       assert.equal((await c.cmd("CWD in\0/x")).code, 501);
       c.sendRaw("CWD in\rx\r\n");

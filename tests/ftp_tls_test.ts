@@ -25,7 +25,10 @@ import {
 
 /** Compare big buffers without letting assert build a giant diff. */
 function sameBytes(got: Uint8Array, want: Uint8Array): void {
-  assert.ok(Buffer.from(got).equals(want), `content differs: ${got.byteLength} bytes, want ${want.byteLength}`);
+  assert.ok(
+    Buffer.from(got).equals(want),
+    `content differs: ${got.byteLength} bytes, want ${want.byteLength}`,
+  );
 }
 
 async function withTlsServer(
@@ -79,9 +82,13 @@ Deno.test("FTPS: lftp, curl and ftplib with PROT P, passive and active", async (
     // curl only passive: active FTPS is broken in curl 7.87/7.88 (curl/curl#10666, no TLS
     // handshake on the data connection); lftp and ftplib cover active mode with TLS.
     for (const port of [[] as string[]]) {
-      const up = await runCurl(s.target, "/c.bin", [...port, "-T", path.join(local, "d.bin")], { tls: true });
+      const up = await runCurl(s.target, "/c.bin", [...port, "-T", path.join(local, "d.bin")], {
+        tls: true,
+      });
       assert.equal(up.code, 0, up.stderr);
-      const down = await runCurl(s.target, "/c.bin", [...port, "-o", path.join(local, "c.bin")], { tls: true });
+      const down = await runCurl(s.target, "/c.bin", [...port, "-o", path.join(local, "c.bin")], {
+        tls: true,
+      });
       assert.equal(down.code, 0, down.stderr);
       sameBytes(fs.readFileSync(path.join(local, "c.bin")), data);
       const list = await runCurl(s.target, "/", [...port, "--list-only"], { tls: true });
@@ -104,9 +111,15 @@ Deno.test("FTPS: lftp, curl and ftplib with PROT P, passive and active", async (
     );
     assert.equal(py.code, 0, py.stderr);
     const [sha, names, feat] = py.result as [string, string[], string];
-    assert.equal(sha, (await import("node:crypto")).createHash("sha256").update(data).digest("hex"));
+    assert.equal(
+      sha,
+      (await import("node:crypto")).createHash("sha256").update(data).digest("hex"),
+    );
     assert.deepEqual(names.sort(), ["c.bin", "geheim ä.bin", "p.bin", "q.bin"]);
-    assert.equal(fs.readFileSync(path.join(s.root, "q.bin"), "utf8"), "active tls data".repeat(10000));
+    assert.equal(
+      fs.readFileSync(path.join(s.root, "q.bin"), "utf8"),
+      "active tls data".repeat(10000),
+    );
     assert.ok(/\n AUTH TLS\n/.test(feat) && /\n PBSZ\n/.test(feat) && /\n PROT\n/.test(feat), feat);
     assert.equal(fs.readFileSync(path.join(s.root, "p.bin"), "utf8"), "tls data");
   });

@@ -52,6 +52,8 @@ export async function listenPassive(opts: {
   range?: [number, number];
   reserved: Set<number>;
   onForeign?: (address: string) => void;
+  /** Start TLS on the accepted connection at once (PROT P): nothing waits unread. */
+  tlsContext?: tls.SecureContext;
 }): Promise<PassiveEndpoint> {
   let accepted: net.Socket | null = null;
   let waiter: ((s: net.Socket) => void) | null = null;
@@ -67,8 +69,10 @@ export async function listenPassive(opts: {
     server.close();
     if (waiter) waiter(sock);
   };
-  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
-    if (!foreign(sock)) take(sock);
+  const tlsContext = opts.tlsContext;
+  const server = net.createServer({ pauseOnConnect: !tlsContext }, (sock) => {
+    if (foreign(sock)) return;
+    take(tlsContext ? startTls(sock, tlsContext) : sock);
   });
   server.on("error", () => {});
   const port = await bindPort(server, opts.host, opts.range, opts.reserved);
@@ -189,7 +193,9 @@ function collectTls(t: tls.TLSSocket, raw: net.Socket | null): void {
     if (t.destroyed) return;
     inbox.chunks.push(chunk);
     inbox.queued += chunk.byteLength;
-    if (inbox.queued > MAX_TLS_QUEUE) t.destroy(new Error("upload queue over limit (storage too slow)"));
+    if (inbox.queued > MAX_TLS_QUEUE) {
+      t.destroy(new Error("upload queue over limit (storage too slow)"));
+    }
     inbox.wake?.();
   });
   t.on("end", () => {
@@ -208,25 +214,38 @@ export function secureData(
   context: tls.SecureContext,
   timeoutMs: number,
 ): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const t = new tls.TLSSocket(sock, { isServer: true, secureContext: context });
-    collectTls(t, sock);
-    const timer = setTimeout(() => {
+  const t = sock instanceof tls.TLSSocket ? sock : startTls(sock, context);
+  const ready = handshakes.get(t) ?? Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
       t.destroy();
       reject(new Error("TLS handshake on data connection timed out"));
     }, timeoutMs);
+  });
+  return Promise.race([ready, timeout]).then(() => t).finally(() => clearTimeout(timer));
+}
+
+const handshakes = new WeakMap<net.Socket, Promise<void>>();
+
+/** Wrap `sock` as the TLS server side now; `secureData` later waits for the handshake. */
+export function startTls(sock: net.Socket, context: tls.SecureContext): tls.TLSSocket {
+  const t = new tls.TLSSocket(sock, { isServer: true, secureContext: context });
+  collectTls(t, sock);
+  const ready = new Promise<void>((resolve, reject) => {
     t.once("secure", () => {
-      clearTimeout(timer);
       t.removeAllListeners("error");
       t.on("error", () => {});
-      resolve(t);
+      resolve();
     });
     t.once("error", (err) => {
-      clearTimeout(timer);
       t.destroy();
       reject(err);
     });
   });
+  ready.catch(() => {});
+  handshakes.set(t, ready);
+  return t;
 }
 
 function waitDrain(sock: net.Socket): Promise<void> {
@@ -246,7 +265,10 @@ function waitDrain(sock: net.Socket): Promise<void> {
 }
 
 /** Write `source` to `sock` chunk by chunk (waiting for drain), then end it cleanly. */
-export async function sendStream(source: ReadableStream<Uint8Array>, sock: net.Socket): Promise<number> {
+export async function sendStream(
+  source: ReadableStream<Uint8Array>,
+  sock: net.Socket,
+): Promise<number> {
   const reader = source.getReader();
   let bytes = 0;
   try {
@@ -359,7 +381,9 @@ function receiveFlowing(
       // decrypted; more ciphertext than the plaintext explains means data was lost.
       const raw = inbox.raw?.bytesRead ?? 0;
       if (raw > bytes + 16384 + bytes / 20) {
-        return settle(new Error(`TLS data connection lost data (${raw} bytes received, ${bytes} decrypted)`));
+        return settle(
+          new Error(`TLS data connection lost data (${raw} bytes received, ${bytes} decrypted)`),
+        );
       }
       settle(null);
     };

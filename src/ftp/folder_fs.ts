@@ -179,7 +179,10 @@ export function createFolderFs(root: string): FtpFileSystem {
     async openWrite(v, _user, options) {
       const target = await creatable(v);
       const dir = nodePath.dirname(target);
-      const temp = nodePath.join(dir, `${UPLOAD_TEMP_PREFIX}${randomBytes(8).toString("hex")}.part`);
+      const temp = nodePath.join(
+        dir,
+        `${UPLOAD_TEMP_PREFIX}${randomBytes(8).toString("hex")}.part`,
+      );
       const keep = options.append || (options.offset ?? 0) > 0;
       let pos = 0;
       let fh: import("node:fs/promises").FileHandle;
@@ -251,7 +254,9 @@ function isErrno(err: unknown, code: string): boolean {
 /** Turn a node:fs error into the engine's typed error. */
 export function mapError(err: unknown, v: string): FtpFsError {
   if (err instanceof FtpFsError) return err;
-  const code = typeof err === "object" && err !== null ? (err as { code?: string }).code : undefined;
+  const code = typeof err === "object" && err !== null
+    ? (err as { code?: string }).code
+    : undefined;
   switch (code) {
     case "ENOENT":
       return new FtpFsError("not-found", `${v}: No such file or directory.`, { cause: err });
@@ -275,7 +280,9 @@ export function mapError(err: unknown, v: string): FtpFsError {
     case "EILSEQ":
       return new FtpFsError("bad-name", `${v}: File name not allowed.`, { cause: err });
     default:
-      return new FtpFsError("unavailable", `${v}: Storage error (${code ?? "unknown"}).`, { cause: err });
+      return new FtpFsError("unavailable", `${v}: Storage error (${code ?? "unknown"}).`, {
+        cause: err,
+      });
   }
 }
 

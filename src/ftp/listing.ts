@@ -79,6 +79,5 @@ export function mlsxLine(
 
 /** True when a name can be put on a listing line without breaking it. */
 export function listableName(name: string): boolean {
-  // deno-lint-ignore no-control-regex
   return name.length > 0 && !/[\r\n\0]/.test(name);
 }

@@ -49,7 +49,11 @@ export async function serveFolder(opts: ServeFolderOptions): Promise<FtpServerHa
     anonymous: opts.anonymous,
   });
   const tls = opts.tls
-    ? { cert: pem(opts.tls.cert, "certificate"), key: pem(opts.tls.key, "key"), required: opts.tls.required }
+    ? {
+      cert: pem(opts.tls.cert, "certificate"),
+      key: pem(opts.tls.key, "key"),
+      required: opts.tls.required,
+    }
     : undefined;
   return await startFtpServer({ ...opts, fs, authorizer, tls });
 }

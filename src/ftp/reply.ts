@@ -8,7 +8,6 @@
 
 /** Replace characters that could break the reply framing. */
 export function cleanText(text: string): string {
-  // deno-lint-ignore no-control-regex
   return text.replace(/[\r\n\0]/g, " ");
 }
 

@@ -122,7 +122,11 @@ class Session {
   private readonly commands: Record<string, CommandSpec>;
   private readLines = createLineReader(8192);
 
-  constructor(socket: net.Socket, private readonly cfg: SessionConfig, private readonly done: () => void) {
+  constructor(
+    socket: net.Socket,
+    private readonly cfg: SessionConfig,
+    private readonly done: () => void,
+  ) {
     this.sock = socket;
     this.remote = plainAddress(socket.remoteAddress);
     this.local = plainAddress(socket.localAddress);
@@ -247,14 +251,19 @@ class Session {
     const verb = rawVerb.toUpperCase();
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     const spec = /^[A-Z]{3,4}$/.test(verb) ? this.commands[verb] : undefined;
-    const shown = verb === "PASS" ? "PASS ****" : line.length > 200 ? line.slice(0, 200) + "..." : line;
+    const shown = verb === "PASS"
+      ? "PASS ****"
+      : line.length > 200
+      ? line.slice(0, 200) + "..."
+      : line;
     this.log(`> ${shown}`);
     if (!spec) return this.send(500, `Unknown command "${rawVerb.slice(0, 32)}".`);
-    // deno-lint-ignore no-control-regex
     if (/[\0\r]/.test(arg)) return this.send(501, "Invalid character in argument.");
     if (!spec.open && !this.user) return this.send(530, "Please log in with USER and PASS first.");
     if (spec.arg && arg.trim() === "") return this.send(501, `Syntax: ${spec.help}`);
-    if (spec.write && this.user?.readOnly) return this.send(550, "Permission denied (read-only account).");
+    if (spec.write && this.user?.readOnly) {
+      return this.send(550, "Permission denied (read-only account).");
+    }
     if (verb !== "RNTO" && verb !== "RNFR") this.renameFrom = null;
     try {
       await spec.run(arg);
@@ -317,7 +326,10 @@ class Session {
       MODE: { run: (a) => this.cmdMode(a), arg: true, help: "MODE S" },
       STRU: { run: (a) => this.cmdStru(a), arg: true, help: "STRU F" },
       STAT: { run: (a) => this.cmdStat(a), open: true, help: "STAT [path]" },
-      PWD: { run: () => this.send(257, `${quotePath(this.cwd)} is the current directory.`), help: "PWD" },
+      PWD: {
+        run: () => this.send(257, `${quotePath(this.cwd)} is the current directory.`),
+        help: "PWD",
+      },
       CWD: { run: (a) => this.cmdCwd(a), arg: true, help: "CWD <path>" },
       CDUP: { run: () => this.cmdCwd(".."), help: "CDUP" },
       MKD: { run: (a) => this.cmdMkd(a), arg: true, write: true, help: "MKD <path>" },
@@ -359,7 +371,9 @@ class Session {
   // ---- access ---------------------------------------------------------------
 
   private cmdUser(name: string): void {
-    if (this.cfg.tlsRequired && !this.tlsOn) return this.send(530, "Use AUTH TLS before logging in.");
+    if (this.cfg.tlsRequired && !this.tlsOn) {
+      return this.send(530, "Use AUTH TLS before logging in.");
+    }
     if (this.user) this.log("logout");
     this.user = null;
     this.cwd = "/";
@@ -427,7 +441,9 @@ class Session {
     switch (opt.toUpperCase()) {
       case "UTF8":
       case "UTF-8":
-        if (value === "" || /^(ON|OFF)$/i.test(value)) return this.send(200, "Always in UTF8 mode.");
+        if (value === "" || /^(ON|OFF)$/i.test(value)) {
+          return this.send(200, "Always in UTF8 mode.");
+        }
         return this.send(501, "Syntax: OPTS UTF8 ON|OFF");
       case "MLST": {
         const wanted = value.split(";").map((f) => f.trim().toLowerCase()).filter((f) => f !== "");
@@ -460,7 +476,9 @@ class Session {
         ` Connected to ${this.remote}`,
         ` Logged in as ${this.user ? this.user.name : "(not logged in)"}`,
         ` TYPE: ${this.type === "A" ? "ASCII" : "BINARY"}, STRUcture: File, MODE: Stream`,
-        ` Control connection ${this.tlsOn ? "TLS" : "plain"}, data ${this.protectData ? "TLS" : "plain"}`,
+        ` Control connection ${this.tlsOn ? "TLS" : "plain"}, data ${
+          this.protectData ? "TLS" : "plain"
+        }`,
         ` ${this.transfer ? "Transfer in progress" : "No data connection"}`,
         "End of status.",
       ]);
@@ -479,7 +497,9 @@ class Session {
 
   private cmdAuth(arg: string): void {
     const mech = arg.trim().toUpperCase();
-    if (!this.cfg.tlsContext) return this.send(502, "AUTH not supported (no certificate configured).");
+    if (!this.cfg.tlsContext) {
+      return this.send(502, "AUTH not supported (no certificate configured).");
+    }
     if (this.tlsOn) return this.send(503, "Already using TLS.");
     if (mech !== "TLS" && mech !== "TLS-C" && mech !== "SSL") {
       return this.send(504, `AUTH ${mech.slice(0, 16)} not supported.`);
@@ -674,6 +694,7 @@ class Session {
         range: this.cfg.passivePorts,
         reserved: this.cfg.reservedPorts,
         onForeign: (addr) => this.log(`passive connection from foreign address ${addr} refused`),
+        tlsContext: this.protectData ? this.cfg.tlsContext : undefined,
       });
     } catch (err) {
       this.log(`passive listen failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -713,13 +734,18 @@ class Session {
     const a = arg.trim();
     const d = a[0];
     const parts = a.split(d);
-    if (!d || d.charCodeAt(0) < 33 || d.charCodeAt(0) > 126 || parts.length !== 5 || parts[4] !== "") {
+    if (
+      !d || d.charCodeAt(0) < 33 || d.charCodeAt(0) > 126 || parts.length !== 5 || parts[4] !== ""
+    ) {
       return this.send(501, "Syntax: EPRT |proto|address|port|");
     }
     const [, proto, host, portText] = parts;
-    if (proto !== "1" && proto !== "2") return this.send(522, "Network protocol not supported, use (1,2)");
+    if (proto !== "1" && proto !== "2") {
+      return this.send(522, "Network protocol not supported, use (1,2)");
+    }
     const ipv = proto === "1" ? 4 : 6;
-    const valid = ipv === 4 ? /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((x) => +x <= 255)
+    const valid = ipv === 4
+      ? /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((x) => +x <= 255)
       : /^[0-9a-fA-F:.]+$/.test(host) && host.includes(":");
     if (!valid || !/^\d{1,5}$/.test(portText) || +portText > 65535 || +portText === 0) {
       return this.send(501, "Syntax: EPRT |proto|address|port|");
@@ -776,13 +802,22 @@ class Session {
         return this.send(425, "Cannot open data connection.");
       }
       t.sock = sock;
-      sock.setTimeout(this.cfg.dataTimeoutMs, () => sock?.destroy(new Error("data connection idle timeout")));
-      this.send(150, `Opening ${this.type === "A" ? "ASCII" : "BINARY"} mode data connection for ${what}.`);
+      sock.setTimeout(
+        this.cfg.dataTimeoutMs,
+        () => sock?.destroy(new Error("data connection idle timeout")),
+      );
+      this.send(
+        150,
+        `Opening ${this.type === "A" ? "ASCII" : "BINARY"} mode data connection for ${what}.`,
+      );
       try {
         if (this.protectData) {
           sock = await secureData(sock, this.cfg.tlsContext!, this.cfg.dataTimeoutMs);
           t.sock = sock;
-          sock.setTimeout(this.cfg.dataTimeoutMs, () => sock?.destroy(new Error("data connection idle timeout")));
+          sock.setTimeout(
+            this.cfg.dataTimeoutMs,
+            () => sock?.destroy(new Error("data connection idle timeout")),
+          );
           if (t.ac.signal.aborted) throw new Error("aborted");
         }
         await body(sock, t);
@@ -837,7 +872,9 @@ class Session {
     if (info.type === "dir") entries = await this.cfg.fs.list(p.fs, this.user!);
     else if (kind === "MLSD") throw new Reply(501, `${p.view}: Not a directory.`);
     else entries = [{ ...info, name: kind === "NLST" ? cleaned.trim() : baseName(p.view) }];
-    entries = entries.filter((e) => listableName(e.name)).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries = entries.filter((e) => listableName(e.name)).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+    );
     const now = Date.now();
     const ro = this.user!.readOnly;
     if (kind === "NLST") return entries.map((e) => e.name);
@@ -873,7 +910,9 @@ class Session {
       p = this.path(arg);
       const info = await this.mustStat(p.fs, p.view);
       if (info.type !== "file") throw new Reply(550, `${p.view}: Not a regular file.`);
-      if (offset > info.size) throw new Reply(554, `Restart offset ${offset} is beyond the end of the file.`);
+      if (offset > info.size) {
+        throw new Reply(554, `Restart offset ${offset} is beyond the end of the file.`);
+      }
       if (!(d.kind === "active" && fs.sendDirect && !this.protectData)) {
         stream = await fs.openRead(p.fs, user, offset);
       }
@@ -912,7 +951,10 @@ class Session {
     this.transfer = t;
     try {
       this.send(150, `Opening BINARY mode data connection for ${p.view}.`);
-      const ok = await this.cfg.fs.sendDirect!(p.fs, this.user!, offset, { ...d, signal: t.ac.signal });
+      const ok = await this.cfg.fs.sendDirect!(p.fs, this.user!, offset, {
+        ...d,
+        signal: t.ac.signal,
+      });
       if (!ok && !t.byAbor) {
         // fall back to streaming it ourselves; 150 was already sent
         this.transfer = null;
@@ -943,7 +985,11 @@ class Session {
     } catch (err) {
       if (t.byAbor) this.abortReplies();
       else {
-        this.log(`direct transfer of ${p.view} failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.log(
+          `direct transfer of ${p.view} failed: ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+        );
         this.send(426, "Connection closed; transfer aborted.");
       }
       return true;
@@ -966,7 +1012,10 @@ class Session {
       if (offset > 0 && (!info || offset > info.size)) {
         throw new Reply(554, `Restart offset ${offset} is beyond the end of the file.`);
       }
-      upload = await this.cfg.fs.openWrite(p.fs, user, { offset: append ? undefined : offset, append });
+      upload = await this.cfg.fs.openWrite(p.fs, user, {
+        offset: append ? undefined : offset,
+        append,
+      });
     } catch (err) {
       if (d.kind === "passive") d.ep.close();
       throw err;

@@ -34,7 +34,9 @@ export function createSimpleAuthorizer(opts: SimpleAuthOptions): FtpAuthorizer {
       if (opts.anonymous && ANONYMOUS.has(name.toLowerCase())) {
         return Promise.resolve({ name: "anonymous", home: "/", readOnly: true, admin: false });
       }
-      if (opts.user === undefined || want === null || name !== opts.user) return Promise.resolve(null);
+      if (opts.user === undefined || want === null || name !== opts.user) {
+        return Promise.resolve(null);
+      }
       if (!timingSafeEqual(digest(password), want)) return Promise.resolve(null);
       return Promise.resolve({ name, home: "/", readOnly: Boolean(opts.readOnly), admin: true });
     },

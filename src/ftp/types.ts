@@ -95,7 +95,12 @@ export interface FtpFileSystem {
    * Resolve true when done (engine replies 226), false to let the engine stream it
    * through `openRead` (must not have touched the target then); throw on failure (426).
    */
-  sendDirect?(path: string, user: FtpUser, offset: number, target: FtpDirectTarget): Promise<boolean>;
+  sendDirect?(
+    path: string,
+    user: FtpUser,
+    offset: number,
+    target: FtpDirectTarget,
+  ): Promise<boolean>;
 }
 
 /** A reply the SITE hook returns: code and one text line, or several (multi-line reply). */
@@ -135,7 +140,11 @@ export type FtpFsErrorKind =
 /** A failure a backend reports; `message` is shown to the client after the code. */
 export class FtpFsError extends HopError {
   readonly kind: FtpFsErrorKind;
-  constructor(kind: FtpFsErrorKind, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(
+    kind: FtpFsErrorKind,
+    message: string,
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
     super(message, options);
     this.name = "FtpFsError";
     this.kind = kind;

@@ -75,7 +75,13 @@ export function urlHost(host: string): string {
 export function runLftp(
   t: FtpTarget,
   commands: string[],
-  opts: { passive?: boolean; tls?: boolean; settings?: string[]; cwd?: string; timeoutMs?: number } = {},
+  opts: {
+    passive?: boolean;
+    tls?: boolean;
+    settings?: string[];
+    cwd?: string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<RunResult> {
   const settings = [
     "set cmd:fail-exit yes",
@@ -85,16 +91,27 @@ export function runLftp(
     "set xfer:clobber yes",
     `set ftp:passive-mode ${opts.passive === false ? "false" : "true"}`,
     ...(opts.tls
-      ? ["set ftp:ssl-force yes", "set ftp:ssl-protect-data yes", "set ftp:ssl-protect-list yes", "set ssl:verify-certificate no"]
+      ? [
+        "set ftp:ssl-force yes",
+        "set ftp:ssl-protect-data yes",
+        "set ftp:ssl-protect-list yes",
+        "set ssl:verify-certificate no",
+      ]
       : ["set ftp:ssl-allow no"]),
     ...(opts.settings ?? []),
   ];
   const script = [
     ...settings,
-    `open -u ${lftpQuote(t.user)},${lftpQuote(t.password)} -p ${t.port} ${lftpQuote(urlHost(t.host))}`,
+    `open -u ${lftpQuote(t.user)},${lftpQuote(t.password)} -p ${t.port} ${
+      lftpQuote(urlHost(t.host))
+    }`,
     ...commands,
   ].join("\n");
-  return runProgram(["lftp", "-f", "/dev/stdin"], { cwd: opts.cwd, timeoutMs: opts.timeoutMs, input: script });
+  return runProgram(["lftp", "-f", "/dev/stdin"], {
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutMs,
+    input: script,
+  });
 }
 
 /** An ftp:// URL for `path` with every segment percent-encoded. */
@@ -112,7 +129,12 @@ export function runCurl(
   t: FtpTarget,
   path: string,
   args: string[],
-  opts: { tls?: boolean; cwd?: string; timeoutMs?: number; ftpMethod?: "nocwd" | "singlecwd" | "multicwd" } = {},
+  opts: {
+    tls?: boolean;
+    cwd?: string;
+    timeoutMs?: number;
+    ftpMethod?: "nocwd" | "singlecwd" | "multicwd";
+  } = {},
 ): Promise<RunResult> {
   return runProgram([
     "curl",
@@ -155,9 +177,16 @@ export async function runFtplib(
     "if conn['tls']: ftp.prot_p()",
     "result = None",
   ].join("\n");
-  const script = `${prelude}\n${body}\ntry:\n    ftp.quit()\nexcept Exception:\n    pass\nprint(json.dumps(result))\n`;
+  const script =
+    `${prelude}\n${body}\ntry:\n    ftp.quit()\nexcept Exception:\n    pass\nprint(json.dumps(result))\n`;
   const conn = { ...t, tls: Boolean(opts.tls) };
-  const r = await runProgram(["/usr/bin/python3", "-c", script, JSON.stringify(args), JSON.stringify(conn)], {
+  const r = await runProgram([
+    "/usr/bin/python3",
+    "-c",
+    script,
+    JSON.stringify(args),
+    JSON.stringify(conn),
+  ], {
     timeoutMs: opts.timeoutMs,
   });
   let result: unknown = undefined;
@@ -270,7 +299,10 @@ export async function openRawFtp(
   });
   const reply = (timeoutMs = 10_000) =>
     new Promise<FtpReplyMsg>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no reply within " + timeoutMs + " ms")), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error("no reply within " + timeoutMs + " ms")),
+        timeoutMs,
+      );
       waiters.push((r) => {
         clearTimeout(timer);
         if (r instanceof Error) reject(r);
@@ -323,11 +355,23 @@ export async function startTestFolderServer(
   const { serveFolder } = await import("../../src/ftp/node_serve.ts");
   const root = opts.root ?? mkdtempSync(join(tmpdir(), "hop-ftp-test-"));
   const host = opts.host ?? "127.0.0.1";
-  const srv = await serveFolder({ user: "tester", password: "secret", loginFailDelayMs: 50, ...opts, root, host });
+  const srv = await serveFolder({
+    user: "tester",
+    password: "secret",
+    loginFailDelayMs: 50,
+    ...opts,
+    root,
+    host,
+  });
   return {
     root,
     port: srv.port,
-    target: { host, port: srv.port, user: opts.user ?? "tester", password: opts.password ?? "secret" },
+    target: {
+      host,
+      port: srv.port,
+      user: opts.user ?? "tester",
+      password: opts.password ?? "secret",
+    },
     async stop() {
       await srv.close();
       if (!opts.root) rmSync(root, { recursive: true, force: true });

@@ -90,6 +90,8 @@ interface CommandSpec {
 
 const IMMEDIATE_WHILE_TRANSFER = new Set(["ABOR", "STAT"]);
 const MAX_QUEUED_LINES = 64;
+/** Queue limit on TLS control connections, which are never paused (see data.ts). */
+const MAX_QUEUED_LINES_TLS = 4096;
 
 /** Run the FTP protocol on `socket` until it closes; resolves then. */
 export function runSession(socket: net.Socket, cfg: SessionConfig): Promise<void> {
@@ -120,7 +122,7 @@ class Session {
   private closed = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly commands: Record<string, CommandSpec>;
-  private readLines = createLineReader(8192);
+  private readLines: ReturnType<typeof createLineReader>;
 
   constructor(
     socket: net.Socket,
@@ -158,14 +160,17 @@ class Session {
   private send(code: number, text: string | string[]): void {
     if (this.closed || this.sock.destroyed) return;
     this.sock.write(formatReply(code, text));
-    if (this.sock.writableNeedDrain) {
+    if (this.sock.writableNeedDrain && !this.tlsOn) {
       this.sock.pause();
       this.sock.once("drain", () => this.maybeResume());
     }
   }
 
   private maybeResume(): void {
-    if (!this.closed && !this.sock.writableNeedDrain && this.queue.length < MAX_QUEUED_LINES) {
+    if (
+      !this.closed && !this.tlsOn && !this.sock.writableNeedDrain &&
+      this.queue.length < MAX_QUEUED_LINES
+    ) {
       this.sock.resume();
     }
   }
@@ -221,7 +226,14 @@ class Session {
         this.queue.push(ev.line);
       }
     }
-    if (this.queue.length >= MAX_QUEUED_LINES) this.sock.pause();
+    if (this.tlsOn) {
+      // pausing a server-side TLS socket stalls it under Deno 2: bound the queue instead
+      if (this.queue.length > MAX_QUEUED_LINES_TLS) {
+        this.queue = [];
+        this.send(421, "Too many commands queued, closing control connection.");
+        return this.close();
+      }
+    } else if (this.queue.length >= MAX_QUEUED_LINES) this.sock.pause();
     void this.pump();
   }
 

@@ -11,7 +11,10 @@ export class HopError extends Error {
   /** Process exit code when this error ends the command (1 failure, 2 usage). */
   readonly exitCode: number;
 
-  constructor(message: string, options: { hint?: string; exitCode?: number; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = "HopError";
     this.hint = options.hint;

@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,22 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export interface Measured {
   seconds: number;
   peakRssMB: number;
+  /** Bytes the command's own process read and wrote (rchar/wchar), last sample before exit. */
+  io?: { rchar: number; wchar: number };
+  /** The command's standard output, when asked for (`stdout: true`). */
+  stdout?: string;
+}
+
+/** rchar and wchar of a live process (bytes passed to read/write-like calls, files and pipes). */
+export function ioOf(pid: number): { rchar: number; wchar: number } | undefined {
+  try {
+    const t = readFileSync(`/proc/${pid}/io`, "utf8");
+    const r = t.match(/rchar:\s+(\d+)/);
+    const w = t.match(/wchar:\s+(\d+)/);
+    return r && w ? { rchar: Number(r[1]), wchar: Number(w[1]) } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The argv prefix that runs hop: HOP_BIN, or the sources through Deno. */
@@ -27,7 +43,8 @@ export function hop(): string[] {
     : [process.execPath, "run", "-A", "--quiet", join(ROOT, "cli.ts")];
 }
 
-function rssOf(pid: number): number {
+/** Peak RSS in MB of a process and its descendants (VmHWM summed). */
+export function rssOf(pid: number): number {
   // VmHWM is the peak RSS so far; children (e.g. bzip2 under tar) are summed.
   let total = 0;
   const pids = [pid];
@@ -44,24 +61,33 @@ function rssOf(pid: number): number {
 }
 
 /** Runs argv to completion, sampling peak RSS every 20 ms; throws on failure. */
-export function measure(argv: string[], opts: { cwd?: string } = {}): Promise<Measured> {
+export function measure(
+  argv: string[],
+  opts: { cwd?: string; env?: Record<string, string>; stdout?: boolean } = {},
+): Promise<Measured> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       cwd: opts.cwd,
-      stdio: ["ignore", "ignore", "pipe"],
+      env: opts.env ? { ...process.env, ...opts.env } : undefined,
+      stdio: ["ignore", opts.stdout ? "pipe" : "ignore", "pipe"],
     });
+    let stdout = "";
+    child.stdout?.setEncoding("utf8").on("data", (d) => (stdout += d));
     let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.stderr!.setEncoding("utf8").on("data", (d) => (stderr += d));
     let peak = 0;
+    let io: Measured["io"];
     const timer = setInterval(() => {
-      if (child.pid) peak = Math.max(peak, rssOf(child.pid));
+      if (!child.pid) return;
+      peak = Math.max(peak, rssOf(child.pid));
+      io = ioOf(child.pid) ?? io;
     }, 20);
     child.on("error", reject);
     child.on("close", (code) => {
       clearInterval(timer);
       if (code !== 0) return reject(new Error(`${argv.join(" ")} exited ${code}: ${stderr}`));
-      resolve({ seconds: (performance.now() - started) / 1000, peakRssMB: peak });
+      resolve({ seconds: (performance.now() - started) / 1000, peakRssMB: peak, io, stdout });
     });
   });
 }
@@ -81,6 +107,54 @@ const WORDS = ("the of and to in is that for it as with was on be by at this fro
   "relay cluster node file folder index update pusher puller lock archive page sync transfer " +
   "server client data storage link queue worker block stream checksum mtime size owner").split(" ");
 
+/** `size` bytes of file content: half the time text, else incompressible bytes. */
+export function fileContent(rand: () => number, size: number): Uint8Array {
+  if (rand() < 0.5) {
+    const parts: string[] = [];
+    let n = 0;
+    while (n < size) {
+      const w = WORDS[Math.floor(rand() * WORDS.length)] + (rand() < 0.1 ? "\n" : " ");
+      parts.push(w);
+      n += w.length;
+    }
+    return new TextEncoder().encode(parts.join("")).subarray(0, size);
+  }
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i += 4) {
+    const v = (rand() * 4294967296) >>> 0;
+    data[i] = v;
+    data[i + 1] = v >>> 8;
+    data[i + 2] = v >>> 16;
+    data[i + 3] = v >>> 24;
+  }
+  return data;
+}
+
+/**
+ * Writes exactly `count` files of about `totalMB` megabytes in all into `dir`,
+ * sizes log-uniform over four decades (a few hundred bytes to about 1 MB for
+ * the default 5,000 files / 500 MB), 100 files per folder, two levels deep.
+ */
+export async function generateFiles(
+  dir: string,
+  count: number,
+  totalMB: number,
+  seed = 2,
+): Promise<{ files: number; bytes: number }> {
+  const rand = prng(seed);
+  const weights = Array.from({ length: count }, () => Math.exp(rand() * Math.log(10_000)));
+  const unit = (totalMB * 1e6) / weights.reduce((a, b) => a + b, 0);
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const sub = join(dir, `d${Math.floor(i / 1000)}`, `e${Math.floor(i / 100) % 10}`);
+    if (i % 100 === 0) await mkdir(sub, { recursive: true });
+    const size = Math.max(1, Math.round(weights[i] * unit));
+    await writeFile(join(sub, `f${i}.${i % 2 ? "txt" : "bin"}`), fileContent(rand, size));
+    bytes += size;
+  }
+  return { files: count, bytes };
+}
+
 /**
  * Writes a tree of about `totalMB` megabytes into `dir`: half text (compresses
  * like source code or logs), half incompressible bytes; file sizes from 1 kB
@@ -95,7 +169,6 @@ export async function generateTree(
   const target = totalMB * 1e6;
   let bytes = 0;
   let files = 0;
-  const enc = new TextEncoder();
   while (bytes < target) {
     const sub = join(dir, `d${files % 17}`, `e${files % 5}`);
     await mkdir(sub, { recursive: true });
@@ -104,26 +177,7 @@ export async function generateTree(
       Math.floor(big ? 1e6 + rand() * 7e6 : 1e3 + rand() * 60e3),
       target - bytes + 1,
     );
-    let data: Uint8Array;
-    if (rand() < 0.5) {
-      const parts: string[] = [];
-      let n = 0;
-      while (n < size) {
-        const w = WORDS[Math.floor(rand() * WORDS.length)] + (rand() < 0.1 ? "\n" : " ");
-        parts.push(w);
-        n += w.length;
-      }
-      data = enc.encode(parts.join("")).subarray(0, size);
-    } else {
-      data = new Uint8Array(size);
-      for (let i = 0; i < size; i += 4) {
-        const v = (rand() * 4294967296) >>> 0;
-        data[i] = v;
-        data[i + 1] = v >>> 8;
-        data[i + 2] = v >>> 16;
-        data[i + 3] = v >>> 24;
-      }
-    }
+    const data = fileContent(rand, size);
     await writeFile(join(sub, `f${files}.${data[0] & 1 ? "txt" : "bin"}`), data);
     bytes += size;
     files++;
@@ -142,4 +196,88 @@ export function ratioLine(
   const ratio = higherIsBetter ? ours / reference : reference / ours;
   const verdict = ratio >= target ? "MET" : "MISSED";
   return `${label}: ${ratio.toFixed(2)}x (target >= ${target}x) ${verdict}`;
+}
+
+/** Files and bytes under `dir`, hidden names (`.hop`, ...) skipped. */
+export async function treeStats(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.name.startsWith(".")) continue;
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else if (e.isFile()) {
+        files++;
+        bytes += (await stat(join(d, e.name))).size;
+      }
+    }
+  };
+  await walk(dir);
+  return { files, bytes };
+}
+
+/** A pyftpdlib server run for a benchmark (stopped by its pid). */
+export interface BenchFtpd {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const PYFTPD = `
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+root, user, pw, foreign = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+logging.basicConfig(level=logging.ERROR)
+a = DummyAuthorizer()
+a.add_user(user, pw, root, perm="elradfmwMT")
+class H(FTPHandler):
+    permit_foreign_addresses = foreign
+    banner = "hop bench pyftpdlib"
+H.authorizer = a
+s = FTPServer(("127.0.0.1", 0), H)
+s.max_cons = 2000
+print(s.socket.getsockname()[1], flush=True)
+s.serve_forever()
+`;
+
+/**
+ * Starts pyftpdlib (Debian's /usr/bin/python3) on 127.0.0.1, a kernel-picked
+ * port, serving `root` to `user`/`password`; `foreign` allows PORT addresses
+ * other than the control connection's (third-party transfers).
+ */
+export function startFtpd(
+  root: string,
+  user: string,
+  password: string,
+  foreign = false,
+): Promise<BenchFtpd> {
+  const child = spawn(
+    "/usr/bin/python3",
+    ["-c", PYFTPD, root, user, password, foreign ? "1" : "0"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    if (stderr.length < 20_000) stderr += d;
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const stop = async () => {
+    try {
+      process.kill(child.pid!, "SIGTERM");
+    } catch { /* already gone */ }
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = /^(\d+)\n/.exec(out);
+      if (m) resolve({ port: Number(m[1]), pid: child.pid!, stop });
+    });
+    child.once("exit", (code) => reject(new Error(`pyftpdlib exited ${code}: ${stderr}`)));
+  });
 }

@@ -270,6 +270,7 @@ export function encryptedIO(io: RelayIO, key: CryptoKey): RelayIO {
   return {
     label: io.label,
     list: () => io.list(),
+    listClaims: () => io.listClaims(),
     stat: (name: string): Promise<RelayFile | null> => io.stat(name),
     async read(name) {
       const s = await io.read(name);

@@ -79,7 +79,12 @@ export interface PassResult {
 export async function openSync(
   cfg: FolderConfig,
   reporter: Reporter,
-  opts: { io?: RelayIO; now?: () => number } = {},
+  opts: {
+    io?: RelayIO;
+    now?: () => number;
+    /** Leave `.hop/staging-*` alone (admin commands: a sync may be running on the folder). */
+    keepStaging?: boolean;
+  } = {},
 ): Promise<SyncContext> {
   try {
     const st = await stat(cfg.localPath);
@@ -91,7 +96,7 @@ export async function openSync(
   }
   // staging folders left by a pull that was cut (the process killed): never reused
   const hopDir = join(cfg.localPath, STATE_DIR);
-  for (const n of await readdir(hopDir).catch(() => [] as string[])) {
+  for (const n of opts.keepStaging ? [] : await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
   const backendOpts = {

@@ -18,7 +18,14 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
-import { checkName, type RelayBackend, RelayError, type RelayFile, TEMP_PREFIX } from "./types.ts";
+import {
+  checkName,
+  CLAIM_SUFFIX,
+  type RelayBackend,
+  RelayError,
+  type RelayFile,
+  TEMP_PREFIX,
+} from "./types.ts";
 
 /** Options of {@linkcode folderBackend}. */
 export interface FolderOptions {
@@ -164,6 +171,21 @@ export async function folderBackend(dir: string, opts: FolderOptions = {}): Prom
         } catch {
           // removed since the listing
         }
+      }
+      return out;
+    },
+    async listClaims() {
+      let entries;
+      try {
+        entries = await readdir(root, { withFileTypes: true });
+      } catch (e) {
+        return fail("list", "the folder", e);
+      }
+      const out: RelayFile[] = [];
+      for (const ent of entries) {
+        if (!ent.isDirectory() || !ent.name.endsWith(CLAIM_SUFFIX)) continue;
+        const st = await stat(join(root, ent.name)).catch(() => null);
+        if (st) out.push({ name: ent.name, size: 0, mtimeMs: st.mtimeMs });
       }
       return out;
     },

@@ -27,7 +27,14 @@ import { Socket } from "node:net";
 import { Readable, Transform, Writable } from "node:stream";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
-import { checkName, type RelayBackend, RelayError, type RelayFile, TEMP_PREFIX } from "./types.ts";
+import {
+  checkName,
+  CLAIM_SUFFIX,
+  type RelayBackend,
+  RelayError,
+  type RelayFile,
+  TEMP_PREFIX,
+} from "./types.ts";
 
 /** Where and how to connect. */
 export interface FtpOptions {
@@ -247,6 +254,21 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
             mtimeMs = st.mtimeMs;
           }
           out.push({ name: f.name, size: f.size, mtimeMs });
+        }
+        return out;
+      });
+    },
+    async listClaims() {
+      return await run("list", undefined, true, async (c) => {
+        const out: RelayFile[] = [];
+        for (const f of await c.client.list()) {
+          if (!f.isDirectory || !f.name.endsWith(CLAIM_SUFFIX)) continue;
+          const t = f.modifiedAt?.getTime();
+          out.push({
+            name: f.name,
+            size: 0,
+            mtimeMs: t !== undefined && Number.isFinite(t) ? t : NaN,
+          });
         }
         return out;
       });

@@ -54,6 +54,11 @@ export interface RelayBackend {
   rename(from: string, to: string): Promise<void>;
   /** Sets a file's mtime (whole seconds on FTP); kind `unsupported` if the server cannot. */
   setMtime(name: string, mtimeMs: number): Promise<void>;
+  /**
+   * The claim folders (`<name>.excl`) of exclusive creates, with their mtime:
+   * for cleanup of claims a crashed client left without their file.
+   */
+  listClaims(): Promise<RelayFile[]>;
   /** Ends connections; the backend is not used afterwards. */
   close(): Promise<void>;
 }

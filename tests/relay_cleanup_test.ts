@@ -1,0 +1,224 @@
+/**
+ * `hop cleanup` on relays: a lock left by a client killed mid-push is found
+ * and removed (its cut push rolled back), consumed updates, expired
+ * registrations, stale temp files, guards and orphan claims go, and a dry
+ * run changes nothing.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { closePool } from "../src/archive/bzip2.ts";
+import { cleanupRelay } from "../src/relay/cleanup.ts";
+import { clientFileName } from "../src/relay/hopfiles.ts";
+import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
+import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+
+const DENO = process.execPath;
+const CLIENT = new URL("./relay_client.ts", import.meta.url).pathname;
+
+async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
+  const rep = recorder();
+  const ctx = await openSync(cfg, rep);
+  try {
+    return { ...(await syncPass(ctx, { first })), rep };
+  } finally {
+    await closeSync(ctx);
+  }
+}
+
+/** Every entry of a folder (files and folders) with a hash of the files' bytes. */
+async function relayState(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    out[d.name] = d.isDirectory()
+      ? "dir"
+      : createHash("sha256").update(await readFile(join(dir, d.name))).digest("hex");
+  }
+  return out;
+}
+
+globalThis.addEventListener("unload", () => closePool());
+
+Deno.test("a relay lock left by a client killed mid-push is found, shown by a dry run, then removed", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    await run(folderCfg(b, relay, "bob"));
+    await writeFile(join(a, "big.bin"), randomBytes(40_000_000));
+    await writeFile(join(a, "small.txt"), "small");
+    const before = await snapshot(a);
+    const child = new Deno.Command(DENO, {
+      args: ["run", "-A", "--no-check", CLIENT, a, relay, "alice", "once"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let locked = false;
+    for (let i = 0; i < 1500 && !locked; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      locked = (await readdir(relay)).includes(".0.lock");
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    assert.ok(locked, "the client took the lock before it was killed");
+    assert.ok((await readdir(relay)).includes(".0.lock"), "the killed client left its lock");
+    assert.deepEqual(await snapshot(a), before, "local data untouched by the kill");
+
+    // within the timeout the holder may be alive: nothing to do
+    const early = await cleanupRelay({ local: a, relay, clientName: "carl", reporter: recorder() });
+    assert.deepEqual(early.filter((x) => x.kind === "stale-lock"), []);
+
+    const later = () => Date.now() + 2 * 3600_000; // beyond lock timeout and temp staleness
+    const state = await relayState(relay);
+    const dry = await cleanupRelay({
+      local: a,
+      relay,
+      clientName: "carl",
+      dryRun: true,
+      now: later,
+      reporter: recorder(),
+    });
+    const lock = dry.find((x) => x.kind === "stale-lock");
+    assert.ok(lock, JSON.stringify(dry));
+    assert.equal(lock.done, false);
+    assert.match(lock.detail, /w lock of alice/);
+    assert.deepEqual(await relayState(relay), state, "a dry run changes nothing");
+
+    const rep = recorder();
+    const done = await cleanupRelay({
+      local: a,
+      relay,
+      clientName: "carl",
+      now: later,
+      reporter: rep,
+    });
+    const removed = done.find((x) => x.kind === "stale-lock");
+    assert.ok(removed?.done, JSON.stringify(done));
+    assert.ok(rep.infos.some((m) => /removed stale-lock \.0\.lock/.test(m)), rep.infos.join("\n"));
+    const left = await readdir(relay);
+    assert.ok(!left.includes(".0.lock"), left.join(" "));
+    assert.ok(!left.some((n) => n.startsWith(".hop-tmp-")), left.join(" "));
+    assert.ok(!left.some((n) => /^\.0\.\d+\.(data|index)$/.test(n)), left.join(" "));
+    // the page is usable again: alice pushes, bob pulls the same bytes
+    assert.equal((await run(folderCfg(a, relay, "alice"))).pushed, 2);
+    await run(folderCfg(b, relay, "bob"), false);
+    assert.deepEqual(await snapshot(b), before);
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("cleanup removes consumed updates, expired clients, temp files, guards and orphan claims", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    const nowS = Math.floor(Date.now() / 1000);
+    // carol registered 29 days ago and has not been seen since
+    await writeFile(
+      join(relay, clientFileName("carol")),
+      JSON.stringify({
+        name: "carol",
+        mode: "shared",
+        host: "gone",
+        registered: nowS - 29 * 86400,
+        seen: nowS - 29 * 86400,
+      }),
+    );
+    await run(folderCfg(b, relay, "bob"));
+    await writeFile(join(a, "f.txt"), "content");
+    assert.equal((await run(folderCfg(a, relay, "alice"))).pushed, 1);
+    await run(folderCfg(b, relay, "bob"), false);
+    assert.ok((await readdir(relay)).some((n) => /^\.0\.\d+\.data$/.test(n)), "waits for carol");
+    const old = Date.now() / 1000 - 3 * 3600;
+    await writeFile(join(relay, ".hop-tmp-cut"), "partial");
+    await utimes(join(relay, ".hop-tmp-cut"), old, old);
+    await writeFile(join(relay, ".hop-tmp-live"), "being written");
+    await writeFile(join(relay, ".hop-takeover-0"), "guard");
+    await utimes(join(relay, ".hop-takeover-0"), old, old);
+    await mkdir(join(relay, ".x.lock.excl"));
+    await utimes(join(relay, ".x.lock.excl"), old, old);
+    await mkdir(join(relay, ".y.lock.excl")); // fresh: being created right now
+    const later = () => Date.now() + 2 * 86400_000; // carol's registration is now expired
+
+    const state = await relayState(relay);
+    const dry = await cleanupRelay({
+      local: a,
+      relay,
+      clientName: "alice",
+      dryRun: true,
+      now: later,
+      reporter: recorder(),
+    });
+    assert.deepEqual(await relayState(relay), state, "a dry run changes nothing");
+    const kinds = (xs: typeof dry) => xs.map((x) => `${x.kind} ${x.name}`).sort();
+    // the fresh temp file is 2 days old by the shifted clock: use the real clock for those
+    const expected = [
+      "consumed-update",
+      "expired-client .hop-client-carol",
+      "orphan-claim .x.lock.excl",
+      "orphan-claim .y.lock.excl",
+      "takeover-guard .hop-takeover-0",
+      "temp-file .hop-tmp-cut",
+      "temp-file .hop-tmp-live",
+    ];
+    assert.deepEqual(
+      kinds(dry).map((k) => k.replace(/^consumed-update .*/, "consumed-update")),
+      expected,
+    );
+    assert.ok(dry.every((x) => !x.done));
+
+    // with the real clock, fresh files stay and carol is still registered
+    const now = await cleanupRelay({ local: a, relay, clientName: "alice", reporter: recorder() });
+    assert.deepEqual(kinds(now), [
+      "orphan-claim .x.lock.excl",
+      "takeover-guard .hop-takeover-0",
+      "temp-file .hop-tmp-cut",
+    ]);
+    assert.ok(now.every((x) => x.done));
+    const names = await readdir(relay);
+    for (const gone of [".hop-tmp-cut", ".hop-takeover-0", ".x.lock.excl"]) {
+      assert.ok(!names.includes(gone), gone);
+    }
+    for (const kept of [".hop-tmp-live", ".y.lock.excl", clientFileName("carol")]) {
+      assert.ok(names.includes(kept), kept);
+    }
+    assert.ok((await stat(join(relay, ".y.lock.excl"))).isDirectory());
+
+    const after = await cleanupRelay({
+      local: a,
+      relay,
+      clientName: "alice",
+      now: later,
+      reporter: recorder(),
+    });
+    assert.ok(after.some((x) => x.kind === "consumed-update" && x.done), JSON.stringify(after));
+    assert.ok(after.some((x) => x.kind === "expired-client" && x.done));
+    const final = await readdir(relay);
+    assert.ok(!final.some((n) => /^\.0\.\d+\.(data|index)$/.test(n)), final.join(" "));
+    assert.ok(!final.includes(clientFileName("carol")));
+    assert.ok(final.includes(".0.index"), "the persistent index stays");
+    // idempotent
+    const again = await cleanupRelay({
+      local: a,
+      relay,
+      clientName: "alice",
+      now: later,
+      reporter: recorder(),
+    });
+    assert.deepEqual(
+      again.filter((x) => !x.name.startsWith(".hop-tmp-live") && !x.name.startsWith(".y.")),
+      [],
+    );
+  } finally {
+    await clean();
+  }
+});

@@ -22,7 +22,7 @@ const joe: FtpUser = { name: "joe", home: "/", readOnly: false, admin: false, id
 
 async function withCluster(
   names: "strict" | "blanks" | "any",
-  f: (fs: FtpFileSystem, ctx: ClusterContext, queue: JobQueue, tmp: string) => Promise<void>,
+  f: (fs: FtpFileSystem, ctx: ClusterContext, queue: JobQueue, tmp: string) => void | Promise<void>,
 ) {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-fs-"));
   const l = clusterLayout(path.join(tmp, "root"));
@@ -89,7 +89,7 @@ Deno.test("cluster fs: names are %-encoded at rest, # names unreachable, policy 
 });
 
 Deno.test("cluster fs: paths never leave the root", async () => {
-  await withCluster("any", async (_fs, ctx) => {
+  await withCluster("any", (_fs, ctx) => {
     const l = ctx.layout;
     for (const p of ["/../x", "/a/../../x", "/%2e%2e/x", "/a\0b", "/a\r\nb"]) {
       let ok = false;

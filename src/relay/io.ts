@@ -8,7 +8,7 @@
  * @module
  */
 import { openBackend, type OpenOptions } from "./backend/mod.ts";
-import type { RelayBackend, RelayFile } from "./backend/types.ts";
+import type { RelayBackend } from "./backend/types.ts";
 
 export type { RelayFile } from "./backend/types.ts";
 

@@ -69,12 +69,16 @@ export interface JobQueue extends JobSink {
 }
 
 /**
- * The queue directory `dir` as a {@linkcode JobQueue}: takes upload and delete jobs
- * (`replicate` jobs stay queued). Retry delays are kept in this process (a restart
- * retries at once). `onEnqueue` runs after each enqueue (to wake
- * the worker).
+ * The queue directory `dir` as a {@linkcode JobQueue}: takes upload and delete jobs,
+ * and `replicate` jobs too with `opts.replicate` (else they stay queued). Retry delays
+ * are kept in this process (a restart retries at once). `onEnqueue` runs after each
+ * enqueue (to wake the worker).
  */
-export function openJobQueue(dir: string, onEnqueue?: () => void): JobQueue {
+export function openJobQueue(
+  dir: string,
+  onEnqueue?: () => void,
+  opts: { replicate?: boolean } = {},
+): JobQueue {
   const notBefore = new Map<string, number>();
   return {
     async enqueue(job) {
@@ -83,10 +87,11 @@ export function openJobQueue(dir: string, onEnqueue?: () => void): JobQueue {
     },
     async take() {
       const now = Date.now();
-      // `replicate` jobs (the original cluster's) are left queued: this version does not run them.
       const got = await queue.take(
         dir,
-        (job) => job.type !== "replicate" && (notBefore.get(encodeJob(job)) ?? 0) <= now,
+        (job) =>
+          (opts.replicate || job.type !== "replicate") &&
+          (notBefore.get(encodeJob(job)) ?? 0) <= now,
       );
       if (!got) return null;
       const key = encodeJob(got.job);

@@ -74,8 +74,23 @@ export interface StorageNode {
     offset: number,
     target: { host: string; port: number; family: 4 | 6; signal: AbortSignal },
   ): Promise<boolean>;
+  /**
+   * The entries of directory `dir` (relative; "" is the node's root): name, kind, size
+   * and mtime (ms, or null when unknown). FTP: MLSD where the server has it, else LIST
+   * for names and SIZE + MDTM per file. Throws when the node cannot be listed.
+   */
+  list(dir: string): Promise<NodeEntry[]>;
   /** Close pooled connections. */
   close(): void;
+}
+
+/** One entry of a node directory listing. */
+export interface NodeEntry {
+  name: string;
+  isDir: boolean;
+  size: number;
+  /** Modification time in ms, or null when unknown. */
+  mtimeMs: number | null;
 }
 
 /** Options of {@linkcode openNode}. */
@@ -164,6 +179,9 @@ function chunkSink(limit = 1024 * 1024) {
     w?.();
   };
   const writable = new Writable({
+    // As high as the hold limit: a 16 KB default would make every 64 KB chunk pause the
+    // data socket and resume it a tick later (readStop/readStart per chunk).
+    highWaterMark: limit,
     write(chunk: Buffer, _enc, cb) {
       chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       queued += chunk.byteLength;
@@ -403,6 +421,18 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
         return null;
       }
     },
+    list: (d) =>
+      track(async () => {
+        const at = d === "" ? root : full(d);
+        const out: NodeEntry[] = [];
+        for (const e of await fsp.readdir(at, { withFileTypes: true })) {
+          if (!e.isFile() && !e.isDirectory()) continue;
+          const s = await fsp.stat(nodePath.join(at, e.name)).catch(() => null);
+          if (!s) continue;
+          out.push({ name: e.name, isDir: s.isDirectory(), size: s.size, mtimeMs: s.mtimeMs });
+        }
+        return out;
+      }),
     close() {},
   };
 }
@@ -677,6 +707,41 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         st.load--;
       }
     },
+    list: (d) =>
+      withClient(`listing ${d || "/"}`, async (c) => {
+        const mlsd = (await c.features()).has("MLST");
+        const infos = await c.list(d === "" ? "" : checkNodePath(d));
+        const out: NodeEntry[] = [];
+        for (const f of infos) {
+          if (f.name === "." || f.name === ".." || f.name.includes("/")) continue;
+          if (f.isDirectory) {
+            out.push({ name: f.name, isDir: true, size: 0, mtimeMs: null });
+            continue;
+          }
+          if (!f.isFile) continue;
+          if (mlsd) {
+            out.push({
+              name: f.name,
+              isDir: false,
+              size: f.size,
+              mtimeMs: f.modifiedAt?.getTime() ?? null,
+            });
+            continue;
+          }
+          // LIST is not parseable reliably: SIZE and MDTM for each file.
+          const p = d === "" ? f.name : `${d}/${f.name}`;
+          const r = await c.sendIgnoringError(`SIZE ${p}`);
+          if (r.code !== 213) continue; // gone meanwhile
+          const size = Number(r.message.slice(4).trim());
+          const m = await c.sendIgnoringError(`MDTM ${p}`);
+          const t = /^213 (\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)/.exec(m.message);
+          const mtimeMs = m.code === 213 && t
+            ? Date.UTC(+t[1], +t[2] - 1, +t[3], +t[4], +t[5], +t[6])
+            : null;
+          out.push({ name: f.name, isDir: false, size, mtimeMs });
+        }
+        return out;
+      }),
     close() {
       closed = true;
       for (const c of idle.splice(0)) c.close();

@@ -27,6 +27,7 @@ import { NAME_POLICIES, type NamePolicy } from "../codec/names.ts";
 import { HopError, UsageError } from "../errors.ts";
 import { type FtpServerOptions, startFtpServer } from "../ftp/server.ts";
 import type { Reporter } from "../ui/report.ts";
+import { type CleanupWorker, startCleanupWorker } from "./cleanup.ts";
 import { type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { type ClusterLayout, clusterLayout, initLayout } from "./layout.ts";
@@ -73,6 +74,8 @@ export interface ServeClusterOptions {
   retryBaseMs?: number;
   /** How long a failed node is skipped before it is tried again (ms, default 5000). */
   nodeDownMs?: number;
+  /** Background cleanup pass interval (ms, default 600000; 0: none). See `cleanup.ts`. */
+  cleanupEveryMs?: number;
   /** Node health check interval (ms, default 30000). */
   healthEveryMs?: number;
   /** Pooled control connections per FTP node (default 16; also the transfers at once). */
@@ -189,7 +192,7 @@ async function openCluster(
     nodes.set(node.key, node);
   }
   const users = await openUserDirectory(l, { anonymous: o.anonymous, log: logLine });
-  const queue = openJobQueue(l.queue, kick);
+  const queue = openJobQueue(l.queue, kick, { replicate: true });
   const ctx: ClusterContext = {
     layout: l,
     names: o.names ?? "strict",
@@ -226,6 +229,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
   const unlock = await lockRoot(l0);
   const logFile = openLog(l0);
   let worker: StoreWorker | null = null;
+  let cleaner: CleanupWorker | null = null;
   let healthTimer: ReturnType<typeof setInterval> | undefined;
   const logLine = (line: string) => logFile.log(line);
   try {
@@ -257,6 +261,9 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
         pollMs: o.pollMs,
         retryBaseMs: o.retryBaseMs,
       });
+    }
+    if ((o.cleanupEveryMs ?? 600_000) > 0) {
+      cleaner = startCleanupWorker(ctx, queue, { everyMs: o.cleanupEveryMs ?? 600_000 });
     }
     const tls = o.tls
       ? {
@@ -309,6 +316,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       async close() {
         clearInterval(healthTimer);
         await srv.close();
+        await cleaner?.stop();
         await worker?.stop();
         for (const n of ctx.nodes.values()) n.close();
         await logFile.close();
@@ -317,6 +325,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     };
   } catch (e) {
     clearInterval(healthTimer);
+    await cleaner?.stop();
     await worker?.stop();
     await logFile.close();
     await unlock();

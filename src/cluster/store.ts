@@ -9,6 +9,7 @@
  *   another; a job short of copies is retried with backoff, nothing is lost meanwhile
  *   (the staged data stays and is served).
  * - delete: removes every copy named by a `.deleted/` link file, then the link file.
+ * - replicate (when the queue hands them out, see `openJobQueue`): `replicate.ts`.
  *
  * Runs inside `serve` ({@linkcode startStoreWorker}) and once (`hop cluster store
  * --once`, {@linkcode storeOnce}). {@linkcode recoverCluster} repairs what a crash left:
@@ -43,6 +44,7 @@ import {
   writeInfo,
 } from "./links.ts";
 import { chooseNodes } from "./nodes.ts";
+import { runReplicateJob } from "./replicate.ts";
 
 /** Options of the store worker. */
 export interface StoreOptions {
@@ -58,6 +60,8 @@ export interface StoreStats {
   deleted: number;
   retried: number;
   dropped: number;
+  /** Replicate jobs done (only when the queue hands them out). */
+  replicated?: number;
 }
 
 /** `YYMMDD-HHMMSS` (UTC) of `ms`. */
@@ -157,8 +161,8 @@ async function runUpload(
   return { result: "done" };
 }
 
-/** Run one delete job. */
-async function runDelete(
+/** Run one delete job (also used by `hop cleanup`, `cleanup.ts`). */
+export async function runDelete(
   ctx: ClusterContext,
   job: QueueJob & { type: "delete" },
 ): Promise<{ result: "done" | "dropped" | "retry"; reason?: string }> {
@@ -216,12 +220,12 @@ async function runJob(
     ? `u:${job.path}:${job.mtime}`
     : job.type === "delete"
     ? `d:${job.link}`
-    : "";
+    : `r:${job.link}:${job.mtime}`;
   let r: { result: "done" | "dropped" | "retry"; reason?: string };
   try {
     if (job.type === "upload") r = await runUpload(ctx, job, opts.replicas ?? 2);
     else if (job.type === "delete") r = await runDelete(ctx, job);
-    else r = { result: "retry", reason: "replicate jobs are not run by this version" };
+    else r = await runReplicateJob(ctx, job, opts.replicas ?? 2);
   } catch (e) {
     r = { result: "retry", reason: (e as Error).message };
   }
@@ -237,7 +241,8 @@ async function runJob(
     ctx.log(`cluster: job ${job.type} dropped: ${r.reason}`);
     stats.dropped++;
   } else if (job.type === "upload") stats.stored++;
-  else stats.deleted++;
+  else if (job.type === "delete") stats.deleted++;
+  else stats.replicated = (stats.replicated ?? 0) + 1;
   await t.complete();
 }
 

@@ -264,10 +264,21 @@ function waitDrain(sock: net.Socket): Promise<void> {
   });
 }
 
-/** Write `source` to `sock` chunk by chunk (waiting for drain), then end it cleanly. */
+/**
+ * Bytes a data socket may hold unsent before `sendStream` waits for it to drain. Above
+ * the 16 KB default so that 64 KB chunks do not wait for a drain one by one (several
+ * chunks go to the kernel per write), small enough to keep backpressure tight.
+ */
+export const WRITE_AHEAD = 1024 * 1024;
+
+/**
+ * Write `source` to `sock` (at most {@linkcode WRITE_AHEAD} bytes waiting in the socket,
+ * then it waits for drain), then end it cleanly. `onChunk` counts the bytes as they go.
+ */
 export async function sendStream(
   source: ReadableStream<Uint8Array>,
   sock: net.Socket,
+  onChunk?: (bytes: number) => void,
 ): Promise<number> {
   const reader = source.getReader();
   let bytes = 0;
@@ -278,7 +289,10 @@ export async function sendStream(
       if (done) break;
       if (value.byteLength === 0) continue;
       bytes += value.byteLength;
-      if (!sock.write(value)) await waitDrain(sock);
+      onChunk?.(value.byteLength);
+      // A false return only says the 16 KB mark was passed; 'drain' still follows once
+      // the socket's queue is empty, which is what is awaited past WRITE_AHEAD.
+      if (!sock.write(value) && sock.writableLength >= WRITE_AHEAD) await waitDrain(sock);
     }
   } catch (err) {
     await reader.cancel(err).catch(() => {});

@@ -939,15 +939,7 @@ class Session {
     }
     const source = stream;
     await this.runTransfer(p.view, d, async (sock, t) => {
-      const counted = source.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, ctl) {
-            t.bytes += chunk.byteLength;
-            ctl.enqueue(chunk);
-          },
-        }),
-      );
-      await sendStream(counted, sock);
+      await sendStream(source, sock, (n) => t.bytes += n);
     }, async (err) => {
       await source.cancel(err).catch(() => {});
     });

@@ -580,6 +580,9 @@ export async function applyRepairReport(
             if (!link) return false;
             const copies = link.copies.filter((c) => !(c.node === a.node && c.path === a.path));
             if (copies.length === link.copies.length) return false;
+            // The report may be old: a copy that is there again (made anew) is kept.
+            const node = ctx.nodes.get(a.node);
+            if (node && (await node.size(a.path)) === link.size) return false;
             await writeInfo(l.tmp, f, { ...link, copies });
             res.dropped++;
             return true;

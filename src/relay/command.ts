@@ -111,12 +111,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** First wait before retrying a folder whose pass failed; doubled per failure, capped at refresh. */
+export const RETRY_FIRST_MS = 1000;
+
+/** The next retry delay after `prev` (0: first failure), capped at `capMs`. */
+export function nextBackoff(prevMs: number, capMs: number): number {
+  return Math.min(capMs, prevMs > 0 ? prevMs * 2 : RETRY_FIRST_MS);
+}
+
 /**
  * Runs `hop relay sync`: passes over every folder, waiting between passes on
  * an adaptive timer (refresh/2 after activity, growing towards refresh when
- * idle). With `once`, one pass; a failed step then makes it throw after the
- * pass. A pass that fails as a whole (relay unreachable) is reported and the
- * next one starts with recovery, as Escale does.
+ * idle). A folder whose pass failed (relay unreachable, relay full, a page
+ * step failed) is retried with exponential backoff — after 1 s, 2 s, 4 s, ...
+ * capped at refresh — and back on the normal timer once a pass succeeds; the
+ * next attempt starts with recovery, as Escale does. With `once`, one pass; a
+ * failed step then makes it throw after the pass.
  */
 export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSummary> {
   const { reporter, signal } = opts;
@@ -132,15 +142,22 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
   };
   const ctxs: (SyncContext | null)[] = folders.map(() => null);
   const recover = folders.map(() => true);
+  /** Current retry delay of each folder (0: its last pass succeeded). */
+  const backoff = folders.map(() => 0);
+  /** When each folder's next pass is due (ms since the epoch). */
+  const due = folders.map(() => 0);
   const refresh = Math.min(...folders.map((f) => f.refreshSeconds)) * 1000;
   let delay = refresh / 2;
   let lastThrown: HopError | undefined;
   try {
     while (!signal?.aborted) {
       let active = false;
-      let failed = false;
+      const ran: number[] = [];
+      const started = Date.now();
       for (let i = 0; i < folders.length && !signal?.aborted; i++) {
+        if (due[i] > started) continue;
         const cfg = folders[i];
+        let failed = false;
         try {
           ctxs[i] ??= await openSync(cfg, reporter);
           const r: PassResult = await syncPass(ctxs[i]!, { first: recover[i], signal });
@@ -171,11 +188,26 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
             ctxs[i] = null;
           }
         }
+        if (failed) {
+          backoff[i] = nextBackoff(backoff[i], refresh);
+          due[i] = Date.now() + backoff[i];
+          if (!opts.once) {
+            reporter.info(`${cfg.name}: retrying in ${backoff[i] / 1000} s`, {
+              event: "retry",
+              folder: cfg.name,
+              delayMs: backoff[i],
+            });
+          }
+        } else {
+          backoff[i] = 0;
+          ran.push(i);
+        }
       }
       sum.passes++;
       if (opts.once) break;
-      delay = active ? refresh / 2 : failed ? refresh : Math.min(refresh, delay * 1.5);
-      await sleep(delay, signal);
+      delay = active ? refresh / 2 : Math.min(refresh, delay * 1.5);
+      for (const i of ran) due[i] = Date.now() + delay;
+      await sleep(Math.max(0, Math.min(...due) - Date.now()), signal);
     }
   } finally {
     for (const c of ctxs) if (c) await closeSync(c).catch(() => {});

@@ -48,6 +48,14 @@ export interface TestServerOptions {
   port?: number;
   /** pyftpdlib only: idle control-connection timeout in seconds (default 300). */
   idleTimeout?: number;
+  /** pyftpdlib only: the user's permissions (default `elradfmwMT`; `elr` is read-only). */
+  perm?: string;
+  /**
+   * pyftpdlib only: Python code run after the handler class `Handler` is
+   * defined and before the server starts; it may rebind `Handler` to a
+   * subclass (for example one that answers 452 past a quota).
+   */
+  python?: string;
 }
 
 const PYTHON = "/usr/bin/python3";
@@ -110,10 +118,11 @@ from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 cfg = json.loads(sys.argv[1])
 auth = DummyAuthorizer()
-auth.add_user(cfg["user"], cfg["password"], cfg["root"], perm="elradfmwMT")
+auth.add_user(cfg["user"], cfg["password"], cfg["root"], perm=cfg["perm"])
 base = TLS_FTPHandler if cfg.get("cert") else FTPHandler
 class Handler(base):
     pass
+exec(cfg["python"])
 Handler.authorizer = auth
 Handler.timeout = cfg["idle"]
 Handler.banner = "hop test pyftpdlib"
@@ -144,6 +153,8 @@ export async function startPyftpdlib(opts: TestServerOptions): Promise<TestFtpSe
     password: opts.password,
     port: opts.port ?? 0,
     idle: opts.idleTimeout ?? 300,
+    perm: opts.perm ?? "elradfmwMT",
+    python: opts.python ?? "",
     cert: opts.tls?.cert,
     key: opts.tls?.key,
   };

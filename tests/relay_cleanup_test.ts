@@ -12,6 +12,8 @@ import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
+import { encodeLock } from "../src/codec/lock.ts";
+import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { cleanupRelay } from "../src/relay/cleanup.ts";
 import { clientFileName } from "../src/relay/hopfiles.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
@@ -220,5 +222,51 @@ Deno.test("cleanup removes consumed updates, expired clients, temp files, guards
     );
   } finally {
     await clean();
+  }
+});
+
+Deno.test("cleanup over FTP: a stale lock (with its claim and cut push) and an orphan claim folder go", async () => {
+  const [dir, clean] = await tempDir();
+  const [root, cleanRoot] = await tempDir("hop-cleanup-ftproot-");
+  let srv: TestFtpServer | undefined;
+  try {
+    const relay = join(root, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    const old = Date.now() / 1000 - 3 * 3600;
+    await writeFile(
+      join(relay, ".0.lock"),
+      encodeLock({ owner: "gone", mode: "w", acquired: old * 1000, host: "elsewhere" }),
+    );
+    await mkdir(join(relay, ".0.lock.excl")); // its claim: held, removed with the lock
+    await mkdir(join(relay, ".9.lock.excl")); // a claim whose client died before writing the lock
+    await utimes(join(relay, ".9.lock.excl"), old, old);
+    await writeFile(join(relay, ".0.1700000000.data"), "cut push");
+    srv = await startPyftpdlib({ root, user: "relay", password: "pw" });
+    const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+    const dry = await cleanupRelay({
+      local: a,
+      relay: url,
+      clientName: "alice",
+      dryRun: true,
+      reporter: recorder(),
+    });
+    assert.deepEqual(dry.map((x) => `${x.kind} ${x.name}`).sort(), [
+      "orphan-claim .9.lock.excl",
+      "stale-lock .0.lock",
+    ]);
+    const done = await cleanupRelay({
+      local: a,
+      relay: url,
+      clientName: "alice",
+      reporter: recorder(),
+    });
+    assert.ok(done.every((x) => x.done), JSON.stringify(done));
+    assert.match(done.find((x) => x.kind === "stale-lock")!.detail, /removed the unfinished/);
+    assert.deepEqual((await readdir(relay)).filter((n) => !n.startsWith(".hop-client")), []);
+  } finally {
+    await srv?.stop();
+    await clean();
+    await cleanRoot();
   }
 });

@@ -17,6 +17,7 @@ import { lstat, open, rename, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import "./web_compat.ts";
 import { createTarDecoder, createTarPacker, type TarHeader } from "modern-tar";
 import { compressStream, decompressStream } from "./bzip2.ts";
 import { HopError } from "../errors.ts";

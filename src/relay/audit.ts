@@ -51,7 +51,7 @@ import {
 } from "./pages.ts";
 import { removeUpdate, rollBackPush } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
-import { closeSync, openSync, type SyncContext } from "./sync.ts";
+import { openSync, type SyncContext } from "./sync.ts";
 
 /** What a finding is about. */
 export type AuditKind =
@@ -129,7 +129,9 @@ export async function auditRelay(opts: AuditOptions): Promise<AuditFinding[]> {
           else reporter.warn(line, { event: "audit", ...f });
         }
       } finally {
-        await closeSync(ctx);
+        // the local sync state is not saved: a sync running on this folder owns it
+        await ctx.io.close().catch(() => {});
+        if (ctx.lockIo !== ctx.io) await ctx.lockIo.close().catch(() => {});
       }
     }
   } finally {
@@ -459,7 +461,8 @@ async function repairPage(ctx: SyncContext, page: string): Promise<IndexEntry[]>
 
 /**
  * Writes `.P.index` from this client's files of the page (checksums from the
- * cache), then `update` entries over them; records the agreed checksums.
+ * cache), then `update` entries over them. The sync state is left alone: the
+ * next pass records the files the index now agrees on.
  */
 async function rebuildIndex(
   ctx: SyncContext,
@@ -483,11 +486,5 @@ async function rebuildIndex(
   }
   for (const e of update) map.set(e.path, e);
   await writePersistentIndex(ctx.io, page, [...map.values()]);
-  for (const [path, e] of map) {
-    const f = scan.get(path);
-    if (f && e.meta && (await ctx.cache.checksum(f)) === e.meta.checksum) {
-      ctx.state.base[path] = e.meta.checksum;
-    }
-  }
   ctx.indexCache.delete(page);
 }

@@ -30,7 +30,7 @@ import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, rollBackPush, updateComplete, updatePusher } from "./pullers.ts";
 import { clearPendingUpdate } from "./push.ts";
-import { closeSync, openSync, type SyncContext } from "./sync.ts";
+import { openSync, type SyncContext } from "./sync.ts";
 
 /** What a cleanup action is about. */
 export type CleanupKind =
@@ -92,7 +92,9 @@ export async function cleanupRelay(opts: CleanupOptions): Promise<CleanupAction[
           });
         }
       } finally {
-        await closeSync(ctx);
+        // the local sync state is not saved: a sync running on this folder owns it
+        await ctx.io.close().catch(() => {});
+        if (ctx.lockIo !== ctx.io) await ctx.lockIo.close().catch(() => {});
       }
     }
   } finally {

@@ -266,7 +266,7 @@ export async function relayStatus(
   const out: FolderStatus[] = [];
   try {
     for (const cfg of await resolveFolders(opts, reporter)) {
-      const ctx = await openSync(cfg, reporter);
+      const ctx = await openSync(cfg, reporter, { keepStaging: true });
       try {
         out.push(await folderStatus(ctx));
       } finally {
@@ -394,7 +394,7 @@ export async function relayForget(
 ): Promise<boolean> {
   let any = false;
   for (const cfg of await resolveFolders(opts, opts.reporter)) {
-    const ctx = await openSync(cfg, opts.reporter);
+    const ctx = await openSync(cfg, opts.reporter, { keepStaging: true });
     try {
       const gone = await forgetClient(ctx.io, opts.name);
       any ||= gone;

@@ -167,14 +167,17 @@ function nodeState(downForMs: number) {
 /**
  * Reads of a node's data connection go into this buffer (`onread`), up to 1 MB each,
  * instead of the 64 KB chunks of a flowing socket: a proxied RETR then costs the
- * server about a third of the CPU on its read side.
+ * server about a third of the CPU on its read side. Deno only: Bun reads big chunks
+ * anyway and does not pause a socket from `onread`, so there the socket flows.
  */
 const READ_BUFFER = 1024 * 1024;
+const USE_ONREAD = process.versions.deno !== undefined;
 
 /**
  * The chunks read from a node's data connection, for one reader. The socket is paused
  * (backpressure) while `limit` bytes or more wait, and resumed once the reader took
- * them down to half of that. `onread` goes to `net.connect`, then `attach` the socket.
+ * them down to half of that. `onread` (undefined where not used) goes to
+ * `net.connect`; then `attach` the socket at once.
  */
 function dataSource(limit = 4 * READ_BUFFER) {
   const chunks: Uint8Array[] = [];
@@ -189,25 +192,32 @@ function dataSource(limit = 4 * READ_BUFFER) {
     waiter = null;
     w?.();
   };
+  /** Queue a chunk; false when the socket was paused (the reader is behind). */
+  const push = (chunk: Uint8Array): boolean => {
+    chunks.push(chunk);
+    queued += chunk.byteLength;
+    total += chunk.byteLength;
+    wake();
+    if (queued < limit) return true;
+    paused = true;
+    sock?.pause();
+    return false;
+  };
   return {
-    onread: {
-      buffer: Buffer.allocUnsafe(READ_BUFFER),
-      callback(n: number, buf: Uint8Array): boolean {
-        chunks.push(new Uint8Array(buf.subarray(0, n))); // a copy: the buffer is reused
-        queued += n;
-        total += n;
-        wake();
-        if (queued < limit) return true;
-        paused = true;
-        return false; // pauses the socket
-      },
-    },
+    onread: USE_ONREAD
+      ? {
+        buffer: Buffer.allocUnsafe(READ_BUFFER),
+        // A copy: the buffer is reused. Returning false pauses the socket too.
+        callback: (n: number, buf: Uint8Array): boolean => push(new Uint8Array(buf.subarray(0, n))),
+      }
+      : undefined,
     attach(s: net.Socket) {
       sock = s;
       const end = () => {
         over = true;
         wake();
       };
+      if (!USE_ONREAD) s.on("data", (chunk: Uint8Array) => void push(chunk));
       s.on("end", end);
       s.on("close", end);
     },
@@ -273,7 +283,7 @@ async function passiveAddress(c: Client, controlHost: string): Promise<[string, 
 
 const plainV4 = (a: string) => a.startsWith("::ffff:") ? a.slice(7) : a;
 
-/** Connect a data connection reading into `source` (rejects after `timeoutMs`). */
+/** Connect a data connection reading into `source`, attached (rejects after `timeoutMs`). */
 function connectData(
   host: string,
   port: number,
@@ -282,6 +292,7 @@ function connectData(
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host, port, onread: source.onread } as net.NetConnectOpts);
+    source.attach(sock);
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`data connection to ${host}:${port} timed out`));
@@ -673,7 +684,6 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       try {
         const [dataHost, dataPort] = await passiveAddress(client, host);
         sock = await connectData(dataHost, dataPort, source, timeout);
-        source.attach(sock);
         const data = sock;
         // Idle data connection: an error, unless it is idle because the reader is behind.
         data.setTimeout(timeout, () => {

@@ -64,6 +64,7 @@ async function hopSync(
   let seconds = 0;
   let peak = 0;
   let passes = 0;
+  const each: string[] = [];
   for (let round = 0; round < 20; round++) {
     for (const [dir, name] of [[src, "a"], [dst, "b"]]) {
       const m = await measure([
@@ -80,9 +81,11 @@ async function hopSync(
       seconds += m.seconds;
       peak = Math.max(peak, m.peakRssMB);
       passes++;
+      each.push(`${name} ${m.seconds.toFixed(1)} s/${m.peakRssMB.toFixed(0)} MB`);
     }
     const got = await treeStats(dst);
     if (got.files === expect.files && got.bytes === expect.bytes) {
+      console.log(`    passes: ${each.join(", ")}`);
       return { seconds, peakRssMB: peak, passes };
     }
   }

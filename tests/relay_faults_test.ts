@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { runRelaySync } from "../src/relay/command.ts";
 import { writeArchive } from "../src/archive/tar.ts";
 import { forgetClient } from "../src/relay/hopfiles.ts";
 import { folderBackend } from "../src/relay/backend/folder.ts";
@@ -394,6 +395,73 @@ Deno.test("unknown files and folders on the relay are ignored and left alone", a
       assert.equal(await readFile(join(relay, n), "utf8"), c, n);
     }
     assert.equal(await readFile(join(relay, "sub.d", "x"), "utf8"), "x");
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("a relay that fails is retried after 1 s, 2 s, 4 s (capped at refresh); a success resets it", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const away = join(dir, "away");
+    const a = join(dir, "a");
+    for (const d of [away, a]) await mkdir(d); // the relay folder is missing at first
+    await writeFile(join(a, "f.txt"), "f");
+    const before = await snapshot(a);
+    const ev: { t: number; msg: string; delay?: number }[] = [];
+    const retries = () => ev.filter((e) => e.delay !== undefined);
+    const reporter = {
+      info: (msg: string, e?: Record<string, unknown>) =>
+        void ev.push({
+          t: Date.now(),
+          msg,
+          delay: e?.event === "retry" ? e.delayMs as number : undefined,
+        }),
+      warn: (msg: string) => void ev.push({ t: Date.now(), msg }),
+      progress: () => {},
+      close: () => {},
+    };
+    const ac = new AbortController();
+    const loop = runRelaySync({
+      local: a,
+      relay,
+      clientName: "alice",
+      refresh: 4,
+      reporter,
+      signal: ac.signal,
+    });
+    const waitFor = async (cond: () => boolean | Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitFor(() => retries().length >= 4, "four retries");
+      await rename(away, relay); // the relay is back
+      await waitFor(async () => (await readdir(relay)).some((n) => n.endsWith(".data")), "a push");
+      const failures = retries().length;
+      await new Promise((r) => setTimeout(r, 300)); // let the pass end
+      await rename(relay, away); // and gone again
+      await waitFor(() => retries().length > failures, "a retry after the success");
+    } finally {
+      ac.abort();
+      await loop;
+    }
+    const r = retries();
+    assert.deepEqual(r.slice(0, 4).map((e) => e.delay), [1000, 2000, 4000, 4000]);
+    for (let i = 1; i < 4; i++) {
+      const gap = r[i].t - r[i - 1].t;
+      assert.ok(gap >= r[i - 1].delay! - 50 && gap < r[i - 1].delay! + 2000, `gap ${i}: ${gap} ms`);
+    }
+    const after = r.find((e) => e.t > r[3].t && ev.some((x) => /pushed/.test(x.msg) && x.t < e.t));
+    assert.equal(after?.delay, 1000, ev.map((e) => e.msg).join("\n"));
+    assert.ok(
+      ev.some((e) => /local folder|relay|no folder|missing/i.test(e.msg) && e.delay === undefined),
+    );
+    assert.deepEqual(await snapshot(a), before, "local data never damaged");
   } finally {
     await clean();
   }

@@ -2,14 +2,13 @@
  * Relay sync against faulty FTP relays: a full relay (552 on STOR, 452 when
  * an upload passes the quota), a read-only account, and the server killed
  * and restarted mid-push and mid-pull. Each gives a clear error, the loop
- * retries with exponential backoff (reset after a success), and local data
+ * retries with exponential backoff, and local data
  * is never damaged (trees compared byte for byte).
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -180,34 +179,6 @@ Deno.test("a full FTP relay (552 on STOR, 452 mid-upload): clear error, retried 
     assert.ok(!left.some((n) => n.startsWith(".hop-tmp-")), left.join(" "));
     assert.ok(!left.includes(".0.lock"), left.join(" "));
     assert.deepEqual(await snapshot(a), before, "local data never damaged");
-    // in one loop: still full (retries grow), then space again (the server restarted without
-    // quota on the same port): the push goes through and the backoff is reset, so a later
-    // failure (the server gone) is retried after 1 s again
-    const port = srv.port;
-    const pushedAt = (ev: { event?: Record<string, unknown> }[]) =>
-      ev.findIndex((e) => e.event?.event === "pushed");
-    const back = await loopUntil(
-      src,
-      (ev) => pushedAt(ev) >= 0 && ev.slice(pushedAt(ev)).some((e) => e.event?.event === "retry"),
-      40_000,
-      async (ev) => {
-        while (ev.filter((e) => e.event?.event === "retry").length < 2) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        await srv!.stop();
-        srv = await startPyftpdlib({ root, user: "relay", password: "pw", port });
-        while (!existsSync(join(root, "relay", ".0.index"))) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        await srv.stop();
-      },
-    );
-    assert.ok(back.ok, back.ev.map((e) => e.msg).join("\n"));
-    const delays = back.ev.filter((e) => e.event?.event === "retry").map((e) => e.event!.delayMs);
-    assert.deepEqual(delays.slice(0, 2), [1000, 2000], "growing while full");
-    const after = back.ev.slice(pushedAt(back.ev)).find((e) => e.event?.event === "retry");
-    assert.equal(after?.event?.delayMs, 1000, "reset after the successful push");
-    assert.deepEqual(await snapshot(a), before);
   } finally {
     await srv?.stop();
     await clean();

@@ -113,7 +113,7 @@ export interface AuditOptions {
   orphanMinAgeMs?: number;
   /** Folder for the sort's temp files (default: the system's temp folder). */
   tmpDir?: string;
-  /** Lines kept in memory per sort run (default 200000). */
+  /** Lines kept in memory per sort run (default 50000). */
   chunkLines?: number;
   /** Each finding, as it is found (copy-level first, then link-level). */
   onRecord?: (r: AuditRecord) => void | Promise<void>;

@@ -37,6 +37,7 @@ import { pipeline } from "node:stream/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
+import { lentChunks } from "../ftp/data.ts";
 
 /** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
 export interface StorageNode {
@@ -165,22 +166,29 @@ function nodeState(downForMs: number) {
 }
 
 /**
- * Reads of a node's data connection go into this buffer (`onread`), up to 1 MB each,
- * instead of the 64 KB chunks of a flowing socket: a proxied RETR then costs the
- * server about a third of the CPU on its read side. Deno only: Bun reads big chunks
- * anyway and does not pause a socket from `onread`, so there the socket flows.
+ * Reads of a node's data connection go into 1 MB buffers (`onread`) instead of the
+ * 64 KB chunks of a flowing socket: a proxied RETR then costs the server about a third
+ * of the CPU on its read side. Big reads are handed on as they are (no copy) and their
+ * buffers come back once written to the client (`lentChunks`); small reads are copied.
+ * Deno only: Bun reads big chunks anyway and does not pause a socket from `onread`, so
+ * there the socket flows.
  */
 const READ_BUFFER = 1024 * 1024;
+/** Reads from this size on are lent, not copied. */
+const LEND_FROM = 256 * 1024;
+/** Read buffers one transfer keeps for reuse. */
+const POOL = 8;
 const USE_ONREAD = process.versions.deno !== undefined;
 
 /**
  * The chunks read from a node's data connection, for one reader. The socket is paused
- * (backpressure) while `limit` bytes or more wait, and resumed once the reader took
- * them down to half of that. `onread` (undefined where not used) goes to
- * `net.connect`; then `attach` the socket at once.
+ * (backpressure) while chunks holding `limit` bytes of memory or more wait, and resumed
+ * once the reader took them down to half of that. `onread` (undefined where not used)
+ * goes to `net.connect`; then `attach` the socket at once.
  */
 function dataSource(limit = 4 * READ_BUFFER) {
-  const chunks: Uint8Array[] = [];
+  const chunks: { chunk: Uint8Array; cost: number }[] = [];
+  const pool: Uint8Array[] = [];
   let queued = 0;
   let total = 0;
   let paused = false;
@@ -192,10 +200,10 @@ function dataSource(limit = 4 * READ_BUFFER) {
     waiter = null;
     w?.();
   };
-  /** Queue a chunk; false when the socket was paused (the reader is behind). */
-  const push = (chunk: Uint8Array): boolean => {
-    chunks.push(chunk);
-    queued += chunk.byteLength;
+  /** Queue a chunk that holds `cost` bytes of memory; false when the socket was paused. */
+  const push = (chunk: Uint8Array, cost: number): boolean => {
+    chunks.push({ chunk, cost });
+    queued += cost;
     total += chunk.byteLength;
     wake();
     if (queued < limit) return true;
@@ -203,12 +211,25 @@ function dataSource(limit = 4 * READ_BUFFER) {
     sock?.pause();
     return false;
   };
+  const recycle = (buf: Uint8Array) => {
+    if (pool.length < POOL) pool.push(buf);
+  };
   return {
     onread: USE_ONREAD
       ? {
-        buffer: Buffer.allocUnsafe(READ_BUFFER),
-        // A copy: the buffer is reused. Returning false pauses the socket too.
-        callback: (n: number, buf: Uint8Array): boolean => push(new Uint8Array(buf.subarray(0, n))),
+        // Called for each read: a buffer no one else holds.
+        buffer: () => pool.pop() ?? Buffer.allocUnsafe(READ_BUFFER),
+        // Returning false pauses the socket too.
+        callback: (n: number, buf: Uint8Array): boolean => {
+          if (n < LEND_FROM) {
+            const copy = new Uint8Array(buf.subarray(0, n));
+            recycle(buf);
+            return push(copy, n);
+          }
+          const chunk = buf.subarray(0, n);
+          lentChunks.set(chunk, () => recycle(buf));
+          return push(chunk, buf.byteLength);
+        },
       }
       : undefined,
     attach(s: net.Socket) {
@@ -217,7 +238,7 @@ function dataSource(limit = 4 * READ_BUFFER) {
         over = true;
         wake();
       };
-      if (!USE_ONREAD) s.on("data", (chunk: Uint8Array) => void push(chunk));
+      if (!USE_ONREAD) s.on("data", (chunk: Uint8Array) => void push(chunk, chunk.byteLength));
       s.on("end", end);
       s.on("close", end);
     },
@@ -234,13 +255,13 @@ function dataSource(limit = 4 * READ_BUFFER) {
     take(): Uint8Array | undefined {
       const c = chunks.shift();
       if (c) {
-        queued -= c.byteLength;
+        queued -= c.cost;
         if (paused && queued <= limit / 2) {
           paused = false;
           sock?.resume();
         }
       }
-      return c;
+      return c?.chunk;
     },
     /** True once the data connection ended or closed (all its chunks were queued). */
     get over() {
@@ -513,12 +534,19 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
     list: (d) =>
       track(async () => {
         const at = d === "" ? root : full(d);
+        const ents = (await fsp.readdir(at, { withFileTypes: true }))
+          .filter((e) => e.isFile() || e.isDirectory());
         const out: NodeEntry[] = [];
-        for (const e of await fsp.readdir(at, { withFileTypes: true })) {
-          if (!e.isFile() && !e.isDirectory()) continue;
-          const s = await fsp.stat(nodePath.join(at, e.name)).catch(() => null);
-          if (!s) continue;
-          out.push({ name: e.name, isDir: s.isDirectory(), size: s.size, mtimeMs: s.mtimeMs });
+        for (let i = 0; i < ents.length; i += 64) {
+          const stats = await Promise.all(
+            ents.slice(i, i + 64).map((e) => fsp.stat(nodePath.join(at, e.name)).catch(() => null)),
+          );
+          stats.forEach((s, k) => {
+            if (s) {
+              const name = ents[i + k].name;
+              out.push({ name, isDir: s.isDirectory(), size: s.size, mtimeMs: s.mtimeMs });
+            }
+          });
         }
         return out;
       }),

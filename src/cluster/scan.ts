@@ -14,10 +14,9 @@
  * @module
  */
 
-import * as fs from "node:fs";
+import type * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { createInterface } from "node:readline";
 import { relPath } from "./jobs.ts";
 import { type ClusterLayout, LINK_SUFFIX, RESERVED_ROOT_NAMES } from "./layout.ts";
 import { type FileLink, readInfo } from "./links.ts";
@@ -47,27 +46,35 @@ export async function* walkTree(
       if ((e as { code?: string }).code === "ENOENT") return;
       throw e;
     }
+    // Files are read 64 at a time (in parallel), directories walked as they come.
+    let batch: string[] = [];
+    const drain = async function* (): AsyncGenerator<TreeItem> {
+      const items = await Promise.all(batch.map(readItem));
+      batch = [];
+      for (const it of items) if (it) yield it;
+    };
     for await (const ent of d) {
       if (atRoot && !opts.deleted && RESERVED_ROOT_NAMES.has(ent.name)) continue;
       const full = path.join(dir, ent.name);
-      if (ent.isDirectory()) {
-        yield* walk(full, false);
-        continue;
+      if (ent.isDirectory()) yield* walk(full, false);
+      else if (ent.isFile() && (!opts.deleted || ent.name.endsWith(LINK_SUFFIX))) {
+        batch.push(full);
+        if (batch.length >= 64) yield* drain();
       }
-      if (!ent.isFile()) continue;
-      const rel = relPath(l, full);
-      if (!ent.name.endsWith(LINK_SUFFIX)) {
-        if (opts.deleted) continue;
-        const st = await fsp.stat(full).catch(() => null);
-        if (st) yield { kind: "foreign", rel, file: full, size: st.size };
-        continue;
-      }
-      try {
-        const info = await readInfo(full);
-        if (info?.kind === "file") yield { kind: "link", rel, file: full, link: info };
-      } catch (e) {
-        yield { kind: "unreadable", rel, file: full, error: (e as Error).message };
-      }
+    }
+    yield* drain();
+  }
+  async function readItem(full: string): Promise<TreeItem | null> {
+    const rel = relPath(l, full);
+    if (!full.endsWith(LINK_SUFFIX)) {
+      const st = await fsp.stat(full).catch(() => null);
+      return st ? { kind: "foreign", rel, file: full, size: st.size } : null;
+    }
+    try {
+      const info = await readInfo(full);
+      return info?.kind === "file" ? { kind: "link", rel, file: full, link: info } : null;
+    } catch (e) {
+      return { kind: "unreadable", rel, file: full, error: (e as Error).message };
     }
   }
   yield* walk(start, true);
@@ -102,21 +109,24 @@ export interface LineSorter {
 
 let runSeq = 0;
 
-/** A sorter keeping at most `chunk` lines in memory, spilling sorted runs into `tmpDir`. */
-export function createLineSorter(tmpDir: string, chunk = 200_000): LineSorter {
+/** A sorter keeping at most `chunk` lines (default 50000) in memory, spilling sorted runs into `tmpDir`. */
+export function createLineSorter(tmpDir: string, chunk = 50_000): LineSorter {
   let buf: string[] = [];
   const runs: string[] = [];
   const flush = async () => {
     const lines = buf;
     buf = [];
     lines.sort(cmp);
-    const file = path.join(tmpDir, `run-${process_id()}-${++runSeq}`);
+    const file = path.join(tmpDir, `run-${uniqueTag()}-${++runSeq}`);
     runs.push(file);
-    const out = fs.createWriteStream(file);
-    for (const line of lines) {
-      if (!out.write(line + "\n")) await new Promise<void>((r) => out.once("drain", () => r()));
+    const fh = await fsp.open(file, "w");
+    try {
+      for (let i = 0; i < lines.length; i += 4096) {
+        await fh.write(lines.slice(i, i + 4096).join("\n") + "\n");
+      }
+    } finally {
+      await fh.close();
     }
-    await new Promise<void>((res, rej) => out.end((e?: Error | null) => e ? rej(e) : res()));
   };
   return {
     async add(line) {
@@ -132,11 +142,7 @@ export function createLineSorter(tmpDir: string, chunk = 200_000): LineSorter {
         return;
       }
       if (buf.length > 0) await flush();
-      const readers = runs.map((f) =>
-        createInterface({ input: fs.createReadStream(f), crlfDelay: Infinity })[
-          Symbol.asyncIterator
-        ]()
-      );
+      const readers = runs.map((f) => readLines(f));
       try {
         const heads: (string | null)[] = [];
         for (const r of readers) {
@@ -154,7 +160,7 @@ export function createLineSorter(tmpDir: string, chunk = 200_000): LineSorter {
           heads[min] = n.done ? null : n.value;
         }
       } finally {
-        for (const r of readers) await r.return?.();
+        for (const r of readers) await r.return(undefined);
         for (const f of runs) await fsp.rm(f, { force: true });
       }
     },
@@ -165,6 +171,27 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function process_id(): string {
+/** The lines of `file` (read 64 KB at a time: memory does not grow with the file). */
+async function* readLines(file: string): AsyncGenerator<string> {
+  const fh = await fsp.open(file, "r");
+  const buf = new Uint8Array(65536);
+  const dec = new TextDecoder();
+  let rest = "";
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      const parts = (rest + dec.decode(buf.subarray(0, bytesRead), { stream: true })).split("\n");
+      rest = parts.pop()!;
+      yield* parts;
+    }
+    rest += dec.decode();
+    if (rest !== "") yield rest;
+  } finally {
+    await fh.close();
+  }
+}
+
+function uniqueTag(): string {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }

@@ -272,6 +272,14 @@ function waitDrain(sock: net.Socket): Promise<void> {
 export const WRITE_AHEAD = 1024 * 1024;
 
 /**
+ * Chunks whose memory is lent by their producer: once `sendStream` has written such a
+ * chunk to its socket, it calls the function, and the producer may reuse the memory
+ * (a storage node reader recycles its read buffers so). A chunk never written is
+ * simply not given back.
+ */
+export const lentChunks: WeakMap<Uint8Array, () => void> = new WeakMap();
+
+/**
  * Write `source` to `sock` (at most {@linkcode WRITE_AHEAD} bytes waiting in the socket,
  * then it waits for drain), then end it cleanly. `onChunk` counts the bytes as they go.
  */
@@ -292,7 +300,9 @@ export async function sendStream(
       onChunk?.(value.byteLength);
       // A false return only says the 16 KB mark was passed; 'drain' still follows once
       // the socket's queue is empty, which is what is awaited past WRITE_AHEAD.
-      if (!sock.write(value) && sock.writableLength >= WRITE_AHEAD) await waitDrain(sock);
+      const lent = lentChunks.get(value);
+      const ok = lent ? sock.write(value, (err) => err ? undefined : lent()) : sock.write(value);
+      if (!ok && sock.writableLength >= WRITE_AHEAD) await waitDrain(sock);
     }
   } catch (err) {
     await reader.cancel(err).catch(() => {});

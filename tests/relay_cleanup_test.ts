@@ -53,7 +53,7 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
     const b = join(dir, "b");
     for (const d of [relay, a, b]) await mkdir(d);
     await run(folderCfg(b, relay, "bob"));
-    await writeFile(join(a, "big.bin"), randomBytes(40_000_000));
+    await writeFile(join(a, "big.bin"), randomBytes(16_000_000));
     await writeFile(join(a, "small.txt"), "small");
     const before = await snapshot(a);
     const child = new Deno.Command(DENO, {

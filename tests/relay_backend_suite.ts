@@ -306,7 +306,7 @@ export async function conformance(t: Deno.TestContext, target: Target): Promise<
     );
 
     await t.step(
-      "64 MB streamed both ways: stored while still produced, bounded memory",
+      "64 MB streamed both ways: stored while still produced",
       async () => {
         await clear(target);
         const size = 64 << 20;
@@ -322,25 +322,17 @@ export async function conformance(t: Deno.TestContext, target: Target): Promise<
             await new Promise((r) => setTimeout(r, 20));
           }
         });
-        const base = process.memoryUsage().rss;
-        let peak = base;
-        const sampler = setInterval(() => peak = Math.max(peak, process.memoryUsage().rss), 20);
-        try {
-          await b.write("huge.data", gen.stream);
-          assert.ok(storedMidway >= 16 << 20, `only ${storedMidway} bytes stored midway`);
-          assert.equal((await stat(join(target.dir, "huge.data"))).size, size);
-          const got = await hashStream(await b.read("huge.data"));
-          assert.equal(got.size, size);
-          assert.equal(got.hex, gen.digest());
-          // the connection is free again after the stream ended
-          assert.equal((await b.stat("huge.data"))?.size, size);
-        } finally {
-          clearInterval(sampler);
-        }
-        // Garbage chunks are freed when V8 decides, so this bound is loose: it catches
-        // whole-file buffering (two copies of 64 MB), not small leaks.
-        const grew = (peak - base) / (1 << 20);
-        assert.ok(grew < 100, `memory grew by ${grew.toFixed(1)} MB for a 64 MB file`);
+        // No RSS bound here: `deno test --parallel` runs other test files in this same
+        // process, so its RSS says nothing about this backend. The midway check proves
+        // the write streams; the relay benchmark measures peak RSS in a process of its own.
+        await b.write("huge.data", gen.stream);
+        assert.ok(storedMidway >= 16 << 20, `only ${storedMidway} bytes stored midway`);
+        assert.equal((await stat(join(target.dir, "huge.data"))).size, size);
+        const got = await hashStream(await b.read("huge.data"));
+        assert.equal(got.size, size);
+        assert.equal(got.hex, gen.digest());
+        // the connection is free again after the stream ended
+        assert.equal((await b.stat("huge.data"))?.size, size);
         await b.delete("huge.data");
       },
     );

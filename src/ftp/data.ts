@@ -300,7 +300,9 @@ export async function sendStream(
       onChunk?.(value.byteLength);
       // A false return only says the 16 KB mark was passed; 'drain' still follows once
       // the socket's queue is empty, which is what is awaited past WRITE_AHEAD.
-      const lent = lentChunks.get(value);
+      // Over TLS the chunk is never given back: when Deno's node:tls is done reading
+      // it is not certain.
+      const lent = sock instanceof tls.TLSSocket ? undefined : lentChunks.get(value);
       const ok = lent ? sock.write(value, (err) => err ? undefined : lent()) : sock.write(value);
       if (!ok && sock.writableLength >= WRITE_AHEAD) await waitDrain(sock);
     }

@@ -108,9 +108,11 @@ async function readAll(
 
 Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", async () => {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-node-read-"));
-  const node = await startNode(tmp);
-  const store = openNode(node.url, { timeoutMs: 10_000 });
+  let node: Awaited<ReturnType<typeof startNode>> | null = null;
+  let store: ReturnType<typeof openNode> | null = null;
   try {
+    node = await startNode(tmp);
+    store = openNode(node.url, { timeoutMs: 10_000 });
     const size = 64 * 1024 * 1024;
     const data = randomBytes(size);
     await fsp.mkdir(path.join(tmp, "aa"));
@@ -155,8 +157,8 @@ Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", 
       capped.close();
     }
   } finally {
-    store.close();
-    await node.stop();
+    store?.close();
+    await node?.stop();
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 });

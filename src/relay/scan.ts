@@ -20,6 +20,7 @@ import { createReadStream, statSync } from "node:fs";
 import { mkdir, opendir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { HopError } from "../errors.ts";
 import { type PathFilter, pathSelected } from "./config.ts";
 
@@ -88,7 +89,7 @@ export async function scanFolder(
       found.push({ path: prefix + regular[i], size: st.size, mtimeMs: st.mtimeMs });
       if (onProgress && found.length % 1000 === 0) onProgress(found.length);
     }
-    await new Promise((r) => setTimeout(r, 0)); // let timers and signals run between folders
+    await new Promise((r) => setImmediate(r)); // let I/O and signals run between folders (setTimeout(0) would be clamped to 4 ms)
     for (const s of subdirs) await walk(join(dir, s), prefix + s + "/");
   };
   await walk(root, "");

@@ -194,23 +194,25 @@ Deno.test("audit after a store worker killed mid-move: partial copy pending, los
     const adm = await openClusterAdmin({ root: t.root, nodes });
     try {
       const a = await audit(adm.ctx);
-      assert.deepEqual(a.of("unqueued").map((r) => r.link), ["big.bin#"]);
-      assert.equal(a.of("orphan").length, 0, "the partial copy is not an orphan");
+      const seen = JSON.stringify(a.found);
+      assert.deepEqual(a.of("unqueued").map((r) => r.link), ["big.bin#"], seen);
+      assert.equal(a.of("orphan").length, 0, `the partial copy is not an orphan: ${seen}`);
       assert.ok(a.of("pending").length >= 1, JSON.stringify(a.found));
       const report = path.join(t.tmp, "r.txt");
       await writeRepairReport(adm.ctx, report);
       const res = await applyRepairReport(adm.ctx, await fsp.readFile(report, "utf8"));
-      assert.equal(res.queued, 1);
-      assert.equal((await storeOnce(adm.ctx, adm.queue)).stored, 1);
+      assert.equal(res.queued, 1, JSON.stringify(res));
+      const stats = await storeOnce(adm.ctx, adm.queue);
+      assert.equal(stats.stored, 1, JSON.stringify(stats));
       const link = (await readFileLink(path.join(t.root, "big.bin#")))!;
       assert.equal(stagedId(link), null);
       assert.equal(link.copies.length, 2);
       const after = await audit(adm.ctx);
-      assert.deepEqual(after.found, []);
+      assert.deepEqual(after.found, [], JSON.stringify(after.found));
       assert.equal(after.summary.counts.ok, 2);
       for (const dir of t.dirs) {
         const files = await filesUnder(dir);
-        assert.equal(files.length, 1, `one copy on ${dir}, no partial left`);
+        assert.equal(files.length, 1, `one copy on ${dir}, no partial left: ${files}`);
         assert.ok(body.equals(await fsp.readFile(path.join(dir, files[0]))));
       }
     } finally {

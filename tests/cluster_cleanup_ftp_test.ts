@@ -76,7 +76,18 @@ Deno.test("cleanup with a node down, then up: every deletion done, nothing linke
     b = null;
     await c.remove("/del1.bin");
     await c.remove("/del2.bin");
-    await until("node A's copies deleted", async () => (await filesUnder(dirA)).length === 1);
+    const onlyB = async () => {
+      const entries = await fsp.readdir(l.deleted);
+      for (const e of entries) {
+        const link = await readFileLink(path.join(l.deleted, e));
+        if (!link || link.copies.length !== 1) return false;
+      }
+      return entries.length === 2;
+    };
+    await until(
+      "node A's copies deleted",
+      async () => (await filesUnder(dirA)).length === 1 && await onlyB(),
+    );
     const waiting = await fsp.readdir(l.deleted);
     assert.equal(waiting.length, 2, "the entries wait for node B");
     for (const e of waiting) {

@@ -181,6 +181,8 @@ export interface RetireResult {
   removed: number;
   /** Files kept on the node: no copy could be made elsewhere (link file, why). */
   kept: { link: string; reason: string }[];
+  /** Copies dropped from their links whose data the node refused to delete (orphans now). */
+  undeleted: { path: string; error: string }[];
 }
 
 /**
@@ -204,7 +206,7 @@ export async function retireNode(
     );
   }
   const want = Math.max(1, Math.min(opts.replicas ?? 2, ctx.nodes.size - 1));
-  const res: RetireResult = { files: 0, copied: 0, removed: 0, kept: [] };
+  const res: RetireResult = { files: 0, copied: 0, removed: 0, kept: [], undeleted: [] };
   for await (const it of walkTree(ctx.layout)) {
     if (it.kind !== "link" || !it.link.copies.some((c) => c.node === key)) continue;
     res.files++;
@@ -231,10 +233,16 @@ export async function retireNode(
       return mine;
     });
     for (const c of dropped) {
-      await n.remove(c.path).catch((e) =>
-        ctx.log(`cluster: retire: deleting ${c.path} on ${n.label} failed: ${(e as Error).message}`)
-      );
-      res.removed++;
+      try {
+        await n.remove(c.path);
+        res.removed++;
+      } catch (e) {
+        // The entry is gone already: the data is an orphan now (audit finds it).
+        res.undeleted.push({ path: c.path, error: (e as Error).message });
+        ctx.log(
+          `cluster: retire: deleting ${c.path} on ${n.label} failed: ${(e as Error).message}`,
+        );
+      }
     }
   }
   return res;

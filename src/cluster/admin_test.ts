@@ -61,7 +61,11 @@ Deno.test("replicate: dry run, --to, and replicate jobs run by the store worker"
     assert.equal(dry.copied, 2);
     assert.equal((await readFileLink(a.file))!.copies.length, 1, "a dry run copies nothing");
     const r = await replicateCluster(t.adm.ctx, { to: [t.keys[2]] });
-    assert.deepEqual(r, { files: 2, copied: 2, short: 0 });
+    assert.deepEqual(
+      r,
+      { files: 2, copied: 2, direct: 0, short: 0 },
+      "folder nodes: through this process",
+    );
     for (const f of [a, b]) {
       const link = (await readFileLink(f.file))!;
       assert.deepEqual(

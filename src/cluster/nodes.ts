@@ -82,6 +82,19 @@ export interface StorageNode {
    * for names and SIZE + MDTM per file. Throws when the node cannot be listed.
    */
   list(dir: string): Promise<NodeEntry[]>;
+  /**
+   * Optional third-party receive (node to node, FXP): the node opens a passive data
+   * port (PASV), starts `STOR path`, and `send` makes another node send the data there
+   * (its {@linkcode StorageNode.sendTo}). Resolves true when both sides reported
+   * success, false when either refused before data moved (then nothing is left
+   * half-done on purpose: the caller copies another way); throws when it failed later.
+   */
+  receiveFrom?(
+    path: string,
+    send: (target: { host: string; port: number; family: 4 | 6; signal: AbortSignal }) => Promise<
+      boolean
+    >,
+  ): Promise<boolean>;
   /** Close pooled connections. */
   close(): void;
 }
@@ -901,6 +914,66 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         }
         return out;
       }),
+    receiveFrom: async (path, send) => {
+      checkNodePath(path);
+      st.load++;
+      let c: Client;
+      try {
+        c = await acquire();
+      } catch {
+        st.load--;
+        st.markDown();
+        return false;
+      }
+      let healthy = false;
+      const ac = new AbortController();
+      try {
+        const dir = nodePath.posix.dirname(path);
+        if (dir !== ".") await mkdirp(c, dir);
+        const r = await c.sendIgnoringError("PASV");
+        const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(r.message);
+        if (r.code !== 227 || !m) return (healthy = true, false);
+        // A server may announce an address it cannot be reached at (0.0.0.0, NAT):
+        // its control address is used then.
+        const announced = `${m[1]}.${m[2]}.${m[3]}.${m[4]}`;
+        const pasvHost = announced === "0.0.0.0" ? host : announced;
+        const pasvPort = Number(m[5]) * 256 + Number(m[6]);
+        // deno-lint-ignore no-explicit-any
+        const ftp = (c as any).ftp as {
+          handle(
+            cmd: string,
+            h: (
+              res: Error | { code: number; message: string },
+              task: { resolve(v: unknown): void; reject(e: unknown): void },
+            ) => void,
+          ): Promise<{ code: number; message: string }>;
+        };
+        const stored = ftp.handle(`STOR ${path}`, (res, task) => {
+          if (res instanceof Error) task.reject(res);
+          else if (res.code >= 200) task.resolve(res);
+        });
+        stored.catch(() => {});
+        const sent = await send({ host: pasvHost, port: pasvPort, family: 4, signal: ac.signal })
+          .catch((e) => {
+            c.close(); // the STOR waits for a connection that will not finish well
+            throw e;
+          });
+        if (!sent) {
+          c.close();
+          return false;
+        }
+        await stored;
+        healthy = true;
+        st.markUp();
+        return true;
+      } catch (e) {
+        throw nodeError(`third-party STOR ${path}`, e);
+      } finally {
+        ac.abort();
+        release(c, healthy);
+        st.load--;
+      }
+    },
     close() {
       closed = true;
       for (const c of idle.splice(0)) c.close();

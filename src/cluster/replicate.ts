@@ -6,8 +6,10 @@
  * copy added to the link file (re-read under `ctx.serial`: when the file changed
  * meanwhile, the new copy is removed again).
  *
- * Node-to-node third-party transfers (FXP) are not done: every copy goes through the
- * process running this.
+ * Between two FTP nodes a copy is first tried node to node (a third-party transfer,
+ * FXP: the target node gets PASV + STOR, the source node PORT + RETR, see
+ * `StorageNode.receiveFrom`); where a node refuses (or one side is a folder), the data
+ * goes through the process running this.
  *
  * @example
  * ```ts
@@ -43,6 +45,8 @@ export interface ReplicateOutcome {
   had: number;
   /** New copies made (or that would be made, in a dry run: node keys). */
   made: NodeCopy[];
+  /** Of `made`, copies sent node to node (third-party transfer), not through this process. */
+  direct?: number;
   /** Copies still missing after this (0: the file is at the wanted count). */
   short: number;
   /** Why it is short, when it is. */
@@ -85,6 +89,7 @@ export async function replicateLink(
   const candidates = [...ctx.nodes.values()].filter((n) => !sel.to || sel.to.includes(n.key));
   const skip = new Set([...link.copies.map((c) => c.node), ...excluded]);
   const made: NodeCopy[] = [];
+  let direct = 0;
   let reason: string | undefined;
   while (made.length < need) {
     const [target] = await chooseNodes(candidates, 1, link.size, skip);
@@ -102,7 +107,10 @@ export async function replicateLink(
       ctx.log(`cluster: replicate ${rel} to ${target.label} failed: ${reason}`);
       return null;
     });
-    if (copy) made.push(copy);
+    if (copy) {
+      made.push({ node: copy.node, path: copy.path });
+      if (copy.direct) direct++;
+    }
   }
   if (!sel.dryRun && made.length > 0) {
     const kept = await ctx.serial(async () => {
@@ -126,7 +134,7 @@ export async function replicateLink(
     }
     ctx.log(`cluster: replicated ${rel} to ${made.map((c) => c.node).join(", ")}`);
   }
-  return { link: rel, had: counted.length, made, short: need - made.length, reason };
+  return { link: rel, had: counted.length, made, direct, short: need - made.length, reason };
 }
 
 /** Copy the data from the first source that works to `target`; checks the size there. */
@@ -135,10 +143,25 @@ async function copyTo(
   link: FileLink,
   sources: NodeCopy[],
   target: StorageNode,
-): Promise<NodeCopy> {
+): Promise<NodeCopy & { direct: boolean }> {
   let last: unknown = null;
   for (const src of sources) {
     const from = ctx.nodes.get(src.node)!;
+    if (from.sendTo && target.receiveFrom) {
+      // Node to node first (FXP); where a node refuses, through this process.
+      try {
+        const ok = await target.receiveFrom(src.path, (addr) => from.sendTo!(src.path, 0, addr));
+        if (ok && (await target.size(src.path)) === link.size) {
+          return { node: target.key, path: src.path, direct: true };
+        }
+      } catch (e) {
+        ctx.log(
+          `cluster: node-to-node copy ${src.path} ${from.label} -> ${target.label}: ${
+            (e as Error).message
+          }`,
+        );
+      }
+    }
     try {
       const stream = await from.get(src.path, 0);
       // deno-lint-ignore no-explicit-any
@@ -148,7 +171,7 @@ async function copyTo(
         await target.remove(src.path).catch(() => false);
         throw new Error(`size on ${target.label} is ${size}, expected ${link.size}`);
       }
-      return { node: target.key, path: src.path };
+      return { node: target.key, path: src.path, direct: false };
     } catch (e) {
       last = e;
     }
@@ -170,6 +193,8 @@ export interface ReplicateOptions extends NodeSelection {
 export interface ReplicateSummary {
   files: number;
   copied: number;
+  /** Of `copied`, copies sent node to node. */
+  direct: number;
   /** Files still short of copies. */
   short: number;
 }
@@ -183,13 +208,14 @@ export async function replicateCluster(
     1,
     Math.min(opts.replicas ?? 2, ctx.nodes.size - (opts.exclude?.length ?? 0)),
   );
-  const sum: ReplicateSummary = { files: 0, copied: 0, short: 0 };
+  const sum: ReplicateSummary = { files: 0, copied: 0, direct: 0, short: 0 };
   for await (const it of walkTree(ctx.layout)) {
     if (it.kind !== "link") continue;
     sum.files++;
     const o = await replicateLink(ctx, it.file, want, opts);
     if (o.made.length === 0 && o.short === 0) continue;
     sum.copied += o.made.length;
+    sum.direct += o.direct ?? 0;
     if (o.short > 0) sum.short++;
     opts.onFile?.(o);
   }

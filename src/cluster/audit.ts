@@ -16,6 +16,9 @@
  * with no good copy left); `foreign` (a file in the tree without link file, or a node
  * file outside the scheme: never touched); `pending` (an upload under way or younger
  * than `orphanMinAgeMs`); `deleting` (data of a `.deleted/` entry, for cleanup);
+ * A folder node's temp file of an interrupted copy (`….part-<pid>-<ms>`) is `pending`
+ * while young, then an `orphan` that is never adopted (only deleted, with
+ * `--delete-orphans`).
  * `unchecked` (its node is down or not configured: nothing is concluded);
  * `unqueued` (a staged upload with no upload job); `unreadable` (a link file that does
  * not decode).
@@ -118,6 +121,9 @@ export interface AuditOptions {
   /** Each finding, as it is found (copy-level first, then link-level). */
   onRecord?: (r: AuditRecord) => void | Promise<void>;
 }
+
+/** A folder node's temp file of a copy under way (`<node path>.part-<pid>-<ms>`). */
+export const NODE_TEMP = /\.part-[0-9]+-[0-9]+$/;
 
 /** Node file names made by the cluster: two spreading levels, then `YYMMDD-HHMMSS-name`. */
 export const NODE_SCHEME = /^[0-9A-Za-z]{1,8}\/[0-9A-Za-z]{1,8}\/[0-9]{6}-[0-9]{6}-[^/]+$/;
@@ -274,7 +280,14 @@ export async function auditCluster(
         } else if (!NODE_SCHEME.test(p)) {
           await emit({ kind: "foreign", ...base, detail: "not named by the cluster" });
         } else if (mtimeMs !== null && now - mtimeMs < minAge) {
-          await emit({ kind: "pending", ...base, detail: "recent, not linked yet" });
+          const temp = NODE_TEMP.test(p);
+          await emit({
+            kind: "pending",
+            ...base,
+            detail: temp ? "temp file of a copy" : "recent, not linked yet",
+          });
+        } else if (NODE_TEMP.test(p)) {
+          await emit({ kind: "orphan", ...base, detail: "temp file of an interrupted copy" });
         } else await emit({ kind: "orphan", ...base });
       }
       group = [];
@@ -449,7 +462,11 @@ export async function writeRepairReport(
         await opts.onRecord?.(r);
         switch (r.kind) {
           case "orphan":
-            if (opts.deleteOrphans) {
+            if (NODE_TEMP.test(r.path!) && !opts.deleteOrphans) {
+              await out.write(
+                `# ${esc(r.node!)} ${esc(r.path!)}: a temp file; --delete-orphans deletes it\n`,
+              );
+            } else if (opts.deleteOrphans) {
               await put(
                 { action: "delete", node: r.node!, path: r.path!, size: r.nodeSize! },
                 "orphan",

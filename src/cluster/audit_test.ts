@@ -162,3 +162,32 @@ Deno.test("audit: a node that cannot be listed concludes nothing; delete lines n
     await t.close();
   }
 });
+
+Deno.test("audit: an old temp file of an interrupted copy is an orphan never adopted", async () => {
+  const t = await makeTestCluster(1);
+  try {
+    const p = "aa/bb/250101-120000-x.bin.part-123-456";
+    await fsp.mkdir(path.dirname(t.nodeFile(0, p)), { recursive: true });
+    await fsp.writeFile(t.nodeFile(0, p), "partial");
+    const found: AuditRecord[] = [];
+    await auditCluster(t.adm.ctx, { orphanMinAgeMs: 0, onRecord: (r) => void found.push(r) });
+    assert.deepEqual(found.map((r) => [r.kind, r.detail]), [[
+      "orphan",
+      "temp file of an interrupted copy",
+    ]]);
+    const report = path.join(t.tmp, "r.txt");
+    assert.equal((await writeRepairReport(t.adm.ctx, report, { orphanMinAgeMs: 0 })).actions, 0);
+    const w = await writeRepairReport(t.adm.ctx, report, {
+      orphanMinAgeMs: 0,
+      deleteOrphans: true,
+    });
+    assert.equal(w.actions, 1);
+    const res = await applyRepairReport(t.adm.ctx, await fsp.readFile(report, "utf8"), {
+      deleteOrphans: true,
+    });
+    assert.equal(res.deleted, 1);
+    assert.deepEqual(await filesUnder(t.dirs[0]), []);
+  } finally {
+    await t.close();
+  }
+});

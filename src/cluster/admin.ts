@@ -18,6 +18,7 @@
  * @module
  */
 
+import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -39,7 +40,7 @@ export interface AdminOptions {
   root?: string;
   /** Node URLs (default: the embedded `./hop-cluster-nodes/a` and `b`). */
   nodes?: string[];
-  /** Log lines (default: dropped). */
+  /** Log lines (default: appended to the cluster's `.log/cluster.log`, like `serve`'s). */
   log?: (line: string) => void;
 }
 
@@ -67,6 +68,11 @@ export async function openClusterAdmin(o: AdminOptions = {}): Promise<ClusterAdm
     }
     nodes.set(node.key, node);
   }
+  const out = o.log ? null : fs.createWriteStream(path.join(l.log, "cluster.log"), { flags: "a" });
+  out?.on("error", () => {});
+  const log = o.log ??
+    ((line: string) =>
+      void out!.write(`${new Date().toISOString()} ${line.replace(/[\r\n]/g, " ")}\n`));
   const queue = openJobQueue(l.queue, undefined, { replicate: true });
   const ctx: ClusterContext = {
     layout: l,
@@ -76,14 +82,14 @@ export async function openClusterAdmin(o: AdminOptions = {}): Promise<ClusterAdm
     userName: () => undefined,
     serial: createSerial(),
     activeUploads: new Set(),
-    log: o.log ?? (() => {}),
+    log,
   };
   return {
     ctx,
     queue,
-    close: () => {
+    close: async () => {
       for (const n of nodes.values()) n.close();
-      return Promise.resolve();
+      if (out) await new Promise<void>((r) => out.end(() => r()));
     },
   };
 }

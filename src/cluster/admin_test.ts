@@ -138,3 +138,24 @@ Deno.test("node lost: entries dropped, re-replicated from other copies, sole cop
     await t.close();
   }
 });
+
+Deno.test("node lost --dry-run changes nothing; admin commands log to .log/cluster.log", async () => {
+  const t = await makeTestCluster(3);
+  try {
+    const a = await t.addFile("a.txt", body, [0, 2]);
+    const b = await t.addFile("b.txt", body, [2]);
+    const r = await loseNode(t.adm.ctx, t.keys[2], { dryRun: true });
+    assert.deepEqual(r.lost, ["b.txt#"]);
+    assert.equal(r.files, 2);
+    assert.deepEqual((await readFileLink(a.file))!.copies, a.link.copies);
+    assert.deepEqual((await readFileLink(b.file))!.copies, b.link.copies);
+    const c = await t.addFile("c.txt", body, [0]);
+    await replicateCluster(t.adm.ctx, { to: [t.keys[1]] });
+    assert.equal((await readFileLink(c.file))!.copies.length, 2);
+    await t.reopen(); // closes the log
+    const log = await fsp.readFile(`${t.root}/.log/cluster.log`, "utf8");
+    assert.match(log, /replicated c\.txt# to file:\/\//);
+  } finally {
+    await t.close();
+  }
+});

@@ -38,6 +38,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
 import { lentChunks } from "../ftp/data.ts";
+import { giveReadBuffer, readBufferSize, readerOpened, takeReadBuffer } from "./read_buffers.ts";
 
 /** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
 export interface StorageNode {
@@ -179,29 +180,27 @@ function nodeState(downForMs: number) {
 }
 
 /**
- * Reads of a node's data connection go into 1 MB buffers (`onread`) instead of the
- * 64 KB chunks of a flowing socket: a proxied RETR then costs the server about a third
- * of the CPU on its read side. Big reads are handed on as they are (no copy) and their
- * buffers come back once written to the client (`lentChunks`); small reads are copied.
+ * Reads of a node's data connection go into big buffers (`onread`, up to 1 MB while few
+ * transfers run, smaller when many do: `read_buffers.ts`) instead of the 64 KB chunks
+ * of a flowing socket: a proxied RETR then costs the server about a third of the CPU
+ * on its read side. Big reads are handed on as they are (no copy) and their buffers
+ * come back once written to the client (`lentChunks`); small reads are copied.
  * Deno only: Bun reads big chunks anyway and does not pause a socket from `onread`, so
  * there the socket flows.
  */
-const READ_BUFFER = 1024 * 1024;
 /** Reads from this size on are lent, not copied. */
 const LEND_FROM = 256 * 1024;
-/** Read buffers one transfer keeps for reuse. */
-const POOL = 8;
 const USE_ONREAD = process.versions.deno !== undefined;
 
 /**
  * The chunks read from a node's data connection, for one reader. The socket is paused
- * (backpressure) while chunks holding `limit` bytes of memory or more wait, and resumed
+ * (backpressure) while chunks holding 4 read buffers of memory or more wait, and resumed
  * once the reader took them down to half of that. `onread` (undefined where not used)
  * goes to `net.connect`; then `attach` the socket at once.
  */
-function dataSource(limit = 4 * READ_BUFFER) {
+function dataSource() {
   const chunks: { chunk: Uint8Array; cost: number }[] = [];
-  const pool: Uint8Array[] = [];
+  const limit = () => 4 * readBufferSize();
   let queued = 0;
   let total = 0;
   let paused = false;
@@ -219,34 +218,32 @@ function dataSource(limit = 4 * READ_BUFFER) {
     queued += cost;
     total += chunk.byteLength;
     wake();
-    if (queued < limit) return true;
+    if (queued < limit()) return true;
     paused = true;
     sock?.pause();
     return false;
-  };
-  const recycle = (buf: Uint8Array) => {
-    if (pool.length < POOL) pool.push(buf);
   };
   return {
     onread: USE_ONREAD
       ? {
         // Called for each read: a buffer no one else holds.
-        buffer: () => pool.pop() ?? Buffer.allocUnsafe(READ_BUFFER),
+        buffer: () => takeReadBuffer(readBufferSize()),
         // Returning false pauses the socket too.
         callback: (n: number, buf: Uint8Array): boolean => {
           if (n < LEND_FROM) {
             const copy = new Uint8Array(buf.subarray(0, n));
-            recycle(buf);
+            giveReadBuffer(buf);
             return push(copy, n);
           }
           const chunk = buf.subarray(0, n);
-          lentChunks.set(chunk, () => recycle(buf));
+          lentChunks.set(chunk, () => giveReadBuffer(buf));
           return push(chunk, buf.byteLength);
         },
       }
       : undefined,
     attach(s: net.Socket) {
       sock = s;
+      s.once("close", readerOpened());
       const end = () => {
         over = true;
         wake();
@@ -269,7 +266,7 @@ function dataSource(limit = 4 * READ_BUFFER) {
       const c = chunks.shift();
       if (c) {
         queued -= c.cost;
-        if (paused && queued <= limit / 2) {
+        if (paused && queued <= limit() / 2) {
           paused = false;
           sock?.resume();
         }

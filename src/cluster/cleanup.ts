@@ -2,6 +2,7 @@
  * `hop cleanup` for the cluster, and its background worker inside `cluster serve`.
  *
  * One pass:
+ * 0. puts jobs claimed by dead workers back in the queue;
  * 1. walks the live tree once, collecting the copies live links name (only those a
  *    `.deleted/` entry also names: memory bounded by the deletions waiting) and the
  *    staging ids links (live or deleted) still use;
@@ -55,6 +56,8 @@ export interface CleanupReport {
   stillLinked: { entry: string; node: string; path: string }[];
   /** Delete jobs queued for entries that had none. */
   jobsQueued: number;
+  /** Jobs claimed by dead workers, put back in the queue. */
+  jobsRecovered: number;
   /** Staging leftovers removed (names under `.staging/`). */
   stagingPurged: string[];
 }
@@ -74,8 +77,11 @@ export async function cleanupCluster(
     pending: [],
     stillLinked: [],
     jobsQueued: 0,
+    jobsRecovered: 0,
     stagingPurged: [],
   };
+  // Claims of dead workers go back to the queue (the original's stale `.queue.lock`).
+  if (!dry) report.jobsRecovered = (await queueDir.recover(l.queue)).requeued.length;
   // The .deleted entries and what they name.
   const entries: string[] = [];
   const doomed = new Set<string>();

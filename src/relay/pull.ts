@@ -31,8 +31,9 @@ import {
   writeUpdateIndex,
 } from "./pages.ts";
 import { pathSelected } from "./config.ts";
-import { expectedFromListing, removeUpdate, updateComplete, updatePusher } from "./pullers.ts";
+import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
 import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR } from "./scan.ts";
+import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
 
 /** Bytes kept free on the local disk when extracting. */
@@ -151,8 +152,8 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
   const upd = view.updates.find((u) => u.index && u.data);
   if (!upd) return { ...res, skipped: view.updates.length ? "incomplete" : "none" };
   const { io, cfg } = ctx;
-  const first = await readUpdateIndex(io, view.page, upd.time);
-  const pusher = updatePusher(first.entries);
+  const first = await readUpdateHead(io, view.page, upd.time, upd.index!, ctx.state.heads ??= {});
+  const pusher = first.pusher;
   if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
   if (pusher === cfg.clientName) return { ...res, skipped: "own" };
   const held = await acquireLock(ctx.lockIo, view.page, {
@@ -206,7 +207,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
         continue;
       }
       const d = decide(r, loc.sum, ctx.state.base[e.path], entryBase(e), conservative);
-      if (d === "agree") ctx.state.base[e.path] = r;
+      if (d === "agree") setBase(ctx.state, e.path, r);
       else plan.push({ entry: e, action: d, seen: loc.file });
     }
     if (plan.length > 0) {
@@ -308,7 +309,7 @@ async function placeFiles(
         failures.push(`${path}: ${(e as Error).message}`);
         continue;
       }
-      ctx.state.base[path] = meta.checksum;
+      setBase(ctx.state, path, meta.checksum);
       res.files++;
       if (action === "conflict") {
         res.conflicts.push(target);
@@ -347,7 +348,7 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
     if (t.by === ctx.cfg.clientName || localPathProblem(path)) continue;
     const loc = await localSum(ctx, path);
     if (loc.sum === undefined) {
-      if (!loc.blocked) delete ctx.state.base[path];
+      if (!loc.blocked) dropBase(ctx.state, path);
       continue;
     }
     if (loc.sum !== t.checksum || ctx.cfg.mode === "conservative") {
@@ -355,7 +356,7 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
       continue;
     }
     await unlink(join(ctx.cfg.localPath, path));
-    delete ctx.state.base[path];
+    dropBase(ctx.state, path);
     out.deleted.push(path);
   }
   ctx.state.seen[view.deleted.name] = view.deleted.mtimeMs;

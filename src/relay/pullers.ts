@@ -107,3 +107,44 @@ async function mergeUpdateIntoIndex(io: RelayIO, page: string, u: UpdateFiles): 
   if (changed) await writePersistentIndex(io, page, [...map.values()]);
   return changed;
 }
+
+/** Pusher and pullers of an update index, remembered with the relay mtime and size read at. */
+export interface UpdateHead {
+  mtimeMs: number;
+  size: number;
+  pusher?: string;
+  pullers: string[];
+}
+
+/**
+ * The pusher and pullers of an update, read from its index only when the
+ * index's relay mtime or size changed since `heads` (kept in the sync state
+ * across passes) last saw it: a pending update of 100,000 entries costs a
+ * second to decode, and a client meets its own on every pass. Adding a puller
+ * always grows the file, so a rewrite never goes unnoticed.
+ */
+export async function readUpdateHead(
+  io: RelayIO,
+  page: string,
+  time: number,
+  file: RelayFile,
+  heads: Record<string, UpdateHead>,
+): Promise<{ pusher?: string; pullers: string[] }> {
+  const known = Object.hasOwn(heads, file.name) ? heads[file.name] : undefined;
+  if (known && known.mtimeMs === file.mtimeMs && known.size === file.size) return known;
+  const idx = await readUpdateIndex(io, page, time);
+  const head: UpdateHead = {
+    mtimeMs: file.mtimeMs,
+    size: file.size,
+    pusher: updatePusher(idx.entries),
+    pullers: idx.pullers,
+  };
+  heads[file.name] = head;
+  return head;
+}
+
+/** Drops remembered heads of update indexes no longer on the relay. */
+export function pruneUpdateHeads(heads: Record<string, UpdateHead>, listed: RelayFile[]): void {
+  const names = new Set(listed.map((f) => f.name));
+  for (const n of Object.keys(heads)) if (!names.has(n)) delete heads[n];
+}

@@ -15,7 +15,13 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeArchive } from "../archive/tar.ts";
-import { type IndexEntry, pageOf, PLACEHOLDER, updateDataName } from "../codec/escale_index.ts";
+import {
+  type IndexEntry,
+  pageOf,
+  PLACEHOLDER,
+  updateDataName,
+  updateIndexName,
+} from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import { pathSelected } from "./config.ts";
 import { readTombstones, type Tombstone, writeTombstones } from "./hopfiles.ts";
@@ -31,6 +37,7 @@ import {
 } from "./pages.ts";
 import {
   expectedFromListing,
+  readUpdateHead,
   removeUpdate,
   rollBackPush,
   updateComplete,
@@ -38,6 +45,7 @@ import {
 } from "./pullers.ts";
 import { parseClientFileName } from "./hopfiles.ts";
 import { isHiddenPath, type LocalFile } from "./scan.ts";
+import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
 
 /** What a push of one page did. */
@@ -91,7 +99,7 @@ export async function planPush(
     const sum = await ctx.cache.checksum(f);
     const ie = idx.get(f.path);
     if (ie?.meta?.checksum === sum) {
-      ctx.state.base[f.path] = sum;
+      setBase(ctx.state, f.path, sum);
       continue;
     }
     if (!ie && tombs[f.path]?.checksum === sum) continue; // deleted elsewhere, kept here on purpose
@@ -102,7 +110,7 @@ export async function planPush(
     if (pageOf(path, ctx.cfg.pageDepth) !== page || scan.has(path)) continue;
     if (isHiddenPath(path) || !pathSelected(path, ctx.cfg)) continue;
     const ie = idx.get(path);
-    if (!ie) delete ctx.state.base[path];
+    if (!ie) dropBase(ctx.state, path);
     else if (ie.meta?.checksum === sum) deletions.push({ path, checksum: sum });
   }
   return { changes, deletions };
@@ -228,6 +236,16 @@ export async function pushPage(
       // a long upload may have outlived the lock: publish nothing unless it is still ours
       await held.verify();
       await writeUpdateIndex(io, page, time, { entries: pushed, pullers: [] });
+      // known without reading it back on the next passes (nobody else writes it under our lock)
+      const written = await io.stat(updateIndexName(page, time));
+      if (written) {
+        (ctx.state.heads ??= {})[written.name] = {
+          mtimeMs: written.mtimeMs,
+          size: written.size,
+          pusher: cfg.clientName,
+          pullers: [],
+        };
+      }
       res.files = batch.length;
     }
     for (const d of deletions) entries.delete(d.path);
@@ -245,8 +263,8 @@ export async function pushPage(
       tombsChanged = true;
     }
     if (tombsChanged) await writeTombstones(io, page, freshTombs, nowS);
-    for (const e of pushed) ctx.state.base[e.path] = e.meta!.checksum;
-    for (const d of deletions) delete ctx.state.base[d.path];
+    for (const e of pushed) setBase(ctx.state, e.path, e.meta!.checksum);
+    for (const d of deletions) dropBase(ctx.state, d.path);
     res.deleted = deletions.map((d) => d.path);
     ctx.indexCache.delete(page);
     return res;
@@ -266,7 +284,13 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
   const complete = view.updates.find((u) => u.index && u.data);
   let removable = false;
   if (complete) {
-    const idx = await readUpdateIndex(io, view.page, complete.time);
+    const head = await readUpdateHead(
+      io,
+      view.page,
+      complete.time,
+      complete.index!,
+      ctx.state.heads ??= {},
+    );
     const listing = await io.list();
     const expected = await expectedFromListing(
       io,
@@ -274,7 +298,7 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
       Math.floor(nowMs / 1000),
       cfg.clientExpirySeconds,
     );
-    removable = updateComplete(updatePusher(idx.entries), idx.pullers, expected, cfg.pullerCount);
+    removable = updateComplete(head.pusher, head.pullers, expected, cfg.pullerCount);
   } else {
     const newest = Math.max(...view.updates.map((u) => (u.index ?? u.data)!.mtimeMs));
     removable = !view.lock && (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;

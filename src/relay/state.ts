@@ -11,6 +11,7 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { HopError } from "../errors.ts";
+import type { UpdateHead } from "./pullers.ts";
 import { stateDir } from "./scan.ts";
 
 /** The remembered state of one (folder, relay, client). */
@@ -22,6 +23,46 @@ export interface SyncState {
   base: Record<string, string>;
   /** relay file name -> mtime (ms) of the version already processed. */
   seen: Record<string, number>;
+  /** update index name -> its pusher and pullers as last read (see `readUpdateHead`). */
+  heads?: Record<string, UpdateHead>;
+}
+
+/** States whose `base` changed since they were loaded or last written. */
+const baseChanged = new WeakSet<SyncState>();
+/** `seen` and `heads` (small) as JSON, as last loaded or written. */
+const savedRest = new WeakMap<SyncState, string>();
+
+function restOf(s: SyncState): string {
+  return JSON.stringify([s.seen, s.heads]);
+}
+
+function remember(s: SyncState): void {
+  baseChanged.delete(s);
+  savedRest.set(s, restOf(s));
+}
+
+/**
+ * Records the agreed checksum of a path. `base` is changed only through
+ * this and `dropBase`, so that saving an unchanged state (100,000 entries on
+ * a big folder) writes nothing.
+ */
+export function setBase(s: SyncState, path: string, sum: string): void {
+  if (s.base[path] === sum && Object.hasOwn(s.base, path)) return;
+  s.base[path] = sum;
+  baseChanged.add(s);
+}
+
+/** Forgets the agreed checksum of a path. */
+export function dropBase(s: SyncState, path: string): void {
+  if (!Object.hasOwn(s.base, path)) return;
+  delete s.base[path];
+  baseChanged.add(s);
+}
+
+/** True when `s` may differ from what was last loaded or written. */
+function changedSinceSaved(s: SyncState): boolean {
+  const rest = savedRest.get(s);
+  return rest === undefined || baseChanged.has(s) || restOf(s) !== rest;
 }
 
 /** The state file of a folder for a relay and client name. */
@@ -45,7 +86,10 @@ export async function loadState(
   }
   try {
     const s = JSON.parse(text) as SyncState;
-    if (s.v === 1 && typeof s.base === "object" && typeof s.seen === "object") return s;
+    if (s.v === 1 && typeof s.base === "object" && typeof s.seen === "object") {
+      remember(s);
+      return s;
+    }
   } catch {
     // fall through
   }
@@ -55,11 +99,13 @@ export async function loadState(
   });
 }
 
-/** Writes the state atomically. */
+/** Writes the state atomically, unless it is unchanged since it was loaded or last written. */
 export async function saveState(root: string, s: SyncState): Promise<void> {
+  if (!changedSinceSaved(s)) return;
   await stateDir(root);
   const file = stateFile(root, s.relay, s.client);
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(s));
   await rename(tmp, file);
+  remember(s);
 }

@@ -28,7 +28,7 @@ import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
-import { rollBackPush } from "./pullers.ts";
+import { pruneUpdateHeads, rollBackPush } from "./pullers.ts";
 import { pushPage, readIndexCached } from "./push.ts";
 import { type ChecksumCache, openChecksumCache, scanFolder, STATE_DIR } from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
@@ -239,6 +239,7 @@ export async function syncPass(
     for (const d of await recoverOwnLocks(ctx, view)) reporter.info(`${cfg.name}: ${d}`);
     view = viewRelay(await ctx.io.list());
   }
+  if (ctx.state.heads) pruneUpdateHeads(ctx.state.heads, view.files);
   await ensureRegistered(ctx, view);
   if (cfg.mode !== "upload") {
     for (const p of view.pages.values()) {

@@ -16,8 +16,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { createReadStream, statSync } from "node:fs";
-import { mkdir, opendir, readFile, rename, writeFile } from "node:fs/promises";
+import { createReadStream, readdirSync, statSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { setImmediate } from "node:timers";
@@ -62,9 +62,10 @@ export async function scanFolder(
 ): Promise<Map<string, LocalFile>> {
   const found: LocalFile[] = [];
   const walk = async (dir: string, prefix: string) => {
-    let handle;
+    let entries;
     try {
-      handle = await opendir(dir);
+      // one call per folder: an async iterator costs an operation per name
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch (e) {
       throw new HopError(`cannot read the folder ${dir}: ${(e as Error).message}`, {
         hint: "Check that the local folder exists and is readable.",
@@ -73,7 +74,7 @@ export async function scanFolder(
     }
     const subdirs: string[] = [];
     const regular: string[] = [];
-    for await (const d of handle) {
+    for (const d of entries) {
       if (d.name.startsWith(".")) continue;
       if (d.isDirectory()) subdirs.push(d.name);
       else if (d.isFile() && pathSelected(prefix + d.name, filters)) regular.push(d.name);
@@ -170,14 +171,22 @@ export async function openChecksumCache(root: string, algorithm: string): Promis
       return filesRead;
     },
     async save(present) {
-      const keep: Record<string, [number, number, string]> = {};
       let dropped = false;
-      for (const [k, v] of Object.entries(entries)) {
-        if (!present || present.has(k)) keep[k] = v;
-        else dropped = true;
+      if (present) {
+        for (const k in entries) {
+          if (!present.has(k)) {
+            dropped = true;
+            break;
+          }
+        }
       }
-      if (!dirty && !dropped) return;
-      entries = keep;
+      if (!dirty && !dropped) return; // the usual rescan: no copy, no write
+      if (dropped) {
+        const keep: Record<string, [number, number, string]> = {};
+        for (const k in entries) if (present!.has(k)) keep[k] = entries[k];
+        entries = keep;
+      }
+      const keep = entries;
       await stateDir(root);
       const tmp = `${file}.${process.pid}.tmp`;
       const body: CacheFile = { v: 1, algorithm, files: keep };

@@ -27,13 +27,6 @@ function reporterFor(cmd: Command): Reporter {
   return createReporter({ json: g.json, quiet: g.quiet });
 }
 
-/** A subcommand whose issue is not done yet: it fails, it never pretends. */
-function notImplemented(what: string): never {
-  throw new HopError(`${what}: not implemented yet`, {
-    hint: "This subcommand is planned but not built in this version of hop; see the README.",
-  });
-}
-
 /** Builds the command tree; exported so tests can inspect it. */
 export function buildProgram(): Command {
   const program = new Command("hop")
@@ -183,6 +176,40 @@ export function buildProgram(): Command {
       const { storeClusterOnce } = await import("./src/cluster/serve.ts");
       await storeClusterOnce({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
     });
+  const clusterTargetOptions = (c: Command) =>
+    c.option("-c, --config <file>", "settings file of cluster serve")
+      .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
+      .option("--node <url>", "storage node URL (repeatable)", collect)
+      .option("--replicas <n>", "copies of each file (default 2)", positiveInt);
+  clusterTargetOptions(
+    cluster.command("replicate")
+      .description("bring every file to the replication factor (node to node where nodes allow)"),
+  )
+    .option("--dry-run", "show what would be copied where")
+    .option("--from <node>", "copy only from this node (repeatable)", collect)
+    .option("--to <node>", "copy only to this node (repeatable)", collect)
+    .action(async (o, cmd: Command) => {
+      const { clusterReplicateCommand } = await import("./src/cluster/command.ts");
+      await clusterReplicateCommand(await clusterSettings(o), {
+        dryRun: o.dryRun,
+        from: o.from,
+        to: o.to,
+      }, reporterFor(cmd));
+    });
+  cluster.command("queue")
+    .description(
+      "list the job queue, one job a line; --dequeue prints and removes, --enqueue reads lines " +
+        "from stdin (queue --dequeue | filter | queue --enqueue)",
+    )
+    .option("--root <dir>", "cluster root folder", "hop-cluster")
+    .option("--dequeue", "print every job and remove it from the queue")
+    .option("--enqueue", "queue the job lines read from stdin (all checked first)")
+    .option("--remove <id...>", "remove jobs by id (see --json)")
+    .action(async (o, cmd: Command) => {
+      const { clusterQueueCommand } = await import("./src/cluster/command.ts");
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      await clusterQueueCommand(o.root, { ...o, json: g.json }, reporterFor(cmd));
+    });
   const user = cluster.command("user").description(
     "cluster users (offline; SITE commands do it online)",
   );
@@ -243,6 +270,25 @@ export function buildProgram(): Command {
       }
     });
   const node = cluster.command("node").description("storage nodes");
+  for (
+    const [verb, what] of [[
+      "retire",
+      "a healthy node: copy its files elsewhere, then drop and delete its copies",
+    ], [
+      "lost",
+      "a dead node: drop its copies, re-replicate from the others, list files lost",
+    ]] as const
+  ) {
+    clusterTargetOptions(
+      node.command(verb).description(what).argument("<node>", "node URL or key as in link files"),
+    )
+      .option("--dry-run", "show what would be done")
+      .action(async (which: string, o, cmd: Command) => {
+        const m = await import("./src/cluster/command.ts");
+        const run = verb === "retire" ? m.nodeRetireCommand : m.nodeLostCommand;
+        await run(await clusterSettings(o), which, Boolean(o.dryRun), reporterFor(cmd));
+      });
+  }
   node.command("serve")
     .description("serve a plain folder over FTP (a storage node)")
     .requiredOption("--root <dir>", "folder to serve")
@@ -276,14 +322,107 @@ export function buildProgram(): Command {
     });
 
   // --- maintenance -----------------------------------------------------
-  program.command("cleanup")
-    .description("process deletion queues, remove stale locks, updates and leftovers")
-    .option("--dry-run", "show what would be done")
-    .action(() => notImplemented("hop cleanup"));
-  program.command("audit")
-    .description("compare indexes and link files with what storage holds")
-    .option("--repair", "apply a reviewed repair report")
-    .action(() => notImplemented("hop audit"));
+  // Relay when a relay is named (-c FILE, or LOCAL RELAY); the cluster otherwise.
+  const maintenanceTarget = (c: Command) =>
+    folderOptions(
+      c.argument("[local]", "relay mode: local folder (one-off form)")
+        .argument("[relay]", "relay mode: the relay (one-off form)"),
+    )
+      .option("--root <dir>", "cluster mode: cluster root folder (default ./hop-cluster)")
+      .option("--node <url>", "cluster mode: storage node URL (repeatable)", collect)
+      .option("--replicas <n>", "cluster mode: copies of each file (default 2)", positiveInt)
+      .option("--cluster-config <file>", "cluster mode: the settings file of cluster serve");
+  const isRelay = (local: string | undefined, o: { config?: string }) => Boolean(o.config || local);
+  maintenanceTarget(
+    program.command("cleanup")
+      .description(
+        "relay: remove stale locks, consumed updates, expired clients and temporary files; " +
+          "cluster: delete the node data of deleted files and purge staging leftovers",
+      ),
+  )
+    .option("--dry-run", "show what would be done, change nothing")
+    .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+      const r = reporterFor(cmd);
+      if (isRelay(local, o)) {
+        const { cleanupRelay } = await import("./src/relay/cleanup.ts");
+        const actions = await cleanupRelay({
+          configFile: o.config,
+          local,
+          relay: relayUrl,
+          clientName: o.clientName,
+          dryRun: o.dryRun,
+          reporter: r,
+        });
+        const done = actions.filter((a) => a.done).length;
+        r.info(
+          actions.length === 0
+            ? "relay cleanup: nothing to clean up"
+            : `relay cleanup: ${
+              o.dryRun
+                ? `${actions.length} thing(s) to clean up (dry run)`
+                : `${done} of ${actions.length} cleaned up`
+            }`,
+          { event: "cleanup.summary", actions: actions.length, done, dryRun: Boolean(o.dryRun) },
+        );
+        return;
+      }
+      const { clusterCleanupCommand } = await import("./src/cluster/command.ts");
+      await clusterCleanupCommand(await clusterTarget(o), Boolean(o.dryRun), r);
+    });
+  maintenanceTarget(
+    program.command("audit")
+      .description(
+        "relay: index against relay against local folder; cluster: link files against " +
+          "what the nodes hold (ok, orphan, missing, size mismatch, under-replicated, foreign)",
+      ),
+  )
+    .option(
+      "--repair",
+      "relay: rebuild broken pages now; cluster: write a repair report to review",
+    )
+    .option("--report <file>", "cluster: where --repair writes (default hop-audit-repair.txt)")
+    .option("--apply <file>", "cluster: apply a reviewed repair report")
+    .option("--delete-orphans", "cluster: let the repair delete orphaned node data")
+    .option("--all", "cluster: list ok files too")
+    .option("--quiet-days <n>", "relay: report clients not seen for this many days", positiveInt)
+    .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+      const r = reporterFor(cmd);
+      if (isRelay(local, o)) {
+        const { auditRelay } = await import("./src/relay/audit.ts");
+        const findings = await auditRelay({
+          configFile: o.config,
+          local,
+          relay: relayUrl,
+          clientName: o.clientName,
+          repair: o.repair,
+          quietSeconds: o.quietDays ? o.quietDays * 86400 : undefined,
+          reporter: r,
+        });
+        const left = findings.filter((f) => f.severity === "error" && f.repaired !== true);
+        r.info(
+          `relay audit: ${findings.length} finding(s), ${
+            findings.filter((f) => f.severity === "error").length
+          } problem(s), ${left.length} left unrepaired`,
+          { event: "audit.summary", findings: findings.length, unrepaired: left.length },
+        );
+        if (left.length > 0) {
+          throw new HopError(`the audit found ${left.length} problem(s) left unrepaired`, {
+            hint: o.repair
+              ? "See the findings above; some need a person (or another client's folder)."
+              : "hop audit --repair rebuilds the damaged pages from this client's folder.",
+          });
+        }
+        return;
+      }
+      const { clusterAuditCommand } = await import("./src/cluster/command.ts");
+      await clusterAuditCommand(await clusterTarget(o), {
+        all: o.all,
+        repair: o.repair,
+        report: o.report,
+        apply: o.apply,
+        deleteOrphans: o.deleteOrphans,
+      }, r);
+    });
 
   // --- archive ---------------------------------------------------------
   const archive = program.command("archive").description(
@@ -360,6 +499,11 @@ async function clusterSettings(o: Record<string, unknown>) {
     ...base,
     ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
   };
+}
+
+/** The cluster named by a maintenance command's cluster-mode options. */
+function clusterTarget(o: Record<string, unknown>) {
+  return clusterSettings({ ...o, config: o.clusterConfig });
 }
 
 /**

@@ -126,6 +126,32 @@ Deno.test("cluster serve: the embedded default works with curl", async () => {
 
     const get = await runProgram(["curl", "-sS", url + "up.txt"]);
     assert.equal(get.stdout, "through the cluster\n");
+
+    // Damage behind the cluster's back is found by hop audit and mended by its repair.
+    server.kill("SIGTERM");
+    await exited;
+    const clean = await runHop(["audit"], { cwd: dir });
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.match(clean.stdout, /ok 2/);
+    const onA = (p: string): string | undefined => {
+      for (const e of readdirSync(p)) {
+        const f = join(p, e);
+        const hit = statSync(f).isDirectory() ? onA(f) : f.endsWith("-up.txt") ? f : undefined;
+        if (hit) return hit;
+      }
+    };
+    rmSync(onA(join(nodes, "a"))!);
+    const found = await runHop(["audit"], { cwd: dir });
+    assert.equal(found.code, 1);
+    assert.match(found.stdout, /missing/);
+    const report = await runHop(["audit", "--repair", "--report", "fix.txt"], { cwd: dir });
+    assert.equal(report.code, 0, report.stderr);
+    const applied = await runHop(["audit", "--apply", "fix.txt"], { cwd: dir });
+    assert.equal(applied.code, 0, applied.stderr);
+    const stored = await runHop(["cluster", "store", "--once"], { cwd: dir });
+    assert.equal(stored.code, 0, stored.stderr);
+    const again = await runHop(["audit"], { cwd: dir });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
   } finally {
     server.kill("SIGTERM");
     await exited;

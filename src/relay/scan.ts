@@ -95,7 +95,9 @@ export async function scanFolder(
   };
   await walk(root, "");
   found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return new Map(found.map((f) => [f.path, f]));
+  const byPath = new Map<string, LocalFile>();
+  for (const f of found) byPath.set(f.path, f);
+  return byPath;
 }
 
 /** Streams a file through a hash; never holds it whole in memory. */
@@ -114,6 +116,12 @@ export interface ChecksumCache {
   remember(f: LocalFile, sum: string): void;
   /** The file's sum: from the cache, else read and hashed (then cached). */
   checksum(f: LocalFile): Promise<string>;
+  /**
+   * Makes each cached sum equal to `sums[path]` the very same string, so that
+   * the sync state and the cache hold one copy of a checksum between them
+   * (128 characters each for sha512: 13 MB on 100,000 files).
+   */
+  share(sums: Record<string, string>): void;
   /** Number of files actually read since the cache was opened. */
   readonly filesRead: number;
   /**
@@ -166,6 +174,12 @@ export async function openChecksumCache(root: string, algorithm: string): Promis
       filesRead++;
       cache.remember(f, sum);
       return sum;
+    },
+    share(sums) {
+      for (const k in sums) {
+        const e = Object.hasOwn(entries, k) ? entries[k] : undefined;
+        if (e && e[2] === sums[k]) e[2] = sums[k];
+      }
     },
     get filesRead() {
       return filesRead;

@@ -129,13 +129,16 @@ export async function openSync(
     if (lockIo !== io) await lockIo.close().catch(() => {});
     throw e;
   }
+  const state = await loadState(cfg.localPath, cfg.relayUrl, cfg.clientName);
+  const cache = await openChecksumCache(cfg.localPath, cfg.checksum);
+  cache.share(state.base);
   return {
     cfg,
     io,
     lockIo,
     reporter,
-    state: await loadState(cfg.localPath, cfg.relayUrl, cfg.clientName),
-    cache: await openChecksumCache(cfg.localPath, cfg.checksum),
+    state,
+    cache,
     now: opts.now ?? Date.now,
     indexCache: new Map(),
     warnedCollisions: new Set(),

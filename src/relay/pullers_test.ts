@@ -1,0 +1,60 @@
+/**
+ * Tests of the remembered heads of update indexes: read once per relay
+ * version of the index, read again when it changed, forgotten once gone.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { PLACEHOLDER, updateIndexName } from "../codec/escale_index.ts";
+import { openRelayIO, type RelayIO } from "./io.ts";
+import { writeUpdateIndex } from "./pages.ts";
+import { pruneUpdateHeads, readUpdateHead, type UpdateHead } from "./pullers.ts";
+
+const entry = (path: string) => ({
+  path,
+  meta: { placeholder: PLACEHOLDER, pusher: "a", timestamp: 1, checksum: "ff", extra: [] },
+});
+
+Deno.test("update heads: read once per version of the index", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hop-heads-"));
+  const io = await openRelayIO(pathToFileURL(dir).href);
+  try {
+    let reads = 0;
+    const counted: RelayIO = {
+      ...io,
+      readBytes: (name: string) => {
+        reads++;
+        return io.readBytes(name);
+      },
+    };
+    const name = updateIndexName("0", 100);
+    const listed = async () => (await io.stat(name))!;
+    await writeUpdateIndex(io, "0", 100, { entries: [entry("x"), entry("y")], pullers: [] });
+    const heads: Record<string, UpdateHead> = {};
+    assert.deepEqual(
+      await readUpdateHead(counted, "0", 100, await listed(), heads),
+      { mtimeMs: (await listed()).mtimeMs, size: (await listed()).size, pusher: "a", pullers: [] },
+    );
+    assert.equal(reads, 1);
+    await readUpdateHead(counted, "0", 100, await listed(), heads);
+    assert.equal(reads, 1, "same mtime and size: not read again");
+
+    await writeUpdateIndex(io, "0", 100, { entries: [entry("x"), entry("y")], pullers: ["b"] });
+    const head = await readUpdateHead(counted, "0", 100, await listed(), heads);
+    assert.equal(reads, 2, "a puller was added: read again");
+    assert.deepEqual(head.pullers, ["b"]);
+
+    pruneUpdateHeads(heads, await io.list());
+    assert.deepEqual(Object.keys(heads), [name]);
+    await io.delete(name);
+    pruneUpdateHeads(heads, await io.list());
+    assert.deepEqual(heads, {});
+  } finally {
+    await io.close();
+    await rm(dir, { recursive: true });
+  }
+});

@@ -38,7 +38,13 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
 import { lentChunks } from "../ftp/data.ts";
-import { giveReadBuffer, readBufferSize, readerOpened, takeReadBuffer } from "./read_buffers.ts";
+import {
+  giveReadBuffer,
+  readBufferSize,
+  readerOpened,
+  readQueueLimit,
+  takeReadBuffer,
+} from "./read_buffers.ts";
 
 /** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
 export interface StorageNode {
@@ -188,19 +194,19 @@ function nodeState(downForMs: number) {
  * Deno only: Bun reads big chunks anyway and does not pause a socket from `onread`, so
  * there the socket flows.
  */
-/** Reads from this size on are lent, not copied. */
-const LEND_FROM = 256 * 1024;
+/** Reads that fill this share of their buffer or more are lent, not copied. */
+const LEND_SHARE = 4;
 const USE_ONREAD = process.versions.deno !== undefined;
 
 /**
  * The chunks read from a node's data connection, for one reader. The socket is paused
- * (backpressure) while chunks holding 4 read buffers of memory or more wait, and resumed
- * once the reader took them down to half of that. `onread` (undefined where not used)
- * goes to `net.connect`; then `attach` the socket at once.
+ * (backpressure) while chunks holding `readQueueLimit()` bytes of memory or more wait,
+ * and resumed once the reader took them down to half of that. `onread` (undefined where
+ * not used) goes to `net.connect`; then `attach` the socket at once.
  */
 function dataSource() {
   const chunks: { chunk: Uint8Array; cost: number }[] = [];
-  const limit = () => 4 * readBufferSize();
+  const limit = readQueueLimit;
   let queued = 0;
   let total = 0;
   let paused = false;
@@ -230,7 +236,7 @@ function dataSource() {
         buffer: () => takeReadBuffer(readBufferSize()),
         // Returning false pauses the socket too.
         callback: (n: number, buf: Uint8Array): boolean => {
-          if (n < LEND_FROM) {
+          if (n < buf.byteLength / LEND_SHARE) {
             const copy = new Uint8Array(buf.subarray(0, n));
             giveReadBuffer(buf);
             return push(copy, n);

@@ -265,11 +265,49 @@ function waitDrain(sock: net.Socket): Promise<void> {
 }
 
 /**
- * Bytes a data socket may hold unsent before `sendStream` waits for it to drain. Above
- * the 16 KB default so that 64 KB chunks do not wait for a drain one by one (several
- * chunks go to the kernel per write), small enough to keep backpressure tight.
+ * Most bytes a data socket may hold unsent before `sendStream` waits for it to drain.
+ * Above the 16 KB default so that chunks do not wait for a drain one by one (several
+ * chunks go to the kernel per write), small enough to keep backpressure tight. While
+ * many transfers run, each gets its share of {@linkcode WRITE_AHEAD_BUDGET} instead
+ * (at least {@linkcode MIN_WRITE_AHEAD}): hundreds of clients do not hold a megabyte each.
  */
 export const WRITE_AHEAD = 1024 * 1024;
+/** Bytes all running `sendStream` calls may hold unsent together (see `WRITE_AHEAD`). */
+export const WRITE_AHEAD_BUDGET = 16 * 1024 * 1024;
+/** Bytes a data socket may always hold unsent, however many transfers run. */
+export const MIN_WRITE_AHEAD = 64 * 1024;
+let sending = 0;
+
+/** The write-ahead bound of one data socket now, given how many transfers are sending. */
+export function writeAhead(): number {
+  return Math.min(
+    WRITE_AHEAD,
+    Math.max(MIN_WRITE_AHEAD, Math.floor(WRITE_AHEAD_BUDGET / Math.max(1, sending))),
+  );
+}
+
+/** Writes `sendStream` lets wait in a socket at once (one being written, one queued). */
+const MAX_PENDING_WRITES = 2;
+
+/** A count of writes not yet done, and a way to wait until one is (or the socket closed). */
+function pendingWrites() {
+  const w = {
+    pending: 0,
+    wake: null as (() => void) | null,
+    wait(sock: net.Socket): Promise<void> {
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          w.wake = null;
+          sock.off("close", done);
+          resolve();
+        };
+        w.wake = done;
+        sock.once("close", done);
+      });
+    },
+  };
+  return w;
+}
 
 /**
  * Chunks whose memory is lent by their producer: once `sendStream` has written such a
@@ -280,7 +318,7 @@ export const WRITE_AHEAD = 1024 * 1024;
 export const lentChunks: WeakMap<Uint8Array, () => void> = new WeakMap();
 
 /**
- * Write `source` to `sock` (at most {@linkcode WRITE_AHEAD} bytes waiting in the socket,
+ * Write `source` to `sock` (at most {@linkcode writeAhead} bytes waiting in the socket,
  * then it waits for drain), then end it cleanly. `onChunk` counts the bytes as they go.
  */
 export async function sendStream(
@@ -290,6 +328,8 @@ export async function sendStream(
 ): Promise<number> {
   const reader = source.getReader();
   let bytes = 0;
+  const writes = pendingWrites();
+  sending++;
   try {
     while (true) {
       if (sock.destroyed) throw new Error("data connection closed");
@@ -303,12 +343,22 @@ export async function sendStream(
       // Over TLS the chunk is never given back: when Deno's node:tls is done reading
       // it is not certain.
       const lent = sock instanceof tls.TLSSocket ? undefined : lentChunks.get(value);
-      const ok = lent ? sock.write(value, (err) => err ? undefined : lent()) : sock.write(value);
-      if (!ok && sock.writableLength >= WRITE_AHEAD) await waitDrain(sock);
+      writes.pending++;
+      const ok = sock.write(value, (err) => {
+        writes.pending--;
+        writes.wake?.();
+        if (!err) lent?.();
+      });
+      if (!ok && sock.writableLength >= writeAhead()) await waitDrain(sock);
+      // More than two writes waiting would be joined into one new buffer (writev): a
+      // copy of each chunk, left to the garbage collector.
+      while (writes.pending >= MAX_PENDING_WRITES && !sock.destroyed) await writes.wait(sock);
     }
   } catch (err) {
     await reader.cancel(err).catch(() => {});
     throw err;
+  } finally {
+    sending--;
   }
   await endSocket(sock);
   return bytes;

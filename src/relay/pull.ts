@@ -152,7 +152,14 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
   const upd = view.updates.find((u) => u.index && u.data);
   if (!upd) return { ...res, skipped: view.updates.length ? "incomplete" : "none" };
   const { io, cfg } = ctx;
-  const first = await readUpdateHead(io, view.page, upd.time, upd.index!, ctx.state.heads ??= {});
+  const first = await readUpdateHead(
+    io,
+    view.page,
+    upd.time,
+    upd.index!,
+    ctx.state.heads ??= {},
+    ctx.now(),
+  );
   const pusher = first.pusher;
   if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
   if (pusher === cfg.clientName) return { ...res, skipped: "own" };

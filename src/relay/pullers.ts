@@ -108,10 +108,21 @@ async function mergeUpdateIntoIndex(io: RelayIO, page: string, u: UpdateFiles): 
   return changed;
 }
 
+/**
+ * How long after the second an update is named by (its pusher's lock time)
+ * a read of its index must come for the read to be remembered: till then,
+ * the update may be consumed, removed and replaced by another of the same
+ * name, possibly of the same size and (on FTP) relay mtime second. Also
+ * covers clock differences between clients.
+ */
+export const HEAD_SETTLE_MS = 10_000;
+
 /** Pusher and pullers of an update index, remembered with the relay mtime and size read at. */
 export interface UpdateHead {
   mtimeMs: number;
   size: number;
+  /** When it was read (or written), by this client's clock (ms). */
+  readAt: number;
   pusher?: string;
   pullers: string[];
 }
@@ -121,7 +132,8 @@ export interface UpdateHead {
  * index's relay mtime or size changed since `heads` (kept in the sync state
  * across passes) last saw it: a pending update of 100,000 entries costs a
  * second to decode, and a client meets its own on every pass. Adding a puller
- * always grows the file, so a rewrite never goes unnoticed.
+ * always grows the file, so a rewrite never goes unnoticed; a read made
+ * before the update's name could be reused (`HEAD_SETTLE_MS`) is not trusted.
  */
 export async function readUpdateHead(
   io: RelayIO,
@@ -129,13 +141,20 @@ export async function readUpdateHead(
   time: number,
   file: RelayFile,
   heads: Record<string, UpdateHead>,
+  nowMs: number,
 ): Promise<{ pusher?: string; pullers: string[] }> {
   const known = Object.hasOwn(heads, file.name) ? heads[file.name] : undefined;
-  if (known && known.mtimeMs === file.mtimeMs && known.size === file.size) return known;
+  if (
+    known && known.mtimeMs === file.mtimeMs && known.size === file.size &&
+    known.readAt >= (time + 1) * 1000 + HEAD_SETTLE_MS
+  ) {
+    return known;
+  }
   const idx = await readUpdateIndex(io, page, time);
   const head: UpdateHead = {
     mtimeMs: file.mtimeMs,
     size: file.size,
+    readAt: nowMs,
     pusher: updatePusher(idx.entries),
     pullers: idx.pullers,
   };

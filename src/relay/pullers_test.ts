@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { PLACEHOLDER, updateIndexName } from "../codec/escale_index.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
 import { writeUpdateIndex } from "./pages.ts";
-import { pruneUpdateHeads, readUpdateHead, type UpdateHead } from "./pullers.ts";
+import { HEAD_SETTLE_MS, pruneUpdateHeads, readUpdateHead, type UpdateHead } from "./pullers.ts";
 
 const entry = (path: string) => ({
   path,
@@ -35,17 +35,29 @@ Deno.test("update heads: read once per version of the index", async () => {
     const listed = async () => (await io.stat(name))!;
     await writeUpdateIndex(io, "0", 100, { entries: [entry("x"), entry("y")], pullers: [] });
     const heads: Record<string, UpdateHead> = {};
+    // read within the second of its name + HEAD_SETTLE_MS: the name may still be reused
+    const early = (100 + 1) * 1000 + HEAD_SETTLE_MS - 1;
+    await readUpdateHead(counted, "0", 100, await listed(), heads, early);
+    await readUpdateHead(counted, "0", 100, await listed(), heads, early);
+    assert.equal(reads, 2, "an early read is not trusted");
+    const later = early + 1;
     assert.deepEqual(
-      await readUpdateHead(counted, "0", 100, await listed(), heads),
-      { mtimeMs: (await listed()).mtimeMs, size: (await listed()).size, pusher: "a", pullers: [] },
+      await readUpdateHead(counted, "0", 100, await listed(), heads, later),
+      {
+        mtimeMs: (await listed()).mtimeMs,
+        size: (await listed()).size,
+        readAt: later,
+        pusher: "a",
+        pullers: [],
+      },
     );
-    assert.equal(reads, 1);
-    await readUpdateHead(counted, "0", 100, await listed(), heads);
-    assert.equal(reads, 1, "same mtime and size: not read again");
+    assert.equal(reads, 3);
+    await readUpdateHead(counted, "0", 100, await listed(), heads, later + 5000);
+    assert.equal(reads, 3, "same mtime and size, read late enough: not read again");
 
     await writeUpdateIndex(io, "0", 100, { entries: [entry("x"), entry("y")], pullers: ["b"] });
-    const head = await readUpdateHead(counted, "0", 100, await listed(), heads);
-    assert.equal(reads, 2, "a puller was added: read again");
+    const head = await readUpdateHead(counted, "0", 100, await listed(), heads, later);
+    assert.equal(reads, 4, "a puller was added: read again");
     assert.deepEqual(head.pullers, ["b"]);
 
     pruneUpdateHeads(heads, await io.list());

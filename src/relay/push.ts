@@ -37,6 +37,7 @@ import {
 } from "./pages.ts";
 import {
   expectedFromListing,
+  HEAD_SETTLE_MS,
   readUpdateHead,
   removeUpdate,
   rollBackPush,
@@ -44,6 +45,7 @@ import {
   updatePusher,
 } from "./pullers.ts";
 import { parseClientFileName } from "./hopfiles.ts";
+import type { RelayFile } from "./io.ts";
 import { isHiddenPath, type LocalFile } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
@@ -92,7 +94,12 @@ export async function planPush(
   scan: Map<string, LocalFile>,
   index: IndexEntry[],
   tombs: Record<string, Tombstone>,
-): Promise<{ changes: Change[]; deletions: { path: string; checksum: string }[] }> {
+): Promise<{
+  changes: Change[];
+  deletions: { path: string; checksum: string }[];
+  /** Every `base` entry of the page is in `index` with its checksum (after planning). */
+  agreed: boolean;
+}> {
   const idx = byPath(index);
   const changes: Change[] = [];
   for (const f of localOfPage(ctx, scan, page)) {
@@ -106,14 +113,49 @@ export async function planPush(
     changes.push({ file: f, sum, base: ctx.state.base[f.path] ?? null });
   }
   const deletions: { path: string; checksum: string }[] = [];
+  let agreed = true;
   for (const [path, sum] of Object.entries(ctx.state.base)) {
-    if (pageOf(path, ctx.cfg.pageDepth) !== page || scan.has(path)) continue;
-    if (isHiddenPath(path) || !pathSelected(path, ctx.cfg)) continue;
+    if (pageOf(path, ctx.cfg.pageDepth) !== page) continue;
     const ie = idx.get(path);
+    if (scan.has(path) || isHiddenPath(path) || !pathSelected(path, ctx.cfg)) {
+      if (ie?.meta?.checksum !== sum) agreed = false;
+      continue;
+    }
     if (!ie) dropBase(ctx.state, path);
     else if (ie.meta?.checksum === sum) deletions.push({ path, checksum: sum });
+    else agreed = false;
   }
-  return { changes, deletions };
+  return { changes, deletions, agreed };
+}
+
+/**
+ * True when a push of `page` would find nothing to do, decided without
+ * reading its `.P.index` (a second and 100 MB on 100,000 files): the index
+ * is the version `base` was last found to agree with, every local file of
+ * the page still has its base checksum, and no file of the base is gone.
+ */
+async function unchangedSinceAgreed(
+  ctx: SyncContext,
+  index: RelayFile,
+  page: string,
+  scan: Map<string, LocalFile>,
+): Promise<boolean> {
+  const a = ctx.state.agreed?.[page];
+  if (!a || a.mtimeMs !== index.mtimeMs || a.size !== index.size) return false;
+  if (a.pageDepth !== ctx.cfg.pageDepth) return false;
+  // read so soon after it was written that a rewrite could keep its mtime (whole seconds on FTP)
+  if (a.readAt < a.mtimeMs + HEAD_SETTLE_MS) return false;
+  const { base } = ctx.state;
+  for (const f of localOfPage(ctx, scan, page)) {
+    if (!Object.hasOwn(base, f.path) || base[f.path] !== (await ctx.cache.checksum(f))) {
+      return false;
+    }
+  }
+  for (const path in base) {
+    if (scan.has(path) || pageOf(path, ctx.cfg.pageDepth) !== page) continue;
+    if (!isHiddenPath(path) && pathSelected(path, ctx.cfg)) return false;
+  }
+  return true;
 }
 
 /** Pushes a page's local changes if it has no pending update. */
@@ -128,9 +170,20 @@ export async function pushPage(
   if (view && view.updates.length > 0 && !(await clearPendingUpdate(ctx, view))) {
     return { ...res, skipped: "pending-update" };
   }
-  const index = view?.index ? await readIndexCached(ctx, page, view.index.mtimeMs) : [];
+  if (view?.index && (await unchangedSinceAgreed(ctx, view.index, page, scan))) {
+    return { ...res, skipped: "nothing" };
+  }
+  const index = view?.index ? await readIndexCached(ctx, page, view.index) : [];
   const tombs = view?.deleted ? await readTombstones(io, page) : {};
   let plan = await planPush(ctx, page, scan, index, tombs);
+  if (view?.index && plan.agreed) {
+    (ctx.state.agreed ??= {})[page] = {
+      mtimeMs: view.index.mtimeMs,
+      size: view.index.size,
+      pageDepth: cfg.pageDepth,
+      readAt: ctx.indexCache.get(page)!.readAt,
+    };
+  }
   if (scan.size === 0 && plan.deletions.length > 0) {
     ctx.reporter.warn(
       `${cfg.localPath} is empty: the deletion of ${plan.deletions.length} file(s) is not pushed`,
@@ -242,6 +295,7 @@ export async function pushPage(
         (ctx.state.heads ??= {})[written.name] = {
           mtimeMs: written.mtimeMs,
           size: written.size,
+          readAt: ctx.now(),
           pusher: cfg.clientName,
           pullers: [],
         };
@@ -290,6 +344,7 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
       complete.time,
       complete.index!,
       ctx.state.heads ??= {},
+      nowMs,
     );
     const listing = await io.list();
     const expected = await expectedFromListing(
@@ -341,15 +396,16 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
   });
 }
 
-/** `.P.index` of a page, read again only when its relay mtime changed. */
+/** `.P.index` of a page, read again only when its relay mtime or size changed. */
 export async function readIndexCached(
   ctx: SyncContext,
   page: string,
-  mtimeMs: number,
+  file: RelayFile,
 ): Promise<IndexEntry[]> {
   const c = ctx.indexCache.get(page);
-  if (c && c.mtimeMs === mtimeMs) return c.entries;
+  if (c && c.mtimeMs === file.mtimeMs && c.size === file.size) return c.entries;
+  const readAt = ctx.now();
   const entries = await readPersistentIndex(ctx.io, page);
-  ctx.indexCache.set(page, { mtimeMs, entries });
+  ctx.indexCache.set(page, { mtimeMs: file.mtimeMs, size: file.size, readAt, entries });
   return entries;
 }

@@ -25,15 +25,21 @@ export interface SyncState {
   seen: Record<string, number>;
   /** update index name -> its pusher and pullers as last read (see `readUpdateHead`). */
   heads?: Record<string, UpdateHead>;
+  /**
+   * page -> relay mtime and size of the `.P.index` that every `base` entry of
+   * the page (at that page depth) was found in, with the same checksum. Dropped on any change of
+   * `base`, so it always describes the current one.
+   */
+  agreed?: Record<string, { mtimeMs: number; size: number; pageDepth: number; readAt: number }>;
 }
 
 /** States whose `base` changed since they were loaded or last written. */
 const baseChanged = new WeakSet<SyncState>();
-/** `seen` and `heads` (small) as JSON, as last loaded or written. */
+/** Everything but `base` (small) as JSON, as last loaded or written. */
 const savedRest = new WeakMap<SyncState, string>();
 
 function restOf(s: SyncState): string {
-  return JSON.stringify([s.seen, s.heads]);
+  return JSON.stringify({ ...s, base: undefined });
 }
 
 function remember(s: SyncState): void {
@@ -50,6 +56,7 @@ export function setBase(s: SyncState, path: string, sum: string): void {
   if (s.base[path] === sum && Object.hasOwn(s.base, path)) return;
   s.base[path] = sum;
   baseChanged.add(s);
+  delete s.agreed;
 }
 
 /** Forgets the agreed checksum of a path. */
@@ -57,6 +64,7 @@ export function dropBase(s: SyncState, path: string): void {
   if (!Object.hasOwn(s.base, path)) return;
   delete s.base[path];
   baseChanged.add(s);
+  delete s.agreed;
 }
 
 /** True when `s` may differ from what was last loaded or written. */

@@ -38,7 +38,7 @@ Deno.test("state: written when changed, left alone when not", async () => {
         () => setBase(s, "y.txt", "cc"),
         () => dropBase(s, "x.txt"),
         () => (s.seen[".0.index"] = 1),
-        () => (s.heads = { ".0.1.index": { mtimeMs: 1, size: 2, pullers: [] } }),
+        () => (s.heads = { ".0.1.index": { mtimeMs: 1, size: 2, readAt: 3, pullers: [] } }),
       ]
     ) {
       await writeFile(file, "marker");

@@ -55,7 +55,7 @@ export interface SyncContext {
   /** Clock in ms (injectable for tests). */
   now: () => number;
   /** Persistent indexes read, by page, with the relay mtime they were read at. */
-  indexCache: Map<string, { mtimeMs: number; entries: IndexEntry[] }>;
+  indexCache: Map<string, { mtimeMs: number; size: number; readAt: number; entries: IndexEntry[] }>;
   /** Pages whose topdir name collision was already reported. */
   warnedCollisions: Set<string>;
 }
@@ -297,7 +297,7 @@ export async function syncPass(
       const key = `missing:${p.index.name}`;
       if (ctx.state.seen[key] === p.index.mtimeMs) continue;
       await step(`missing files of page ${p.page}`, async () => {
-        const index = await readIndexCached(ctx, p.page, p.index!.mtimeMs);
+        const index = await readIndexCached(ctx, p.page, p.index!);
         const asked = await requestMissing(ctx, p, index);
         if (asked === null) return; // page busy: checked on a later pass
         ctx.state.seen[key] = p.index!.mtimeMs;

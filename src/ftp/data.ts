@@ -364,10 +364,26 @@ export async function sendStream(
   return bytes;
 }
 
-/** Write a whole small buffer (listings), then end the socket. */
-export async function sendBytes(bytes: Uint8Array, sock: net.Socket): Promise<void> {
-  if (bytes.byteLength > 0 && !sock.write(bytes)) await waitDrain(sock);
+/**
+ * Write `lines` (a listing) each followed by CRLF, encoded a slice at a time (about
+ * 64 KB each, waiting for drain between slices), then end the socket: a listing of
+ * many thousand files is never one big string or buffer. Resolves to the bytes sent.
+ */
+export async function sendLines(lines: readonly string[], sock: net.Socket): Promise<number> {
+  const encoder = new TextEncoder();
+  let bytes = 0;
+  let part = "";
+  for (let i = 0; i < lines.length; i++) {
+    part += lines[i] + "\r\n";
+    if (part.length < 64 * 1024 && i < lines.length - 1) continue;
+    const chunk = encoder.encode(part);
+    part = "";
+    bytes += chunk.byteLength;
+    if (sock.destroyed) throw new Error("data connection closed");
+    if (!sock.write(chunk)) await waitDrain(sock);
+  }
   await endSocket(sock);
+  return bytes;
 }
 
 /** End a data socket and wait until its data was handed to the kernel. */

@@ -18,7 +18,7 @@ import {
   receiveStream,
   sameAddress,
   secureData,
-  sendBytes,
+  sendLines,
   sendStream,
 } from "./data.ts";
 import { createLineReader } from "./line_reader.ts";
@@ -904,10 +904,8 @@ class Session {
       if (d.kind === "passive") d.ep.close();
       throw err;
     }
-    const bytes = new TextEncoder().encode(lines.map((l) => l + "\r\n").join(""));
     await this.runTransfer(`${kind} listing`, d, async (sock, t) => {
-      await sendBytes(bytes, sock);
-      t.bytes = bytes.byteLength;
+      t.bytes = await sendLines(lines, sock);
     }, async () => {});
   }
 

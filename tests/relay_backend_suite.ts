@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import {
   CLAIM_SUFFIX,
   openBackend,

@@ -144,7 +144,7 @@ async function unchangedSinceAgreed(
   if (!a || a.mtimeMs !== index.mtimeMs || a.size !== index.size) return false;
   if (a.pageDepth !== ctx.cfg.pageDepth) return false;
   // read so soon after it was written that a rewrite could keep its mtime (whole seconds on FTP)
-  if (a.readAt < a.mtimeMs + HEAD_SETTLE_MS) return false;
+  if (!(a.readAt >= a.mtimeMs + HEAD_SETTLE_MS)) return false;
   const { base } = ctx.state;
   for (const f of localOfPage(ctx, scan, page)) {
     if (!Object.hasOwn(base, f.path) || base[f.path] !== (await ctx.cache.checksum(f))) {

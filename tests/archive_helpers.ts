@@ -30,20 +30,33 @@ export function cliPair(cmd: string, args: string[]): BytePair {
   child.stderr.on("data", (d) => (stderr += d));
   child.stdin.on("error", () => {}); // EPIPE when the tool stops early: reported by its exit code
   const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? -1)));
-  const out = (Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>).getReader();
+  // Node stream events rather than Readable.toWeb: cancelling the adapter's reader let
+  // an AbortError escape as an unhandled rejection now and then, failing the whole file.
+  let cancelled = false;
   const readable = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const r = await out.read();
-      if (!r.done) return c.enqueue(new Uint8Array(r.value));
-      const code = await exited;
-      if (aborted !== undefined) c.error(aborted);
-      else if (code !== 0) {
-        c.error(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${stderr.trim()}`));
-      } else c.close();
+    start(c) {
+      child.stdout.on("data", (d: Uint8Array) => {
+        if (cancelled) return;
+        c.enqueue(new Uint8Array(d));
+        if ((c.desiredSize ?? 1) <= 0) child.stdout.pause();
+      });
+      child.stdout.on("error", () => {}); // reported by the exit code
+      child.stdout.on("end", async () => {
+        const code = await exited;
+        if (cancelled) return;
+        if (aborted !== undefined) c.error(aborted);
+        else if (code !== 0) {
+          c.error(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${stderr.trim()}`));
+        } else c.close();
+      });
+    },
+    pull() {
+      child.stdout.resume();
     },
     async cancel() {
+      cancelled = true;
       child.kill();
-      await out.cancel().catch(() => {});
+      child.stdout.destroy();
       await exited;
     },
   });

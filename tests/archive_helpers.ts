@@ -5,7 +5,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { Readable, Writable } from "node:stream";
+import { Writable } from "node:stream";
 import {
   chmod,
   lstat,

@@ -112,7 +112,7 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
         secure: opts.secure ?? false,
         secureOptions,
       });
-      if (opts.secure) deferDataTls(client);
+      ownDataConnections(client, opts.secure ?? false);
       const feats = await client.features();
       if (opts.dir) {
         try {
@@ -447,8 +447,39 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
   };
 }
 
-/** Makes FTPS data connections start TLS on the server's 150/125 reply (see the module doc). */
-function deferDataTls(client: Client): void {
+/**
+ * Holds what a data socket receives until basic-ftp pipes it somewhere. Bun's
+ * sockets emit data (and end) with no reader attached, and when the event loop
+ * is busy (bzip2 workers running) a small file's bytes and end arrive before
+ * basic-ftp's pipe: the download came back empty. Node and Deno buffer anyway.
+ */
+function holdUntilPiped(sock: Socket): void {
+  const held: Uint8Array[] = [];
+  let ended = false;
+  const onData = (chunk: Uint8Array) => held.push(chunk);
+  const onEnd = () => (ended = true);
+  sock.on("data", onData);
+  sock.once("end", onEnd);
+  const pipe = sock.pipe.bind(sock);
+  sock.pipe = (<T extends NodeJS.WritableStream>(dest: T, o?: { end?: boolean }): T => {
+    sock.off("data", onData);
+    sock.off("end", onEnd);
+    sock.pipe = pipe;
+    for (const chunk of held.splice(0)) dest.write(chunk);
+    if (ended) {
+      if (o?.end !== false) dest.end();
+      return dest;
+    }
+    return pipe(dest, o);
+  }) as typeof sock.pipe;
+}
+
+/**
+ * Opens the data connections itself (EPSV, else PASV), so that what arrives
+ * before basic-ftp reads is kept ({@link holdUntilPiped}). With `secure`, TLS
+ * starts on the server's 150/125 reply (see the module doc).
+ */
+function ownDataConnections(client: Client, secure: boolean): void {
   type Ctx = FTPContext & {
     _dataSocket?: Socket;
     _setupDefaultErrorHandlers(s: Socket, id: string): void;
@@ -484,10 +515,12 @@ function deferDataTls(client: Client): void {
         resolve(s);
       });
     });
+    if (!secure) holdUntilPiped(sock);
     ctx.dataSocket = sock;
-    plain = sock;
+    plain = secure ? sock : null;
     return res;
   };
+  if (!secure) return;
   const handle = ftp.handle.bind(ftp);
   ftp.handle = (command, handler) =>
     handle(command, (res, task) => {

@@ -626,6 +626,20 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       await new Promise<void>((r) => waiters.push(r));
     }
   };
+  /**
+   * A pooled connection for a transfer that counts as load until the caller's
+   * `st.load--`; null (node marked down, load given back) when none can be had.
+   */
+  const acquireCounted = async (): Promise<Client | null> => {
+    st.load++;
+    try {
+      return await acquire();
+    } catch {
+      st.load--;
+      st.markDown();
+      return null;
+    }
+  };
   const release = (c: Client, healthy: boolean) => {
     if (healthy && !c.closed && !closed) idle.push(c);
     else {
@@ -827,15 +841,8 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     },
     sendTo: async (path, offset, target) => {
       checkNodePath(path);
-      st.load++;
-      let c: Client;
-      try {
-        c = await acquire();
-      } catch {
-        st.load--;
-        st.markDown();
-        return false;
-      }
+      const c = await acquireCounted();
+      if (!c) return false;
       let started = false;
       let healthy = false;
       const onAbort = () => c.close();
@@ -919,15 +926,8 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       }),
     receiveFrom: async (path, send) => {
       checkNodePath(path);
-      st.load++;
-      let c: Client;
-      try {
-        c = await acquire();
-      } catch {
-        st.load--;
-        st.markDown();
-        return false;
-      }
+      const c = await acquireCounted();
+      if (!c) return false;
       let healthy = false;
       const ac = new AbortController();
       try {

@@ -23,7 +23,6 @@
  *
  * @module
  */
-import { closePool } from "../archive/bzip2.ts";
 import { readArchive } from "../archive/tar.ts";
 import {
   type IndexEntry,
@@ -36,7 +35,7 @@ import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import { CLAIM_SUFFIX, TEMP_PREFIX } from "./backend/types.ts";
 import type { FolderSource } from "./command.ts";
-import { resolveFolders } from "./command.ts";
+import { forEachFolder } from "./command.ts";
 import { pathSelected } from "./config.ts";
 import { CRYPT_FILE } from "./crypt.ts";
 import { clientFileName, DELETED_PREFIX, readClients, readTombstones } from "./hopfiles.ts";
@@ -51,7 +50,7 @@ import {
 } from "./pages.ts";
 import { removeUpdate, rollBackPush } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
-import { openSync, type SyncContext } from "./sync.ts";
+import type { SyncContext } from "./sync.ts";
 
 /** What a finding is about. */
 export type AuditKind =
@@ -109,34 +108,23 @@ const SAMPLE = 10;
 export async function auditRelay(opts: AuditOptions): Promise<AuditFinding[]> {
   const { reporter } = opts;
   const out: AuditFinding[] = [];
-  try {
-    for (const cfg of await resolveFolders(opts, reporter)) {
-      const ctx = await openSync(cfg, reporter, { now: opts.now, keepStaging: true });
-      try {
-        const found = await auditFolder(ctx, { quietSeconds: opts.quietSeconds });
-        if (opts.repair) await repairFolder(ctx, found);
-        for (const f of found) {
-          out.push(f);
-          const fix = f.repaired === true
-            ? " [repaired]"
-            : f.repaired
-            ? ` [not repaired: ${f.repaired}]`
-            : "";
-          const line = `${f.folder}: ${f.severity} ${f.kind}${
-            f.page !== undefined ? ` page ${f.page}` : ""
-          }: ${f.detail}${fix}`;
-          if (f.severity === "info") reporter.info(line, { event: "audit", ...f });
-          else reporter.warn(line, { event: "audit", ...f });
-        }
-      } finally {
-        // the local sync state is not saved: a sync running on this folder owns it
-        await ctx.io.close().catch(() => {});
-        if (ctx.lockIo !== ctx.io) await ctx.lockIo.close().catch(() => {});
-      }
+  await forEachFolder(opts, reporter, async (ctx) => {
+    const found = await auditFolder(ctx, { quietSeconds: opts.quietSeconds });
+    if (opts.repair) await repairFolder(ctx, found);
+    for (const f of found) {
+      out.push(f);
+      const fix = f.repaired === true
+        ? " [repaired]"
+        : f.repaired
+        ? ` [not repaired: ${f.repaired}]`
+        : "";
+      const line = `${f.folder}: ${f.severity} ${f.kind}${
+        f.page !== undefined ? ` page ${f.page}` : ""
+      }: ${f.detail}${fix}`;
+      if (f.severity === "info") reporter.info(line, { event: "audit", ...f });
+      else reporter.warn(line, { event: "audit", ...f });
     }
-  } finally {
-    closePool();
-  }
+  }, { now: opts.now });
   return out;
 }
 

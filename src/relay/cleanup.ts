@@ -20,17 +20,16 @@
  */
 import { hostname } from "node:os";
 import process from "node:process";
-import { closePool } from "../archive/bzip2.ts";
 import type { Reporter } from "../ui/report.ts";
 import { CLAIM_SUFFIX, TEMP_PREFIX } from "./backend/types.ts";
 import type { FolderSource } from "./command.ts";
-import { resolveFolders } from "./command.ts";
+import { forEachFolder } from "./command.ts";
 import { clientFileName, readClients } from "./hopfiles.ts";
 import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, rollBackPush, updateComplete, updatePusher } from "./pullers.ts";
 import { clearPendingUpdate } from "./push.ts";
-import { openSync, type SyncContext } from "./sync.ts";
+import type { SyncContext } from "./sync.ts";
 
 /** What a cleanup action is about. */
 export type CleanupKind =
@@ -79,27 +78,16 @@ export function tempStaleSeconds(lockTimeoutSeconds: number): number {
 export async function cleanupRelay(opts: CleanupOptions): Promise<CleanupAction[]> {
   const { reporter } = opts;
   const out: CleanupAction[] = [];
-  try {
-    for (const cfg of await resolveFolders(opts, reporter)) {
-      const ctx = await openSync(cfg, reporter, { now: opts.now, keepStaging: true });
-      try {
-        for (const a of await cleanupFolder(ctx, !!opts.dryRun)) {
-          out.push(a);
-          const verb = a.done ? "removed" : a.skipped ? `left (${a.skipped})` : "would remove";
-          reporter.info(`${a.folder}: ${verb} ${a.kind} ${a.name}: ${a.detail}`, {
-            event: "cleanup",
-            ...a,
-          });
-        }
-      } finally {
-        // the local sync state is not saved: a sync running on this folder owns it
-        await ctx.io.close().catch(() => {});
-        if (ctx.lockIo !== ctx.io) await ctx.lockIo.close().catch(() => {});
-      }
+  await forEachFolder(opts, reporter, async (ctx) => {
+    for (const a of await cleanupFolder(ctx, !!opts.dryRun)) {
+      out.push(a);
+      const verb = a.done ? "removed" : a.skipped ? `left (${a.skipped})` : "would remove";
+      reporter.info(`${a.folder}: ${verb} ${a.kind} ${a.name}: ${a.detail}`, {
+        event: "cleanup",
+        ...a,
+      });
     }
-  } finally {
-    closePool();
-  }
+  }, { now: opts.now });
   return out;
 }
 

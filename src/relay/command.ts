@@ -264,18 +264,9 @@ export async function relayStatus(
 ): Promise<FolderStatus[]> {
   const { reporter } = opts;
   const out: FolderStatus[] = [];
-  try {
-    for (const cfg of await resolveFolders(opts, reporter)) {
-      const ctx = await openSync(cfg, reporter, { keepStaging: true });
-      try {
-        out.push(await folderStatus(ctx));
-      } finally {
-        await closeRelay(ctx);
-      }
-    }
-  } finally {
-    closePool();
-  }
+  await forEachFolder(opts, reporter, async (ctx) => {
+    out.push(await folderStatus(ctx));
+  });
   for (const f of out) {
     reporter.info(`${f.name}: ${f.relay} as ${f.client} (${f.mode})`, { event: "status", ...f });
     for (const c of f.clients) {
@@ -376,9 +367,31 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
   };
 }
 
-async function closeRelay(ctx: SyncContext): Promise<void> {
-  await ctx.io.close();
-  if (ctx.lockIo !== ctx.io) await ctx.lockIo.close();
+/**
+ * Runs `work` on each folder of `src`, opened for a look or a repair next to a
+ * sync that may be running: staging folders are left alone and the local sync
+ * state is never saved (the running sync owns it). Closes every relay and the
+ * bzip2 pool afterwards.
+ */
+export async function forEachFolder(
+  src: FolderSource,
+  reporter: Reporter,
+  work: (ctx: SyncContext) => Promise<void>,
+  open: { now?: () => number } = {},
+): Promise<void> {
+  try {
+    for (const cfg of await resolveFolders(src, reporter)) {
+      const ctx = await openSync(cfg, reporter, { ...open, keepStaging: true });
+      try {
+        await work(ctx);
+      } finally {
+        await ctx.io.close().catch(() => {});
+        if (ctx.lockIo !== ctx.io) await ctx.lockIo.close().catch(() => {});
+      }
+    }
+  } finally {
+    closePool();
+  }
 }
 
 function pageOfCfg(cfg: FolderConfig, path: string): string {
@@ -393,19 +406,14 @@ export async function relayForget(
   opts: FolderSource & { name: string; reporter: Reporter },
 ): Promise<boolean> {
   let any = false;
-  for (const cfg of await resolveFolders(opts, opts.reporter)) {
-    const ctx = await openSync(cfg, opts.reporter, { keepStaging: true });
-    try {
-      const gone = await forgetClient(ctx.io, opts.name);
-      any ||= gone;
-      opts.reporter.info(
-        gone
-          ? `${cfg.name}: forgot client ${opts.name}`
-          : `${cfg.name}: client ${opts.name} was not registered`,
-      );
-    } finally {
-      await closeRelay(ctx);
-    }
-  }
+  await forEachFolder(opts, opts.reporter, async (ctx) => {
+    const gone = await forgetClient(ctx.io, opts.name);
+    any ||= gone;
+    opts.reporter.info(
+      gone
+        ? `${ctx.cfg.name}: forgot client ${opts.name}`
+        : `${ctx.cfg.name}: client ${opts.name} was not registered`,
+    );
+  });
   return any;
 }

@@ -3,14 +3,31 @@
 // binary when HOP_BIN is set.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import process from "node:process";
 import { ROOT, runHop } from "../helpers/hop.ts";
 
 const version = JSON.parse(readFileSync(ROOT + "deno.json", "utf8")).version;
 
-Deno.test("hop --version prints the version from deno.json", async () => {
+Deno.test("hop --version names the version, commit, build and runtime; --json as an object", async () => {
   const r = await runHop(["--version"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), version);
+  assert.match(
+    r.stdout.trim(),
+    new RegExp(
+      `^hop ${version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}, ` +
+        `(built \\d{4}-\\d\\d-\\d\\d|run from the sources), (bun|deno) \\d+\\.\\d+\\.\\d+\\)$`,
+    ),
+  );
+  const j = await runHop(["--json", "--version"]);
+  assert.equal(j.code, 0, j.stderr);
+  const v = JSON.parse(j.stdout);
+  assert.equal(v.version, version);
+  assert.match(v.commit, /^[0-9a-f]{40}(\+dirty)?$/);
+  assert.ok(["bun", "deno"].includes(v.runtime), v.runtime);
+  if (process.env.HOP_BIN) {
+    assert.equal(v.runtime, "bun", "the binary is built by bun");
+    assert.match(v.built, /^\d{4}-\d\d-\d\d$/);
+  } else assert.equal(v.built, null);
 });
 
 Deno.test("--help works on every level", async () => {

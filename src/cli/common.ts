@@ -1,0 +1,84 @@
+/**
+ * The small pieces every domain's command registration shares: the global
+ * output flags turned into a {@linkcode Reporter}, option parsers, and the
+ * signal handling of long-running commands.
+ *
+ * @example
+ * ```ts
+ * program.command("thing").option("--n <n>", "how many", positiveInt)
+ *   .action(async (o, cmd) => reporterFor(cmd).info(`n = ${o.n}`));
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { type Command, InvalidArgumentError } from "commander";
+import { UsageError } from "../errors.ts";
+import { createReporter, type Reporter } from "../ui/report.ts";
+
+/** The flags every command inherits from `hop` itself. */
+export interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** The reporter for a command, shaped by the global `--json` and `--quiet`. */
+export function reporterFor(cmd: Command): Reporter {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
+  return createReporter({ json: g.json, quiet: g.quiet });
+}
+
+/** Commander collector for repeatable options (`--node A --node B`). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Commander parser of a whole number >= 1. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError("expected a whole number of at least 1");
+  }
+  return n;
+}
+
+/** `--tls-cert` / `--tls-key` as one option, or undefined when neither is given. */
+export function tlsOption(
+  o: { tlsCert?: string; tlsKey?: string },
+): { cert: string; key: string } | undefined {
+  if (!o.tlsCert && !o.tlsKey) return undefined;
+  if (!o.tlsCert || !o.tlsKey) {
+    throw new UsageError(
+      "--tls-cert and --tls-key go together",
+      "Give both PEM files, or neither.",
+    );
+  }
+  return { cert: o.tlsCert, key: o.tlsKey };
+}
+
+/**
+ * Runs `work` with a signal that SIGINT/SIGTERM abort: long-lived commands stop
+ * cleanly after the step in progress. A second signal exits at once.
+ */
+export async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const stop = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    return await work(ac.signal);
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+}
+
+/** Resolves when `signal` aborts. */
+export function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}

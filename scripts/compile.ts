@@ -1,40 +1,37 @@
 /**
- * Builds the single `hop` executable into `dist/`.
- *
- * `deno compile` needs a `denort` runtime (from `DENORT_BIN` or a download).
- * Where none can be had, the same sources are built with `bun build --compile`
- * (npm package `bun`, pinned in tools/package.json). Either way the result is
- * smoke-tested (`hop --version`) before it is kept: a runtime that ignores the
- * embedded code (as a full `deno` binary given as DENORT_BIN does) is caught.
+ * Builds the single `hop` executable users download, with `bun build --compile`
+ * (npm package `bun`, pinned in tools/package.json). The test suite runs this
+ * binary, so it is the one compiler: a second one would ship a runtime the
+ * tests never saw. The commit and build date are baked in (`HOP_BUILD`, read by
+ * `src/cli/version.ts`), and the result is smoke-tested (`hop --version`)
+ * before it is kept.
  *
  * Usage: deno run -A scripts/compile.ts [--target linux-x64|linux-arm64|darwin-x64|
- *        darwin-arm64|windows-x64] [--out dist/hop] [--with deno|bun]
+ *        darwin-arm64|windows-x64] [--out FILE]
  *
- * Cross targets need that target's runtime (a denort or bun download); on a
- * machine without network only the host target builds.
+ * Without `--target` it writes `dist/hop` for this machine. With `--target X` it
+ * writes `dist/hop-X` (`.exe` for Windows), never `dist/hop`; bun downloads
+ * that platform's runtime, so cross targets need the network. Through npm:
+ * `npm run build -- --target windows-x64`.
  *
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { arch, platform } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const version: string = JSON.parse(
-  new TextDecoder().decode(
-    await import("node:fs").then((fs) => fs.readFileSync(join(root, "deno.json"))),
-  ),
-).version;
+const version: string = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).version;
 
-const TARGETS: Record<string, { deno: string; bun: string; exe: string }> = {
-  "linux-x64": { deno: "x86_64-unknown-linux-gnu", bun: "bun-linux-x64", exe: "" },
-  "linux-arm64": { deno: "aarch64-unknown-linux-gnu", bun: "bun-linux-arm64", exe: "" },
-  "darwin-x64": { deno: "x86_64-apple-darwin", bun: "bun-darwin-x64", exe: "" },
-  "darwin-arm64": { deno: "aarch64-apple-darwin", bun: "bun-darwin-arm64", exe: "" },
-  "windows-x64": { deno: "x86_64-pc-windows-msvc", bun: "bun-windows-x64", exe: ".exe" },
+const TARGETS: Record<string, { bun: string; exe: string }> = {
+  "linux-x64": { bun: "bun-linux-x64", exe: "" },
+  "linux-arm64": { bun: "bun-linux-arm64", exe: "" },
+  "darwin-x64": { bun: "bun-darwin-x64", exe: "" },
+  "darwin-arm64": { bun: "bun-darwin-arm64", exe: "" },
+  "windows-x64": { bun: "bun-windows-x64", exe: ".exe" },
 };
 
 function hostTarget(): string {
@@ -47,89 +44,94 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-function run(cmd: string, args: string[], env?: Record<string, string>): boolean {
-  console.error(`$ ${cmd} ${args.join(" ")}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-  return r.status === 0;
+function fail(message: string, hint: string): never {
+  console.error(`compile: ${message}\n  ${hint}`);
+  process.exit(1);
 }
 
-function tool(name: string): string {
-  const local = join(root, "tools", "node_modules", ".bin", name);
+/** The pinned bun of tools/, installed there when missing. */
+function bun(): string {
+  const local = join(root, "tools", "node_modules", ".bin", "bun");
   if (existsSync(local)) return local;
-  const which = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
-  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  console.error(`${name} not found: installing the toolchain into tools/`);
-  if (!run("npm", ["install", "--prefix", "tools", "--no-audit", "--no-fund"])) {
-    throw new Error(`could not install ${name}; run: npm install --prefix tools`);
+  const r = spawnSync("npm", ["ci", "--prefix", "tools", "--no-audit", "--no-fund"], {
+    cwd: root,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (r.status !== 0 || !existsSync(local)) {
+    fail(
+      "could not install bun into tools/",
+      "Run: npm ci --prefix tools (it needs npm's registry).",
+    );
   }
   return local;
 }
 
-/** The built program must run its embedded code: `--version` prints our version. */
-function smokeTest(file: string, target: string): boolean {
-  if (target !== hostTarget()) return existsSync(file); // cannot run a foreign binary
-  const r = spawnSync(file, ["--version"], { encoding: "utf8", cwd: "/" });
-  const ok = r.status === 0 && r.stdout.trim() === version;
-  if (!ok) {
-    const why = r.error ? r.error.message : `${r.stdout}${r.stderr}`.trim();
-    console.error(`smoke test failed for ${file}: ${why}`);
-  }
-  return ok;
+/** The commit these sources are at, `+dirty` when they differ from it. */
+function commit(): string {
+  const git = (...a: string[]) => spawnSync("git", a, { cwd: root, encoding: "utf8" });
+  const head = git("rev-parse", "HEAD");
+  if (head.status !== 0) return "unknown";
+  const dirty = git("status", "--porcelain", "--untracked-files=no").stdout.trim() !== "";
+  return head.stdout.trim() + (dirty ? "+dirty" : "");
 }
 
-function withDeno(out: string, target: string): boolean {
-  const deno = process.execPath.includes("deno") ? process.execPath : tool("deno");
-  return run(deno, [
-    "compile",
-    "-A",
-    "--no-check",
-    "--target",
-    TARGETS[target].deno,
-    "--output",
-    out,
-    "cli.ts",
-  ]);
-}
-
-function withBun(out: string, target: string): boolean {
-  return run(tool("bun"), [
-    "build",
-    "--compile",
-    "--minify",
-    "--sourcemap=none",
-    `--target=${TARGETS[target].bun}`,
-    "cli.ts",
-    "--outfile",
-    out,
-  ]);
-}
-
-const target = arg("--target") ?? hostTarget();
+const targetArg = arg("--target");
+const target = targetArg ?? hostTarget();
 if (!TARGETS[target]) {
-  console.error(`unknown target ${target}; one of ${Object.keys(TARGETS).join(", ")}`);
+  console.error(`compile: unknown target ${target}; one of ${Object.keys(TARGETS).join(", ")}`);
   process.exit(2);
 }
-const out = resolve(root, arg("--out") ?? join("dist", "hop" + TARGETS[target].exe));
-const only = arg("--with");
+const out = resolve(
+  root,
+  arg("--out") ?? join("dist", (targetArg ? `hop-${target}` : "hop") + TARGETS[target].exe),
+);
 mkdirSync(dirname(out), { recursive: true });
+// The name ends like `out` (bun adds `.exe` to a Windows outfile that lacks it).
+const tmp = join(dirname(out), `.building-${basename(out)}`);
+rmSync(tmp, { force: true });
 
-const tmp = out + ".building";
-const builders: [string, (o: string, t: string) => boolean][] = [
-  ["deno", withDeno],
-  ["bun", withBun],
-];
-for (const [name, build] of builders) {
-  if (only && only !== name) continue;
+const build = { commit: commit(), date: new Date().toISOString().slice(0, 10) };
+const bunBin = bun();
+const bunVersion = spawnSync(bunBin, ["--version"], { encoding: "utf8" }).stdout.trim();
+const r = spawnSync(bunBin, [
+  "build",
+  "--compile",
+  "--minify",
+  "--sourcemap=none",
+  `--target=${TARGETS[target].bun}`,
+  `--define`,
+  `HOP_BUILD=${JSON.stringify(build)}`,
+  "cli.ts",
+  "--outfile",
+  tmp,
+], { cwd: root, encoding: "utf8" });
+if (r.status !== 0) {
   rmSync(tmp, { force: true });
-  if (build(tmp, target) && smokeTest(tmp, target)) {
-    renameSync(tmp, out);
-    console.error(`built ${out} with ${name} (${target}, hop ${version})`);
-    process.exit(0);
-  }
-  console.error(
-    `${name} could not build ${target}; ${name === "deno" ? "trying bun" : "giving up"}`,
+  const why = `${r.stderr ?? ""}${r.stdout ?? ""}`.trim().split("\n").slice(-3).join("\n  ");
+  fail(
+    `bun ${bunVersion} could not build hop for ${target}: ${why || r.error?.message}`,
+    target === hostTarget()
+      ? "See bun's message above."
+      : `A cross build downloads bun's ${target} runtime: it needs the network.`,
   );
 }
-rmSync(tmp, { force: true });
-console.error("no compiler could build hop: see the messages above");
-process.exit(1);
+
+// The binary must run its embedded code: `--version` names our version.
+if (target === hostTarget()) {
+  const smoke = spawnSync(tmp, ["--version"], { encoding: "utf8", cwd: "/" });
+  if (smoke.status !== 0 || !smoke.stdout.startsWith(`hop ${version} `)) {
+    rmSync(tmp, { force: true });
+    fail(
+      `the built binary does not run: ${
+        (smoke.error?.message ?? smoke.stdout + smoke.stderr).trim()
+      }`,
+      "This is a bug in the build; run `bun build --compile cli.ts` by hand to see more.",
+    );
+  }
+}
+renameSync(tmp, out);
+console.error(
+  `built ${relative(process.cwd(), out) || out} with bun ${bunVersion} build --compile ` +
+    `(${target}, hop ${version}, commit ${build.commit.slice(0, 12)})` +
+    (target === hostTarget() ? "" : "; not run here (another platform)"),
+);

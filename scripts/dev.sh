@@ -16,10 +16,9 @@ find_deno() {
     DENO=$(command -v deno)
   else
     echo "hop: installing Deno from npm into tools/ ..." >&2
-    # `npm install`, not `npm ci`: deno 2.9.6 lists platform packages that
-    # exist only at 2.9.5, which `npm ci` reports as a lock mismatch. Install
-    # scripts must run: they put the platform binaries in place.
-    npm install --prefix tools --no-audit --no-fund >&2
+    # `npm ci`: the lock lists every platform's package, so installing changes
+    # no tracked file. Install scripts must run: they put the binaries in place.
+    npm ci --prefix tools --no-audit --no-fund >&2
     DENO=tools/node_modules/.bin/deno
   fi
 }

@@ -9,12 +9,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import process from "node:process";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { Client } from "basic-ftp";
 import {
@@ -29,6 +26,7 @@ import { storeOnce } from "../src/cluster/store.ts";
 import { filesUnder, makeTestCluster } from "./cluster_audit_helpers.ts";
 import { startPyNode } from "./cluster_peers.ts";
 import { startPyftpdlib, startVsftpd, type TestFtpServer } from "./helpers/ftp_servers.ts";
+import { type ClusterProcess, startClusterServe } from "./helpers/cluster.ts";
 
 async function audit(ctx: Parameters<typeof auditCluster>[0]) {
   const found: AuditRecord[] = [];
@@ -118,60 +116,20 @@ Deno.test("audit over pyftpdlib (MLSD) and vsftpd (SIZE+MDTM): damage found and 
   }
 });
 
-interface Child {
-  port: number;
-  password: string;
-  kill(): Promise<void>;
-}
-
-function startChildServer(opts: Record<string, unknown>): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    [
-      "run",
-      "-A",
-      "--no-check",
-      new URL("./cluster_child_server.ts", import.meta.url).pathname,
-      JSON.stringify(opts),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr!.on("data", (d) => stderr += d);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (!line.startsWith("READY ")) return;
-      const [, port, password] = line.split(" ");
-      resolve({
-        port: Number(port),
-        password,
-        kill: async () => {
-          if (child.exitCode === null && child.signalCode === null) {
-            process.kill(child.pid!, "SIGKILL");
-          }
-          await exited;
-        },
-      });
-    });
-    child.once("exit", (code) => reject(new Error(`cluster child exited ${code}: ${stderr}`)));
-  });
-}
-
 Deno.test("audit after a store worker killed mid-move: partial copy pending, lost job requeued", async () => {
   const t = await makeTestCluster(2);
   const py = await startPyNode(t.dirs[0], 0, "node", "secret", 500_000); // slow: 500 KB/s
   const nodes = [py.url, `file://${t.dirs[1]}`];
-  let child: Child | null = null;
+  let child: ClusterProcess | null = null;
   try {
     await t.adm.close();
-    child = await startChildServer({ root: t.root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
+    child = await startClusterServe(["--root", t.root, ...nodes.flatMap((n) => ["--node", n])]);
     const c = new Client(20_000);
     await c.access({
       host: "127.0.0.1",
       port: child.port,
       user: "admin",
-      password: child.password,
+      password: child.adminPassword!,
     });
     const body = randomBytes(3_000_000);
     await c.uploadFrom(Readable.from([body]), "/big.bin");
@@ -184,7 +142,7 @@ Deno.test("audit after a store worker killed mid-move: partial copy pending, los
       assert.ok(Date.now() < deadline, "a copy started");
       await new Promise((r) => setTimeout(r, 20));
     }
-    await child.kill();
+    await child.stop();
     child = null;
     // The job is lost too (as if the queue file went with the crash).
     const qdir = path.join(t.root, ".queue");
@@ -224,7 +182,7 @@ Deno.test("audit after a store worker killed mid-move: partial copy pending, los
       await py2.stop();
     }
   } finally {
-    await child?.kill();
+    await child?.stop();
     await py.stop();
     await t.close();
   }

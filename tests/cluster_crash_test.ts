@@ -6,59 +6,21 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import process from "node:process";
-import { createInterface } from "node:readline";
 import { Readable, Writable } from "node:stream";
 import { Buffer } from "node:buffer";
 import { Client } from "basic-ftp";
 import { readInfo, stagedId } from "../src/cluster/links.ts";
 import { serveFolder } from "../src/ftp/node_serve.ts";
 import { startPyNode } from "./cluster_peers.ts";
+import { type ClusterProcess, startClusterServe } from "./helpers/cluster.ts";
 
-interface Child {
-  port: number;
-  password: string;
-  kill(): Promise<void>;
-}
-
-function startChild(opts: Record<string, unknown>): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    [
-      "run",
-      "-A",
-      "--no-check",
-      new URL("./cluster_child_server.ts", import.meta.url).pathname,
-      JSON.stringify(opts),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr!.on("data", (d) => stderr += d);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => {
-      if (!line.startsWith("READY ")) return;
-      const [, port, password] = line.split(" ");
-      resolve({
-        port: Number(port),
-        password,
-        kill: async () => {
-          if (child.exitCode === null && child.signalCode === null) {
-            process.kill(child.pid!, "SIGKILL");
-          }
-          await exited;
-        },
-      });
-    });
-    child.once("exit", (code) => reject(new Error(`cluster child exited ${code}: ${stderr}`)));
-  });
+/** `hop cluster serve` over `root` with `nodes` (SIGKILLed by `stop()`). */
+function startChild(root: string, nodes: string[], ...more: string[]): Promise<ClusterProcess> {
+  return startClusterServe(["--root", root, ...nodes.flatMap((n) => ["--node", n]), ...more]);
 }
 
 /** Every link file in the tree: its staged data or its node copies exist, with the right size. */
@@ -109,11 +71,11 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
   const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
   const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
   const root = path.join(tmp, "root");
-  let child: Child | null = null;
+  let child: ClusterProcess | null = null;
   try {
     // First life: no store worker, so acknowledged uploads are still staged at the kill.
-    child = await startChild({ root, listen: "127.0.0.1:0", nodes, storeWorker: false });
-    const password = child.password;
+    child = await startChild(root, nodes, "--no-store-worker");
+    const password = child.adminPassword!;
     const done = new Map<string, Uint8Array>();
     const c = await login(child.port, password);
     for (let i = 0; i < 5; i++) {
@@ -136,7 +98,7 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
     });
     const inflight = c2.uploadFrom(slow, "/partial.bin").catch((e) => e);
     while (sent < 500_000) await new Promise((r) => setTimeout(r, 20));
-    await child.kill();
+    await child.stop();
     child = null;
     assert.ok(await inflight instanceof Error, "the killed upload did not get 226");
     c2.close();
@@ -146,8 +108,8 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
     assert.equal(await checkLinks(root, nodeDirs), 5);
 
     // Second life, with the store worker: the partial upload is gone, the rest reaches the nodes.
-    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
-    assert.equal(child.password, "-", "the admin exists already");
+    child = await startChild(root, nodes);
+    assert.equal(child.adminPassword, undefined, "the admin exists already");
     const deadline = Date.now() + 20_000;
     for (;;) {
       const left = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
@@ -187,7 +149,7 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
       assert.equal(files.length, 5, `five files on ${dir}`);
     }
   } finally {
-    await child?.kill();
+    await child?.stop();
     await folder.close();
     await py.stop();
     await fsp.rm(tmp, { recursive: true, force: true });
@@ -206,10 +168,10 @@ Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no
   const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
   const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
   const root = path.join(tmp, "root");
-  let child: Child | null = null;
+  let child: ClusterProcess | null = null;
   try {
-    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
-    const password = child.password;
+    child = await startChild(root, nodes);
+    const password = child.adminPassword!;
     const body = randomBytes(4_000_000);
     const c = await login(child.port, password);
     await c.uploadFrom(Readable.from([body]), "/big.bin");
@@ -224,13 +186,13 @@ Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no
       assert.ok(Date.now() < deadline, "a copy started");
       await new Promise((r) => setTimeout(r, 20));
     }
-    await child.kill();
+    await child.stop();
     child = null;
     assert.equal(await checkLinks(root, nodeDirs), 1, "the link still points at the staged data");
     // Restart the node at full speed and the server: the move completes.
     await py.stop();
     py = await startPyNode(dirA, py.port);
-    child = await startChild({ root, listen: "127.0.0.1:0", nodes, pollMs: 100 });
+    child = await startChild(root, nodes);
     for (;;) {
       const left = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
       if (left.length === 0) break;
@@ -246,7 +208,7 @@ Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no
       assert.ok(body.equals(await fsp.readFile(path.join(files[0].parentPath, files[0].name))));
     }
   } finally {
-    await child?.kill();
+    await child?.stop();
     await folder.close();
     await py.stop();
     await fsp.rm(tmp, { recursive: true, force: true });

@@ -1,18 +1,15 @@
 /**
- * The embedded default: `serveCluster()` with no root and no nodes (run in a child
- * process inside a temp folder) makes `./hop-cluster` with two local folder nodes,
+ * The embedded default: `hop cluster serve` with no root and no nodes (run inside a
+ * temp folder) makes `./hop-cluster` with two local folder nodes,
  * creates the admin with a random password, prints how to connect, and an lftp upload
  * lands on both nodes. Also the offline user commands.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import process from "node:process";
-import { createInterface } from "node:readline";
 import {
   addUser,
   deleteUser,
@@ -23,33 +20,17 @@ import {
 import { clusterLayout } from "../src/cluster/layout.ts";
 import { readInfo } from "../src/cluster/links.ts";
 import { runLftp } from "./helpers/ftp_clients.ts";
+import { startClusterServe } from "./helpers/cluster.ts";
 
 Deno.test("cluster serve with no arguments: ./hop-cluster, two folder nodes, admin URL printed", async () => {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-default-"));
-  const child = spawn(
-    process.execPath,
-    [
-      "run",
-      "-A",
-      "--no-check",
-      new URL("./cluster_child_server.ts", import.meta.url).pathname,
-      JSON.stringify({ listen: "127.0.0.1:0", pollMs: 100 }),
-    ],
-    { cwd: tmp, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const child = await startClusterServe([], { cwd: tmp });
   try {
-    const out: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        out.push(line);
-        if (line.startsWith("READY ")) resolve();
-      });
-      child.once("exit", (code) => reject(new Error(`child exited ${code}`)));
-    });
-    const m = out.join("\n").match(/connect as ftp:\/\/admin:([^@]+)@127\.0\.0\.1:(\d+)\//);
-    assert.ok(m, `admin URL printed: ${out.join("\n")}`);
+    const out = child.proc.stdout;
+    const m = out.match(/connect as ftp:\/\/admin:([^@]+)@127\.0\.0\.1:(\d+)\//);
+    assert.ok(m, `admin URL printed: ${out}`);
     const password = decodeURIComponent(m[1]);
+    assert.equal(password, child.adminPassword);
     assert.ok(password.length >= 16);
     const passwd = await fsp.readFile(path.join(tmp, "hop-cluster", ".passwd"), "utf8");
     assert.match(passwd, /^admin:scrypt\$[^:]+:0:\/$/m);
@@ -77,8 +58,7 @@ Deno.test("cluster serve with no arguments: ./hop-cluster, two folder nodes, adm
       }
     }
   } finally {
-    if (child.exitCode === null) process.kill(child.pid!, "SIGKILL");
-    await exited;
+    await child.stop();
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 });

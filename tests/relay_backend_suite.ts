@@ -120,7 +120,10 @@ async function rejectsKind(p: Promise<unknown>, kind: string, hint?: RegExp): Pr
 }
 
 /** Registers the conformance steps for one target inside a Deno test. */
-export async function conformance(t: Deno.TestContext, target: Target): Promise<void> {
+export async function conformance(
+  t: { step(name: string, fn: () => Promise<void>): Promise<boolean> },
+  target: Target,
+): Promise<void> {
   const b = await open(target);
   // The backends fit the sync engine's RelayIO as they are.
   const asIO: RelayIO = b;

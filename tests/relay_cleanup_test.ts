@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
 import { encodeLock } from "../src/codec/lock.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
@@ -18,9 +17,7 @@ import { cleanupRelay } from "../src/relay/cleanup.ts";
 import { clientFileName } from "../src/relay/hopfiles.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
-
-const DENO = process.execPath;
-const CLIENT = new URL("./relay_client.ts", import.meta.url).pathname;
+import { spawnHop } from "./helpers/hop.ts";
 
 async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
   const rep = recorder();
@@ -56,18 +53,13 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
     await writeFile(join(a, "big.bin"), randomBytes(16_000_000));
     await writeFile(join(a, "small.txt"), "small");
     const before = await snapshot(a);
-    const child = new Deno.Command(DENO, {
-      args: ["run", "-A", "--no-check", CLIENT, a, relay, "alice", "once"],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnHop(["relay", "sync", a, relay, "--client-name", "alice", "--once"]);
     let locked = false;
     for (let i = 0; i < 1500 && !locked; i++) {
       await new Promise((r) => setTimeout(r, 10));
       locked = (await readdir(relay)).includes(".0.lock");
     }
-    child.kill("SIGKILL");
-    await child.status;
+    await child.stop("SIGKILL");
     assert.ok(locked, "the client took the lock before it was killed");
     assert.ok((await readdir(relay)).includes(".0.lock"), "the killed client left its lock");
     assert.deepEqual(await snapshot(a), before, "local data untouched by the kill");

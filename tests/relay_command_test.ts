@@ -6,12 +6,9 @@
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { relayForget, relayStatus, runRelaySync } from "../src/relay/command.ts";
 import { recorder, snapshot, tempDir } from "./relay_helpers.ts";
-
-const DENO = process.execPath;
-const CLIENT = new URL("./relay_client.ts", import.meta.url).pathname;
+import { spawnHop } from "./helpers/hop.ts";
 
 Deno.test("runRelaySync with an escale.conf: two sections, once; status and forget", async () => {
   const [dir, clean] = await tempDir();
@@ -79,20 +76,19 @@ Deno.test("no folder given is a usage error; a missing relay folder is an error,
   }
 });
 
-function startClient(args: string[]) {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", "--no-check", CLIENT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = child.output();
-  return {
-    child,
-    done: out.then((o) => ({
-      code: o.code,
-      text: new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr),
-    })),
-  };
+/** `hop relay sync` of one folder as a long-running process, refreshing every second. */
+function startClient(local: string, relay: string, name: string) {
+  return spawnHop([
+    "--json",
+    "relay",
+    "sync",
+    local,
+    relay,
+    "--client-name",
+    name,
+    "--refresh",
+    "1",
+  ]);
 }
 
 Deno.test("two folders in two long-running processes stay in sync; SIGTERM stops them cleanly", async () => {
@@ -103,8 +99,8 @@ Deno.test("two folders in two long-running processes stay in sync; SIGTERM stops
   for (const d of [relay, a, b]) await mkdir(d);
   await writeFile(join(a, "from-a.txt"), "A");
   await writeFile(join(b, "from-b.txt"), "B");
-  const ca = startClient([a, relay, "alice", "loop", "1"]);
-  const cb = startClient([b, relay, "bob", "loop", "1"]);
+  const ca = startClient(a, relay, "alice");
+  const cb = startClient(b, relay, "bob");
   try {
     const deadline = Date.now() + 20_000;
     let ok = false;
@@ -120,13 +116,11 @@ Deno.test("two folders in two long-running processes stay in sync; SIGTERM stops
     }
     assert.ok(ok, "the two folders did not converge within 20 s");
   } finally {
-    ca.child.kill("SIGTERM");
-    cb.child.kill("SIGTERM");
-    const [ea, eb] = await Promise.all([ca.done, cb.done]);
+    const [ea, eb] = await Promise.all([ca.stop("SIGTERM"), cb.stop("SIGTERM")]);
     await clean();
     for (const e of [ea, eb]) {
-      assert.equal(e.code, 0, e.text);
-      assert.match(e.text, /"level":"summary"/);
+      assert.equal(e.code, 0, e.stdout + e.stderr);
+      assert.match(e.stdout, /"event":"sync\.summary"/);
     }
   }
 });

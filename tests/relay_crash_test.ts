@@ -12,19 +12,16 @@ import { join } from "node:path";
 import process from "node:process";
 import { startPyftpdlib } from "./helpers/ftp_servers.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
+import { spawnHop } from "./helpers/hop.ts";
 
-const DENO = process.execPath;
-const CLIENT = new URL("./relay_client.ts", import.meta.url).pathname;
-const ROUNDS = Number(Deno.env.get("HOP_CRASH_ROUNDS") ?? 12);
+const ROUNDS = Number(process.env.HOP_CRASH_ROUNDS ?? 12);
 
+/** `hop relay sync` of one folder, looping every 0.2 s; what it prints goes to `<local>.log`. */
 function start(local: string, relay: string, name: string) {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", "--no-check", CLIENT, local, relay, name, "loop", "0.2"],
-    env: { HOP_CLIENT_LOG: `${local}.log` },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  return { child, status: child.status, err: new Response(child.stderr).text() };
+  return spawnHop(
+    ["--json", "relay", "sync", local, relay, "--client-name", name, "--refresh", "0.2"],
+    { logFile: `${local}.log` },
+  );
 }
 
 function rnd(n: number): number {
@@ -51,12 +48,9 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
       await new Promise((r) => setTimeout(r, 150 + rnd(600)));
       const n = names[rnd(names.length)];
       const p = procs.get(n)!;
-      try {
-        p.child.kill("SIGKILL");
-      } catch {
-        throw new Error(`client ${n} had stopped by itself: ${await p.err}`);
-      }
-      await p.status;
+      const ended = await Promise.race([p.done, Promise.resolve(null)]);
+      if (ended) throw new Error(`client ${n} had stopped by itself: ${ended.stderr}`);
+      await p.stop("SIGKILL");
       kills++;
       const f = `r${round}-${n}.bin`;
       await writeFile(join(dir, n, f), randomBytes(1000 + rnd(200_000)));
@@ -68,7 +62,7 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
     while (!converged && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 500));
       const snaps = await Promise.all(names.map((n) => snapshot(join(dir, n))));
-      if (Deno.env.get("HOP_CRASH_DEBUG")) {
+      if (process.env.HOP_CRASH_DEBUG) {
         console.log(
           Date.now() - deadline,
           snaps.map((s) => Object.keys(s).length),
@@ -93,13 +87,9 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
     assert.ok(converged, `the clients did not converge within ${waitMs} ms after the last kill`);
   } finally {
     for (const p of procs.values()) {
-      try {
-        p.child.kill("SIGTERM");
-      } catch {
-        // already stopped
-      }
+      const r = await p.stop("SIGTERM");
+      stopped.push([r.code, r.stderr]);
     }
-    for (const p of procs.values()) stopped.push([(await p.status).code, await p.err]);
     left = await readdir(relay).catch(() => []);
     await clean();
   }

@@ -245,7 +245,7 @@ Deno.test("a deleted file sent again by an Escale client (no base line) stays de
     assert.equal((await run(B, false)).deletedLocally, 1);
     // an Escale client that still has the file pushes it as new: plain entry, no base line
     await writeFile(join(dir, "eve", "gone.txt"), "old news");
-    await Deno.writeFile(
+    await writeFile(
       join(relay, ".0.1800000000.data"),
       new Uint8Array(
         await new Response(writeArchive({ root: join(dir, "eve"), files: ["gone.txt"] }))

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex } from "../src/codec/escale_index.ts";
@@ -74,7 +74,7 @@ Deno.test("a puller registers in the update index without erasing others (puller
       await closeSync(ctx);
     }
     const name = (await readdir(relay)).find((n) => /^\.0\.\d+\.index$/.test(n))!;
-    const idx = decodeUpdateIndex(await Deno.readFile(join(relay, name)), name);
+    const idx = decodeUpdateIndex(await readFile(join(relay, name)), name);
     assert.deepEqual(idx.pullers, ["bob", "carol"]);
     assert.equal(idx.entries.length, 3);
   } finally {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { closePool, decompressBytes } from "../src/archive/bzip2.ts";
 import { decodePersistentIndex, decodeUpdateIndex } from "../src/codec/escale_index.ts";
@@ -216,7 +216,7 @@ Deno.test("disk quota: a pusher waits instead of overfilling the relay", async (
     assert.equal(p1.waiting, 1);
     const used = async () => {
       let n = 0;
-      for (const f of await readdir(relay)) n += (await Deno.stat(join(relay, f))).size;
+      for (const f of await readdir(relay)) n += (await stat(join(relay, f))).size;
       return n;
     };
     assert.ok((await used()) <= 45_000);

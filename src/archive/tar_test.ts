@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import { pathProblem, readArchive, writeArchive, writeArchiveFile } from "./tar.ts";
@@ -115,7 +115,7 @@ for (const { name, codec } of CODECS) {
         (e: Error) => e instanceof HopError && /missing/.test(e.message),
       );
       assert.deepEqual((await readdir(dir)).sort(), ["a.txt", "out.tar.bz2"]);
-      assert.equal(res.compressedBytes, (await Deno.stat(dest)).size);
+      assert.equal(res.compressedBytes, (await stat(dest)).size);
     });
   });
 }

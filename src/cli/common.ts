@@ -42,6 +42,13 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Commander parser of a number > 0 (seconds may be fractional). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a number above 0");
+  return n;
+}
+
 /** `--tls-cert` / `--tls-key` as one option, or undefined when neither is given. */
 export function tlsOption(
   o: { tlsCert?: string; tlsKey?: string },

@@ -48,6 +48,10 @@ export function registerClusterCommands(program: Command): void {
     .option("--tls-cert <file>", "TLS certificate, PEM (enables FTPS)")
     .option("--tls-key <file>", "TLS private key, PEM")
     .option("--anonymous", "allow anonymous read-only logins")
+    .option(
+      "--no-store-worker",
+      "do not move uploads to the nodes from this process (hop cluster store --once does)",
+    )
     .action(async (o, cmd: Command) => {
       const { runClusterServe } = await import("./serve.ts");
       await runClusterServe({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
@@ -238,6 +242,7 @@ export async function clusterSettings(o: Record<string, unknown>) {
     names: o.names as "strict" | "blanks" | "any" | undefined,
     tls: tlsOption(o),
     anonymous: o.anonymous as boolean | undefined,
+    storeWorker: o.storeWorker === false ? false : undefined,
   };
   return {
     ...base,

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +10,7 @@ import { CodecError } from "../codec/errors.ts";
 import { HopError } from "../errors.ts";
 import { complete, enqueue, list, newJobId, recover, release, take } from "./queue.ts";
 import { rng } from "../codec/test_prng.ts";
+import { spawnScript } from "../../tests/helpers/script.ts";
 
 /** The job a child enqueues as its n-th job (so the parent can check contents). */
 function jobFor(n: number): QueueJob {
@@ -27,8 +30,9 @@ function jobFor(n: number): QueueJob {
 // just before completing.
 // `deno run -A queue_test.ts drain <dir>`: take and complete until empty, printing `T id`.
 if (import.meta.main) {
-  const [mode, dir, seedText] = Deno.args;
-  const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
+  const [mode, dir, seedText] = process.argv.slice(2);
+  // Synchronous: a step is reported before the next one starts, even if killed right after.
+  const out = (s: string) => writeSync(1, s + "\n");
   if (mode === "crash") {
     const r = rng(Number(seedText));
     await recover(dir);
@@ -66,40 +70,9 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-function spawnChild(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-run",
-      "--node-modules-dir=none",
-      new URL(import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-/** Reads a child's stdout as lines, resolving `firstLine` on the first complete one. */
-function lines(child: Deno.ChildProcess) {
-  let text = "";
-  let onFirst: () => void = () => {};
-  const firstLine = new Promise<void>((res) => onFirst = res);
-  const done = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of child.stdout) {
-      text += dec.decode(chunk, { stream: true });
-      if (text.includes("\n")) onFirst();
-    }
-    onFirst();
-    // A line cut by the kill was not reported.
-    return text.split("\n").slice(0, -1);
-  })();
-  return { firstLine, done };
+/** This file in child mode (see above). */
+function spawnChild(args: string[]) {
+  return spawnScript(new URL(import.meta.url).pathname, args);
 }
 
 Deno.test("queue: enqueue, list in order, take, complete, release", async () => {
@@ -150,8 +123,8 @@ Deno.test("queue: stale claims and temp files of dead processes are recovered", 
     const id = await enqueue(dir, jobFor(1));
     const id2 = await enqueue(dir, jobFor(2));
     // A process that is surely gone: a child that already exited.
-    const dead = new Deno.Command("true").spawn();
-    await dead.status;
+    const dead = spawn("true");
+    await new Promise((r) => dead.once("close", r));
     const names = await readdir(dir);
     const { rename } = await import("node:fs/promises");
     await rename(join(dir, `${id}.job`), join(dir, `${id}.claimed.${dead.pid}`));
@@ -194,13 +167,9 @@ Deno.test("queue: takers in separate processes never get the same job", async ()
     for (let n = 0; n < 150; n++) ids.add(await enqueue(dir, jobFor(n)));
     const children = Array.from({ length: 3 }, () => spawnChild(["drain", dir]));
     const outs = await Promise.all(children.map(async (c) => {
-      const [o, st, err] = await Promise.all([
-        lines(c).done,
-        c.status,
-        new Response(c.stderr).text(),
-      ]);
-      assert.equal(st.code, 0, err);
-      return o;
+      const r = await c.done;
+      assert.equal(r.code, 0, r.stderr);
+      return r.lines;
     }));
     const taken = outs.flat().map((l) => l.slice(2));
     assert.equal(taken.length, 150, "each job taken exactly once");
@@ -218,17 +187,11 @@ Deno.test("queue: SIGKILL at random moments (50 rounds) loses no job and leaves 
     let leftTemps = 0;
     for (let round = 1; round <= 50; round++) {
       const child = spawnChild(["crash", dir, String(round)]);
-      const out = lines(child);
-      const errDone = new Response(child.stderr).text();
-      await out.firstLine;
+      await child.firstLine;
       await new Promise((res) => setTimeout(res, r.int(0, 150)));
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // It ended by itself: the status check below reports it with its stderr.
-      }
-      const [got, st, err] = await Promise.all([out.done, child.status, errDone]);
-      assert.equal(st.signal, "SIGKILL", `round ${round} ended by itself: ${err}`);
+      child.child.kill("SIGKILL");
+      const { lines: got, signal, stderr: err } = await child.done;
+      assert.equal(signal, "SIGKILL", `round ${round} ended by itself: ${err}`);
       assert.equal(got[0], "ready", err);
       for (const l of got.slice(1)) {
         const [kind, id, n] = l.split(" ");

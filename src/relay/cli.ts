@@ -7,7 +7,7 @@
  */
 import { type Command, Option } from "commander";
 import { HopError } from "../errors.ts";
-import { positiveInt, reporterFor, untilSignal } from "../cli/common.ts";
+import { positiveNumber, reporterFor, untilSignal } from "../cli/common.ts";
 import type { Reporter } from "../ui/report.ts";
 
 /** The options that name a relay folder: `-c FILE`, or the one-off form's. */
@@ -36,10 +36,11 @@ export function registerRelayCommands(program: Command): void {
       .argument("[relay]", "relay: a folder, file:///path, ftp://host:port/dir or ftps://..."),
   )
     .option("--once", "run one pull/push pass, then exit")
-    .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveInt)
+    .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveNumber)
     .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
       const { runRelaySync } = await import("./command.ts");
-      await untilSignal((signal) =>
+      const r = reporterFor(cmd);
+      const sum = await untilSignal((signal) =>
         runRelaySync({
           configFile: o.config,
           local,
@@ -48,9 +49,15 @@ export function registerRelayCommands(program: Command): void {
           mode: o.mode,
           refresh: o.refresh,
           once: o.once,
-          reporter: reporterFor(cmd),
+          reporter: r,
           signal,
         })
+      );
+      r.info(
+        `relay sync: ${sum.passes} pass(es); pulled ${sum.pulled}, pushed ${sum.pushed}, ` +
+          `deleted ${sum.deletedLocally} here and sent ${sum.deletionsPushed} deletion(s), ` +
+          `${sum.conflicts.length} conflict(s)`,
+        { event: "sync.summary", ...sum },
       );
     });
   folderOptions(

@@ -1,10 +1,13 @@
 /**
  * Runs the `hop` command in tests: the built binary when `HOP_BIN` is set
- * (CI's end-to-end run), otherwise `deno run -A cli.ts` from the sources.
+ * (`npm test` sets it to `dist/hop`: the binary users get), otherwise
+ * `deno run -A cli.ts` from the sources. Use these, not in-process calls, in
+ * tests that drive hop as a user would.
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 
@@ -14,7 +17,8 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** argv prefix that starts hop. */
 export function hopCommand(bin = process.env.HOP_BIN): string[] {
   if (bin) return [bin];
-  return [process.execPath, "run", "-A", "--quiet", ROOT + "cli.ts"];
+  const deno = process.versions.deno ? process.execPath : "deno";
+  return [deno, "run", "-A", "--quiet", "--no-check", ROOT + "cli.ts"];
 }
 
 /** What a finished hop run printed and how it exited. */
@@ -24,35 +28,122 @@ export interface HopResult {
   stderr: string;
 }
 
-/** Runs hop with `args` to completion (kills it after `timeoutMs`). */
-export function runHop(
-  args: string[],
-  opts: {
-    cwd?: string;
-    env?: Record<string, string>;
-    timeoutMs?: number;
-    input?: string;
-    /** A hop binary to run instead of HOP_BIN. */
-    bin?: string;
-  } = {},
-): Promise<HopResult> {
+/** Options of {@linkcode runHop} and {@linkcode spawnHop}. */
+export interface HopRunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Kill it (SIGKILL) after this long; default 60 s for runHop, never for spawnHop. */
+  timeoutMs?: number;
+  input?: string;
+  /** A hop binary to run instead of HOP_BIN. */
+  bin?: string;
+  /** spawnHop: also append everything it prints to this file (for failure reports). */
+  logFile?: string;
+}
+
+/** A hop process started by {@linkcode spawnHop}. */
+export interface HopProcess {
+  child: ChildProcess;
+  pid: number;
+  /** What it printed so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves when it exited. */
+  done: Promise<HopResult>;
+  /** Sends `signal` (default SIGTERM) unless it already exited; then waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<HopResult>;
+  /** Resolves with the first stdout/stderr line matching `re` (rejects if hop exits first). */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+/** Starts hop with `args` and returns at once. */
+export function spawnHop(args: string[], opts: HopRunOptions = {}): HopProcess {
   const [cmd, ...pre] = hopCommand(opts.bin);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, ...args], {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  const child = spawn(cmd, [...pre, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const log = opts.logFile ? createWriteStream(opts.logFile, { flags: "a" }) : null;
+  let stdout = "";
+  let stderr = "";
+  let exited = false;
+  const watchers: { re: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  const check = () => {
+    for (const w of [...watchers]) {
+      const m = w.re.exec(stdout) ?? w.re.exec(stderr);
+      if (m) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+    log?.write(d);
+    check();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+    log?.write(d);
+    check();
+  });
+  const timer = opts.timeoutMs
+    ? setTimeout(() => process.kill(child.pid!, "SIGKILL"), opts.timeoutMs)
+    : null;
+  const done = new Promise<HopResult>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      clearTimeout(timer);
+      exited = true;
+      if (timer) clearTimeout(timer);
+      log?.end();
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
-    child.stdin.end(opts.input ?? "");
   });
+  child.stdin!.end(opts.input ?? "");
+  return {
+    child,
+    pid: child.pid!,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    done,
+    stop(signal: NodeJS.Signals = "SIGTERM") {
+      // process.kill, not child.kill: after child.kill, Deno's ChildProcess reports that
+      // signal as the way the child ended even when the child handled it and exited 0.
+      if (!exited) process.kill(child.pid!, signal);
+      return done;
+    },
+    waitFor(re, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () =>
+            reject(new Error(`hop printed no ${re} within ${timeoutMs} ms:\n${stdout}${stderr}`)),
+          timeoutMs,
+        );
+        watchers.push({
+          re,
+          resolve: (m) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        });
+        check();
+        done.then((r) => {
+          clearTimeout(t);
+          reject(
+            new Error(`hop exited (${r.code}) before printing ${re}:\n${r.stdout}${r.stderr}`),
+          );
+        });
+      });
+    },
+  };
+}
+
+/** Runs hop with `args` to completion (kills it after `timeoutMs`, default 60 s). */
+export function runHop(args: string[], opts: HopRunOptions = {}): Promise<HopResult> {
+  return spawnHop(args, { ...opts, timeoutMs: opts.timeoutMs ?? 60_000 }).done;
 }

@@ -1,0 +1,48 @@
+/**
+ * Runs a TypeScript file of the test suite in a child process on the runtime
+ * the suite runs on (Deno, or Bun in the Bun lane), for tests that need a
+ * second process of their own making (crash tests of a module, say).
+ *
+ * @example
+ * ```ts
+ * const child = spawnScript(new URL("./x_test.ts", import.meta.url).pathname, ["drain", dir]);
+ * const { code, lines } = await child.done;
+ * ```
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+
+/** A child started by {@linkcode spawnScript}. */
+export interface ScriptProcess {
+  child: ChildProcess;
+  /** Resolves once the first complete stdout line arrived (or the child ended). */
+  firstLine: Promise<void>;
+  /** Its complete stdout lines (a line cut by a kill is left out), exit code or signal, stderr. */
+  done: Promise<{ lines: string[]; code: number | null; signal: string | null; stderr: string }>;
+}
+
+/** Starts `file` with `args` on this runtime (`deno run -A` or `bun`). */
+export function spawnScript(file: string, args: string[]): ScriptProcess {
+  const pre = process.versions.bun ? [file] : ["run", "-A", "--no-check", file];
+  const child = spawn(process.execPath, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  let stderr = "";
+  let onFirst: () => void = () => {};
+  const firstLine = new Promise<void>((r) => onFirst = r);
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    text += d;
+    if (text.includes("\n")) onFirst();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
+  const done = new Promise<
+    { lines: string[]; code: number | null; signal: string | null; stderr: string }
+  >((resolve) =>
+    child.on("close", (code, signal) => {
+      onFirst();
+      resolve({ lines: text.split("\n").slice(0, -1), code, signal, stderr });
+    })
+  );
+  return { child, firstLine, done };
+}

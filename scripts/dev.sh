@@ -37,6 +37,9 @@ install_test_peers() {
   need=""
   [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null || need="$need python3-pyftpdlib"
   /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
+  # the real Escale client (../shared/peers) runs on Debian's Python with these
+  /usr/bin/python3 -c 'import requests' 2>/dev/null || need="$need python3-requests"
+  /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need="$need python3-cryptography"
   for p in vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl; do
     command -v "${p%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${p%%:*}" ] || need="$need ${p#*:}"
   done

@@ -16,13 +16,15 @@ Deno.test("runRelaySync with an escale.conf: two sections, once; status and forg
     for (const d of ["relay", "a", "b"]) await mkdir(join(dir, d));
     await writeFile(join(dir, "a", "hello.txt"), "hello");
     const conf = (who: string) =>
-      `log level = info\n[docs]\nlocal path = ${who}\nrelay path = relay\nclient name = ${who}\nrefresh = 1\n`;
+      `log level = info\n[docs]\nlocal path = ${join(dir, who)}\nrelay path = ${
+        join(dir, "relay")
+      }\nindex = 1\nclient name = ${who}\nrefresh = 1\n`;
     await writeFile(join(dir, "a.conf"), conf("a"));
     await writeFile(join(dir, "b.conf"), conf("b"));
     const rb = recorder();
     await runRelaySync({ configFile: join(dir, "b.conf"), once: true, reporter: rb });
     assert.deepEqual(rb.warns, [
-      `${join(dir, "b.conf")}: option not supported by hop, ignored: log level`,
+      `${join(dir, "b.conf")}: hop ignores 1 option that change nothing of the data: log level`,
     ]);
     const ra = recorder();
     const s1 = await runRelaySync({ configFile: join(dir, "a.conf"), once: true, reporter: ra });

@@ -18,7 +18,15 @@ import { closePool } from "../archive/bzip2.ts";
 import { pageOf } from "../codec/escale_index.ts";
 import { HopError, UsageError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
-import { type FolderConfig, loadRelayConfig, oneOffConfig, type RelayMode } from "./config.ts";
+import {
+  escaleConfigLocations,
+  findEscaleConfig,
+  type FolderConfig,
+  loadRelayConfig,
+  oneOffConfig,
+  type RelayMode,
+  type SectionError,
+} from "./config.ts";
 import { forgetClient, readClients, readTombstones } from "./hopfiles.ts";
 import { readLock } from "./lock.ts";
 import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
@@ -63,21 +71,29 @@ export interface RelaySyncSummary {
   errors: number;
 }
 
-/** Resolves the folders to sync, reporting config warnings. */
+/** The folders to sync, and the sections of the configuration that cannot run. */
+export interface ResolvedFolders {
+  folders: FolderConfig[];
+  /** Sections with a fault, each already reported as a warning. */
+  bad: SectionError[];
+}
+
+/**
+ * Resolves the folders to sync, reporting config warnings and every section
+ * that cannot run (the others still do). With neither a config file nor a
+ * folder and relay, the first file Escale would read is used
+ * (`~/.config/escale/escale.conf`, `~/.escale/escale.conf`, `/etc/escale.conf`).
+ * Throws when no section can run.
+ */
 export async function resolveFolders(
   src: FolderSource,
   reporter: Reporter,
-): Promise<FolderConfig[]> {
-  if (src.configFile) {
-    if (src.local || src.relay) {
-      throw new UsageError(
-        "give either --config FILE or a local folder and a relay, not both",
-        "hop relay sync -c escale.conf   or   hop relay sync ./folder file:///mnt/relay",
-      );
-    }
-    const { folders, warnings } = await loadRelayConfig(src.configFile);
-    for (const w of warnings) reporter.warn(w, { event: "config" });
-    return folders;
+): Promise<ResolvedFolders> {
+  if (src.configFile && (src.local || src.relay)) {
+    throw new UsageError(
+      "give either --config FILE or a local folder and a relay, not both",
+      "hop relay sync -c escale.conf   or   hop relay sync ./folder file:///mnt/relay",
+    );
   }
   if (src.local && src.relay) {
     const cfg = oneOffConfig({
@@ -90,12 +106,40 @@ export async function resolveFolders(
       if (!(src.refresh > 0)) throw new UsageError(`refresh must be a positive number of seconds`);
       cfg.refreshSeconds = src.refresh;
     }
-    return [cfg];
+    return { folders: [cfg], bad: [] };
   }
-  throw new UsageError(
-    "no folder to sync",
-    "Give --config FILE, or a local folder and a relay: hop relay sync ./folder file:///mnt/relay",
-  );
+  if (src.local || src.relay) {
+    throw new UsageError(
+      "give both a local folder and a relay",
+      "hop relay sync ./folder file:///mnt/relay",
+    );
+  }
+  const file = src.configFile ?? await findEscaleConfig();
+  if (!file) {
+    throw new UsageError(
+      "no folder to sync: no configuration file given, and none where Escale looks",
+      `Give --config FILE, or a local folder and a relay (hop relay sync ./folder file:///mnt/relay); ` +
+        `Escale's places are ${escaleConfigLocations().join(", ")}.`,
+    );
+  }
+  if (!src.configFile) reporter.info(`using ${file}`, { event: "config", file });
+  const { folders, errors, warnings } = await loadRelayConfig(file);
+  for (const w of warnings) reporter.warn(w, { event: "config" });
+  for (const e of errors) {
+    reporter.warn(`[${e.section}] cannot run: ${e.error.message}`, {
+      event: "config-error",
+      section: e.section,
+      hint: e.error.hint,
+    });
+  }
+  if (folders.length === 0) {
+    const first = errors[0].error;
+    throw errors.length === 1 ? first : new HopError(
+      `no section of ${file} can run (${errors.length} with faults, each reported above)`,
+      { hint: first.hint },
+    );
+  }
+  return { folders, bad: errors };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -130,7 +174,7 @@ export function nextBackoff(prevMs: number, capMs: number): number {
  */
 export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSummary> {
   const { reporter, signal } = opts;
-  const folders = await resolveFolders(opts, reporter);
+  const { folders, bad } = await resolveFolders(opts, reporter);
   const sum: RelaySyncSummary = {
     passes: 0,
     pulled: 0,
@@ -138,7 +182,7 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
     deletedLocally: 0,
     deletionsPushed: 0,
     conflicts: [],
-    errors: 0,
+    errors: bad.length,
   };
   const ctxs: (SyncContext | null)[] = folders.map(() => null);
   const recover = folders.map(() => true);
@@ -215,7 +259,7 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
   }
   if (opts.once && folders.length === 1 && lastThrown) throw lastThrown;
   if (opts.once && sum.errors > 0) {
-    throw new HopError(`relay sync finished with ${sum.errors} failed step(s)`, {
+    throw new HopError(`relay sync finished with ${sum.errors} failed step(s) or section(s)`, {
       hint: "See the warnings above; run again once the cause is fixed.",
     });
   }
@@ -380,7 +424,7 @@ export async function forEachFolder(
   open: { now?: () => number } = {},
 ): Promise<void> {
   try {
-    for (const cfg of await resolveFolders(src, reporter)) {
+    for (const cfg of (await resolveFolders(src, reporter)).folders) {
       const ctx = await openSync(cfg, reporter, { ...open, keepStaging: true });
       try {
         await work(ctx);

@@ -1,136 +1,311 @@
 /**
- * Tests of the relay configuration: escale.conf compatibility, typed errors, filters.
+ * Tests of the relay configuration: every escale.conf form read with
+ * Escale's meaning (aliases, value spellings, units, secrets as files),
+ * "malformed" apart from "not supported by hop", one bad section leaving the
+ * others running, and the README's example configuration.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CodecError } from "../codec/errors.ts";
 import {
-  globToRegExp,
-  loadRelayConfig,
+  escaleConfigLocations,
+  findEscaleConfig,
   oneOffConfig,
   parseFilters,
   parseRelayConfig,
   parseSize,
   pathSelected,
+  type RelayConfig,
 } from "./config.ts";
 
-const ESCALE_CONF = `log file = /var/log/escale.log
-log level = debug
+const one = async (body: string, host = "box"): Promise<RelayConfig> =>
+  await parseRelayConfig(
+    `[s]\nlocal path = /tmp\nrelay path = /tmp\nindex = 1\n${body}`,
+    "e.conf",
+    {
+      hostname: host,
+    },
+  );
 
-[docs]
-local path = /home/me/docs
-relay path = /mnt/relay/docs
-client name: alice
-mode = upload
-index = topdir:2
-refresh = 60
-puller count = 2
-checksum = sha512
-maxpagesize = 10M
-lock timeout = 5m
-include = *.md, notes/**
-exclude = /\\.tmp$/
-passphrase = secret
-disk quota = 1G
+const folder = async (body: string, host = "box") => {
+  const r = await one(body, host);
+  if (r.errors.length) throw r.errors[0].error;
+  return r.folders[0];
+};
 
-[ftp]
-encryption = on
-passphrase = pass phrase
-local path = rel/dir
-protocol = ftp
-host address = ftp.example.org
-port = 2121
-relay path = /relay
-user = bob
-password = p#ss;word
-`;
-
-Deno.test("an escale.conf is read unchanged, unsupported options named once", async () => {
-  const { folders, warnings } = await parseRelayConfig(ESCALE_CONF, "/etc/escale.conf", {
+Deno.test("config: the README's example configuration means what the README says", async () => {
+  const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+  const block = /```ini\n([\s\S]*?)```/.exec(readme);
+  assert.ok(block, "the README has an ini example");
+  const { folders, errors, warnings } = await parseRelayConfig(block[1], "README.md", {
     hostname: "box",
   });
-  assert.equal(folders.length, 2);
-  const [docs, ftp] = folders;
-  assert.equal(docs.localPath, "/home/me/docs");
-  assert.equal(docs.relayUrl, "file:///mnt/relay/docs");
-  assert.equal(docs.clientName, "alice");
-  assert.equal(docs.mode, "upload");
-  assert.equal(docs.pageDepth, 2);
-  assert.equal(docs.refreshSeconds, 60);
-  assert.equal(docs.pullerCount, 2);
-  assert.equal(docs.maxPageSize, 10 * 1024 * 1024);
-  assert.equal(docs.lockTimeoutSeconds, 300);
-  assert.equal(docs.include.length, 2);
-  assert.ok(pathSelected("a/b/readme.md", docs));
-  assert.ok(pathSelected("notes/x/y.txt", docs));
-  assert.ok(!pathSelected("notes/x/y.tmp", docs));
-  assert.ok(!pathSelected("src/main.ts", docs));
-  assert.equal(ftp.relayUrl, "ftp://ftp.example.org:2121/relay");
-  assert.equal(ftp.localPath, "/etc/rel/dir");
-  assert.equal(ftp.user, "bob");
-  assert.equal(ftp.password, "p#ss;word");
-  assert.equal(ftp.clientName, "box");
-  assert.equal(ftp.pageDepth, 0);
-  assert.equal(ftp.passphrase, "pass phrase");
-  assert.equal(warnings.length, 1);
-  assert.match(
-    warnings[0],
-    /: options not supported by hop, ignored: log file, log level$/,
-  );
-  assert.equal(docs.passphrase, undefined);
-  assert.equal(docs.diskQuota, 1024 ** 3);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(warnings, []);
+  const f = folders[0];
+  assert.equal(f.name, "documents");
+  assert.equal(f.localPath, "/home/alice/Documents");
+  assert.equal(f.relayUrl, "ftp://files.example.org:2121/relay");
+  assert.equal(f.user, "alice");
+  assert.equal(f.clientName, "alice");
+  assert.equal(f.mode, "shared");
+  assert.equal(f.scheme, "index");
+  assert.equal(f.pageDepth, 1);
+  assert.equal(f.refreshSeconds, 30);
+  assert.equal(f.pullerCount, 2);
+  assert.equal(f.checksum, "sha512");
+  assert.equal(f.maxPageSize, 200 * 1048576);
+  assert.equal(f.lockTimeoutSeconds, 600);
+  assert.equal(f.diskQuota, 2 * 1024 ** 3);
+  assert.ok(!pathSelected("notes/a.tmp", f));
+  assert.ok(!pathSelected("notes/a.bak", f));
+  assert.ok(pathSelected("notes/a.txt", f));
+  assert.ok(pathSelected("backup/a.txt", f));
 });
 
-Deno.test("bad values are errors naming file and line", async () => {
-  const text = "[a]\nlocal path = /x\nrelay path = /y\nmode = sideways\n";
+Deno.test("config: modes, and push only / pull only / read only / write only", async () => {
+  assert.equal((await folder("mode = share\n")).mode, "shared");
+  assert.equal((await folder("mode = Sharing\n")).mode, "shared");
+  assert.equal((await folder("mode = protective\n")).mode, "conservative");
+  assert.equal((await folder("synchronization mode = download\n")).mode, "download");
+  assert.equal((await folder("pull only = yes\n")).mode, "download");
+  assert.equal((await folder("write only = on\n")).mode, "download");
+  assert.equal((await folder("push only = true\n")).mode, "upload");
+  assert.equal((await folder("read only = 1\n")).mode, "upload");
+  assert.equal((await folder("mode = download\npush only = yes\n")).mode, "upload");
+  assert.equal((await folder("pull only = no\n")).mode, "shared");
   await assert.rejects(
-    () => parseRelayConfig(text, "my.conf"),
-    (e: unknown) =>
-      e instanceof CodecError && e.line === 4 && /my\.conf:4.*sideways/.test(e.message),
+    () => folder("pull only = yes\npush only = yes\n"),
+    /mode cannot be decided/,
   );
   await assert.rejects(
-    () => parseRelayConfig("[a]\nlocal path = /x\nrelay path = /y\nindex = pages\n", "c"),
-    (e: unknown) => e instanceof CodecError && e.line === 4,
+    () => folder("pull only = maybe\n"),
+    /malformed.*pull only.*"maybe" is not yes or no/,
   );
-  await assert.rejects(
-    () => parseRelayConfig("[a]\nlocal path = /x\nrelay path=/y\nencryption = on\n", "c"),
-    /c:4.*no `passphrase`/,
-  );
-  await assert.rejects(() => parseRelayConfig("[a]\nrelay path = /y\n", "c"), /local path/);
-  await assert.rejects(() => parseRelayConfig("just words\n", "c"), /c:1/);
+  await assert.rejects(() => folder("mode = sideways\n"), /e\.conf:5: malformed.*sideways/);
 });
 
-Deno.test("host address URL and password file", async () => {
+Deno.test("config: index, refresh, lock timeout, puller count, checksum as Escale reads them", async () => {
+  const r = await parseRelayConfig("[s]\nlocal path = /tmp\nrelay path = /tmp\n", "e.conf");
+  assert.equal(r.folders[0].scheme, "placeholder"); // no index line: Escale's default scheme
+  assert.equal((await folder("")).scheme, "index");
+  assert.equal((await folder("")).pageDepth, 0);
+  const idx = async (v: string) => {
+    const f = await parseRelayConfig(
+      `[s]\nlocal path = /tmp\nrelay path = /tmp\nindex = ${v}\n`,
+      "e",
+    );
+    if (f.errors.length) throw f.errors[0].error;
+    return [f.folders[0].scheme, f.folders[0].pageDepth];
+  };
+  assert.deepEqual(await idx("yes"), ["index", 0]);
+  assert.deepEqual(await idx("no"), ["placeholder", 0]);
+  assert.deepEqual(await idx("topdir"), ["index", 1]);
+  assert.deepEqual(await idx("top dir:3"), ["index", 3]);
+  assert.deepEqual(await idx("topdir:2:9"), ["index", 2]);
+  await assert.rejects(() => idx("2"), /not an index setting/);
+  await assert.rejects(() => idx("topdir:x"), /levels after/);
+  // `compact` is the old name
+  const c = await parseRelayConfig(
+    "[s]\nlocal path = /tmp\nrelay path = /tmp\ncompact = topdir\n",
+    "e",
+  );
+  assert.equal(c.folders[0].pageDepth, 1);
+  // booleans first, as Escale's getters are tried: `refresh = 1` is "yes" (30 s)
+  assert.equal((await folder("refresh = 1\n")).refreshSeconds, 30);
+  assert.equal((await folder("refresh = 2.5\n")).refreshSeconds, 2.5);
+  await assert.rejects(() => folder("refresh = no\n"), /refresh = no.*not supported by hop/);
+  await assert.rejects(() => folder("refresh = 5m\n"), /malformed.*"5m" is not yes or a number/);
+  assert.equal((await folder("lock timeout = yes\n")).lockTimeoutSeconds, 3 * 86400);
+  assert.equal((await folder("lock timeout = 1\n")).lockTimeoutSeconds, 3 * 86400);
+  assert.equal((await folder("lock timeout = no\n")).lockTimeoutSeconds, Infinity);
+  assert.equal((await folder("lock timeout = 1_200\n")).lockTimeoutSeconds, 1200);
+  assert.equal((await folder("pullers = 3\n")).pullerCount, 3);
+  assert.equal((await folder("puller count = 0\n")).pullerCount, undefined);
+  await assert.rejects(() => folder("puller count = two\n"), /not a whole number/);
+  assert.equal((await folder("checksum = no\n")).checksum, "sha512"); // hop still compares content
+  assert.equal((await folder("checksum = yes\n")).checksum, "sha512");
+  assert.equal((await folder("hash algorithm = SHA256\n")).checksum, "sha256");
+  assert.equal((await folder("checksum = sha3_256\n")).checksum, "sha3-256");
+  await assert.rejects(() => folder("checksum = crc99\n"), /not a hash algorithm/);
+  await assert.rejects(() => folder("mtime = no\n"), /not supported by hop/);
+  await assert.rejects(() => folder("pull overwrite = yes\n"), /not supported by hop/);
+  assert.equal((await folder("allow page deletion = yes\n")).allowPageDeletion, true);
+});
+
+Deno.test("config: sizes are megabytes unless a unit says otherwise", async () => {
+  assert.equal((await folder("maxpagesize = 500\n")).maxPageSize, 500 * 1048576);
+  assert.equal((await folder("maxpagesize = 1,5 G\n")).maxPageSize, 1.5 * 1024 * 1048576);
+  assert.equal((await folder("maxarchivesize = 10Mo\n")).maxPageSize, 10 * 1048576);
+  assert.equal((await folder("maxpagesize = 8Mb\n")).maxPageSize, 1048576); // megabits
+  assert.equal((await folder("maxpagesize = 512KB\n")).maxPageSize, 512 * 1024);
+  assert.equal((await folder("quota = 2 GiB\n")).diskQuota, 2 * 1024 ** 3);
+  await assert.rejects(() => folder("maxpagesize = 5 bytes\n"), /unit "bytes"/);
+  await assert.rejects(() => folder("maxpagesize = lots\n"), /malformed.*maxpagesize/);
+});
+
+Deno.test("config: relay addresses, host directory, protocol and ports", async () => {
+  const url = async (body: string) =>
+    (await parseRelayConfig(
+      `[s]\nlocal path = /tmp\nindex = 1\n${body}`,
+      "e",
+    )).folders[0]?.relayUrl;
+  assert.equal(await url("relay path = /mnt/relay\n"), "file:///mnt/relay");
+  assert.equal(
+    await url("host address = /mnt\nrelay dir = relay\nprotocol = file\n"),
+    "file:///mnt/relay",
+  );
+  assert.equal(await url("host address = file:///mnt/r\n"), "file:///mnt/r");
+  assert.equal(
+    await url("host address = ftp://h.example\nhost directory = /srv/relay\n"),
+    "ftp://h.example/srv/relay",
+  );
+  assert.equal(
+    await url("address = h.example\nprotocol = ftps\nremote path = a b\n"),
+    "ftps://h.example/a%20b",
+  );
+  assert.equal(
+    await url("host address = ftp://h:2121/x\nhost directory = base\n"),
+    "ftp://h:2121/base/x",
+  );
+  assert.equal(await url("host address = h/x\nprotocol = ftp\nport = 2121\n"), "ftp://h:2121/x");
+  const web = await parseRelayConfig(
+    "[w]\nlocal path = /tmp\nindex = 1\nhost address = https://dav.example/r\nprotocol = webdav\n",
+    "e",
+  );
+  assert.match(web.errors[0].error.message, /protocol webdav is not supported by hop/);
+  assert.doesNotMatch(web.errors[0].error.message, /malformed/);
+  const bad = await parseRelayConfig("[w]\nlocal path = /tmp\nhost address = h\n", "e");
+  assert.match(bad.errors[0].error.message, /malformed.*no protocol/);
+});
+
+Deno.test("config: secrets and certificates given as file paths; client names", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hop-cfg-"));
   try {
     await writeFile(join(dir, "pw"), "s3cret\n");
-    const conf = join(dir, "escale.conf");
-    await writeFile(
-      conf,
-      "[x]\nlocal path = here\nhost address = ftps://h.example:990/base\nrelay path = sub\npassword file = pw\n",
+    await writeFile(join(dir, "creds"), "alice:a-pw\nbob:b:pw\n");
+    await writeFile(join(dir, "login"), "carol:c-pw\n");
+    await writeFile(join(dir, "key"), "0123456789abcdef\n");
+    const base = `host address = ftp://h/r\nsecret file = ${dir}/`;
+    assert.equal((await folder(`${base}pw\nuser = x\n`)).password, "s3cret");
+    const bob = await folder(`${base}creds\nuser = bob\n`);
+    assert.deepEqual([bob.user, bob.password], ["bob", "b:pw"]);
+    const carol = await folder(`${base}login\n`);
+    assert.deepEqual([carol.user, carol.password], ["carol", "c-pw"]);
+    await assert.rejects(() => folder(`${base}creds\nuser = dave\n`), /no line for user dave/);
+    assert.equal(
+      (await folder(`host address = ftp://h/r\npassword = plain;#text\n`)).password,
+      "plain;#text",
     );
-    const { folders, warnings } = await loadRelayConfig(conf);
-    assert.equal(folders[0].relayUrl, "ftps://h.example:990/base/sub");
-    assert.equal(folders[0].password, "s3cret");
-    assert.equal(folders[0].localPath, join(dir, "here"));
-    assert.deepEqual(warnings, []);
+    const bf = await folder(`encryption = blowfish\nkey = ${dir}/key\n`);
+    assert.deepEqual(bf.cipher, {
+      name: "blowfish",
+      key: new TextEncoder().encode("0123456789abcdef\n"),
+    });
+    const fernet = "m3r-9qY6P4cA2rP8l8V3s1bQmJ3Ykz0cM1h3c2h2Y2E=";
+    assert.equal(
+      (await folder(`encryption = yes\npassphrase = ${fernet}\n`)).cipher?.name,
+      "fernet",
+    );
+    await assert.rejects(
+      () => folder("encryption = fernet\npassphrase = short\n"),
+      /Fernet passphrase must be a key/,
+    );
+    await assert.rejects(() => folder("encryption = yes\n"), /needs a passphrase/);
+    assert.equal((await folder("encryption = hop\npassphrase = words\n")).passphrase, "words");
+    assert.equal((await folder("encryption = no\npassphrase = words\n")).cipher, undefined);
+    const tls = await folder(`verify ssl = no\nssl version = TLSv1.2\ncertfile = ${dir}/pw\n`);
+    assert.deepEqual([tls.insecureTls, tls.tlsVersion, tls.tlsCert, tls.tlsKey], [
+      true,
+      "TLSv1.2",
+      "s3cret\n",
+      "s3cret\n",
+    ]);
+    assert.equal((await folder("client = alice\n")).clientName, "alice");
+    assert.equal((await folder("", "box")).clientName, "box");
+    assert.equal((await folder("", "localhost")).clientName, "s"); // Escale: the section's name
   } finally {
     await rm(dir, { recursive: true });
   }
 });
 
-Deno.test("globs, regexes, sizes, one-off form", () => {
-  assert.ok(globToRegExp("*.txt").test("a/b/c.txt"));
-  assert.ok(!globToRegExp("*.txt").test("a/b/c.txt.bak"));
-  assert.ok(globToRegExp("docs/*.md").test("docs/a.md"));
-  assert.ok(!globToRegExp("docs/*.md").test("x/docs/a.md"));
-  assert.ok(globToRegExp("build").test("a/build/x.o"));
-  assert.ok(globToRegExp("**/x?.[ch]").test("p/q/x1.c"));
-  assert.equal(parseFilters("/^a,b$/")[0].re.test("a,b"), true);
+Deno.test("config: include and exclude as Escale applies them", async () => {
+  const f = await folder(
+    "include = *.md, /notes/\nexclude = *.tmp\nexclude directory = build\nfile extension = md, txt\n",
+  );
+  assert.ok(pathSelected("a/readme.md", f));
+  assert.ok(pathSelected("notes.txt", f)); // a regex rule matches the start of the name
+  assert.ok(!pathSelected("a/readme.rst", f)); // extension
+  assert.ok(!pathSelected("build/x/readme.md", f)); // excluded folder, at any depth below
+  assert.ok(!pathSelected("x.tmp.md", f)); // `*.tmp` matches the start of the name
+  const dirs = await folder("include directory = docs\n");
+  assert.ok(pathSelected("top.txt", dirs));
+  assert.ok(pathSelected("docs/sub/a", dirs));
+  assert.ok(!pathSelected("src/a", dirs));
+  await assert.rejects(() => folder("exclude = /(/\n"), /not a valid pattern/);
+  assert.equal(parseFilters("/^a,b$/").length, 2); // Escale splits on commas first
+});
+
+Deno.test("config: one bad section is reported, the others run; unknown options warned", async () => {
+  const r = await parseRelayConfig(
+    [
+      "log file = /var/log/e.log",
+      "[good]",
+      "local path = /tmp",
+      "relay path = /tmp",
+      "index = 1",
+      "colour = blue",
+      "[broken]",
+      "local path = /tmp",
+      "just words",
+      "[odd]",
+      "local path = /tmp",
+      "relay path = /tmp",
+      "index = pages",
+      "[later]",
+      "path = /tmp",
+      "relay path = /tmp/x ; old",
+      "index = yes",
+    ].join("\n"),
+    "e.conf",
+    { hostname: "box" },
+  );
+  assert.deepEqual(r.folders.map((f) => f.name), ["good", "later"]);
+  assert.deepEqual(r.errors.map((e) => e.section), ["broken", "odd"]);
+  assert.ok(r.errors.every((e) => e.error instanceof CodecError));
+  assert.equal(r.folders[1].relayUrl, "file:///tmp/x%20;%20old");
+  assert.deepEqual(r.warnings, [
+    "e.conf: hop ignores 1 option that change nothing of the data: log file",
+    "e.conf: 1 option neither Escale nor hop knows, ignored: colour",
+    "e.conf: [later] relay path (line 16) holds a ';' or '#' after the value: Escale (and hop) " +
+    "read it as part of the value (configparser has no inline comments); put comments on their own line",
+  ]);
+  await assert.rejects(() => parseRelayConfig("# only\n", "e.conf"), /no \[section\]/);
+});
+
+Deno.test("config: the places Escale looks for its file", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hop-home-"));
+  try {
+    assert.deepEqual(escaleConfigLocations(dir), [
+      join(dir, ".config/escale/escale.conf"),
+      join(dir, ".escale/escale.conf"),
+      "/etc/escale.conf",
+    ]);
+    const found = await findEscaleConfig(dir);
+    assert.ok(found === undefined || found === "/etc/escale.conf");
+    await mkdir(join(dir, ".escale"));
+    await writeFile(join(dir, ".escale/escale.conf"), "[a]\n");
+    assert.equal(await findEscaleConfig(dir), join(dir, ".escale/escale.conf"));
+  } finally {
+    await rm(dir, { recursive: true });
+  }
+});
+
+Deno.test("config: sizes and the one-off form", () => {
   assert.equal(parseSize("50000"), 50000);
   assert.equal(parseSize("2k"), 2048);
   assert.equal(parseSize("1.5GiB"), 1.5 * 1024 ** 3);
@@ -138,6 +313,7 @@ Deno.test("globs, regexes, sizes, one-off form", () => {
   const c = oneOffConfig({ local: "/tmp/f", relay: "/tmp/r", clientName: "me" });
   assert.equal(c.relayUrl, "file:///tmp/r");
   assert.equal(c.mode, "shared");
+  assert.equal(c.scheme, "index");
   const f = oneOffConfig({ local: "/tmp/f", relay: "ftp://u:p%40@127.0.0.1:2121/r" });
   assert.equal(f.user, "u");
   assert.equal(f.password, "p@");

@@ -18,7 +18,17 @@ export type RelayIO = Omit<RelayBackend, "setMtime">;
 /** Opens the relay of a folder configuration (FTP connects and logs in now). */
 export async function openRelayIO(
   url: string,
-  opts: Pick<OpenOptions, "user" | "password" | "insecureTls" | "tlsCa" | "claimGraceMs"> = {},
+  opts: Pick<
+    OpenOptions,
+    | "user"
+    | "password"
+    | "insecureTls"
+    | "tlsCa"
+    | "tlsCert"
+    | "tlsKey"
+    | "tlsVersion"
+    | "claimGraceMs"
+  > = {},
 ): Promise<RelayIO> {
   return await openBackend(url, opts);
 }

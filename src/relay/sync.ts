@@ -99,11 +99,27 @@ export async function openSync(
   for (const n of opts.keepStaging ? [] : await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
+  if (cfg.scheme === "placeholder") {
+    throw new HopError(
+      `${cfg.origin}: Escale's default scheme (no \`index\` line: one placeholder file per ` +
+        "file) is not supported by hop yet",
+      { hint: "Add `index = 1` (or topdir) on every client of this relay, Escale's included." },
+    );
+  }
+  if (cfg.cipher) {
+    throw new HopError(
+      `${cfg.origin}: Escale's ${cfg.cipher.name} encryption is not supported by hop yet`,
+      { hint: "Keep this folder on Escale for now, or use `encryption = hop` on hop-only relays." },
+    );
+  }
   const backendOpts = {
     user: cfg.user,
     password: cfg.password,
     insecureTls: cfg.insecureTls,
     tlsCa: cfg.tlsCa,
+    tlsCert: cfg.tlsCert,
+    tlsKey: cfg.tlsKey,
+    tlsVersion: cfg.tlsVersion,
     claimGraceMs: CLAIM_GRACE_MS,
   };
   let io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
@@ -120,8 +136,8 @@ export async function openSync(
     if (cfg.passphrase !== undefined) {
       io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
     } else if (await io.stat(CRYPT_FILE)) {
-      throw new HopError(`relay ${io.label} is encrypted`, {
-        hint: `Set \`encryption = on\` and its \`passphrase\` (${cfg.origin}).`,
+      throw new HopError(`relay ${io.label} is encrypted with hop's own scheme`, {
+        hint: `Set \`encryption = hop\` and its \`passphrase\` (${cfg.origin}).`,
       });
     }
   } catch (e) {

@@ -31,6 +31,7 @@ for (const secure of [false, true]) {
             `user = relay`,
             `password = s3cret #1`,
             `client name = ${name}`,
+            `index = 1`,
             ...(secure ? ["tls verify = no"] : []),
             "",
           ].join("\n"),

@@ -52,6 +52,11 @@ export interface FtpOptions {
   insecureTls?: boolean;
   /** PEM certificate(s) to trust besides the system's. */
   tlsCa?: string;
+  /** Client certificate and its key, PEM. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** The one TLS version to speak (default: what both sides prefer). */
+  tlsVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2";
   /** Make the relay folder when missing. Default false. */
   create?: boolean;
   /** Control/data inactivity timeout, ms (default 60 s). */
@@ -101,6 +106,8 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
     const secureOptions: ConnectionOptions = {
       rejectUnauthorized: !opts.insecureTls,
       ...(opts.tlsCa ? { ca: opts.tlsCa } : {}),
+      ...(opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey ?? opts.tlsCert } : {}),
+      ...(opts.tlsVersion ? { minVersion: opts.tlsVersion, maxVersion: opts.tlsVersion } : {}),
       servername: isIp(opts.host) ? undefined : opts.host,
     };
     try {

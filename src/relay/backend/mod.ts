@@ -40,6 +40,11 @@ export interface OpenOptions {
   insecureTls?: boolean;
   /** FTPS: PEM CA certificate(s) to trust. */
   tlsCa?: string;
+  /** FTPS: client certificate and its key, PEM. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** FTPS: the one TLS version to speak. */
+  tlsVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2";
   /** Make the relay folder when missing (default false). */
   create?: boolean;
   /** FTP inactivity timeout, ms (default 60 s). */
@@ -72,6 +77,9 @@ export async function openBackend(address: string, opts: OpenOptions = {}): Prom
     secure: a.secure,
     insecureTls: opts.insecureTls,
     tlsCa: opts.tlsCa,
+    tlsCert: opts.tlsCert,
+    tlsKey: opts.tlsKey,
+    tlsVersion: opts.tlsVersion,
     create: opts.create,
     timeoutMs: opts.timeoutMs,
     claimGraceMs: opts.claimGraceMs,

@@ -22,7 +22,8 @@ import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
 import { clientFileName, registerClient } from "./hopfiles.ts";
-import { CRYPT_FILE, encryptedIO, openRelayKey } from "./crypt.ts";
+import { encryptedIO, openRelayKey } from "./crypt.ts";
+import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
@@ -106,12 +107,6 @@ export async function openSync(
       { hint: "Add `index = 1` (or topdir) on every client of this relay, Escale's included." },
     );
   }
-  if (cfg.cipher) {
-    throw new HopError(
-      `${cfg.origin}: Escale's ${cfg.cipher.name} encryption is not supported by hop yet`,
-      { hint: "Keep this folder on Escale for now, or use `encryption = hop` on hop-only relays." },
-    );
-  }
   const backendOpts = {
     user: cfg.user,
     password: cfg.password,
@@ -133,13 +128,10 @@ export async function openSync(
     }
   }
   try {
-    if (cfg.passphrase !== undefined) {
-      io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
-    } else if (await io.stat(CRYPT_FILE)) {
-      throw new HopError(`relay ${io.label} is encrypted with hop's own scheme`, {
-        hint: `Set \`encryption = hop\` and its \`passphrase\` (${cfg.origin}).`,
-      });
-    }
+    // decided before anything is written: the relay's encryption must be the configured one
+    await checkRelayEncryption(cfg, io);
+    if (cfg.passphrase !== undefined) io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
+    else if (cfg.cipher) io = escaleEncryptedIO(io, cfg.cipher);
   } catch (e) {
     await io.close().catch(() => {});
     if (lockIo !== io) await lockIo.close().catch(() => {});
@@ -159,6 +151,34 @@ export async function openSync(
     indexCache: new Map(),
     warnedCollisions: new Set(),
   };
+}
+
+/**
+ * Throws, before anything is written, when the relay's archives are
+ * encrypted otherwise than the folder's configuration says (hop's own
+ * scheme, Escale's Fernet or Blowfish, or none).
+ */
+async function checkRelayEncryption(cfg: FolderConfig, io: RelayIO): Promise<void> {
+  const found = await relayEncryption(io, await io.list(), cfg.cipher);
+  if (found === undefined) return;
+  const want = cfg.passphrase !== undefined ? "hop" : cfg.cipher?.name ?? "none";
+  if (found === want) return;
+  const says: Record<string, string> = {
+    none: "not encrypted",
+    hop: "encrypted with hop's own scheme (`encryption = hop`)",
+    fernet: "encrypted with Escale's Fernet (`encryption = yes` or `fernet`)",
+    blowfish: "encrypted with Escale's Blowfish",
+    unknown: "encrypted in a way hop does not recognise (Blowfish with another passphrase?)",
+  };
+  throw new HopError(
+    `relay ${io.label} is ${says[found]}, but ${cfg.origin} says ${
+      want === "none" ? "no encryption" : `encryption = ${want}`
+    }`,
+    {
+      hint: "Nothing was written. Use the `encryption` and `passphrase` the other clients of " +
+        "this relay use.",
+    },
+  );
 }
 
 /** Saves the local state and closes the relay. */

@@ -189,7 +189,7 @@ export type RelayEncryption = "none" | "fernet" | "blowfish" | "hop" | "unknown"
 
 /**
  * Looks at the relay before anything is written: hop's own key file, else
- * the first bytes of an update archive (bzip2 `BZh` in clear, a Fernet token,
+ * the first bytes of a complete update's archive (bzip2 `BZh` in clear, a Fernet token,
  * hop's sealed stream, or Blowfish, recognised when `cipher` is Blowfish and
  * decrypts it to `BZh`). Undefined when the relay holds no archive to judge by.
  */
@@ -199,7 +199,11 @@ export async function relayEncryption(
   cipher?: EscaleCipher,
 ): Promise<RelayEncryption | undefined> {
   if (listing.some((f) => f.name === ".hop-crypt")) return "hop";
-  const data = listing.find((f) => isEscaleEncrypted(f.name) && f.size > 0);
+  // a complete update's archive (a lone archive may be the leftover of a cut push)
+  const names = new Set(listing.map((f) => f.name));
+  const data = listing.find((f) =>
+    isEscaleEncrypted(f.name) && f.size > 0 && names.has(f.name.replace(/\.data$/, ".index"))
+  );
   if (!data) return undefined;
   let head: Uint8Array;
   try {

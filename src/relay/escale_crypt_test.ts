@@ -85,6 +85,7 @@ Deno.test("Escale-encrypted relay IO: archives sealed, indexes clear; the relay 
   const io = escaleEncryptedIO(raw, fernet);
   await io.write(".0.5.data", new Blob([te.encode("BZh9 archive")]).stream());
   await io.write(".0.5.index", te.encode("plain index"));
+  files.set(".1.6.data", te.encode("a lone leftover archive"));
   assert.match(td.decode(files.get(".0.5.data")!), /^gAAAAA/);
   assert.equal(td.decode(files.get(".0.5.index")!), "plain index");
   assert.equal(

@@ -273,6 +273,7 @@ export async function syncPass(
       reporter.warn(`${cfg.name}: ${what}: ${e.message}`, { event: "error", hint: e.hint });
     }
   };
+  const reportedBusy = new Set<string>();
   let view = viewRelay(await ctx.io.list());
   if (opts.first) {
     for (const d of await recoverOwnLocks(ctx, view)) reporter.info(`${cfg.name}: ${d}`);
@@ -290,7 +291,10 @@ export async function syncPass(
       }
       await step(`pulling page ${p.page}`, async () => {
         const r = await pullPage(ctx, p);
-        if (r.skipped === "busy") out.busy++;
+        if (r.skipped === "busy") {
+          out.busy++;
+          await reportBusy(ctx, p.page, reportedBusy);
+        }
         out.pulled += r.files;
         out.conflicts.push(...r.conflicts);
         if (r.resentDeleted) {
@@ -382,7 +386,10 @@ export async function syncPass(
     for (const page of [...pages].sort()) {
       await step(`pushing page ${page}`, async () => {
         const r = await pushPage(ctx, view.pages.get(page), page, scan);
-        if (r.skipped === "busy") out.busy++;
+        if (r.skipped === "busy") {
+          out.busy++;
+          await reportBusy(ctx, page, reportedBusy);
+        }
         out.pushed += r.files;
         out.deletionsPushed += r.deleted.length;
         out.waiting += r.waiting;
@@ -403,6 +410,30 @@ export async function syncPass(
   }
   await saveState(cfg.localPath, ctx.state);
   return out;
+}
+
+/**
+ * Says, once per page and pass, who holds the lock that kept this client off
+ * a page and for how long: a client that crashed holding it (Escale does, on
+ * some relay states) is visible on every pass until the lock times out and is
+ * taken over.
+ */
+async function reportBusy(ctx: SyncContext, page: string, reported: Set<string>): Promise<void> {
+  if (reported.has(page)) return;
+  reported.add(page);
+  const l = await readLock(ctx.lockIo, page, ctx.now).catch(() => null);
+  if (!l) return;
+  const age = Math.round(l.ageSeconds);
+  const limit = ctx.cfg.lockTimeoutSeconds;
+  const left = Number.isFinite(limit)
+    ? `taken over in ${Math.max(0, Math.round(limit - l.ageSeconds))} s (lock timeout ${limit} s)`
+    : "never taken over (lock timeout = no)";
+  ctx.reporter.warn(
+    `${ctx.cfg.name}: page ${page} is locked (${l.info.mode ?? "legacy"}) by ${
+      l.info.owner || "?"
+    }${l.info.host ? ` on ${l.info.host}` : ""} for ${age} s; ${left}`,
+    { event: "locked", page, owner: l.info.owner, mode: l.info.mode, ageSeconds: age },
+  );
 }
 
 function pageOfPath(ctx: SyncContext, path: string): string {

@@ -26,7 +26,7 @@
  * @module
  */
 
-import { Client, FTPError } from "basic-ftp";
+import { type Client, FTPError } from "basic-ftp";
 import * as fs from "node:fs";
 import net from "node:net";
 import * as fsp from "node:fs/promises";
@@ -37,6 +37,14 @@ import { pipeline } from "node:stream/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
+import {
+  connectFtp,
+  ftpContext,
+  isFtpReply,
+  listDir,
+  passiveAddress,
+  statFile,
+} from "../ftp/client.ts";
 import { lentChunks } from "../ftp/data.ts";
 import {
   giveReadBuffer,
@@ -63,7 +71,7 @@ export interface StorageNode {
    * file ended), so a caller can try another copy when this one fails.
    */
   get(path: string, offset: number): Promise<ReadableStream<Uint8Array>>;
-  /** Size in bytes of `path`, or null when it is not there. */
+  /** Size in bytes of `path`, or null when it is not there; throws when the node cannot tell. */
   size(path: string): Promise<number | null>;
   /** Delete `path`; resolves false when it was not there. */
   remove(path: string): Promise<boolean>;
@@ -287,39 +295,6 @@ function dataSource() {
   };
 }
 
-/** The part of basic-ftp's FTPContext used for transfers it has no call for. */
-interface FtpContextLike {
-  socket: net.Socket;
-  handle(
-    cmd: string,
-    h: (
-      res: Error | { code: number; message: string },
-      task: { resolve(v: unknown): void; reject(e: unknown): void },
-    ) => void,
-  ): Promise<{ code: number; message: string }>;
-}
-
-/** Where a node wants its passive data connection (EPSV, else PASV), as basic-ftp does. */
-async function passiveAddress(c: Client, controlHost: string): Promise<[string, number]> {
-  const peer = (c as unknown as { ftp: FtpContextLike }).ftp.socket.remoteAddress ?? controlHost;
-  const e = await c.sendIgnoringError("EPSV");
-  const m = e.code === 229 ? /\(([^\d\s])\1\1(\d{1,5})\1\)/.exec(e.message) : null;
-  if (m) return [peer, Number(m[2])];
-  const p = await c.sendIgnoringError("PASV");
-  const n = p.code === 227 ? /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(p.message) : null;
-  if (!n) throw new FTPError({ code: p.code >= 400 ? p.code : 425, message: p.message });
-  const ip = n.slice(1, 5).join(".");
-  const port = Number(n[5]) * 256 + Number(n[6]);
-  // An unusable or private answer from a node behind NAT: its control address instead.
-  const privateV4 = /^(10|127)\.|^192\.168\.|^172\.(1[6-9]|2\d|3[01])\./;
-  if (ip === "0.0.0.0" || (privateV4.test(ip) && !privateV4.test(plainV4(peer)))) {
-    return [peer, port];
-  }
-  return [ip, port];
-}
-
-const plainV4 = (a: string) => a.startsWith("::ffff:") ? a.slice(7) : a;
-
 /** Connect a data connection reading into `source`, attached (rejects after `timeoutMs`). */
 function connectData(
   host: string,
@@ -513,8 +488,10 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
         try {
           const s = await fsp.stat(full(path));
           return s.isFile() ? s.size : null;
-        } catch {
-          return null;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === "ENOENT" || code === "ENOTDIR") return null;
+          throw new HopError(`cannot stat ${path} on ${root}: ${code ?? e}`, { cause: e });
         }
       }),
     remove: (path) =>
@@ -591,12 +568,14 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
   let closed = false;
   /** Directories known to exist on the node (so mkdir -p is cheap). */
   const madeDirs = new Set<string>();
+  /** Whether the server has MLST/MLSD (learnt at the first login). */
+  let mlst: boolean | undefined;
 
   const connect = async (): Promise<Client> => {
-    const c = new Client(timeout);
+    const c = await connectFtp({ host, port, user, password, timeoutMs: timeout });
     try {
-      await c.access({ host, port, user, password });
       if (baseDir !== "/" || u.pathname === "/") await c.cd(baseDir === "/" ? "/" : baseDir);
+      mlst ??= (await c.features()).has("MLST");
       return c;
     } catch (e) {
       c.close();
@@ -735,12 +714,12 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         throw nodeError(`reading ${path}`, e);
       }
       const client = c;
-      const ftp = (client as unknown as { ftp: FtpContextLike }).ftp;
+      const ftp = ftpContext(client);
       const source = dataSource();
       let sock: net.Socket | null = null;
       let done: Promise<unknown>;
       try {
-        const [dataHost, dataPort] = await passiveAddress(client, host);
+        const [dataHost, dataPort] = await passiveAddress(client);
         sock = await connectData(dataHost, dataPort, source, timeout);
         const data = sock;
         // Idle data connection: an error, unless it is idle because the reader is behind.
@@ -799,22 +778,15 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       });
     },
     size: (path) =>
-      withClient(`SIZE ${path}`, async (c) => {
-        const r = await c.sendIgnoringError(`SIZE ${checkNodePath(path)}`);
-        if (r.code === 213) {
-          const n = Number(r.message.slice(4).trim());
-          return Number.isSafeInteger(n) ? n : null;
-        }
-        return null;
-      }),
+      withClient(
+        `SIZE ${path}`,
+        async (c) => (await statFile(c, checkNodePath(path), false))?.size ?? null,
+      ),
     remove: (path) =>
       withClient(`deleting ${path}`, async (c) => {
         const r = await c.sendIgnoringError(`DELE ${checkNodePath(path)}`);
         if (r.code >= 200 && r.code < 300) return true;
-        if (r.code === 550) {
-          const s = await c.sendIgnoringError(`SIZE ${path}`);
-          if (s.code !== 213) return false;
-        }
+        if (r.code === 550 && (await statFile(c, path, false)) === null) return false;
         throw new HopError(`node ${label} refused DELE ${path}: ${r.message}`);
       }),
     mkdirp: (d) => withClient(`MKD ${d}`, (c) => mkdirp(c, checkNodePath(d))),
@@ -855,16 +827,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         if (offset > 0 && (await c.sendIgnoringError(`REST ${offset}`)).code !== 350) {
           return (healthy = true, false);
         }
-        // deno-lint-ignore no-explicit-any
-        const ftp = (c as any).ftp as {
-          handle(
-            cmd: string,
-            h: (
-              res: Error | { code: number; message: string },
-              task: { resolve(v: unknown): void; reject(e: unknown): void },
-            ) => void,
-          ): Promise<{ code: number; message: string }>;
-        };
+        const ftp = ftpContext(c);
         const end = await ftp.handle(`RETR ${path}`, (res, task) => {
           if (res instanceof Error) task.reject(res);
           else if (res.code === 150 || res.code === 125) started = true;
@@ -891,38 +854,8 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     },
     list: (d) =>
       withClient(`listing ${d || "/"}`, async (c) => {
-        const mlsd = (await c.features()).has("MLST");
-        const infos = await c.list(d === "" ? "" : checkNodePath(d));
-        const out: NodeEntry[] = [];
-        for (const f of infos) {
-          if (f.name === "." || f.name === ".." || f.name.includes("/")) continue;
-          if (f.isDirectory) {
-            out.push({ name: f.name, isDir: true, size: 0, mtimeMs: null });
-            continue;
-          }
-          if (!f.isFile) continue;
-          if (mlsd) {
-            out.push({
-              name: f.name,
-              isDir: false,
-              size: f.size,
-              mtimeMs: f.modifiedAt?.getTime() ?? null,
-            });
-            continue;
-          }
-          // LIST is not parseable reliably: SIZE and MDTM for each file.
-          const p = d === "" ? f.name : `${d}/${f.name}`;
-          const r = await c.sendIgnoringError(`SIZE ${p}`);
-          if (r.code !== 213) continue; // gone meanwhile
-          const size = Number(r.message.slice(4).trim());
-          const m = await c.sendIgnoringError(`MDTM ${p}`);
-          const t = /^213 (\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)/.exec(m.message);
-          const mtimeMs = m.code === 213 && t
-            ? Date.UTC(+t[1], +t[2] - 1, +t[3], +t[4], +t[5], +t[6])
-            : null;
-          out.push({ name: f.name, isDir: false, size, mtimeMs });
-        }
-        return out;
+        const entries = await listDir(c, d === "" ? "" : checkNodePath(d), mlst ?? false);
+        return entries.map((e) => ({ ...e, mtimeMs: e.isDir ? null : e.mtimeMs }));
       }),
     receiveFrom: async (path, send) => {
       checkNodePath(path);
@@ -941,16 +874,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         const announced = `${m[1]}.${m[2]}.${m[3]}.${m[4]}`;
         const pasvHost = announced === "0.0.0.0" ? host : announced;
         const pasvPort = Number(m[5]) * 256 + Number(m[6]);
-        // deno-lint-ignore no-explicit-any
-        const ftp = (c as any).ftp as {
-          handle(
-            cmd: string,
-            h: (
-              res: Error | { code: number; message: string },
-              task: { resolve(v: unknown): void; reject(e: unknown): void },
-            ) => void,
-          ): Promise<{ code: number; message: string }>;
-        };
+        const ftp = ftpContext(c);
         const stored = ftp.handle(`STOR ${path}`, (res, task) => {
           if (res instanceof Error) task.reject(res);
           else if (res.code >= 200) task.resolve(res);
@@ -983,12 +907,6 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       for (const w of waiters.splice(0)) w();
     },
   };
-}
-
-/** True when `e` is an FTP error reply (the control connection is still fine). */
-function isFtpReply(e: unknown): boolean {
-  return typeof e === "object" && e !== null && "code" in e &&
-    typeof (e as { code: unknown }).code === "number" && (e as { code: number }).code >= 400;
 }
 
 /**

@@ -7,10 +7,8 @@
  * Mtimes come from MLSD/MLST when the server has them, else from MDTM (one
  * per file: a listing on a LIST-only server such as vsftpd costs a round trip
  * per file); they are set with MFMT, else vsftpd's `MDTM time name`.
- *
- * FTPS data connections start TLS after the server's 150 reply instead of
- * right after connecting: pyftpdlib drops data connections that speak before
- * the transfer command, and vsftpd accepts both.
+ * Logging in, data connections (FTPS included) and listings are those of
+ * `../../ftp/client.ts`, shared with the cluster's FTP nodes.
  *
  * @example
  * ```ts
@@ -20,12 +18,10 @@
  *
  * @module
  */
-import { Client, FTPError, type FTPResponse } from "basic-ftp";
-import type { FTPContext } from "basic-ftp";
+import { type Client, FTPError } from "basic-ftp";
 import { randomBytes } from "node:crypto";
-import { Socket } from "node:net";
 import { Readable, Transform, Writable } from "node:stream";
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { connectFtp, listDir, mlsxStamp, statFile } from "../../ftp/client.ts";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
 import {
   checkName,
@@ -101,25 +97,21 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
     mapFtpError(e, { what, name, label, where, user });
 
   async function connect(): Promise<Conn> {
-    const client = new Client(opts.timeoutMs ?? 60_000);
-    client.ftp.verbose = false;
-    const secureOptions: ConnectionOptions = {
-      rejectUnauthorized: !opts.insecureTls,
-      ...(opts.tlsCa ? { ca: opts.tlsCa } : {}),
-      ...(opts.tlsCert ? { cert: opts.tlsCert, key: opts.tlsKey ?? opts.tlsCert } : {}),
-      ...(opts.tlsVersion ? { minVersion: opts.tlsVersion, maxVersion: opts.tlsVersion } : {}),
-      servername: isIp(opts.host) ? undefined : opts.host,
-    };
+    let client: Client | null = null;
     try {
-      await client.access({
+      client = await connectFtp({
         host: opts.host,
         port,
         user,
-        password: opts.password ?? (user === "anonymous" ? "hop@" : ""),
-        secure: opts.secure ?? false,
-        secureOptions,
+        password: opts.password,
+        secure: opts.secure,
+        insecureTls: opts.insecureTls,
+        tlsCa: opts.tlsCa,
+        tlsCert: opts.tlsCert,
+        tlsKey: opts.tlsKey,
+        tlsVersion: opts.tlsVersion,
+        timeoutMs: opts.timeoutMs ?? 60_000,
       });
-      ownDataConnections(client, opts.secure ?? false);
       const feats = await client.features();
       if (opts.dir) {
         try {
@@ -132,7 +124,7 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
       const home = await client.pwd();
       return { client, mlst: feats.has("MLST"), mfmt: feats.has("MFMT"), home };
     } catch (e) {
-      client.close();
+      client?.close();
       if (e instanceof FTPError && e.code === 550) {
         throw new RelayError("missing", `relay ${label}: no folder ${opts.dir}: ${e.message}`, {
           cause: e,
@@ -179,26 +171,14 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
   }
 
   async function statOn(c: Conn, name: string): Promise<RelayFile | null> {
-    if (c.mlst) {
-      const res = await c.client.sendIgnoringError(
-        `MLST ${await c.client.protectWhitespace(name)}`,
-      );
-      if (res.code >= 400) return null;
-      const line = res.message.split("\n").find((l) => l.startsWith(" "));
-      const facts = parseFacts(line ?? "");
-      if (facts.type !== "file") return null;
-      const size = Number(facts.size);
-      const mtimeMs = facts.modify ? parseMlsxDate(facts.modify) : NaN;
-      if (Number.isFinite(size) && Number.isFinite(mtimeMs)) return { name, size, mtimeMs };
+    const st = await statFile(c.client, name, c.mlst);
+    if (!st) return null;
+    if (st.mtimeMs === null) {
+      throw new RelayError("unsupported", `relay ${label}: the server tells no mtime of ${name}`, {
+        hint: "Relays over FTP need MLST or MDTM: use a server that has them (most do).",
+      });
     }
-    const sized = await c.client.sendIgnoringError(
-      `SIZE ${await c.client.protectWhitespace(name)}`,
-    );
-    if (sized.code !== 213) return null;
-    const size = parseInt(sized.message.slice(4), 10);
-    const mdtm = await c.client.sendIgnoringError(`MDTM ${await c.client.protectWhitespace(name)}`);
-    if (mdtm.code !== 213) return null;
-    return { name, size, mtimeMs: parseMlsxDate(mdtm.message.slice(4).trim()) };
+    return { name, size: st.size, mtimeMs: st.mtimeMs };
   }
 
   async function uploadAtomic(c: Conn, name: string, source: Readable): Promise<void> {
@@ -250,17 +230,19 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
     label,
     async list() {
       return await run("list", undefined, true, async (c) => {
-        const infos = await c.client.list();
         const out: RelayFile[] = [];
-        for (const f of infos) {
-          if (!f.isFile || f.name === "." || f.name === "..") continue;
-          let mtimeMs = c.mlst && f.modifiedAt ? f.modifiedAt.getTime() : NaN;
-          if (!Number.isFinite(mtimeMs)) {
-            const st = await statOn(c, f.name);
-            if (!st) continue; // removed since the listing
-            mtimeMs = st.mtimeMs;
+        for (const e of await listDir(c.client, "", c.mlst)) {
+          if (e.isDir) continue;
+          if (e.mtimeMs === null) {
+            throw new RelayError(
+              "unsupported",
+              `relay ${label}: the server tells no mtime of ${e.name}`,
+              {
+                hint: "Relays over FTP need MLST or MDTM: use a server that has them (most do).",
+              },
+            );
           }
-          out.push({ name: f.name, size: f.size, mtimeMs });
+          out.push({ name: e.name, size: e.size, mtimeMs: e.mtimeMs });
         }
         return out;
       });
@@ -268,14 +250,9 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
     async listClaims() {
       return await run("list", undefined, true, async (c) => {
         const out: RelayFile[] = [];
-        for (const f of await c.client.list()) {
-          if (!f.isDirectory || !f.name.endsWith(CLAIM_SUFFIX)) continue;
-          const t = f.modifiedAt?.getTime();
-          out.push({
-            name: f.name,
-            size: 0,
-            mtimeMs: t !== undefined && Number.isFinite(t) ? t : NaN,
-          });
+        for (const e of await listDir(c.client, "", c.mlst)) {
+          if (!e.isDir || !e.name.endsWith(CLAIM_SUFFIX)) continue;
+          out.push({ name: e.name, size: 0, mtimeMs: e.mtimeMs ?? NaN });
         }
         return out;
       });
@@ -452,182 +429,6 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
       return Promise.resolve();
     },
   };
-}
-
-/**
- * Holds what a data socket receives until basic-ftp pipes it somewhere. Bun's
- * sockets emit data (and end) with no reader attached, and when the event loop
- * is busy (bzip2 workers running) a small file's bytes and end arrive before
- * basic-ftp's pipe: the download came back empty. Node and Deno buffer anyway.
- */
-function holdUntilPiped(sock: Socket): void {
-  const held: Uint8Array[] = [];
-  let ended = false;
-  const onData = (chunk: Uint8Array) => held.push(chunk);
-  const onEnd = () => (ended = true);
-  sock.on("data", onData);
-  sock.once("end", onEnd);
-  const pipe = sock.pipe.bind(sock);
-  sock.pipe = (<T extends NodeJS.WritableStream>(dest: T, o?: { end?: boolean }): T => {
-    sock.off("data", onData);
-    sock.off("end", onEnd);
-    sock.pipe = pipe;
-    for (const chunk of held.splice(0)) dest.write(chunk);
-    if (ended) {
-      if (o?.end !== false) dest.end();
-      return dest;
-    }
-    return pipe(dest, o);
-  }) as typeof sock.pipe;
-}
-
-/**
- * Opens the data connections itself (EPSV, else PASV), so that what arrives
- * before basic-ftp reads is kept ({@link holdUntilPiped}). With `secure`, TLS
- * starts on the server's 150/125 reply (see the module doc).
- */
-function ownDataConnections(client: Client, secure: boolean): void {
-  type Ctx = FTPContext & {
-    _dataSocket?: Socket;
-    _setupDefaultErrorHandlers(s: Socket, id: string): void;
-  };
-  const ftp = client.ftp as Ctx;
-  let plain: Socket | null = null;
-  client.prepareTransfer = async (ctx: FTPContext): Promise<FTPResponse> => {
-    let res: FTPResponse;
-    let port: number;
-    const host = ctx.socket.remoteAddress ?? "";
-    try {
-      res = await ctx.request("EPSV");
-      const m = /\|\|\|(\d+)\|/.exec(res.message);
-      if (!m) throw new Error(`cannot parse EPSV reply: ${res.message}`);
-      port = Number(m[1]);
-    } catch (e) {
-      if (!(e instanceof FTPError)) throw e;
-      res = await ctx.request("PASV");
-      const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(res.message);
-      if (!m) throw new Error(`cannot parse PASV reply: ${res.message}`);
-      port = Number(m[5]) * 256 + Number(m[6]);
-    }
-    const sock = await new Promise<Socket>((resolve, reject) => {
-      const s = new Socket();
-      s.setTimeout(ctx.timeout, () => {
-        s.destroy();
-        reject(new Error(`timeout opening the data connection to ${host}:${port}`));
-      });
-      s.once("error", reject);
-      s.connect(port, host, () => {
-        s.removeListener("error", reject);
-        s.setTimeout(0);
-        resolve(s);
-      });
-    });
-    if (!secure) holdUntilPiped(sock);
-    ctx.dataSocket = sock;
-    plain = secure ? sock : null;
-    return res;
-  };
-  if (!secure) return;
-  const handle = ftp.handle.bind(ftp);
-  ftp.handle = (command, handler) =>
-    handle(command, (res, task) => {
-      if (
-        !(res instanceof Error) && (res.code === 150 || res.code === 125) && plain &&
-        ftp.dataSocket === plain
-      ) {
-        const secured = tlsConnect({
-          ...ftp.tlsOptions,
-          socket: plain,
-          session: (ftp.socket as TLSSocket).getSession?.(),
-        });
-        plain = null;
-        secured.setTimeout(0);
-        ftp._setupDefaultErrorHandlers(secured, "data socket");
-        ftp._dataSocket = secured; // not the setter: it would close the socket under TLS
-        // vsftpd announces the size ("(1234 bytes)") and waits for our close before its 226.
-        const announced = /\((\d+) bytes\)/.exec(res.message);
-        if (announced) {
-          const size = Number(announced[1]);
-          let got = 0;
-          const onData = (chunk: Uint8Array) => {
-            got += chunk.length;
-            if (got >= size) {
-              secured.off("data", onData);
-              watchForLostEnd(secured);
-            }
-          };
-          if (size === 0) watchForLostEnd(secured);
-          else secured.on("data", onData);
-        }
-      } else if (!(res instanceof Error) && res.code >= 200 && res.code < 300) {
-        const data = ftp.dataSocket;
-        if (data && "encrypted" in data) watchForLostEnd(data as TLSSocket);
-      }
-      handler(res, task);
-    });
-}
-
-/**
- * The server said the transfer is complete (226), or sent every byte it
- * announced, so no data can follow. Deno's TLS socket sometimes never emits
- * 'end' when the peer's close arrives while the socket is paused by
- * backpressure, and the download stalls until the timeout (seen with both
- * pyftpdlib and vsftpd). Once the socket is flowing and has been silent for
- * 300 ms, end it by hand.
- */
-function watchForLostEnd(sock: TLSSocket): void {
-  if (sock.readableEnded || sock.destroyed) return;
-  let quietTicks = 0;
-  const onData = () => quietTicks = 0;
-  sock.on("data", onData);
-  const timer = setInterval(() => {
-    if (sock.readableEnded || sock.destroyed) {
-      stop();
-      return;
-    }
-    if (sock.isPaused() || sock.readableLength > 0) {
-      quietTicks = 0;
-      return;
-    }
-    if (++quietTicks >= 3) {
-      stop();
-      sock.push(null);
-    }
-  }, 100);
-  const stop = () => {
-    clearInterval(timer);
-    sock.off("data", onData);
-  };
-  sock.once("close", stop);
-}
-
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(":");
-}
-
-/** `modify=...;size=...;type=file; name` -> facts (lower-case keys). */
-function parseFacts(line: string): Record<string, string> {
-  const facts: Record<string, string> = {};
-  const sp = line.trimStart();
-  const end = sp.indexOf(" ");
-  for (const part of (end < 0 ? sp : sp.slice(0, end)).split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0) facts[part.slice(0, eq).toLowerCase()] = part.slice(eq + 1).toLowerCase();
-  }
-  return facts;
-}
-
-/** `YYYYMMDDHHMMSS[.sss]` (UTC) -> ms; NaN when malformed. */
-export function parseMlsxDate(s: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(s.trim());
-  if (!m) return NaN;
-  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
-  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms);
-}
-
-/** ms -> `YYYYMMDDHHMMSS` (UTC, whole seconds). */
-export function mlsxStamp(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/[-:T]/g, "").slice(0, 14);
 }
 
 /** Turns a basic-ftp or socket error into a RelayError with a hint. */

@@ -52,6 +52,12 @@ export function registerClusterCommands(program: Command): void {
       "--no-store-worker",
       "do not move uploads to the nodes from this process (hop cluster store --once does)",
     )
+    .option(
+      "--lease-timeout <seconds>",
+      "how long the root stays locked after a server on another host stopped renewing " +
+        "its lease (default 30)",
+      positiveInt,
+    )
     .action(async (o, cmd: Command) => {
       const { runClusterServe } = await import("./serve.ts");
       await runClusterServe({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
@@ -243,6 +249,7 @@ export async function clusterSettings(o: Record<string, unknown>) {
     tls: tlsOption(o),
     anonymous: o.anonymous as boolean | undefined,
     storeWorker: o.storeWorker === false ? false : undefined,
+    leaseTtlMs: o.leaseTimeout === undefined ? undefined : (o.leaseTimeout as number) * 1000,
   };
   return {
     ...base,

@@ -14,6 +14,7 @@
  * tls cert = /etc/hop/cert.pem
  * tls key = /etc/hop/key.pem
  * anonymous = no
+ * lease timeout = 30
  * ```
  *
  * @example
@@ -85,13 +86,21 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
         if (!/^(yes|no|true|false|on|off)$/i.test(v)) throw bad("yes or no");
         out.anonymous = /^(yes|true|on)$/i.test(v);
         break;
+      case "lease timeout": {
+        const sec = Number(v);
+        if (!Number.isInteger(sec) || sec < 1 || sec > 3600) {
+          throw bad("a whole number of seconds from 1 to 3600");
+        }
+        out.leaseTtlMs = sec * 1000;
+        break;
+      }
       default:
         throw new CodecError(
           FORMAT,
           file,
           n,
           `unknown setting "${m[1]}"`,
-          "Known: root, listen, node, replicas, names, tls cert, tls key, anonymous.",
+          "Known: root, listen, node, replicas, names, tls cert, tls key, anonymous, lease timeout.",
         );
     }
   }

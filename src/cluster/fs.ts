@@ -60,18 +60,44 @@ export interface ClusterContext {
   jobs: JobSink;
   /** Login name of a uid, for listings. */
   userName(uid: number): string | undefined;
-  /** Runs link-changing steps one at a time (one process). */
+  /** Runs link-changing steps one at a time (one process); refused while `blocked`. */
   serial<T>(f: () => Promise<T>): Promise<T>;
   /** Staging ids of uploads in progress (not yet linked). */
   activeUploads: Set<string>;
   log(line: string): void;
+  /**
+   * Why this process may not change the tree now (its serve lease is not held:
+   * `lease.ts`), or null. Absent: always allowed (tools working on their own).
+   */
+  blocked?(): string | null;
+  /** First 8 hex digits of new staging ids (the serve lease's tag, `lease.ts`). */
+  stagingTag?: string;
 }
 
-/** A serializer: each call runs after the previous one settled. */
-export function createSerial(): <T>(f: () => Promise<T>) => Promise<T> {
+/** Throws the 451 of a process that may not change the tree now (see `blocked`). */
+export function assertMayChange(ctx: ClusterContext): void {
+  const why = ctx.blocked?.();
+  if (why) {
+    throw new FtpFsError("unavailable", `not done: ${why}.`, {
+      hint: "Another hop cluster serve may hold this cluster root now.",
+    });
+  }
+}
+
+/**
+ * A serializer: each call runs after the previous one settled. `check` runs first in
+ * each turn and may throw to refuse it (serve: {@linkcode assertMayChange}).
+ */
+export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
   return <T>(f: () => Promise<T>): Promise<T> => {
-    const run = tail.then(f, f);
+    const turn = check
+      ? () => {
+        check();
+        return f();
+      }
+      : f;
+    const run = tail.then(turn, turn);
     tail = run.catch(() => {});
     return run;
   };
@@ -454,6 +480,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     },
 
     async openWrite(v, user, options): Promise<FtpUpload> {
+      assertMayChange(ctx);
       const name = needName(v);
       diskPath(l, v); // refuses reserved names before any data flows
       const parentV = parentOf(v);
@@ -475,7 +502,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           `${v}: cannot resume at byte ${keep}: only ${old?.size ?? 0} stored.`,
         );
       }
-      const id = randomBytes(16).toString("hex");
+      const id = (ctx.stagingTag ?? "") + randomBytes(16 - (ctx.stagingTag ?? "").length / 2)
+        .toString("hex");
       const staged = path.join(l.staging, id);
       ctx.activeUploads.add(id);
       let fh: fsp.FileHandle | null = null;
@@ -537,6 +565,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       return {
         writable,
         commit: async () => {
+          let linked = false;
           try {
             await fh!.sync();
             await fh!.close();
@@ -564,6 +593,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
               }, id);
               const disk = diskPath(l, v);
               await writeInfo(l.tmp, infoPathOf(disk), link);
+              linked = true;
               ctx.activeUploads.delete(id);
               await ctx.jobs.enqueue(
                 uploadJob(l, infoPathOf(disk), link.uid, link.size, link.mtime),
@@ -572,8 +602,12 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
                 `cluster: STOR ${v} ${link.size} bytes (${written} new) by ${user.name}, staged ${id}`,
               );
             });
+            // Still holding the root right before the engine answers 226: else no 226.
+            assertMayChange(ctx);
           } catch (e) {
-            await cleanup();
+            // Once the link names the staged data, that data stays (recovery queues its
+            // job if the enqueue failed); the client just gets no 226.
+            if (!linked) await cleanup();
             throw e instanceof FtpFsError ? e : new FtpFsError(
               "unavailable",
               `${v}: the upload could not be made durable: ${(e as Error).message}`,

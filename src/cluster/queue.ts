@@ -4,8 +4,10 @@
  *
  * Files (ids sort by creation time, so listing order is queue order):
  * - `<id>.job`: a queued job, its line (`queue_job.ts`) and `\n`;
- * - `<id>.claimed.<pid>`: a job taken by process `<pid>`;
- * - `.tmp.<pid>.<id>`: a job being written (never read as a job);
+ * - `<id>.claimed.<pid>@<instance>`: a job taken by process `<pid>` of host boot and PID
+ *   namespace `<instance>` (`lease.ts`: `processIdentity`); `<id>.claimed.<pid>` (older
+ *   hop) is read as this instance's;
+ * - `.tmp.<pid>@<instance>.<id>`: a job being written (never read as a job);
  * - `<id>.bad`: a job file that could not be decoded, set aside for a human.
  *
  * Crash safety: a job is written to its temp file, fsynced, renamed to
@@ -16,12 +18,15 @@
  * of two takers, only one rename succeeds. Completing deletes the claimed
  * file (then fsyncs the directory).
  *
- * Dead workers: a claim whose process no longer exists (checked with
- * signal 0), or that carries this process's pid but was not made by this
- * process (a pid reused after a restart), is stale. {@linkcode take} takes
- * stale claims like queued jobs (in id order) and {@linkcode recover} puts
- * them back and removes temp files of dead processes. The pid check assumes
- * the queue is used from one host (the cluster server's own disk).
+ * Dead workers: a claim of this instance whose process no longer exists
+ * (checked with signal 0), or that carries this process's pid but was not made
+ * by this process (a pid reused after a restart), is stale. A claim made in
+ * another instance (another host, another PID namespace) cannot be checked
+ * from here: it is stale only once its instance was declared gone
+ * ({@linkcode forgetInstance}, when a server takes over the serve lease of a
+ * server of that instance). {@linkcode take} takes stale claims like queued
+ * jobs (in id order) and {@linkcode recover} puts them back and removes temp
+ * files of dead processes.
  *
  * Delivery is at least once: a worker that dies after doing a job but
  * before {@linkcode complete} leaves it to be done again, so jobs must be
@@ -37,12 +42,13 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { CodecError } from "../codec/errors.ts";
 import { decodeJob, encodeJob, type QueueJob } from "../codec/queue_job.ts";
 import { HopError } from "../errors.ts";
+import { processIdentity } from "./lease.ts";
 
 /** A job in the queue. */
 export interface QueueEntry {
@@ -51,15 +57,21 @@ export interface QueueEntry {
   job: QueueJob;
   /** Pid of the process that took it, or null while queued. */
   claimedBy: number | null;
+  /** Instance (host boot and PID namespace) of that process, null when queued or unknown. */
+  claimedOn: string | null;
 }
 
 const ID = /^[0-9]{14}-[0-9]{6}-[0-9a-f]{8}$/;
 const QUEUED = /^([0-9]{14}-[0-9]{6}-[0-9a-f]{8})\.job$/;
-const CLAIMED = /^([0-9]{14}-[0-9]{6}-[0-9a-f]{8})\.claimed\.([0-9]+)$/;
-const TEMP = /^\.tmp\.([0-9]+)\./;
+const CLAIMED = /^([0-9]{14}-[0-9]{6}-[0-9a-f]{8})\.claimed\.([0-9]+)(?:@([0-9a-f]{4,32}))?$/;
+const TEMP = /^\.tmp\.([0-9]+)(?:@([0-9a-f]{4,32}))?\./;
 
 /** Claims made by this process (to tell them from stale claims with a reused pid). */
 const myClaims = new Set<string>();
+/** Instances whose claims are stale (their server is gone). */
+const goneInstances = new Set<string>();
+/** The claim file name of this process for job `id`. */
+const claimName = (id: string) => `${id}.claimed.${process.pid}@${processIdentity().instance}`;
 /** Jobs a take() of this process is claiming right now. */
 const busy = new Set<string>();
 /** Temp files this process is writing. */
@@ -118,9 +130,30 @@ function alive(pid: number): boolean {
   }
 }
 
-function isStale(id: string, pid: number): boolean {
+function isStale(id: string, pid: number, instance: string | undefined): boolean {
+  if (instance !== undefined && instance !== processIdentity().instance) {
+    return goneInstances.has(instance);
+  }
   if (pid === process.pid) return !myClaims.has(id) && !busy.has(id);
   return !alive(pid);
+}
+
+/** A temp file of a dead writer (another instance's: gone, or older than an hour). */
+async function tempIsStale(file: string, pid: number, instance: string | undefined) {
+  if (instance !== undefined && instance !== processIdentity().instance) {
+    if (goneInstances.has(instance)) return true;
+    const st = await stat(file).catch(() => null);
+    return st !== null && Date.now() - st.mtimeMs > 3_600_000;
+  }
+  return pid === process.pid ? !myTemps.has(file) : !alive(pid);
+}
+
+/**
+ * Declare the processes of `instance` gone (their server's lease was taken over):
+ * their claims are stale from now on, in this process.
+ */
+export function forgetInstance(instance: string): void {
+  if (instance !== processIdentity().instance) goneInstances.add(instance);
 }
 
 async function names(dir: string): Promise<string[]> {
@@ -154,7 +187,7 @@ export async function enqueue(dir: string, job: QueueJob): Promise<string> {
   const made = await mkdir(dir, { recursive: true });
   if (made !== undefined) await fsyncDir(dirname(made));
   const id = newJobId();
-  const tmp = join(dir, `.tmp.${process.pid}.${id}`);
+  const tmp = join(dir, `.tmp.${process.pid}@${processIdentity().instance}.${id}`);
   myTemps.add(tmp);
   try {
     const fh = await open(tmp, "wx");
@@ -191,6 +224,7 @@ export async function list(dir: string): Promise<QueueEntry[]> {
         id: (q ?? c)![1],
         job: await readJob(dir, name),
         claimedBy: c ? Number(c[2]) : null,
+        claimedOn: c ? c[3] ?? null : null,
       });
     } catch (e) {
       if (code(e) === "ENOENT") continue; // taken or completed meanwhile
@@ -213,7 +247,7 @@ export async function take(
   for (const name of await names(dir)) {
     const q = QUEUED.exec(name);
     const c = q ? null : CLAIMED.exec(name);
-    if (!q && !(c && isStale(c[1], Number(c[2])))) continue;
+    if (!q && !(c && isStale(c[1], Number(c[2]), c[3]))) continue;
     const id = (q ?? c)![1];
     if (busy.has(id)) continue; // another take() of this process is on it
     busy.add(id);
@@ -230,14 +264,14 @@ export async function take(
       }
       if (accept && !accept(job)) continue;
       try {
-        await rename(join(dir, name), join(dir, `${id}.claimed.${process.pid}`));
+        await rename(join(dir, name), join(dir, claimName(id)));
       } catch (e) {
         if (code(e) === "ENOENT") continue; // another worker was faster
         throw e;
       }
       myClaims.add(id);
       await fsyncDir(dir);
-      return { id, job, claimedBy: process.pid };
+      return { id, job, claimedBy: process.pid, claimedOn: processIdentity().instance };
     } finally {
       busy.delete(id);
     }
@@ -256,7 +290,7 @@ export async function complete(dir: string, id: string): Promise<void> {
   checkId(id);
   if (!myClaims.has(id)) throw notMine(dir, id, "complete");
   try {
-    await unlink(join(dir, `${id}.claimed.${process.pid}`));
+    await unlink(join(dir, claimName(id)));
   } catch (e) {
     if (code(e) === "ENOENT") throw notMine(dir, id, "complete");
     throw e;
@@ -271,7 +305,7 @@ export async function release(dir: string, id: string): Promise<void> {
   checkId(id);
   if (!myClaims.has(id)) throw notMine(dir, id, "release");
   try {
-    await rename(join(dir, `${id}.claimed.${process.pid}`), join(dir, `${id}.job`));
+    await rename(join(dir, claimName(id)), join(dir, `${id}.job`));
   } catch (e) {
     if (code(e) === "ENOENT") throw notMine(dir, id, "release");
     throw e;
@@ -290,7 +324,7 @@ export async function recover(dir: string): Promise<{ requeued: string[]; remove
   let removedTemp = 0;
   for (const name of await names(dir)) {
     const c = CLAIMED.exec(name);
-    if (c && isStale(c[1], Number(c[2]))) {
+    if (c && isStale(c[1], Number(c[2]), c[3])) {
       try {
         await rename(join(dir, name), join(dir, `${c[1]}.job`));
         requeued.push(c[1]);
@@ -300,8 +334,7 @@ export async function recover(dir: string): Promise<{ requeued: string[]; remove
       continue;
     }
     const t = TEMP.exec(name);
-    const pid = t ? Number(t[1]) : 0;
-    if (t && (pid === process.pid ? !myTemps.has(join(dir, name)) : !alive(pid))) {
+    if (t && await tempIsStale(join(dir, name), Number(t[1]), t[2])) {
       await unlink(join(dir, name)).catch((e) => {
         if (code(e) !== "ENOENT") throw e;
       });

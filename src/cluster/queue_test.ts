@@ -5,10 +5,20 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { spawnSync } from "node:child_process";
 import { decodeJob, type QueueJob } from "../codec/queue_job.ts";
 import { CodecError } from "../codec/errors.ts";
 import { HopError } from "../errors.ts";
-import { complete, enqueue, list, newJobId, recover, release, take } from "./queue.ts";
+import {
+  complete,
+  enqueue,
+  forgetInstance,
+  list,
+  newJobId,
+  recover,
+  release,
+  take,
+} from "./queue.ts";
 import { rng } from "../codec/test_prng.ts";
 import { spawnScript } from "../../tests/helpers/script.ts";
 
@@ -143,6 +153,35 @@ Deno.test("queue: stale claims and temp files of dead processes are recovered", 
     await rename(join(dir, `${id}.job`), join(dir, `${id}.claimed.1`));
     assert.equal((await take(dir))?.id, id2);
     assert.deepEqual((await recover(dir)).requeued, []);
+  });
+});
+
+Deno.test("queue: claims and temp files of another host or PID namespace wait until it is declared gone", async () => {
+  await withDir(async (dir) => {
+    const { rename, utimes } = await import("node:fs/promises");
+    const id = await enqueue(dir, jobFor(1));
+    const other = "0123456789ab";
+    // A pid that does not exist here means nothing for a claim made elsewhere.
+    const dead = spawnSync("true");
+    await rename(join(dir, `${id}.job`), join(dir, `${id}.claimed.${dead.pid}@${other}`));
+    const young = join(dir, `.tmp.${dead.pid}@${other}.${newJobId()}`);
+    const old = join(dir, `.tmp.${dead.pid}@${other}.${newJobId()}`);
+    await writeFile(young, "being written elsewhere");
+    await writeFile(old, "left two hours ago");
+    const then = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(old, then, then);
+    assert.equal(await take(dir), null);
+    assert.deepEqual(await recover(dir), { requeued: [], removedTemp: 1 });
+    const [entry] = await list(dir);
+    assert.equal(entry.claimedBy, dead.pid);
+    assert.equal(entry.claimedOn, other);
+    forgetInstance(other);
+    assert.deepEqual(await recover(dir), { requeued: [id], removedTemp: 1 });
+    const got = await take(dir);
+    assert.equal(got?.id, id);
+    assert.ok((await readdir(dir)).some((n) => n.startsWith(`${id}.claimed.${process.pid}@`)));
+    await complete(dir, id);
+    assert.deepEqual(await readdir(dir), []);
   });
 });
 

@@ -28,11 +28,12 @@ import { HopError, UsageError } from "../errors.ts";
 import { type FtpServerOptions, startFtpServer } from "../ftp/server.ts";
 import type { Reporter } from "../ui/report.ts";
 import { type CleanupWorker, startCleanupWorker } from "./cleanup.ts";
-import { type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
+import { assertMayChange, type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { type ClusterLayout, clusterLayout, initLayout } from "./layout.ts";
 import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
-import { recover as recoverQueue } from "./queue.ts";
+import { acquireServeLease, type HeldLease, leaseTag, processIdentity } from "./lease.ts";
+import { forgetInstance, recover as recoverQueue } from "./queue.ts";
 import {
   recoverCluster,
   startStoreWorker,
@@ -76,6 +77,8 @@ export interface ServeClusterOptions {
   nodeDownMs?: number;
   /** Background cleanup pass interval (ms, default 600000; 0: none). See `cleanup.ts`. */
   cleanupEveryMs?: number;
+  /** How long the serve lease outlives a server that stopped renewing it (ms, default 30000). */
+  leaseTtlMs?: number;
   /** Node health check interval (ms, default 30000). */
   healthEveryMs?: number;
   /** Pooled control connections per FTP node (default 16; also the transfers at once). */
@@ -96,7 +99,11 @@ export interface ClusterServer {
   ctx: ClusterContext;
   queue: JobQueue;
   worker: StoreWorker | null;
-  /** Stop serving, stop the worker, close node connections. */
+  /** The serve lease this server holds. */
+  lease: HeldLease;
+  /** Resolves (with why) if another server takes the root over; the server has stopped then. */
+  lost: Promise<string>;
+  /** Stop serving, stop the worker, close node connections, give the lease back. */
   close(): Promise<void>;
 }
 
@@ -136,42 +143,6 @@ function openLog(l: ClusterLayout): { log(line: string): void; close(): Promise<
     log: (line) => void out.write(`${new Date().toISOString()} ${line.replace(/[\r\n]/g, " ")}\n`),
     close: () => new Promise<void>((r) => out.end(() => r())),
   };
-}
-
-/** Hold `ROOT/.hop/serve.pid` so two processes never serve one root. */
-async function lockRoot(l: ClusterLayout): Promise<() => Promise<void>> {
-  const dir = path.join(l.root, ".hop");
-  await fsp.mkdir(dir, { recursive: true });
-  const file = path.join(dir, "serve.pid");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await fsp.open(file, "wx");
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return () => fsp.rm(file, { force: true });
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EEXIST") throw e;
-      const pid = Number((await fsp.readFile(file, "utf8").catch(() => "")).trim());
-      let alive = false;
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch (err) {
-          alive = (err as { code?: string }).code === "EPERM";
-        }
-      }
-      if (alive) {
-        throw new HopError(`the cluster at ${l.root} is already served by process ${pid}`, {
-          hint: "Stop that server first, or serve another --root.",
-        });
-      }
-      await fsp.rm(file, { force: true }); // left by a dead server
-    }
-  }
-  throw new HopError(`cannot lock ${file}`, {
-    hint: "Remove it if no hop cluster serve runs on this root.",
-  });
 }
 
 /** Build the shared context (nodes opened, users loaded). */
@@ -217,33 +188,64 @@ async function defaultNodes(): Promise<string[]> {
 }
 
 /**
- * Serve a cluster until `close()`. Creates the root layout, recovers from a crash
- * (queue claims, unacknowledged staged files, missing upload jobs), creates the admin
- * user on first start, checks the nodes, starts the store worker and the FTP server.
+ * Serve a cluster until `close()`. Takes the root's serve lease (refused while another
+ * server holds it, on any host), recovers from a crash (queue claims, unacknowledged
+ * staged files of a server that is gone, missing upload jobs), checks the nodes, starts
+ * the store worker and the FTP server, and only once it listens creates the admin user
+ * of a new cluster.
  */
 export async function serveCluster(o: ServeClusterOptions = {}): Promise<ClusterServer> {
   checkOptions(o);
   const { host, port } = parseListen(o.listen ?? DEFAULT_LISTEN);
   const l0 = clusterLayout(o.root ?? DEFAULT_ROOT);
   await initLayout(l0);
-  const unlock = await lockRoot(l0);
   const logFile = openLog(l0);
+  const logLine = (line: string) => logFile.log(line);
+  let lease: HeldLease;
+  try {
+    lease = await acquireServeLease(l0, { ttlMs: o.leaseTtlMs, log: logLine });
+  } catch (e) {
+    await logFile.close();
+    throw e;
+  }
   let worker: StoreWorker | null = null;
   let cleaner: CleanupWorker | null = null;
   let healthTimer: ReturnType<typeof setInterval> | undefined;
-  const logLine = (line: string) => logFile.log(line);
+  let srv: Awaited<ReturnType<typeof startFtpServer>> | null = null;
+  let ctx: ClusterContext | null = null;
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    stopping ??= (async () => {
+      clearInterval(healthTimer);
+      await srv?.close();
+      await cleaner?.stop();
+      await worker?.stop();
+      for (const n of ctx?.nodes.values() ?? []) n.close();
+      await lease.release();
+      await logFile.close();
+    })();
+  let reportLost: (why: string) => void = () => {};
+  const lost = new Promise<string>((r) => reportLost = r);
   try {
-    const { l, ctx, users, queue } = await openCluster(o, logLine, () => worker?.kick());
+    const opened = await openCluster(o, logLine, () => worker?.kick());
+    const { l, users, queue } = opened;
+    ctx = opened.ctx;
+    ctx.blocked = () => lease.refusal();
+    const guarded = ctx;
+    ctx.serial = createSerial(() => assertMayChange(guarded));
+    ctx.stagingTag = leaseTag(lease.lease);
+    lease.start((why) => {
+      o.reporter?.warn(`stopping: this server lost the cluster root's lease: ${why}`);
+      void stop().then(() => reportLost(why));
+    });
+    const gone = lease.previous;
+    if (gone && gone.instance !== processIdentity().instance) forgetInstance(gone.instance);
     await recoverQueue(l.queue);
-    await recoverCluster(ctx, queue);
-    let adminPassword: string | undefined;
-    if ((await readPasswd(l)).users.length === 0) {
-      adminPassword = (await addUser(l.root, "admin", { admin: true })).password;
-      await users.reload();
-    }
+    await recoverCluster(ctx, queue, { goneTag: gone ? leaseTag(gone) : null });
     const up = new Map<string, boolean>();
+    const c = ctx;
     const checkNodes = async () => {
-      for (const node of ctx.nodes.values()) {
+      for (const node of c.nodes.values()) {
         const ok = await node.health();
         const was = up.get(node.key);
         if (was === ok) continue;
@@ -272,7 +274,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
         required: o.tls.required,
       }
       : undefined;
-    const srv = await startFtpServer({
+    srv = await startFtpServer({
       ...o.engine,
       fs: createClusterFs(ctx),
       authorizer: users.authorizer,
@@ -283,6 +285,12 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       greeting: "hop FTP cluster ready.",
       log: o.engine?.log ?? logLine,
     });
+    // Only now, listening: a start that failed created no user whose password nobody saw.
+    let adminPassword: string | undefined;
+    if ((await readPasswd(l)).users.length === 0) {
+      adminPassword = (await addUser(l.root, "admin", { admin: true })).password;
+      await users.reload();
+    }
     const urlHost = srv.address.includes(":") ? `[${srv.address}]` : srv.address;
     const url = adminPassword
       ? `ftp://admin:${encodeURIComponent(adminPassword)}@${urlHost}:${srv.port}/`
@@ -313,22 +321,12 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       ctx,
       queue,
       worker,
-      async close() {
-        clearInterval(healthTimer);
-        await srv.close();
-        await cleaner?.stop();
-        await worker?.stop();
-        for (const n of ctx.nodes.values()) n.close();
-        await logFile.close();
-        await unlock();
-      },
+      lease,
+      lost,
+      close: stop,
     };
   } catch (e) {
-    clearInterval(healthTimer);
-    await cleaner?.stop();
-    await worker?.stop();
-    await logFile.close();
-    await unlock();
+    await stop();
     throw e;
   }
 }
@@ -346,19 +344,25 @@ function pem(value: string, what: string): string {
 }
 
 /**
- * `hop cluster serve`: serve until SIGINT/SIGTERM, then shut down cleanly.
+ * `hop cluster serve`: serve until SIGINT/SIGTERM, then shut down cleanly. Fails
+ * (exit 1) when another server took the root over.
  */
 export async function runClusterServe(o: ServeClusterOptions = {}): Promise<void> {
   const srv = await serveCluster(o);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
+  let stop = () => {};
+  const signalled = new Promise<null>((resolve) => {
+    stop = () => resolve(null);
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  const why = await Promise.race([signalled, srv.lost]);
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  if (why !== null) {
+    throw new HopError(`stopped serving ${srv.root}: this server lost its lease (${why})`, {
+      hint: "Another hop cluster serve holds the root now; run one server per cluster root.",
+    });
+  }
   o.reporter?.info("stopping the cluster server");
   await srv.close();
 }

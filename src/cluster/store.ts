@@ -195,13 +195,17 @@ export async function runDelete(
       failed++;
     }
   }
-  const id = stagedId(link);
-  if (id !== null) await fsp.rm(path.join(l.staging, id), { force: true });
-  if (left.length === 0) {
-    await fsp.rm(file, { force: true });
-    return { result: "done" };
-  }
-  await writeInfo(l.tmp, file, withStaged({ ...link, copies: left }, null));
+  const gone = await ctx.serial(async () => {
+    const id = stagedId(link);
+    if (id !== null) await fsp.rm(path.join(l.staging, id), { force: true });
+    if (left.length === 0) {
+      await fsp.rm(file, { force: true });
+      return true;
+    }
+    await writeInfo(l.tmp, file, withStaged({ ...link, copies: left }, null));
+    return false;
+  });
+  if (gone) return { result: "done" };
   if (failed > 0) return { result: "retry", reason: `${failed} copies not deleted yet` };
   return {
     result: "dropped",
@@ -254,6 +258,7 @@ export async function storeOnce(
 ): Promise<StoreStats> {
   const stats: StoreStats = { stored: 0, deleted: 0, retried: 0, dropped: 0 };
   for (;;) {
+    if (ctx.blocked?.()) return stats; // not holding the root: its next holder does the jobs
     const t = await queue.take();
     if (!t) return stats;
     await runJob(ctx, t, opts, stats);
@@ -307,18 +312,19 @@ export function startStoreWorker(
 }
 
 /**
- * Repair after a crash, before serving: temp files go; staged files no link (nor
- * `.deleted` entry) names are removed (they were never acknowledged with 226); staged
+ * Repair after a crash, before serving: staged files that no link (nor `.deleted`
+ * entry) names and that the server gone before this one made (staging ids starting
+ * with `goneTag`, its lease's tag) are removed: that server can acknowledge nothing
+ * any more. Other unlinked staging and temp files are left to cleanup's age rule
+ * (`cleanup.ts`), so nothing another process may still be writing is touched. Staged
  * links without a queued upload job get one. Returns counts.
  */
 export async function recoverCluster(
   ctx: ClusterContext,
   queue: JobQueue,
+  opts: { goneTag?: string | null } = {},
 ): Promise<{ requeued: number; orphansRemoved: number }> {
   const l = ctx.layout;
-  for (const f of await fsp.readdir(l.tmp).catch(() => [] as string[])) {
-    await fsp.rm(path.join(l.tmp, f), { force: true, recursive: true });
-  }
   const referenced = new Set<string>();
   const staged: { file: string; link: FileLink }[] = [];
   const walk = async (dir: string, atRoot: boolean) => {
@@ -340,6 +346,7 @@ export async function recoverCluster(
   let orphansRemoved = 0;
   for (const f of await fsp.readdir(l.staging, { withFileTypes: true })) {
     if (!f.isFile() || referenced.has(f.name) || ctx.activeUploads.has(f.name)) continue;
+    if (!opts.goneTag || !f.name.startsWith(opts.goneTag)) continue;
     await fsp.rm(path.join(l.staging, f.name), { force: true });
     orphansRemoved++;
   }

@@ -8,6 +8,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 
@@ -39,6 +40,12 @@ export interface HopRunOptions {
   bin?: string;
   /** spawnHop: also append everything it prints to this file (for failure reports). */
   logFile?: string;
+  /**
+   * spawnHop: run hop through this wrapper command, e.g. `["unshare", "--pid", "--fork",
+   * "--kill-child"]` (a PID namespace of its own); `pid` is then the wrapper's
+   * ({@linkcode childPid} finds hop's).
+   */
+  wrap?: string[];
 }
 
 /** A hop process started by {@linkcode spawnHop}. */
@@ -58,7 +65,7 @@ export interface HopProcess {
 
 /** Starts hop with `args` and returns at once. */
 export function spawnHop(args: string[], opts: HopRunOptions = {}): HopProcess {
-  const [cmd, ...pre] = hopCommand(opts.bin);
+  const [cmd, ...pre] = [...(opts.wrap ?? []), ...hopCommand(opts.bin)];
   const child = spawn(cmd, [...pre, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
@@ -146,4 +153,16 @@ export function spawnHop(args: string[], opts: HopRunOptions = {}): HopProcess {
 /** Runs hop with `args` to completion (kills it after `timeoutMs`, default 60 s). */
 export function runHop(args: string[], opts: HopRunOptions = {}): Promise<HopResult> {
   return spawnHop(args, { ...opts, timeoutMs: opts.timeoutMs ?? 60_000 }).done;
+}
+
+/** The first child of process `pid` (Linux), e.g. hop under a `wrap` command; waits up to 10 s. */
+export async function childPid(pid: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const kids = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => null);
+    if (kids === null) break; // the wrapper is gone
+    const first = Number(kids.trim().split(/\s+/)[0]);
+    if (first > 0) return first;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`process ${pid} has no child`);
 }

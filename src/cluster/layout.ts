@@ -12,6 +12,7 @@
  *   .deleted/           link files of deleted files, until their node data is removed
  *   .staging/           uploads not yet on the nodes (`.staging/<id>`), temp files
  *   .log/               the server's log
+ *   .hop/serve.lease    the serve lease: which server holds the root (`lease.ts`)
  * ```
  *
  * Names ending in `#` never reach a client (encoded names cannot end in `#`). The

@@ -10,6 +10,7 @@
 export { CodecError, EncodeError } from "./errors.ts";
 export type { CodecInput } from "./text.ts";
 export * from "./escale_index.ts";
+export * from "./lease.ts";
 export * from "./lock.ts";
 export * from "./names.ts";
 export * from "./link.ts";

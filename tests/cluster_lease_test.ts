@@ -25,7 +25,7 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { Client } from "basic-ftp";
 import { decodeLease } from "../src/codec/lease.ts";
 import { freePort } from "./helpers/ftp_servers.ts";
-import { type HopProcess, runHop, startHop } from "./helpers/hop.ts";
+import { childPid, type HopProcess, runHop, spawnHop } from "./helpers/hop.ts";
 
 const UNSHARE = ["unshare", "--pid", "--fork", "--kill-child"];
 const LEASE_SECONDS = 3;
@@ -103,7 +103,7 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
   const servers: HopProcess[] = [];
   const clients: Client[] = [];
   const serve = (port: number) => {
-    const p = startHop(["cluster", "serve", "--listen", `127.0.0.1:${port}`, ...common], {
+    const p = spawnHop(["cluster", "serve", "--listen", `127.0.0.1:${port}`, ...common], {
       cwd: tmp,
       wrap: UNSHARE,
     });
@@ -118,10 +118,10 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     const leaseA = await leaseOf(root);
 
     // A second server is refused while the first holds the root, and changes nothing.
-    const b0 = serve(await freePort());
-    assert.equal(await b0.exited, 1, b0.output());
-    assert.match(b0.output(), /is served by pid \d+ on \S+ since .*renewed \d+ s ago/);
-    assert.match(b0.output(), /lease expires 3 s after its last renewal/);
+    const b0 = await serve(await freePort()).done;
+    assert.equal(b0.code, 1, b0.stdout + b0.stderr);
+    assert.match(b0.stderr, /is served by pid \d+ on \S+ since .*renewed \d+ s ago/);
+    assert.match(b0.stderr, /lease expires 3 s after its last renewal/);
     assert.equal((await leaseOf(root)).token, leaseA.token);
 
     // Uploads acknowledged by A.
@@ -146,7 +146,7 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     );
     feed.write(big.subarray(0, 2 * 1024 * 1024));
     await sleep(500);
-    const pidA = await a.hopPid();
+    const pidA = await childPid(a.pid);
     process.kill(pidA, "SIGSTOP");
     try {
       // While A is frozen, its lease expires; B takes the root over and serves.
@@ -171,14 +171,15 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     feed.end(big.subarray(2 * 1024 * 1024));
     await bigDone;
     assert.notEqual(bigResult, "226", "a server without the lease acknowledged an upload");
-    assert.equal(await a.exited, 1, a.output());
-    assert.match(a.output(), /lost its lease/);
+    const endA = await a.done;
+    assert.equal(endA.code, 1, endA.stdout + endA.stderr);
+    assert.match(endA.stderr, /lost its lease/);
     const leaseB = await leaseOf(root);
     assert.notEqual(leaseB.token, leaseA.token, "A left B's lease in place");
 
     // Every acknowledged upload reaches two nodes, and reads back byte-exact through B.
     const b = servers[servers.length - 1];
-    const portB = Number(/on ftp:\/\/127\.0\.0\.1:(\d+)\//.exec(b.output())![1]);
+    const portB = Number(/on ftp:\/\/127\.0\.0\.1:(\d+)\//.exec(b.stdout)![1]);
     const cb2 = await login(portB, pw);
     clients.push(cb2);
     const deadline = Date.now() + 60_000;
@@ -189,7 +190,10 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     for (const [name, data] of acked) assert.equal(sha(await get(cb2, name)), sha(data), name);
     for (const c of clients) c.close();
     clients.length = 0;
-    assert.equal(await b.stop(), 0, b.output());
+    // The wrapper ignores SIGTERM (unshare --fork): the signal goes to hop itself.
+    process.kill(await childPid(b.pid), "SIGTERM");
+    const endB = await b.done;
+    assert.equal(endB.code, 0, endB.stdout + endB.stderr);
     // Stopped cleanly, B gave its lease back; the tree is healthy.
     await assert.rejects(() => fsp.stat(path.join(root, ".hop", "serve.lease")));
     const audit = await runHop(["audit", ...common.slice(0, 6)], { cwd: tmp });
@@ -197,12 +201,7 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
   } finally {
     for (const c of clients) c.close();
     for (const s of servers) {
-      const pid = await s.hopPid().catch(() => 0);
-      if (pid) {
-        try {
-          process.kill(pid, "SIGCONT");
-        } catch { /* gone */ }
-      }
+      // SIGKILL to the wrapper: --kill-child takes hop (frozen or not) with it.
       await s.stop("SIGKILL");
     }
     await fsp.rm(tmp, { recursive: true, force: true });

@@ -9,7 +9,9 @@
  */
 import process from "node:process";
 import { Command, CommanderError } from "commander";
-import { HopError } from "./src/errors.ts";
+import { errorCode, explainError } from "./src/errors.ts";
+import { type GlobalOptions, increase, reportOptions } from "./src/cli/common.ts";
+import { reportFailure } from "./src/ui/report.ts";
 import { registerArchiveCommands } from "./src/archive/cli.ts";
 import { registerClusterCommands } from "./src/cluster/cli.ts";
 import { registerMaintenanceCommands } from "./src/cli/maintenance.ts";
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
     .option("-V, --version", "print hop's version, commit, build date and runtime")
     .option("--json", "print one JSON event per line (for scripts)")
     .option("-q, --quiet", "print nothing but errors")
+    .option("-v, --verbose", "say more (-vv: more still)", increase)
+    .option("--log-file <file>", "also append every message, with its time, to this file")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.on("option:version", () => {
@@ -62,17 +66,35 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
       if (e.code === "commander.help") return 0;
-      return 2; // commander already printed the message
+      // commander already printed the message; scripts also get it as an event
+      if (argv.includes("--json")) {
+        reportFailure({ json: true }, { message: e.message, code: "usage" });
+      }
+      return 2;
     }
-    if (e instanceof HopError) {
-      process.stderr.write(`hop: ${e.message}\n`);
-      if (e.hint) process.stderr.write(`  ${e.hint}\n`);
-      if (process.env.HOP_DEBUG && e.cause) console.error(e.cause);
-      return e.exitCode;
+    const g = program.opts() as GlobalOptions;
+    const opts = reportOptions({ ...g, json: g.json || argv.includes("--json") });
+    const debug = Boolean(process.env.HOP_DEBUG);
+    const known = explainError(e);
+    if (known) {
+      const cause = debug && known.cause instanceof Error ? known.cause.stack : undefined;
+      reportFailure(opts, {
+        message: known.message,
+        hint: known.hint,
+        code: errorCode(known),
+        stack: debug ? cause ?? known.stack : undefined,
+      });
+      return known.exitCode;
     }
-    process.stderr.write(`hop: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.stderr.write("  This is a bug in hop; run again with HOP_DEBUG=1 and report it.\n");
-    if (process.env.HOP_DEBUG) console.error(e);
+    const err = e instanceof Error ? e : new Error(String(e));
+    reportFailure(opts, {
+      message: `unexpected error: ${err.message}`,
+      hint: debug
+        ? "This is a bug in hop; please report it with the stack below."
+        : "This is a bug in hop; run again with HOP_DEBUG=1 (which adds the stack) and report it.",
+      code: "bug",
+      stack: debug ? err.stack : undefined,
+    });
     return 1;
   }
 }

@@ -14,18 +14,30 @@
 import process from "node:process";
 import { type Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.ts";
-import { createReporter, type Reporter } from "../ui/report.ts";
+import { createReporter, type Reporter, type ReportOptions } from "../ui/report.ts";
 
 /** The flags every command inherits from `hop` itself. */
 export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
+  /** `-v` 1, `-vv` 2. */
+  verbose?: number;
+  logFile?: string;
 }
 
-/** The reporter for a command, shaped by the global `--json` and `--quiet`. */
+/** The reporter for a command, shaped by the global `--json`, `--quiet`, `-v` and `--log-file`. */
 export function reporterFor(cmd: Command): Reporter {
-  const g = cmd.optsWithGlobals() as GlobalOptions;
-  return createReporter({ json: g.json, quiet: g.quiet });
+  return createReporter(reportOptions(cmd.optsWithGlobals() as GlobalOptions));
+}
+
+/** The reporter options the global flags ask for. */
+export function reportOptions(g: GlobalOptions): ReportOptions {
+  return { json: g.json, quiet: g.quiet, verbose: g.verbose, logFile: g.logFile };
+}
+
+/** Commander collector of a counted flag (`-v`, `-vv`). */
+export function increase(_value: unknown, previous: number | undefined): number {
+  return (previous ?? 0) + 1;
 }
 
 /** Commander collector for repeatable options (`--node A --node B`). */
@@ -65,12 +77,22 @@ export function tlsOption(
 
 /**
  * Runs `work` with a signal that SIGINT/SIGTERM abort: long-lived commands stop
- * cleanly after the step in progress. A second signal exits at once.
+ * cleanly after the step in progress. The first signal is acknowledged at once
+ * on `reporter` (with `says`, when given); a second one exits at once (130),
+ * leaving what the next run undoes.
  */
-export async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function untilSignal<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  ack?: { reporter: Reporter; says: string },
+): Promise<T> {
   const ac = new AbortController();
-  const stop = () => {
-    if (ac.signal.aborted) process.exit(130);
+  const stop = (sig: string) => {
+    if (ac.signal.aborted) {
+      ack?.reporter.close();
+      process.stderr.write("hop: stopped at once; the next run undoes what was cut\n");
+      process.exit(130);
+    }
+    if (ack) ack.reporter.warn(ack.says, { event: "stopping", signal: sig });
     ac.abort();
   };
   process.on("SIGINT", stop);

@@ -40,8 +40,10 @@ export function registerRelayCommands(program: Command): void {
     .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
       const { runRelaySync } = await import("./command.ts");
       const r = reporterFor(cmd);
-      const sum = await untilSignal((signal) =>
-        runRelaySync({
+      let stopped = false;
+      const sum = await untilSignal((signal) => {
+        signal.addEventListener("abort", () => stopped = true);
+        return runRelaySync({
           configFile: o.config,
           local,
           relay: relayUrl,
@@ -51,8 +53,18 @@ export function registerRelayCommands(program: Command): void {
           once: o.once,
           reporter: r,
           signal,
-        })
-      );
+        });
+      }, {
+        reporter: r,
+        says: "stopping: the step in progress is cancelled and undone; Ctrl-C again to abort",
+      });
+      if (o.once && stopped) {
+        throw new HopError("relay sync stopped on request before the end of its pass", {
+          code: "interrupted",
+          exitCode: 130,
+          hint: "Run it again: it resumes, and undoes what was cut.",
+        });
+      }
       r.info(
         `relay sync: ${sum.passes} pass(es); pulled ${sum.pulled}, pushed ${sum.pushed}, ` +
           `deleted ${sum.deletedLocally} here and sent ${sum.deletionsPushed} deletion(s), ` +

@@ -16,8 +16,10 @@
  */
 import { closePool } from "../archive/bzip2.ts";
 import { pageOf } from "../codec/escale_index.ts";
-import { HopError, UsageError } from "../errors.ts";
-import type { Reporter } from "../ui/report.ts";
+import { hostname } from "node:os";
+import { errorCode, explainError, HopError, UsageError } from "../errors.ts";
+import { formatDuration, type Reporter } from "../ui/report.ts";
+import { type HeldFolderLock, lockFolder } from "./local_lock.ts";
 import {
   escaleConfigLocations,
   findEscaleConfig,
@@ -185,6 +187,8 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
     errors: bad.length,
   };
   const ctxs: (SyncContext | null)[] = folders.map(() => null);
+  /** The local lock of each folder, held from its first pass to the end. */
+  const locks: (HeldFolderLock | null)[] = folders.map(() => null);
   const recover = folders.map(() => true);
   /** Current retry delay of each folder (0: its last pass succeeded). */
   const backoff = folders.map(() => 0);
@@ -203,7 +207,23 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
         const cfg = folders[i];
         let failed = false;
         try {
+          if (!locks[i]) {
+            const got = await lockFolder(cfg.localPath);
+            if ("holder" in got) {
+              const h = got.holder;
+              reporter.warn(
+                `${cfg.name}: another hop relay sync holds this folder (pid ${h.pid}${
+                  h.host === hostname() ? "" : ` on ${h.host}`
+                }, since ${h.started}); skipped`,
+                { event: "folder-busy", folder: cfg.name, pid: h.pid, host: h.host },
+              );
+              ran.push(i);
+              continue;
+            }
+            locks[i] = got;
+          }
           ctxs[i] ??= await openSync(cfg, reporter);
+          ctxs[i]!.signal = signal;
           const r: PassResult = await syncPass(ctxs[i]!, { first: recover[i], signal });
           recover[i] = r.errors > 0;
           sum.pulled += r.pulled;
@@ -217,15 +237,21 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
             active = true;
           }
           if (r.errors > 0) failed = true;
+          reportPass(reporter, cfg.name, r, Boolean(signal?.aborted));
         } catch (e) {
-          if (!(e instanceof HopError)) throw e;
-          lastThrown = e;
+          const err = explainError(e);
+          if (!err) throw e;
+          lastThrown = err;
           sum.errors++;
           failed = true;
           recover[i] = true;
           // a single folder run once: the error itself ends the command (with its hint)
           if (!(opts.once && folders.length === 1)) {
-            reporter.warn(`${cfg.name}: ${e.message}`, { event: "error", hint: e.hint });
+            reporter.warn(`${cfg.name}: ${err.message}`, {
+              event: "error",
+              code: errorCode(err),
+              hint: err.hint,
+            });
           }
           if (ctxs[i]) {
             await closeSync(ctxs[i]!).catch(() => {});
@@ -248,13 +274,19 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
         }
       }
       sum.passes++;
-      if (opts.once) break;
+      if (opts.once || signal?.aborted) break;
       delay = active ? refresh / 2 : Math.min(refresh, delay * 1.5);
       for (const i of ran) due[i] = Date.now() + delay;
-      await sleep(Math.max(0, Math.min(...due) - Date.now()), signal);
+      const wait = Math.max(0, Math.min(...due) - Date.now());
+      reporter.info(`next pass in ${formatDuration(wait / 1000)}`, {
+        event: "next-pass",
+        seconds: Math.round(wait / 1000),
+      });
+      await sleep(wait, signal);
     }
   } finally {
     for (const c of ctxs) if (c) await closeSync(c).catch(() => {});
+    for (const l of locks) if (l) await l.release().catch(() => {});
     closePool();
   }
   if (opts.once && folders.length === 1 && lastThrown) throw lastThrown;
@@ -264,6 +296,41 @@ export async function runRelaySync(opts: RelaySyncOptions): Promise<RelaySyncSum
     });
   }
   return sum;
+}
+
+/** One line per folder and pass: what it did, or why it did nothing. */
+function reportPass(reporter: Reporter, folder: string, r: PassResult, stopped: boolean): void {
+  const did: string[] = [];
+  if (r.pulled) did.push(`pulled ${r.pulled} file(s)`);
+  if (r.deletedLocally) did.push(`deleted ${r.deletedLocally} file(s) deleted elsewhere`);
+  if (r.pushed) did.push(`pushed ${r.pushed} file(s)`);
+  if (r.deletionsPushed) did.push(`sent ${r.deletionsPushed} deletion(s)`);
+  if (r.conflicts.length) did.push(`${r.conflicts.length} conflict(s) kept as copies`);
+  const why: string[] = [];
+  if (stopped) why.push("stopped before the end of the pass (Ctrl-C)");
+  if (r.errors) why.push(`${r.errors} step(s) failed (see above)`);
+  if (r.busy) why.push(`${r.busy} page(s) locked by another client (see above)`);
+  if (r.waiting) why.push(`${r.waiting} changed file(s) wait for the next update`);
+  why.push(...r.waits);
+  const says = did.length
+    ? did.join(", ") + (why.length ? `; ${why.join("; ")}` : "")
+    : why.length
+    ? `nothing moved: ${why.join("; ")}`
+    : "in sync";
+  reporter.info(`${folder}: ${says}`, {
+    event: "pass",
+    folder,
+    pulled: r.pulled,
+    pushed: r.pushed,
+    deletedLocally: r.deletedLocally,
+    deletionsPushed: r.deletionsPushed,
+    conflicts: r.conflicts.length,
+    busy: r.busy,
+    errors: r.errors,
+    waiting: r.waiting,
+    waits: r.waits,
+    inSync: !did.length && !why.length,
+  });
 }
 
 /** One page as `hop relay status` shows it. */

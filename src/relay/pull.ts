@@ -20,6 +20,7 @@ import { extractArchive } from "../archive/extract.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
+import { abortable } from "./abortable.ts";
 import { readTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import {
@@ -257,7 +258,7 @@ async function placeFiles(
   try {
     await mkdir(staging, { recursive: true });
     ctx.reporter.progress({ label: `pulling page ${page}`, files: 0, totalFiles: plan.length });
-    await extractArchive(await ctx.io.read(dataName), staging, {
+    await extractArchive(abortable(await ctx.io.read(dataName), ctx.signal), staging, {
       filter: (p) => wanted.has(p),
       compressedSize: dataSize,
       // Real data can compress beyond any fixed ratio (bzip2 turns 50 MB of zeros into 81

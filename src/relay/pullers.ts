@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { type IndexEntry, updateDataName, updateIndexName } from "../codec/escale_index.ts";
+import {
+  type IndexEntry,
+  parseRelayName,
+  updateDataName,
+  updateIndexName,
+} from "../codec/escale_index.ts";
+import { tempTarget } from "./backend/types.ts";
 import { type ClientRecord, readClients } from "./hopfiles.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
 import {
@@ -75,8 +81,9 @@ export async function removeUpdate(io: RelayIO, page: string, time: number): Pro
  * (hop writes the persistent index last). Returns what it did, for messages.
  */
 export async function rollBackPush(io: RelayIO, page: string): Promise<string[]> {
-  const done: string[] = [];
-  const view = viewRelay(await io.list()).pages.get(page);
+  const listing = await io.list();
+  const done = await removePageTemps(io, page, listing);
+  const view = viewRelay(listing).pages.get(page);
   for (const u of view?.updates ?? []) {
     if (u.data && !u.index) {
       await io.delete(u.data.name);
@@ -88,6 +95,26 @@ export async function rollBackPush(io: RelayIO, page: string): Promise<string[]>
       if (await mergeUpdateIntoIndex(io, page, u)) {
         done.push(`completed .${page}.index with ${u.index.name}`);
       }
+    }
+  }
+  return done;
+}
+
+/**
+ * Removes the temp files of cut writes to `page`'s files (caller holds the
+ * page's lock: only a lock holder writes them). Returns what it did.
+ */
+export async function removePageTemps(
+  io: RelayIO,
+  page: string,
+  listing: RelayFile[],
+): Promise<string[]> {
+  const done: string[] = [];
+  for (const f of listing) {
+    const target = tempTarget(f.name);
+    if (target !== null && parseRelayName(target)?.page === page) {
+      await io.delete(f.name);
+      done.push(`removed the temporary file ${f.name} of a cut write`);
     }
   }
   return done;

@@ -5,14 +5,21 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PLACEHOLDER, updateIndexName } from "../codec/escale_index.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
 import { writeUpdateIndex } from "./pages.ts";
-import { HEAD_SETTLE_MS, pruneUpdateHeads, readUpdateHead, type UpdateHead } from "./pullers.ts";
+import { tempName, tempTarget } from "./backend/types.ts";
+import {
+  HEAD_SETTLE_MS,
+  pruneUpdateHeads,
+  readUpdateHead,
+  rollBackPush,
+  type UpdateHead,
+} from "./pullers.ts";
 
 const entry = (path: string) => ({
   path,
@@ -68,5 +75,25 @@ Deno.test("update heads: read once per version of the index", async () => {
   } finally {
     await io.close();
     await rm(dir, { recursive: true });
+  }
+});
+
+Deno.test("rollBackPush removes the temp files of the page's cut writes, and only those", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hop-rollback-"));
+  const io = await openRelayIO(pathToFileURL(dir).href);
+  try {
+    const mine = tempName(".0.100.data");
+    const other = tempName(".1.100.data");
+    await writeFile(join(dir, mine), "cut");
+    await writeFile(join(dir, other), "another page's");
+    await writeFile(join(dir, ".hop-tmp-legacy0123"), "an old-style temp file");
+    const done = await rollBackPush(io, "0");
+    assert.deepEqual(done, [`removed the temporary file ${mine} of a cut write`]);
+    assert.deepEqual((await readdir(dir)).sort(), [".hop-tmp-legacy0123", other].sort());
+    assert.equal(tempTarget(other), ".1.100.data");
+    assert.equal(tempTarget(".hop-tmp-legacy0123"), null);
+  } finally {
+    await io.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -23,6 +23,7 @@ import {
   updateIndexName,
 } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
+import { abortable, stoppedError } from "./abortable.ts";
 import { pathSelected } from "./config.ts";
 import { readTombstones, type Tombstone, writeTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
@@ -246,20 +247,24 @@ export async function pushPage(
     const pushed: IndexEntry[] = [];
     if (batch.length > 0) {
       const dataName = updateDataName(page, time);
+      if (ctx.signal?.aborted) throw stoppedError();
       await io.write(
         dataName,
-        writeArchive({
-          root: cfg.localPath,
-          files: batch.map((c) => c.file.path),
-          onProgress: (p) =>
-            ctx.reporter.progress({
-              label: `pushing page ${page}`,
-              files: p.files,
-              totalFiles: batch.length,
-              bytes: p.bytes,
-              totalBytes: size,
-            }),
-        }),
+        abortable(
+          writeArchive({
+            root: cfg.localPath,
+            files: batch.map((c) => c.file.path),
+            onProgress: (p) =>
+              ctx.reporter.progress({
+                label: `pushing page ${page}`,
+                files: p.files,
+                totalFiles: batch.length,
+                bytes: p.bytes,
+                totalBytes: size,
+              }),
+          }),
+          ctx.signal,
+        ),
       );
       ctx.reporter.close();
       for (const c of batch) {

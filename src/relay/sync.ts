@@ -14,14 +14,14 @@
  * @module
  */
 import { hostname } from "node:os";
-import { readdir, rm, stat } from "node:fs/promises";
+import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { type IndexEntry, lockName, pageOf, pagePrefix } from "../codec/escale_index.ts";
-import { HopError } from "../errors.ts";
+import { errorCode, explainError, HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
-import { clientFileName, registerClient } from "./hopfiles.ts";
+import { clientFileName, parseClientFileName, registerClient } from "./hopfiles.ts";
 import { encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
@@ -29,7 +29,13 @@ import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
-import { pruneUpdateHeads, rollBackPush } from "./pullers.ts";
+import {
+  expectedFromListing,
+  pruneUpdateHeads,
+  readUpdateHead,
+  removePageTemps,
+  rollBackPush,
+} from "./pullers.ts";
 import { pushPage, readIndexCached } from "./push.ts";
 import { type ChecksumCache, openChecksumCache, scanFolder, STATE_DIR } from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
@@ -59,6 +65,8 @@ export interface SyncContext {
   indexCache: Map<string, { mtimeMs: number; size: number; readAt: number; entries: IndexEntry[] }>;
   /** Pages whose topdir name collision was already reported. */
   warnedCollisions: Set<string>;
+  /** Aborted by Ctrl-C: transfers in progress stop, nothing is published. */
+  signal?: AbortSignal;
 }
 
 /** Totals of one pass. */
@@ -74,6 +82,10 @@ export interface PassResult {
   errors: number;
   /** Changed files waiting for a later update. */
   waiting: number;
+  /** Why updates stay on the relay: each says which pullers an update waits for. */
+  waits: string[];
+  /** Files and bytes this pass set out to move (pulls: the updates' archives; pushes: changes). */
+  planned?: { pullBytes: number; pushFiles: number; pushBytes: number };
 }
 
 /** Opens the relay and the local state of a folder. */
@@ -213,9 +225,10 @@ export async function recoverOwnLocks(ctx: SyncContext, view: RelayView): Promis
     if (!found || (found.info.owner !== ctx.cfg.clientName && found.info.owner !== "")) continue;
     const { host, pid } = found.info;
     if (host === hostname() && pid !== undefined && pid !== process.pid && alive(pid)) continue;
-    if (found.info.mode !== "r") {
-      for (const d of await rollBackPush(ctx.io, p.page)) done.push(`page ${p.page}: ${d}`);
-    }
+    const undone = found.info.mode !== "r"
+      ? await rollBackPush(ctx.io, p.page)
+      : await removePageTemps(ctx.io, p.page, view.files);
+    for (const d of undone) done.push(`page ${p.page}: ${d}`);
     await ctx.io.delete(lockName(p.page));
     done.push(`page ${p.page}: released this client's ${found.info.mode ?? "legacy"} lock`);
   }
@@ -262,15 +275,29 @@ export async function syncPass(
     busy: 0,
     errors: 0,
     waiting: 0,
+    waits: [],
   };
   const step = async (what: string, fn: () => Promise<void>) => {
     if (opts.signal?.aborted) return;
     try {
       await fn();
     } catch (e) {
-      if (!(e instanceof HopError)) throw e;
+      if (opts.signal?.aborted) {
+        reporter.info(`${cfg.name}: ${what}: stopped (Ctrl-C); nothing of it was published`, {
+          event: "interrupted",
+          step: what,
+        });
+        return;
+      }
+      const err = explainError(e);
+      if (!err) throw e;
       out.errors++;
-      reporter.warn(`${cfg.name}: ${what}: ${e.message}`, { event: "error", hint: e.hint });
+      reporter.warn(`${cfg.name}: ${what}: ${err.message}`, {
+        event: "error",
+        code: errorCode(err),
+        hint: err.hint,
+      });
+      if (err.hint) reporter.debug?.(`${cfg.name}: ${err.hint}`);
     }
   };
   const reportedBusy = new Set<string>();
@@ -331,6 +358,16 @@ export async function syncPass(
         }
       });
     }
+    // Asking for files again costs every other client a push: never because this client
+    // could not write them (a failed pull, a read-only or full folder).
+    const unwritable = out.errors > 0
+      ? "a pull failed this pass"
+      : await unwritableWhy(cfg.localPath);
+    if (unwritable) {
+      reporter.debug?.(
+        `${cfg.name}: not checking for files this client never received: ${unwritable}`,
+      );
+    }
     for (const p of view.pages.values()) {
       if (!p.index) continue;
       // checked once per version of the index (a big index costs a stat per entry)
@@ -338,6 +375,7 @@ export async function syncPass(
       if (ctx.state.seen[key] === p.index.mtimeMs) continue;
       await step(`missing files of page ${p.page}`, async () => {
         const index = await readIndexCached(ctx, p.page, p.index!);
+        if (unwritable) return; // read all the same: a damaged index is reported
         const asked = await requestMissing(ctx, p, index);
         if (asked === null) return; // page busy: checked on a later pass
         ctx.state.seen[key] = p.index!.mtimeMs;
@@ -409,6 +447,69 @@ export async function syncPass(
     await ctx.cache.save();
   }
   await saveState(cfg.localPath, ctx.state);
+  if (!opts.signal?.aborted) out.waits = await pendingWaits(ctx);
+  return out;
+}
+
+/**
+ * Whether files can be written into the folder: undefined when they can,
+ * else why not (read-only, permission, full), found by writing a probe file.
+ */
+async function unwritableWhy(folder: string): Promise<string | undefined> {
+  // hidden (never synced), in the folder itself: .hop/ may be writable when the folder is not
+  const probe = join(folder, `.hop-probe-${process.pid}`);
+  try {
+    await writeFile(probe, "");
+    await rm(probe, { force: true });
+    return undefined;
+  } catch (e) {
+    return explainError(e)?.message ?? (e as Error).message;
+  }
+}
+
+/**
+ * The updates still on the relay that this client pushed or consumed, with
+ * the pullers each waits for (named when registered; else how many more
+ * `puller count` asks for).
+ */
+async function pendingWaits(ctx: SyncContext): Promise<string[]> {
+  const { cfg, io } = ctx;
+  const listing = await io.list();
+  const view = viewRelay(listing);
+  const out: string[] = [];
+  let expected: Set<string> | undefined;
+  for (const p of view.pages.values()) {
+    const upd = p.updates.find((u) => u.index && u.data);
+    if (!upd) continue;
+    // an update that cannot be read was reported by the pass's steps
+    const head = await readUpdateHead(
+      io,
+      p.page,
+      upd.time,
+      upd.index!,
+      ctx.state.heads ??= {},
+      ctx.now(),
+    ).catch(() => null);
+    if (!head) continue;
+    const mine = head.pusher === cfg.clientName;
+    if (!mine && !head.pullers.includes(cfg.clientName)) continue;
+    expected ??= await expectedFromListing(
+      io,
+      listing.filter((f) => parseClientFileName(f.name) !== null),
+      Math.floor(ctx.now() / 1000),
+      cfg.clientExpirySeconds,
+    );
+    const consumed = new Set(head.pullers.filter((n) => n !== "" && n !== head.pusher));
+    const missing = [...expected].filter((n) => n !== head.pusher && !consumed.has(n)).sort();
+    const more = Math.max(0, (cfg.pullerCount ?? 1) - consumed.size - missing.length);
+    if (missing.length === 0 && more === 0) continue;
+    const whose = mine ? "this client's update" : `the update of ${head.pusher ?? "?"}`;
+    const who = [
+      ...(missing.length ? [missing.join(", ")] : []),
+      ...(more ? [`${more} more puller(s) (puller count = ${cfg.pullerCount ?? 1})`] : []),
+    ].join(" and ");
+    out.push(`${whose} on page ${p.page} waits for pullers: ${who}`);
+  }
   return out;
 }
 

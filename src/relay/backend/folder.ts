@@ -14,7 +14,6 @@
  */
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
@@ -24,7 +23,7 @@ import {
   type RelayBackend,
   RelayError,
   type RelayFile,
-  TEMP_PREFIX,
+  tempName,
 } from "./types.ts";
 
 /** Options of {@linkcode folderBackend}. */
@@ -93,7 +92,7 @@ export async function folderBackend(dir: string, opts: FolderOptions = {}): Prom
 
   async function writeAtomic(name: string, data: Uint8Array | ReadableStream<Uint8Array>) {
     const final = path(name);
-    const tmp = join(root, TEMP_PREFIX + randomBytes(8).toString("hex"));
+    const tmp = join(root, tempName(name));
     let fh: FileHandle | undefined;
     try {
       fh = await open(tmp, "wx", 0o644);

@@ -19,7 +19,6 @@
  * @module
  */
 import { type Client, FTPError } from "basic-ftp";
-import { randomBytes } from "node:crypto";
 import { Readable, Transform, Writable } from "node:stream";
 import { connectFtp, listDir, mlsxStamp, statFile } from "../../ftp/client.ts";
 import { type ClaimOps, claimState, createExclusive, deleteWithClaim } from "./exclusive.ts";
@@ -29,7 +28,7 @@ import {
   type RelayBackend,
   RelayError,
   type RelayFile,
-  TEMP_PREFIX,
+  tempName,
 } from "./types.ts";
 
 /** Where and how to connect. */
@@ -182,7 +181,7 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
   }
 
   async function uploadAtomic(c: Conn, name: string, source: Readable): Promise<void> {
-    const tmp = TEMP_PREFIX + randomBytes(8).toString("hex");
+    const tmp = tempName(name);
     try {
       await c.client.uploadFrom(source, tmp);
       await c.client.rename(tmp, name);

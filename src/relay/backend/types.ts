@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { randomBytes } from "node:crypto";
 import { HopError } from "../../errors.ts";
 
 /** A file on the relay. */
@@ -91,6 +92,22 @@ export class RelayError extends HopError {
 
 /** Prefix of the temp files of atomic writes; left-overs can be removed by cleanup. */
 export const TEMP_PREFIX = ".hop-tmp-";
+
+/**
+ * The temp name of an atomic write of `name`: `.hop-tmp-NAME~RANDOM`. It names
+ * its target, so the roll-back of a cut push removes the temp files of its own
+ * page (under the page's lock) instead of waiting for them to age.
+ */
+export function tempName(name: string): string {
+  return `${TEMP_PREFIX}${name}~${randomBytes(6).toString("hex")}`;
+}
+
+/** The target of a temp name of {@linkcode tempName}, or null for any other name. */
+export function tempTarget(temp: string): string | null {
+  if (!temp.startsWith(TEMP_PREFIX)) return null;
+  const cut = temp.lastIndexOf("~");
+  return cut > TEMP_PREFIX.length ? temp.slice(TEMP_PREFIX.length, cut) : null;
+}
 
 /** Suffix of the claim folders of exclusive creates (`.0.lock` -> `.0.lock.excl`). */
 export const CLAIM_SUFFIX = ".excl";

@@ -1,0 +1,259 @@
+/**
+ * `hop relay sync` says what every pass did or why it did nothing (in sync,
+ * pushed/pulled N files, waiting for named pullers, another sync holds the
+ * folder, next pass in N s), a second sync on one folder is stopped by the
+ * folder's lock, `--json` gives pass and error events with stable codes, and
+ * a client that cannot write its folder changes nothing on the relay.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { runHop, spawnHop } from "./helpers/hop.ts";
+import { tempDir } from "./relay_helpers.ts";
+
+/** One `--once` pass of the one-off form, with --json; returns the events and the result. */
+async function once(local: string, relay: string, name: string, extra: string[] = []) {
+  const r = await runHop([
+    "--json",
+    "relay",
+    "sync",
+    local,
+    relay,
+    "--client-name",
+    name,
+    "--once",
+    ...extra,
+  ]);
+  const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  return { ...r, events, pass: events.find((e) => e.event === "pass") };
+}
+
+Deno.test("every pass says what it did: pushed, waiting for named pullers, pulled, in sync", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    for (const d of [relay, a, b]) await mkdir(d);
+    const b0 = await once(b, relay, "bob");
+    assert.equal(b0.code, 0, b0.stderr);
+    assert.equal(b0.pass.message, `${b}: in sync`);
+    assert.equal(b0.pass.inSync, true);
+
+    await writeFile(join(a, "one.txt"), "1");
+    await writeFile(join(a, "two.txt"), "2");
+    const a1 = await once(a, relay, "alice");
+    assert.equal(a1.code, 0, a1.stderr);
+    assert.equal(
+      a1.pass.message,
+      `${a}: pushed 2 file(s); this client's update on page 0 waits for pullers: bob`,
+    );
+    const a2 = await once(a, relay, "alice");
+    assert.equal(
+      a2.pass.message,
+      `${a}: nothing moved: this client's update on page 0 waits for pullers: bob`,
+    );
+    assert.deepEqual(a2.pass.waits, ["this client's update on page 0 waits for pullers: bob"]);
+
+    const b1 = await once(b, relay, "bob");
+    assert.equal(b1.pass.message, `${b}: pulled 2 file(s)`);
+    assert.equal(await readFile(join(b, "two.txt"), "utf8"), "2");
+    const a3 = await once(a, relay, "alice");
+    assert.equal(a3.pass.message, `${a}: in sync`);
+    // people get the same line, without --json
+    const plain = await runHop(["relay", "sync", a, relay, "--client-name", "alice", "--once"]);
+    assert.match(plain.stdout, new RegExp(`^${a}: in sync$`, "m"));
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("a second hop relay sync on one folder says who holds it; the loop says when it runs next", async () => {
+  const [dir, clean] = await tempDir();
+  const relay = join(dir, "relay");
+  const a = join(dir, "a");
+  for (const d of [relay, a]) await mkdir(d);
+  const loop = spawnHop([
+    "--json",
+    "relay",
+    "sync",
+    a,
+    relay,
+    "--client-name",
+    "alice",
+    "--refresh",
+    "30",
+  ]);
+  try {
+    const [next] = await loop.waitFor(/^\{.*"event":"next-pass".*\}$/m, 60_000);
+    assert.match(JSON.parse(next).message, /^next pass in \d+ s$/);
+    assert.match(loop.stdout, /"message":"[^"]*: in sync","event":"pass"/);
+    const second = await once(a, relay, "alice");
+    assert.equal(second.code, 0, second.stderr);
+    const busy = second.events.find((e) => e.event === "folder-busy");
+    assert.ok(busy, second.stdout);
+    assert.equal(busy.pid, loop.pid);
+    assert.match(
+      busy.message,
+      new RegExp(`another hop relay sync holds this folder \\(pid ${loop.pid}`),
+    );
+  } finally {
+    const end = await loop.stop("SIGTERM");
+    await clean();
+    assert.equal(end.code, 0, end.stdout + end.stderr);
+  }
+});
+
+Deno.test("--json: a failure is one error event with a stable code and what to do", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    await mkdir(join(dir, "a"));
+    const r = await once(join(dir, "a"), join(dir, "no-relay"), "alice");
+    assert.equal(r.code, 1);
+    const err = r.events.find((e) => e.event === "error" && e.level === "error");
+    assert.ok(err, r.stdout);
+    assert.equal(err.code, "relay-missing");
+    assert.ok(err.hint);
+    const usage = await runHop(["--json", "relay", "sync", "--no-such-flag"]);
+    assert.equal(usage.code, 2);
+    assert.equal(JSON.parse(usage.stdout.trim()).code, "usage");
+  } finally {
+    await clean();
+  }
+});
+
+/** Runs hop in a mount namespace where `folder` is read-only (its `.hop/` too unless `hopRw`). */
+function readOnlyWrap(folder: string, hopRw: boolean): string[] {
+  const script = [
+    `mount --bind -o ro '${folder}' '${folder}'`,
+    ...(hopRw
+      ? [
+        `mount --bind '${folder}/.hop' '${folder}/.hop'`,
+        `mount -o remount,bind,rw '${folder}/.hop'`,
+      ]
+      : []),
+    'exec "$0" "$@"',
+  ].join(" && ");
+  return ["unshare", "-m", "sh", "-c", script];
+}
+
+Deno.test("a read-only folder: a clear error, and the relay is not changed in a way that costs others", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const [a, c, ro] = ["a", "c", "ro"].map((n) => join(dir, n));
+    for (const d of [relay, a, c, ro, join(ro, ".hop")]) await mkdir(d);
+    for (let i = 0; i < 20; i++) await writeFile(join(a, `f${i}.txt`), `file ${i}`);
+    assert.equal((await once(a, relay, "alice")).code, 0);
+    assert.equal((await once(c, relay, "carol")).code, 0); // consumes: the update goes
+    await writeFile(join(a, "new.txt"), "new");
+    assert.equal((await once(a, relay, "alice")).code, 0); // a pending update for ro
+    const before = await relayBytes(relay);
+
+    // the whole folder read-only: refused before anything, saying what to do
+    const whole = await runHop(["relay", "sync", ro, relay, "--client-name", "ro", "--once"], {
+      wrap: readOnlyWrap(ro, false),
+    });
+    assert.equal(whole.code, 1, whole.stdout + whole.stderr);
+    assert.match(whole.stderr, /read-only/);
+    assert.match(whole.stderr, /Mount it read-write/);
+    assert.doesNotMatch(whole.stderr, /bug in hop/);
+    assert.deepEqual(await relayBytes(relay), before);
+
+    // the files read-only but .hop/ writable: the pull fails, nothing is asked again
+    const part = await runHop(
+      ["--json", "relay", "sync", ro, relay, "--client-name", "ro", "--once"],
+      { wrap: readOnlyWrap(ro, true) },
+    );
+    assert.equal(part.code, 1, part.stdout + part.stderr);
+    assert.doesNotMatch(part.stdout + part.stderr, /bug in hop|asked for/);
+    assert.match(part.stdout, /"event":"error"/);
+    const after = await relayBytes(relay);
+    assert.equal(after[".0.index"], before[".0.index"], "the persistent index was rewritten");
+    assert.equal((await stat(join(relay, ".0.index"))).size, Number(before[".0.index"]));
+  } finally {
+    await clean();
+  }
+});
+
+/** name -> size of every index and data file of the relay. */
+async function relayBytes(relay: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const n of (await readdir(relay)).sort()) {
+    if (/\.(index|data)$/.test(n)) out[n] = String((await stat(join(relay, n))).size);
+  }
+  return out;
+}
+
+/** A folder with one big file of random bytes (bzip2 takes seconds over it). */
+async function bigFolder(dir: string, mb: number): Promise<void> {
+  const { randomBytes } = await import("node:crypto");
+  const { open } = await import("node:fs/promises");
+  const fh = await open(join(dir, "big.bin"), "w");
+  try {
+    for (let i = 0; i < mb; i++) await fh.write(randomBytes(1 << 20));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What is on the relay besides hop's client registrations. */
+async function relayLeftovers(relay: string): Promise<string[]> {
+  return (await readdir(relay)).filter((n) => !n.startsWith(".hop-client-")).sort();
+}
+
+Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undone", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    await bigFolder(a, 96);
+    const p = spawnHop(["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"]);
+    await p.waitFor(/"event":"progress".*"label":"pushing/, 120_000);
+    const end = await p.stop("SIGINT");
+    assert.equal(end.code, 130, end.stdout + end.stderr);
+    const events = end.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l)
+    );
+    const stopping = events.findIndex((e) => e.event === "stopping");
+    assert.ok(stopping >= 0, end.stdout);
+    assert.match(events[stopping].message, /Ctrl-C again to abort/);
+    assert.ok(events.some((e) => e.event === "interrupted"), end.stdout);
+    assert.equal(events.at(-1).code, "interrupted");
+    assert.deepEqual(await relayLeftovers(relay), [], "the cut push left files on the relay");
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("a second Ctrl-C stops at once; the next run removes what was cut and pushes", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    await bigFolder(a, 96);
+    const args = ["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"];
+    const p = spawnHop(args);
+    await p.waitFor(/"event":"progress".*"label":"pushing/, 120_000);
+    process.kill(p.pid, "SIGINT");
+    await p.waitFor(/"event":"stopping"/);
+    const end = await p.stop("SIGINT");
+    assert.equal(end.code, 130, end.stdout + end.stderr);
+    const next = await runHop(args, { timeoutMs: 300_000 });
+    assert.equal(next.code, 0, next.stdout + next.stderr);
+    const left = await relayLeftovers(relay);
+    assert.deepEqual(left.filter((n) => /lock|hop-tmp/.test(n)), [], left.join(" "));
+    assert.equal(left.filter((n) => /^\.0\.\d+\.(index|data)$/.test(n)).length, 2, left.join(" "));
+    assert.deepEqual(
+      (await readdir(join(a, ".hop"))).filter((n) => n.startsWith("staging-") || n === "sync.lock"),
+      [],
+    );
+  } finally {
+    await clean();
+  }
+});

@@ -49,6 +49,10 @@ export function registerClusterCommands(program: Command): void {
     .option("--tls-key <file>", "TLS private key, PEM")
     .option("--anonymous", "allow anonymous read-only logins")
     .option(
+      "--http <host:port>",
+      "also serve a live dashboard, /status (JSON) and /metrics (Prometheus) here (off by default)",
+    )
+    .option(
       "--no-store-worker",
       "do not move uploads to the nodes from this process (hop cluster store --once does)",
     )
@@ -62,6 +66,16 @@ export function registerClusterCommands(program: Command): void {
       const { runClusterServe } = await import("./serve.ts");
       await runClusterServe({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
     });
+  clusterTargetOptions(
+    cluster.command("status")
+      .description(
+        "what the cluster is doing: nodes (up or down, free space, load, last error), copies " +
+          "per file, queue, staging, and, while a server runs, its sessions and transfers",
+      ),
+  ).action(async (o, cmd: Command) => {
+    const { clusterStatusCommand } = await import("./command.ts");
+    await clusterStatusCommand(await clusterSettings(o), reporterFor(cmd));
+  });
   cluster.command("store")
     .description("move staged uploads to nodes and run queued deletions (the store worker)")
     .option("--once", "process what is queued now, then exit (required for now)")
@@ -250,6 +264,7 @@ export async function clusterSettings(o: Record<string, unknown>) {
     anonymous: o.anonymous as boolean | undefined,
     storeWorker: o.storeWorker === false ? false : undefined,
     leaseTtlMs: o.leaseTimeout === undefined ? undefined : (o.leaseTimeout as number) * 1000,
+    http: o.http as string | undefined,
   };
   return {
     ...base,

@@ -297,3 +297,19 @@ export async function nodeLostCommand(
     );
   });
 }
+
+/** `hop cluster status`: the running server's view, or one worked out here when none runs. */
+export async function clusterStatusCommand(
+  o: { root?: string; nodes?: string[]; replicas?: number },
+  r: Reporter,
+): Promise<void> {
+  const { formatStatus, readClusterStatus } = await import("./monitor.ts");
+  const adm = await openClusterAdmin({ root: o.root, nodes: o.nodes });
+  try {
+    const s = await readClusterStatus(adm.ctx, o.replicas ?? 2);
+    const lines = formatStatus(s);
+    r.info(lines.join("\n"), { event: "cluster-status", status: s });
+  } finally {
+    await adm.close();
+  }
+}

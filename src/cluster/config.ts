@@ -60,6 +60,9 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
       case "listen":
         out.listen = v;
         break;
+      case "http":
+        out.http = v;
+        break;
       case "node":
         if (!/^(ftp|file):\/\//.test(v)) {
           throw bad("expected ftp://user:pass@host:port/dir or file:///path");
@@ -100,7 +103,7 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
           file,
           n,
           `unknown setting "${m[1]}"`,
-          "Known: root, listen, node, replicas, names, tls cert, tls key, anonymous, lease timeout.",
+          "Known: root, listen, http, node, replicas, names, tls cert, tls key, anonymous, lease timeout.",
         );
     }
   }

@@ -64,6 +64,8 @@ export interface StorageNode {
   readonly load: number;
   /** True while the node is believed down (after a failure, until `downUntil`). */
   isDown(): boolean;
+  /** The last failure that marked it down (message, ms since the epoch), if any. */
+  lastError?(): { message: string; at: number } | null;
   /** Store `source` at `path` (parent directories made); resolves to the bytes written. */
   put(path: string, source: Readable): Promise<number>;
   /**
@@ -178,7 +180,12 @@ function nodeState(downForMs: number) {
     load: 0,
     downUntil: 0,
     failures: 0,
-    markDown() {
+    /** The last failure that marked the node down, for status pages. */
+    lastError: null as { message: string; at: number } | null,
+    markDown(why?: unknown) {
+      if (why !== undefined) {
+        this.lastError = { message: (why as Error)?.message ?? String(why), at: Date.now() };
+      }
       if (this.isDown()) return; // one failure per down period: no runaway backoff
       this.failures++;
       this.downUntil = Date.now() + Math.min(downForMs * this.failures, downForMs * 12);
@@ -448,6 +455,7 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
       return st.load;
     },
     isDown: () => st.isDown(),
+    lastError: () => st.lastError,
     put: (path, source) =>
       track(async () => {
         const target = full(path);
@@ -511,8 +519,8 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
         await fsp.access(root, fs.constants.W_OK);
         st.markUp();
         return true;
-      } catch {
-        st.markDown();
+      } catch (e) {
+        st.markDown(e);
         return false;
       }
     },
@@ -613,9 +621,9 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     st.load++;
     try {
       return await acquire();
-    } catch {
+    } catch (e) {
       st.load--;
-      st.markDown();
+      st.markDown(e);
       return null;
     }
   };
@@ -637,7 +645,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         try {
           c = await acquire();
         } catch (e) {
-          st.markDown();
+          st.markDown(e);
           throw nodeError(what, e);
         }
         try {
@@ -649,7 +657,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
           const connectionLost = c.closed || !isFtpReply(e);
           release(c, !connectionLost);
           if (connectionLost && attempt === 0) continue;
-          if (connectionLost) st.markDown();
+          if (connectionLost) st.markDown(e);
           throw nodeError(what, e);
         }
       }
@@ -685,6 +693,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       return st.load;
     },
     isDown: () => st.isDown(),
+    lastError: () => st.lastError,
     put: (path, source) =>
       withClient(`storing ${path}`, async (c) => {
         checkNodePath(path);
@@ -710,7 +719,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         c = await acquire();
       } catch (e) {
         finish(false);
-        st.markDown();
+        st.markDown(e);
         throw nodeError(`reading ${path}`, e);
       }
       const client = c;
@@ -750,7 +759,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       } catch (e) {
         sock?.destroy();
         finish(isFtpReply(e) && !client.closed);
-        if (!isFtpReply(e)) st.markDown();
+        if (!isFtpReply(e)) st.markDown(e);
         throw nodeError(`reading ${path}`, e);
       }
       const data = sock;
@@ -766,7 +775,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
           const refused = isFtpReply(e) && !client.closed && source.bytes === 0;
           if (!refused) client.close();
           finish(refused);
-          if (!isFtpReply(e)) st.markDown();
+          if (!isFtpReply(e)) st.markDown(e);
           data.destroy();
           throw nodeError(`reading ${path}`, e);
         },
@@ -794,8 +803,8 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       try {
         await withClient("NOOP", (c) => c.send("NOOP"));
         return true;
-      } catch {
-        st.markDown();
+      } catch (e) {
+        st.markDown(e);
         return false;
       }
     },
@@ -842,7 +851,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         return true;
       } catch (e) {
         if (!started) {
-          st.markDown();
+          st.markDown(e);
           return false;
         }
         throw nodeError(`third-party RETR ${path}`, e);

@@ -344,3 +344,28 @@ export async function recover(dir: string): Promise<{ requeued: string[]; remove
   if (requeued.length > 0 || removedTemp > 0) await fsyncDir(dir);
   return { requeued, removedTemp };
 }
+
+/** Depth of a queue without reading its jobs: queued and claimed, and the oldest job's age. */
+export interface QueueStats {
+  /** Jobs queued or claimed. */
+  depth: number;
+  /** Of them, claimed by a worker now. */
+  claimed: number;
+  /** When the oldest job was queued (ms since the epoch), or null when the queue is empty. */
+  oldestMs: number | null;
+}
+
+/** {@linkcode QueueStats} of the queue in `dir`, from the job ids (time-sortable). */
+export async function stats(dir: string): Promise<QueueStats> {
+  const out: QueueStats = { depth: 0, claimed: 0, oldestMs: null };
+  for (const name of await names(dir)) {
+    const q = QUEUED.exec(name);
+    const c = q ? null : CLAIMED.exec(name);
+    if (!q && !c) continue;
+    out.depth++;
+    if (c) out.claimed++;
+    const ms = Number((q ?? c)![1].slice(0, 14));
+    if (out.oldestMs === null || ms < out.oldestMs) out.oldestMs = ms;
+  }
+  return out;
+}

@@ -34,6 +34,8 @@ import { type ClusterLayout, clusterLayout, initLayout } from "./layout.ts";
 import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import { acquireServeLease, type HeldLease, leaseTag, processIdentity } from "./lease.ts";
 import { forgetInstance, recover as recoverQueue } from "./queue.ts";
+import { type Dashboard, startDashboard } from "./dashboard.ts";
+import { type ClusterMonitor, createMonitor } from "./monitor.ts";
 import {
   recoverCluster,
   startStoreWorker,
@@ -83,6 +85,8 @@ export interface ServeClusterOptions {
   healthEveryMs?: number;
   /** Pooled control connections per FTP node (default 16; also the transfers at once). */
   nodeConnections?: number;
+  /** `host:port` of the dashboard, `/status` and `/metrics` (off when absent). */
+  http?: string;
   /** Engine tuning (timeouts, passive ports, login delays...). */
   engine?: Partial<Omit<FtpServerOptions, "fs" | "authorizer" | "site" | "host" | "port" | "tls">>;
 }
@@ -103,6 +107,10 @@ export interface ClusterServer {
   lease: HeldLease;
   /** Resolves (with why) if another server takes the root over; the server has stopped then. */
   lost: Promise<string>;
+  /** The live view of what the cluster does. */
+  monitor: ClusterMonitor;
+  /** The dashboard's URL, when `http` was given. */
+  dashboardUrl?: string;
   /** Stop serving, stop the worker, close node connections, give the lease back. */
   close(): Promise<void>;
 }
@@ -200,7 +208,12 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
   const l0 = clusterLayout(o.root ?? DEFAULT_ROOT);
   await initLayout(l0);
   const logFile = openLog(l0);
-  const logLine = (line: string) => logFile.log(line);
+  let monitor: ClusterMonitor | null = null;
+  const logLine = (line: string) => {
+    logFile.log(line);
+    // the cluster's own failures (store worker, cleanup, repairs) are errors on the terminal
+    if (/^cluster: .*\b(failed|AUDIT|dropped|cannot)\b/.test(line)) monitor?.error(line.slice(9));
+  };
   let lease: HeldLease;
   try {
     lease = await acquireServeLease(l0, { ttlMs: o.leaseTtlMs, log: logLine });
@@ -213,10 +226,13 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
   let healthTimer: ReturnType<typeof setInterval> | undefined;
   let srv: Awaited<ReturnType<typeof startFtpServer>> | null = null;
   let ctx: ClusterContext | null = null;
+  let dashboard: Dashboard | null = null;
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
       clearInterval(healthTimer);
+      await dashboard?.close();
+      await monitor?.stop();
       await srv?.close();
       await cleaner?.stop();
       await worker?.stop();
@@ -230,6 +246,8 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     const opened = await openCluster(o, logLine, () => worker?.kick());
     const { l, users, queue } = opened;
     ctx = opened.ctx;
+    monitor = createMonitor(ctx, { replicas: o.replicas ?? 2, reporter: o.reporter });
+    const mon = monitor;
     ctx.blocked = () => lease.refusal();
     const guarded = ctx;
     ctx.serial = createSerial(() => assertMayChange(guarded));
@@ -242,17 +260,10 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     if (gone && gone.instance !== processIdentity().instance) forgetInstance(gone.instance);
     await recoverQueue(l.queue);
     await recoverCluster(ctx, queue, { goneTag: gone ? leaseTag(gone) : null });
-    const up = new Map<string, boolean>();
     const c = ctx;
     const checkNodes = async () => {
       for (const node of c.nodes.values()) {
-        const ok = await node.health();
-        const was = up.get(node.key);
-        if (was === ok) continue;
-        up.set(node.key, ok);
-        logLine(`cluster: node ${node.label} is ${ok ? "up" : "DOWN"}`);
-        if (!ok) o.reporter?.warn(`node ${node.label} does not answer; it is retried`);
-        else if (was === false) o.reporter?.info(`node ${node.label} is back`);
+        mon.nodeChecked(node.key, node.label, await node.health());
       }
     };
     await checkNodes();
@@ -284,6 +295,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       tls,
       greeting: "hop FTP cluster ready.",
       log: o.engine?.log ?? logLine,
+      events: mon.ftpEvents,
     });
     // Only now, listening: a start that failed created no user whose password nobody saw.
     let adminPassword: string | undefined;
@@ -292,6 +304,9 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       await users.reload();
     }
     const urlHost = srv.address.includes(":") ? `[${srv.address}]` : srv.address;
+    mon.listening(`${urlHost}:${srv.port}`);
+    mon.startStatusFile();
+    if (o.http) dashboard = await startDashboard({ ...parseListen(o.http), status: mon.status });
     const url = adminPassword
       ? `ftp://admin:${encodeURIComponent(adminPassword)}@${urlHost}:${srv.port}/`
       : `ftp://${urlHost}:${srv.port}/`;
@@ -305,8 +320,15 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
         host: srv.address,
         port: srv.port,
         nodes: [...ctx.nodes.keys()],
+        dashboard: dashboard?.url,
       },
     );
+    if (dashboard) {
+      o.reporter?.info(`dashboard on ${dashboard.url} (also /status and /metrics)`, {
+        event: "dashboard",
+        url: dashboard.url,
+      });
+    }
     logLine(
       `cluster: serving ${l.root} on ${srv.address}:${srv.port}, nodes ${
         [...ctx.nodes.keys()].join(", ")
@@ -323,6 +345,8 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       worker,
       lease,
       lost,
+      monitor: mon,
+      dashboardUrl: dashboard?.url,
       close: stop,
     };
   } catch (e) {

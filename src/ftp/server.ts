@@ -12,7 +12,13 @@ import { HopError } from "../errors.ts";
 import { plainAddress } from "./data.ts";
 import { formatReply } from "./reply.ts";
 import { runSession, type SessionConfig } from "./session.ts";
-import type { FtpAuthorizer, FtpFileSystem, FtpLogger, FtpSiteHandler } from "./types.ts";
+import type {
+  FtpAuthorizer,
+  FtpEvents,
+  FtpFileSystem,
+  FtpLogger,
+  FtpSiteHandler,
+} from "./types.ts";
 
 /** Options of the generic FTP engine. */
 export interface FtpServerOptions {
@@ -52,6 +58,8 @@ export interface FtpServerOptions {
   maxLoginAttemptsPerSession?: number;
   /** One line per event; quiet when absent. */
   log?: FtpLogger;
+  /** Structured events (logins, transfers, errors) for a live view. */
+  events?: FtpEvents;
 }
 
 /** A running server. */
@@ -118,6 +126,7 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<FtpServerH
     maxLoginAttemptsPerSession: opts.maxLoginAttemptsPerSession ?? 3,
     reservedPorts: new Set(),
     log,
+    events: opts.events ?? {},
     loginFailed(ip) {
       failures.set(ip, [...(failures.get(ip) ?? []), Date.now()]);
       return blockedNow(ip);

@@ -27,11 +27,13 @@ import { baseName, joinHome, quotePath, resolveVirtual } from "./path.ts";
 import { formatReply } from "./reply.ts";
 import {
   type FtpAuthorizer,
+  type FtpEvents,
   type FtpFileInfo,
   type FtpFileSystem,
   FtpFsError,
   type FtpLogger,
   type FtpSiteHandler,
+  type FtpTransferInfo,
   type FtpUpload,
   type FtpUser,
 } from "./types.ts";
@@ -53,6 +55,7 @@ export interface SessionConfig {
   maxLoginAttemptsPerSession: number;
   reservedPorts: Set<number>;
   log: FtpLogger;
+  events: FtpEvents;
   /** Record a failed login; returns true when the address is now blocked. */
   loginFailed(ip: string): boolean;
 }
@@ -68,6 +71,8 @@ interface Transfer {
   bytes: number;
   what: string;
 }
+
+let transferIds = 0;
 
 /** Thrown inside a handler to end it with a given reply. */
 class Reply extends Error {
@@ -207,6 +212,7 @@ class Session {
     if (this.transfer) this.abortTransfer(false);
     this.clearData();
     this.log("disconnect");
+    this.cfg.events.disconnect?.({ session: this.id, user: this.user?.name, ip: this.remote });
     this.done();
   }
 
@@ -299,7 +305,9 @@ class Session {
         : 550;
       return this.send(code, err.message);
     }
-    this.log(`error in ${verb}: ${err instanceof Error ? err.message : String(err)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    this.log(`error in ${verb}: ${message}`);
+    this.cfg.events.error?.({ session: this.id, user: this.user?.name, what: verb, message });
     this.send(451, "Requested action aborted: local error in processing.");
   }
 
@@ -410,6 +418,7 @@ class Session {
       this.loginFailures++;
       const blocked = this.cfg.loginFailed(this.remote);
       this.log(`login failed for ${JSON.stringify(name.slice(0, 64))}`);
+      this.cfg.events.loginFailed?.({ session: this.id, user: name.slice(0, 64), ip: this.remote });
       await new Promise((r) => setTimeout(r, this.cfg.loginFailDelayMs));
       if (blocked || this.loginFailures >= this.cfg.maxLoginAttemptsPerSession) {
         this.send(421, "Too many failed logins, closing control connection.");
@@ -420,6 +429,7 @@ class Session {
     this.user = user;
     this.cwd = "/";
     this.log("login");
+    this.cfg.events.login?.({ session: this.id, user: user.name, ip: this.remote });
     this.send(230, "Login successful.");
   }
 
@@ -800,9 +810,12 @@ class Session {
     d: DataEndpoint,
     body: (sock: net.Socket, t: Transfer) => Promise<void>,
     cleanup: (err: unknown) => Promise<void>,
+    direction?: "upload" | "download",
   ): Promise<void> {
     const t: Transfer = { ac: new AbortController(), byAbor: false, bytes: 0, what };
     this.transfer = t;
+    const seen = direction ? this.transferSeen(t, direction) : undefined;
+    let ok = false;
     let sock: net.Socket | undefined;
     try {
       try {
@@ -842,10 +855,35 @@ class Session {
         return this.send(426, "Connection closed; transfer aborted.");
       }
       this.log(`transfer of ${what} complete, ${t.bytes} bytes`);
+      ok = true;
       this.send(226, "Transfer complete.");
     } finally {
       this.transfer = null;
+      seen?.(ok);
     }
+  }
+
+  /** Announces a file transfer to the server's events; the returned function ends it. */
+  private transferSeen(t: Transfer, direction: "upload" | "download"): (ok: boolean) => void {
+    const ev = this.cfg.events;
+    if (!ev.transferStart && !ev.transferEnd) return () => {};
+    const info: FtpTransferInfo = {
+      id: ++transferIds,
+      session: this.id,
+      user: this.user?.name ?? "",
+      ip: this.remote,
+      path: t.what,
+      direction,
+      startedAt: Date.now(),
+      bytes: () => t.bytes,
+    };
+    ev.transferStart?.(info);
+    return (ok) =>
+      ev.transferEnd?.(info, {
+        ok,
+        bytes: t.bytes,
+        error: ok ? undefined : t.byAbor ? "aborted by the client" : "transfer failed",
+      });
   }
 
   private abortReplies(): void {
@@ -940,7 +978,7 @@ class Session {
       await sendStream(source, sock, (n) => t.bytes += n);
     }, async (err) => {
       await source.cancel(err).catch(() => {});
-    });
+    }, "download");
   }
 
   /** Third-party RETR through the backend's `sendDirect`; true when it answered the client. */
@@ -951,13 +989,15 @@ class Session {
   ): Promise<boolean> {
     const t: Transfer = { ac: new AbortController(), byAbor: false, bytes: 0, what: p.view };
     this.transfer = t;
+    const seen = this.transferSeen(t, "download");
+    let ok = false;
     try {
       this.send(150, `Opening BINARY mode data connection for ${p.view}.`);
-      const ok = await this.cfg.fs.sendDirect!(p.fs, this.user!, offset, {
+      const sent = await this.cfg.fs.sendDirect!(p.fs, this.user!, offset, {
         ...d,
         signal: t.ac.signal,
       });
-      if (!ok && !t.byAbor) {
+      if (!sent && !t.byAbor) {
         // fall back to streaming it ourselves; 150 was already sent
         this.transfer = null;
         const stream = await this.cfg.fs.openRead(p.fs, this.user!, offset);
@@ -972,7 +1012,7 @@ class Session {
         this.transfer = t;
         t.sock = sock;
         try {
-          await sendStream(stream, sock);
+          await sendStream(stream, sock, (n) => t.bytes += n);
         } catch (err) {
           sock.destroy();
           await stream.cancel(err).catch(() => {});
@@ -982,7 +1022,10 @@ class Session {
         }
       }
       if (t.byAbor) this.abortReplies();
-      else this.send(226, "Transfer complete.");
+      else {
+        ok = true;
+        this.send(226, "Transfer complete.");
+      }
       return true;
     } catch (err) {
       if (t.byAbor) this.abortReplies();
@@ -997,6 +1040,7 @@ class Session {
       return true;
     } finally {
       this.transfer = null;
+      seen(ok);
     }
   }
 
@@ -1031,6 +1075,6 @@ class Session {
     }, async (err) => {
       await writer.abort(err).catch(() => {});
       await upload.abort(err).catch(() => {});
-    });
+    }, "upload");
   }
 }

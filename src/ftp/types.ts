@@ -153,3 +153,32 @@ export class FtpFsError extends HopError {
 
 /** One log line per event; the engine is quiet when none is given. */
 export type FtpLogger = (line: string) => void;
+
+/** A file transfer under way (listings are not transfers). */
+export interface FtpTransferInfo {
+  /** Unique within the server's life. */
+  id: number;
+  /** The session's id (`ip:port`). */
+  session: string;
+  user: string;
+  ip: string;
+  /** The file as the client names it (virtual path). */
+  path: string;
+  direction: "upload" | "download";
+  /** Milliseconds since the epoch. */
+  startedAt: number;
+  /** Bytes moved so far. */
+  bytes(): number;
+}
+
+/** What happened in the server, for a live view (sessions, transfers) and counters. */
+export interface FtpEvents {
+  login?(e: { session: string; user: string; ip: string }): void;
+  loginFailed?(e: { session: string; user: string; ip: string }): void;
+  /** A session ended (`user` when it was logged in). */
+  disconnect?(e: { session: string; user?: string; ip: string }): void;
+  transferStart?(t: FtpTransferInfo): void;
+  transferEnd?(t: FtpTransferInfo, result: { ok: boolean; bytes: number; error?: string }): void;
+  /** A command failed in a way the server did not expect (logged as `error in VERB`). */
+  error?(e: { session: string; user?: string; what: string; message: string }): void;
+}

@@ -12,6 +12,8 @@ export interface ClusterProcess {
   port: number;
   /** The admin password when this start created the admin user. */
   adminPassword?: string;
+  /** The dashboard's URL, with `--http`. */
+  dashboard?: string;
   proc: HopProcess;
   /** SIGKILL (a crash) unless told otherwise; waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -27,10 +29,11 @@ export async function startClusterServe(
 ): Promise<ClusterProcess> {
   const proc = spawnHop(["--json", "cluster", "serve", "--listen", "127.0.0.1:0", ...args], opts);
   const [line] = await proc.waitFor(/^\{.*"event":"cluster-serve".*\}$/m, 60_000);
-  const ev = JSON.parse(line) as { port: number; message: string };
+  const ev = JSON.parse(line) as { port: number; message: string; dashboard?: string };
   const pw = /connect as ftp:\/\/admin:([^@]+)@/.exec(ev.message)?.[1];
   return {
     port: ev.port,
+    dashboard: ev.dashboard,
     adminPassword: pw === undefined ? undefined : decodeURIComponent(pw),
     proc,
     async stop(signal: NodeJS.Signals = "SIGKILL") {

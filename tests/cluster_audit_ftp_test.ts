@@ -22,6 +22,7 @@ import {
 } from "../src/cluster/audit.ts";
 import { openClusterAdmin } from "../src/cluster/admin.ts";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
+import { NODE_TEMP } from "../src/cluster/nodes.ts";
 import { storeOnce } from "../src/cluster/store.ts";
 import { filesUnder, makeTestCluster } from "./cluster_audit_helpers.ts";
 import { startPyNode } from "./cluster_peers.ts";
@@ -167,13 +168,11 @@ Deno.test("audit after a store worker killed mid-move: partial copy pending, los
       assert.equal(link.copies.length, 2);
       const after = await audit(adm.ctx);
       // A folder node's temp file of the killed copy may be left: pending (young), never an orphan.
-      const left = after.found.filter((r) =>
-        !(r.kind === "pending" && /\.part-\d+-\d+$/.test(r.path!))
-      );
+      const left = after.found.filter((r) => !(r.kind === "pending" && NODE_TEMP.test(r.path!)));
       assert.deepEqual(left, [], JSON.stringify(after.found));
       assert.equal(after.summary.counts.ok, 2);
       for (const dir of t.dirs) {
-        const files = (await filesUnder(dir)).filter((f) => !/\.part-\d+-\d+$/.test(f));
+        const files = (await filesUnder(dir)).filter((f) => !NODE_TEMP.test(f));
         assert.equal(files.length, 1, `one copy on ${dir}, no partial left: ${files}`);
         assert.ok(body.equals(await fsp.readFile(path.join(dir, files[0]))));
       }

@@ -11,7 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
-import { openNode, type StorageNode } from "../src/cluster/nodes.ts";
+import { NODE_TEMP, openNode, type StorageNode } from "../src/cluster/nodes.ts";
+import { filesUnder } from "./cluster_audit_helpers.ts";
 import { startPyNode } from "./cluster_peers.ts";
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -36,7 +37,7 @@ async function exercise(node: StorageNode, dir: string) {
   const body = data(3 * 1024 * 1024 + 17);
   const p = "ab/cd/260101-120000-file.bin";
   assert.equal(
-    await node.put(p, Readable.from([body.subarray(0, 1000), body.subarray(1000)])),
+    await node.put(p, Readable.from([body.subarray(0, 1000), body.subarray(1000)]), body.length),
     body.length,
   );
   assert.deepEqual(new Uint8Array(await fsp.readFile(path.join(dir, p))), body);
@@ -44,7 +45,7 @@ async function exercise(node: StorageNode, dir: string) {
   assert.deepEqual(await readAll(await node.get(p, 0)), body);
   assert.deepEqual(await readAll(await node.get(p, 1_000_000)), body.subarray(1_000_000));
   // An empty file streams as empty.
-  await node.put("e/empty", Readable.from([]));
+  await node.put("e/empty", Readable.from([]), 0);
   assert.equal((await readAll(await node.get("e/empty", 0))).length, 0);
   // Missing file: get rejects before any byte; size is null; remove says false.
   await assert.rejects(node.get("no/such/file", 0));
@@ -57,7 +58,15 @@ async function exercise(node: StorageNode, dir: string) {
   await r.cancel();
   assert.equal(await node.remove(p), true);
   assert.equal(await node.size(p), null);
-  await assert.rejects(node.put("../escape", Readable.from([body])));
+  await assert.rejects(node.put("../escape", Readable.from([body]), body.length));
+  // A write whose size does not come out right leaves nothing: not the file, no temp.
+  await node.put(p, Readable.from([body]), body.length);
+  await assert.rejects(node.put(p, Readable.from([body.subarray(0, 5000)]), body.length), /size/);
+  assert.equal(await node.size(p), body.length, "the earlier copy is untouched");
+  await assert.rejects(node.put("cut/off.bin", Readable.from([body.subarray(9)]), body.length));
+  assert.equal(await node.size("cut/off.bin"), null);
+  assert.deepEqual((await filesUnder(dir)).filter((f) => NODE_TEMP.test(f)), []);
+  assert.equal(await node.remove(p), true);
   assert.equal(await node.health(), true);
 }
 
@@ -81,7 +90,7 @@ Deno.test("pyftpdlib node: put, get, size, remove, down and back", async () => {
   try {
     await exercise(node, dir);
     assert.equal(node.load, 0);
-    await node.put("x/y", Readable.from([data(10)]));
+    await node.put("x/y", Readable.from([data(10)]), 10);
     // Node goes down: operations fail, the node is marked down.
     await py.stop();
     await assert.rejects(node.get("x/y", 0));

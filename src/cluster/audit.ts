@@ -16,12 +16,13 @@
  * with no good copy left); `foreign` (a file in the tree without link file, or a node
  * file outside the scheme: never touched); `pending` (an upload under way or younger
  * than `orphanMinAgeMs`); `deleting` (data of a `.deleted/` entry, for cleanup);
- * A folder node's temp file of an interrupted copy (`….part-<pid>-<ms>`) is `pending`
- * while young, then an `orphan` that is never adopted (only deleted, with
- * `--delete-orphans`).
+ * `leftover` (a node write's temporary file, `hop-part-…` (`nodes.ts`: `NODE_TEMP`), older
+ * than `orphanMinAgeMs`: a write that failed half-way; `pending` while young: repair
+ * deletes it, never adopts it);
  * `unchecked` (its node is down or not configured: nothing is concluded);
  * `unqueued` (a staged upload with no upload job); `unreadable` (a link file that does
- * not decode).
+ * not decode). A staged link whose staged data is gone is `lost` when no node holds a
+ * copy (repair removes the link), else `unqueued` (its job records the copies it has).
  *
  * Repair report, one action a line (fields %-escaped like queue jobs; `#` lines are
  * comments; delete a line to skip it):
@@ -32,6 +33,7 @@
  * replicate <link>                  queue a replicate job (under-replicated)
  * requeue <link>                    queue the upload job of a staged file
  * delete <node> <path> <size>       delete orphaned data (only with --delete-orphans)
+ * purge <node> <path> <size>        delete a leftover temporary file of a failed write
  * ```
  * A `#` word and what follows it on a line is a comment (the report says why each
  * action is there). Every action checks the state again when applied, so applying a report twice, or a
@@ -52,6 +54,7 @@ import { jobDiskPath, type QueueJob } from "./jobs.ts";
 import { LINK_SUFFIX } from "./layout.ts";
 import { type FileLink, readFileLink, stagedId, writeInfo } from "./links.ts";
 import * as queueDir from "./queue.ts";
+import { NODE_TEMP } from "./nodes.ts";
 import { createLineSorter, walkNode, walkTree } from "./scan.ts";
 import { nodePathFor } from "./store.ts";
 
@@ -68,7 +71,8 @@ export type AuditKind =
   | "deleting"
   | "unchecked"
   | "unqueued"
-  | "unreadable";
+  | "unreadable"
+  | "leftover";
 
 /** One finding. Copy-level kinds carry `node` and `path`; link-level ones `link`. */
 export interface AuditRecord {
@@ -122,9 +126,6 @@ export interface AuditOptions {
   onRecord?: (r: AuditRecord) => void | Promise<void>;
 }
 
-/** A folder node's temp file of a copy under way (`<node path>.part-<pid>-<ms>`). */
-export const NODE_TEMP = /\.part-[0-9]+-[0-9]+$/;
-
 /** Node file names made by the cluster: two spreading levels, then `YYMMDD-HHMMSS-name`. */
 export const NODE_SCHEME = /^[0-9A-Za-z]{1,8}\/[0-9A-Za-z]{1,8}\/[0-9]{6}-[0-9]{6}-[^/]+$/;
 
@@ -141,6 +142,7 @@ const KINDS: AuditKind[] = [
   "unchecked",
   "unqueued",
   "unreadable",
+  "leftover",
 ];
 
 const esc = escapeField;
@@ -207,6 +209,21 @@ export async function auditCluster(
       summary.links++;
       const rel = esc(it.rel);
       const id = stagedId(it.link);
+      const stagedGone = id !== null &&
+        !ctx.activeUploads.has(id) &&
+        (await fsp.stat(path.join(ctx.layout.staging, id)).catch(() => null)) === null;
+      if (stagedGone && it.link.copies.length === 0) {
+        await emit({
+          kind: "lost",
+          link: it.rel,
+          size: it.link.size,
+          copies: 0,
+          want,
+          detail: `its staged data .staging/${id} is gone and no node holds a copy`,
+        });
+        await byLink.add(`${rel}\tstaged`);
+        continue;
+      }
       if (id !== null) {
         await byLink.add(`${rel}\tstaged`);
         const p = it.link.copies[0]?.path ?? nodePathFor(id, it.link.name, it.link.mtime * 1000);
@@ -277,17 +294,19 @@ export async function auditCluster(
           await emit({ kind: "deleting", ...base, detail: "named by a .deleted entry" });
         } else if (group.some((g) => g[2] === "P")) {
           await emit({ kind: "pending", ...base, detail: "an upload is being stored here" });
+        } else if (NODE_TEMP.test(p)) {
+          const young = mtimeMs !== null && now - mtimeMs < minAge;
+          await emit({
+            kind: young ? "pending" : "leftover",
+            ...base,
+            detail: young
+              ? "temporary file of a write under way"
+              : "temporary file of a write that failed half-way",
+          });
         } else if (!NODE_SCHEME.test(p)) {
           await emit({ kind: "foreign", ...base, detail: "not named by the cluster" });
         } else if (mtimeMs !== null && now - mtimeMs < minAge) {
-          const temp = NODE_TEMP.test(p);
-          await emit({
-            kind: "pending",
-            ...base,
-            detail: temp ? "temp file of a copy" : "recent, not linked yet",
-          });
-        } else if (NODE_TEMP.test(p)) {
-          await emit({ kind: "orphan", ...base, detail: "temp file of an interrupted copy" });
+          await emit({ kind: "pending", ...base, detail: "recent, not linked yet" });
         } else await emit({ kind: "orphan", ...base });
       }
       group = [];
@@ -347,7 +366,8 @@ export type RepairAction =
   | { action: "adopt"; node: string; path: string; size: number; mtime: number }
   | { action: "replicate"; link: string }
   | { action: "requeue"; link: string }
-  | { action: "delete"; node: string; path: string; size: number };
+  | { action: "delete"; node: string; path: string; size: number }
+  | { action: "purge"; node: string; path: string; size: number };
 
 /** One report line (no `\n`). */
 export function encodeRepairAction(a: RepairAction): string {
@@ -361,7 +381,8 @@ export function encodeRepairAction(a: RepairAction): string {
     case "adopt":
       return `adopt ${esc(a.node)} ${esc(a.path)} ${a.size} ${a.mtime}`;
     case "delete":
-      return `delete ${esc(a.node)} ${esc(a.path)} ${a.size}`;
+    case "purge":
+      return `${a.action} ${esc(a.node)} ${esc(a.path)} ${a.size}`;
   }
 }
 
@@ -385,6 +406,7 @@ export function decodeRepairReport(text: string, source: string): RepairAction[]
       replicate: 2,
       requeue: 2,
       delete: 4,
+      purge: 4,
     };
     if (!(f[0] in arity)) fail(`unknown action ${JSON.stringify(f[0])}`);
     if (f.length !== arity[f[0]]) fail(`${f[0]} takes ${arity[f[0]] - 1} fields`);
@@ -415,8 +437,9 @@ export function decodeRepairReport(text: string, source: string): RepairAction[]
         });
         break;
       case "delete":
+      case "purge":
         out.push({
-          action: "delete",
+          action: f[0],
           node: s(1, "node"),
           path: s(2, "path"),
           size: num(3, "size"),
@@ -461,12 +484,14 @@ export async function writeRepairReport(
       onRecord: async (r) => {
         await opts.onRecord?.(r);
         switch (r.kind) {
+          case "leftover":
+            await put(
+              { action: "purge", node: r.node!, path: r.path!, size: r.nodeSize! },
+              "temporary file of a failed write: deleted, never adopted",
+            );
+            break;
           case "orphan":
-            if (NODE_TEMP.test(r.path!) && !opts.deleteOrphans) {
-              await out.write(
-                `# ${esc(r.node!)} ${esc(r.path!)}: a temp file; --delete-orphans deletes it\n`,
-              );
-            } else if (opts.deleteOrphans) {
+            if (opts.deleteOrphans) {
               await put(
                 { action: "delete", node: r.node!, path: r.path!, size: r.nodeSize! },
                 "orphan",
@@ -607,7 +632,14 @@ export async function applyRepairReport(
           case "unlink": {
             const f = linkFile(a.link);
             const link = await readFileLink(f);
-            if (!link || link.copies.length > 0 || stagedId(link) !== null) return false;
+            if (!link || link.copies.length > 0) return false;
+            const id = stagedId(link);
+            // A staged file is removed only when its staged data is gone for good.
+            if (
+              id !== null && await fsp.stat(path.join(l.staging, id)).then(() => true, () => false)
+            ) {
+              return false;
+            }
             await fsp.rm(f, { force: true });
             res.unlinked++;
             return true;
@@ -637,7 +669,13 @@ export async function applyRepairReport(
           }
           case "adopt":
             return await adopt(ctx, a, want, queueReplicate, res);
-          case "delete": {
+          case "delete":
+          case "purge": {
+            if (a.action === "purge" && !NODE_TEMP.test(a.path)) {
+              throw new HopError(`${a.path} is not a temporary file of a node write`, {
+                hint: "purge deletes only leftover hop-part-… files; use delete for other data.",
+              });
+            }
             const node = ctx.nodes.get(a.node);
             if (!node) throw new HopError(`node ${a.node} is not configured`);
             if ((await node.size(a.path)) !== a.size) return false;

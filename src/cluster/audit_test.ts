@@ -17,7 +17,9 @@ import {
   type RepairAction,
   writeRepairReport,
 } from "./audit.ts";
-import { readFileLink } from "./links.ts";
+import { readFileLink, stagedId, withStaged, writeInfo } from "./links.ts";
+import { nodeTempPath } from "./nodes.ts";
+import { storeOnce } from "./store.ts";
 import * as queue from "./queue.ts";
 import { createLineSorter } from "./scan.ts";
 
@@ -163,30 +165,73 @@ Deno.test("audit: a node that cannot be listed concludes nothing; delete lines n
   }
 });
 
-Deno.test("audit: an old temp file of an interrupted copy is an orphan never adopted", async () => {
+Deno.test("audit: leftover temp files of failed writes are purged without --delete-orphans, never adopted", async () => {
   const t = await makeTestCluster(1);
   try {
-    const p = "aa/bb/250101-120000-x.bin.part-123-456";
-    await fsp.mkdir(path.dirname(t.nodeFile(0, p)), { recursive: true });
-    await fsp.writeFile(t.nodeFile(0, p), "partial");
+    const old = "aa/bb/" + nodeTempPath("250101-120000-x.bin").split("/").pop();
+    const legacy = "aa/bb/250101-120000-y.bin.part-123-456";
+    const young = "cc/dd/" + nodeTempPath("250101-120000-z.bin").split("/").pop();
+    for (const p of [old, legacy, young]) {
+      await fsp.mkdir(path.dirname(t.nodeFile(0, p)), { recursive: true });
+      await fsp.writeFile(t.nodeFile(0, p), "partial");
+    }
+    const then = new Date(Date.now() - 2 * 3600_000);
+    await fsp.utimes(t.nodeFile(0, old), then, then);
+    await fsp.utimes(t.nodeFile(0, legacy), then, then);
     const found: AuditRecord[] = [];
-    await auditCluster(t.adm.ctx, { orphanMinAgeMs: 0, onRecord: (r) => void found.push(r) });
-    assert.deepEqual(found.map((r) => [r.kind, r.detail]), [[
-      "orphan",
-      "temp file of an interrupted copy",
-    ]]);
+    await auditCluster(t.adm.ctx, { onRecord: (r) => void found.push(r) });
+    assert.deepEqual(found.map((r) => [r.kind, r.path]).sort(), [
+      ["leftover", legacy],
+      ["leftover", old],
+      ["pending", young],
+    ]);
     const report = path.join(t.tmp, "r.txt");
-    assert.equal((await writeRepairReport(t.adm.ctx, report, { orphanMinAgeMs: 0 })).actions, 0);
-    const w = await writeRepairReport(t.adm.ctx, report, {
-      orphanMinAgeMs: 0,
-      deleteOrphans: true,
-    });
-    assert.equal(w.actions, 1);
-    const res = await applyRepairReport(t.adm.ctx, await fsp.readFile(report, "utf8"), {
-      deleteOrphans: true,
-    });
-    assert.equal(res.deleted, 1);
-    assert.deepEqual(await filesUnder(t.dirs[0]), []);
+    const w = await writeRepairReport(t.adm.ctx, report);
+    assert.equal(w.actions, 2);
+    const text = await fsp.readFile(report, "utf8");
+    assert.doesNotMatch(text, /^adopt/m);
+    assert.equal((text.match(/^purge /gm) ?? []).length, 2);
+    const res = await applyRepairReport(t.adm.ctx, text);
+    assert.equal(res.deleted, 2);
+    assert.deepEqual(await filesUnder(t.dirs[0]), [young]);
+    // purge touches nothing but temporary files, even in a hand-written report.
+    const bad = await applyRepairReport(t.adm.ctx, "purge file:///x aa/bb/250101-120000-q 3\n");
+    assert.equal(bad.failed.length, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("audit: a staged file whose staged data is gone is lost, and repair does not loop", async () => {
+  const t = await makeTestCluster(2);
+  try {
+    const body = new TextEncoder().encode("staged bytes\n");
+    const l = t.adm.ctx.layout;
+    // Staged, no copy, staged data gone: lost, whether or not a job is queued.
+    const a = await t.addFile("a.txt", body, []);
+    await writeInfo(l.tmp, a.file, withStaged(a.link, "0123456789abcdef0123456789abcdef"));
+    // Staged with one copy already made, staged data gone: its job records the copy.
+    const b = await t.addFile("b.txt", body, [0]);
+    await writeInfo(l.tmp, b.file, withStaged(b.link, "abcdef0123456789abcdef0123456789"));
+    const run = async () => {
+      const found: AuditRecord[] = [];
+      await auditCluster(t.adm.ctx, { onRecord: (r) => void found.push(r) });
+      return found.map((r) => [r.kind, r.link ?? r.path]).sort();
+    };
+    assert.deepEqual(await run(), [["lost", "a.txt#"], ["unqueued", "b.txt#"]]);
+    const report = path.join(t.tmp, "r.txt");
+    await writeRepairReport(t.adm.ctx, report);
+    const res = await applyRepairReport(t.adm.ctx, await fsp.readFile(report, "utf8"));
+    assert.equal(res.unlinked, 1);
+    assert.equal(res.queued, 1);
+    assert.equal(await readFileLink(a.file), null);
+    await storeOnce(t.adm.ctx, t.adm.queue);
+    const fixed = (await readFileLink(b.file))!;
+    assert.equal(stagedId(fixed), null, "the link keeps its copy, not the lost staging");
+    assert.equal(fixed.copies.length, 2, "and is replicated to the wanted count");
+    assert.deepEqual(await run(), []);
+    // A second report has nothing to do.
+    assert.equal((await writeRepairReport(t.adm.ctx, report)).actions, 0);
   } finally {
     await t.close();
   }

@@ -88,6 +88,7 @@ const PROBLEMS: ReadonlySet<AuditKind> = new Set<AuditKind>([
   "lost",
   "unqueued",
   "unreadable",
+  "leftover",
 ]);
 
 /**

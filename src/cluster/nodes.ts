@@ -7,6 +7,19 @@
  * keeps its load (transfers under way) and, where it can learn it, its free space,
  * so the store worker can choose where copies go.
  *
+ * Writes are atomic: `put` (and `receiveFrom`) store the data under a temporary name in
+ * the target's folder (`hop-part-<hash>`, {@linkcode NODE_TEMP}), check its size
+ * on the node, and only then rename it to the target, so a node path named by a link
+ * never holds a cut-off file. A failed write removes its temporary file where the node
+ * still answers, else reports it ({@linkcode NodeLeftoverError}) for deletion later;
+ * audit and cleanup recognise such names and delete them, never adopt them.
+ *
+ * A sick node holds no one hostage: every FTP command reply (and the login, and the first
+ * byte of a download) must come within `connect-timeout` (default 5 s), a data connection
+ * may stay idle at most `timeout` (default 30 s), and at most `connections` (default 16)
+ * operations run on one node at once; a node that fails is skipped for a while. Per node,
+ * as URL parameters: `ftp://u:p@host/dir?connect-timeout=3&timeout=20&connections=4`.
+ *
  * Third-party RETR (`sendTo`, used for active-mode clients): the cluster sends the node
  * `PORT <client address>` (or `EPRT`), `REST`, `RETR`, and the node connects to the
  * client itself. A node only does this when it accepts a data address other than the
@@ -19,7 +32,7 @@
  * @example
  * ```ts
  * const node = openNode("ftp://u:p@127.0.0.1:2100/data");
- * await node.put("ab/cd/260101-000000-x.txt", Readable.from([bytes]));
+ * await node.put("ab/cd/260101-000000-x.txt", Readable.from([bytes]), bytes.length);
  * const stream = await node.get("ab/cd/260101-000000-x.txt", 0);
  * ```
  *
@@ -27,6 +40,7 @@
  */
 
 import { type Client, FTPError } from "basic-ftp";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import net from "node:net";
 import * as fsp from "node:fs/promises";
@@ -66,8 +80,12 @@ export interface StorageNode {
   isDown(): boolean;
   /** The last failure that marked it down (message, ms since the epoch), if any. */
   lastError?(): { message: string; at: number } | null;
-  /** Store `source` at `path` (parent directories made); resolves to the bytes written. */
-  put(path: string, source: Readable): Promise<number>;
+  /**
+   * Store `source` at `path` atomically (parent directories made): the data goes to a
+   * temporary name, its size on the node must be `size`, then it is renamed to `path`.
+   * Resolves to the bytes written; throws (leaving `path` as it was) otherwise.
+   */
+  put(path: string, source: Readable, size: number): Promise<number>;
   /**
    * Stream `path` from byte `offset`. Resolves only once the first byte arrived (or the
    * file ended), so a caller can try another copy when this one fails.
@@ -101,13 +119,15 @@ export interface StorageNode {
   list(dir: string): Promise<NodeEntry[]>;
   /**
    * Optional third-party receive (node to node, FXP): the node opens a passive data
-   * port (PASV), starts `STOR path`, and `send` makes another node send the data there
-   * (its {@linkcode StorageNode.sendTo}). Resolves true when both sides reported
-   * success, false when either refused before data moved (then nothing is left
-   * half-done on purpose: the caller copies another way); throws when it failed later.
+   * port (PASV), starts a STOR to a temporary name, and `send` makes another node send
+   * the data there (its {@linkcode StorageNode.sendTo}); once its size is `size` it is
+   * renamed to `path`. Resolves true when both sides reported success, false when either
+   * refused before data moved (then nothing is left half-done on purpose: the caller
+   * copies another way); throws when it failed later.
    */
   receiveFrom?(
     path: string,
+    size: number,
     send: (target: { host: string; port: number; family: 4 | 6; signal: AbortSignal }) => Promise<
       boolean
     >,
@@ -125,14 +145,46 @@ export interface NodeEntry {
   mtimeMs: number | null;
 }
 
-/** Options of {@linkcode openNode}. */
+/** Options of {@linkcode openNode} (URL parameters of a node override them). */
 export interface NodeOptions {
-  /** Pooled control connections per FTP node (default 16). */
+  /** Operations at once on one FTP node: pooled control connections (default 16). */
   maxConnections?: number;
-  /** Timeout of one FTP operation in ms (default 30000). */
+  /** Login, each command reply and a download's first byte, in ms (default 5000). */
+  connectTimeoutMs?: number;
+  /** Longest a data connection may stay idle during a transfer, in ms (default 30000). */
   timeoutMs?: number;
   /** How long a failed node is skipped before it is tried again (ms, default 5000). */
   downForMs?: number;
+}
+
+/**
+ * Temporary names of node writes under way (`nodeTempPath`), and those of older hop
+ * versions' folder nodes (`<path>.part-<pid>-<ms>`): never a file's copy.
+ */
+export const NODE_TEMP = /(^|\/)hop-part-[0-9a-f]{8}-[0-9a-f]{12}$|\.part-[0-9]+-[0-9]+$/;
+
+/**
+ * The temporary name of a write to node path `path`, in its folder (see
+ * {@linkcode NODE_TEMP}). The same for every attempt: a write retried after a crash
+ * overwrites what the cut one left. (One writer per node path at a time: the serve lease
+ * and the queue's claims see to that.)
+ */
+export function nodeTempPath(path: string): string {
+  const dir = nodePath.posix.dirname(path);
+  const h = createHash("sha256").update(path).digest("hex");
+  const name = `hop-part-${h.slice(0, 8)}-${h.slice(8, 20)}`;
+  return dir === "." ? name : `${dir}/${name}`;
+}
+
+/** A failed write whose temporary file could not be removed: `leftover` is its node path. */
+export class NodeLeftoverError extends HopError {
+  constructor(message: string, readonly leftover: string, cause: unknown) {
+    super(message, {
+      hint: "The node did not answer; the temporary file is deleted once it does.",
+      cause,
+    });
+    this.name = "NodeLeftoverError";
+  }
 }
 
 /** Checks a node path handed to a node: relative, no `..`, no control characters. */
@@ -156,11 +208,43 @@ export function openNode(url: string, options: NodeOptions = {}): StorageNode {
       cause: e,
     });
   }
-  if (u.protocol === "file:") return openFolderNode(fileURLToPath(u), options);
-  if (u.protocol === "ftp:") return openFtpNode(u, options);
+  const o = { ...options, ...urlOptions(u) };
+  if (u.protocol === "file:") return openFolderNode(fileURLToPath(u), o);
+  if (u.protocol === "ftp:") return openFtpNode(u, o);
   throw new HopError(`unsupported node URL "${redactUrl(url)}"`, {
     hint: "Give nodes as ftp://user:pass@host:port/dir or file:///path.",
   });
+}
+
+/** The node's own settings from its URL parameters (taken out of `u`). */
+function urlOptions(u: URL): NodeOptions {
+  const out: NodeOptions = {};
+  const num = (key: string, min: number, max: number): number | undefined => {
+    const v = u.searchParams.get(key);
+    if (v === null) return undefined;
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n >= min && n <= max)) {
+      throw new HopError(`bad node URL parameter ${key}=${v} in ${redactUrl(u.href)}`, {
+        hint: `Give ${key} a number from ${min} to ${max}.`,
+      });
+    }
+    return n;
+  };
+  const ct = num("connect-timeout", 0.1, 600);
+  const t = num("timeout", 0.1, 3600);
+  const c = num("connections", 1, 256);
+  if (ct !== undefined) out.connectTimeoutMs = Math.round(ct * 1000);
+  if (t !== undefined) out.timeoutMs = Math.round(t * 1000);
+  if (c !== undefined) out.maxConnections = Math.floor(c);
+  for (const key of [...u.searchParams.keys()]) {
+    if (!["connect-timeout", "timeout", "connections"].includes(key)) {
+      throw new HopError(`unknown node URL parameter ${key} in ${redactUrl(u.href)}`, {
+        hint: "Node URLs take connect-timeout, timeout (seconds) and connections.",
+      });
+    }
+  }
+  u.search = "";
+  return out;
 }
 
 /** The URL with its password replaced by `***`. */
@@ -302,16 +386,19 @@ function dataSource() {
   };
 }
 
-/** Connect a data connection reading into `source`, attached (rejects after `timeoutMs`). */
+/**
+ * Connect a data connection (rejects after `timeoutMs`), reading into `source` when
+ * given (attached at once).
+ */
 function connectData(
   host: string,
   port: number,
-  source: ReturnType<typeof dataSource>,
   timeoutMs: number,
+  source?: ReturnType<typeof dataSource>,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port, onread: source.onread } as net.NetConnectOpts);
-    source.attach(sock);
+    const sock = net.connect({ host, port, onread: source?.onread } as net.NetConnectOpts);
+    source?.attach(sock);
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`data connection to ${host}:${port} timed out`));
@@ -327,6 +414,56 @@ function connectData(
     };
     sock.once("error", onError);
   });
+}
+
+/**
+ * STOR `source` to `target` over a data connection of our own (EPSV, else PASV): the
+ * data flows once the node said 150/125; the data connection may stay idle at most
+ * `dataTimeout` ms, the node's final reply must come within it too.
+ */
+async function storeData(
+  c: Client,
+  target: string,
+  source: Readable,
+  replyTimeout: number,
+  dataTimeout: number,
+): Promise<void> {
+  const ftp = ftpContext(c);
+  const [host, port] = await passiveAddress(c);
+  const sock = await connectData(host, port, replyTimeout);
+  sock.on("error", () => {}); // reported through the pipeline or the reply
+  sock.setTimeout(dataTimeout, () => sock.destroy(new Error("data connection timed out")));
+  let flowing: Promise<void> | null = null;
+  let settled = false;
+  const replied = ftp.handle(`STOR ${target}`, (res, task) => {
+    if (settled) return;
+    const end = (f: () => void) => {
+      settled = true;
+      f();
+    };
+    if (res instanceof Error) end(() => task.reject(res));
+    else if (res.code === 150 || res.code === 125) {
+      ftp.socket.setTimeout(0); // the data connection has its own timeout
+      flowing ??= pipeline(source, sock).then(() => {
+        if (!settled) ftp.socket.setTimeout(dataTimeout); // closing a big file takes a while
+      });
+      flowing.catch((e) => {
+        if (!settled) end(() => task.reject(e));
+      });
+    } else if (res.code >= 200 && res.code < 300) end(() => task.resolve(res));
+    else if (res.code >= 300 && res.code < 400) {
+      end(() => task.reject(new Error(`unexpected reply to STOR: ${res.code} ${res.message}`)));
+    }
+  });
+  try {
+    await replied;
+    if (!flowing) throw new Error("the node answered STOR without a transfer");
+    await flowing;
+  } catch (e) {
+    sock.destroy();
+    source.destroy();
+    throw e;
+  }
 }
 
 /**
@@ -456,11 +593,11 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
     },
     isDown: () => st.isDown(),
     lastError: () => st.lastError,
-    put: (path, source) =>
+    put: (path, source, size) =>
       track(async () => {
         const target = full(path);
         await fsp.mkdir(nodePath.dirname(target), { recursive: true });
-        const tmp = `${target}.part-${process.pid}-${Date.now()}`;
+        const tmp = full(nodeTempPath(path));
         const counted = counting(source);
         try {
           const out = fs.createWriteStream(tmp);
@@ -468,6 +605,8 @@ function openFolderNode(dir: string, options: NodeOptions): StorageNode {
           const fh = await fsp.open(tmp, "r+");
           try {
             await fh.sync();
+            const got = (await fh.stat()).size;
+            if (got !== size) throw new Error(`size on the node is ${got}, expected ${size}`);
           } finally {
             await fh.close();
           }
@@ -568,7 +707,10 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
   if (redacted.password) redacted.password = "***";
   const label = redacted.toString();
   const max = options.maxConnections ?? 16;
+  /** Data connections: longest idle time during a transfer. */
   const timeout = options.timeoutMs ?? 30000;
+  /** Login, every reply on the control connection, a download's first byte. */
+  const replyTimeout = options.connectTimeoutMs ?? 5000;
   const st = nodeState(options.downForMs ?? 5000);
   const idle: Client[] = [];
   const waiters: (() => void)[] = [];
@@ -580,7 +722,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
   let mlst: boolean | undefined;
 
   const connect = async (): Promise<Client> => {
-    const c = await connectFtp({ host, port, user, password, timeoutMs: timeout });
+    const c = await connectFtp({ host, port, user, password, timeoutMs: replyTimeout });
     try {
       if (baseDir !== "/" || u.pathname === "/") await c.cd(baseDir === "/" ? "/" : baseDir);
       mlst ??= (await c.features()).has("MLST");
@@ -636,8 +778,15 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     waiters.shift()?.();
   };
 
-  /** Run `f` on a pooled connection; a stale pooled connection is retried once on a fresh one. */
-  const withClient = async <T>(what: string, f: (c: Client) => Promise<T>): Promise<T> => {
+  /**
+   * Run `f` on a pooled connection; a stale pooled connection is retried once on a fresh
+   * one, unless `f` says it went too far for that (`retryable` false: data was sent).
+   */
+  const withClient = async <T>(
+    what: string,
+    f: (c: Client) => Promise<T>,
+    retryable: () => boolean = () => true,
+  ): Promise<T> => {
     st.load++;
     try {
       for (let attempt = 0;; attempt++) {
@@ -656,7 +805,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         } catch (e) {
           const connectionLost = c.closed || !isFtpReply(e);
           release(c, !connectionLost);
-          if (connectionLost && attempt === 0) continue;
+          if (connectionLost && attempt === 0 && retryable()) continue;
           if (connectionLost) st.markDown(e);
           throw nodeError(what, e);
         }
@@ -685,6 +834,48 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       if (r.code === 257 || r.code === 550 || r.code === 521) madeDirs.add(sofar);
     }
   };
+  /** Check the temporary file `tmp` has `size` bytes, then rename it to `path`. */
+  const settle = async (c: Client, tmp: string, path: string, size: number) => {
+    const got = (await statFile(c, tmp, false))?.size ?? null;
+    if (got !== size) throw new Error(`size on the node is ${got}, expected ${size}`);
+    const from = await c.sendIgnoringError(`RNFR ${tmp}`);
+    if (from.code !== 350) throw new FTPError(from);
+    const to = await c.sendIgnoringError(`RNTO ${path}`);
+    if (to.code >= 200 && to.code < 300) return;
+    // A server that will not rename over a file: the copy there (the same data, made by
+    // another attempt) stays when whole; else it goes, and the rename is tried again.
+    const there = await statFile(c, path, false);
+    if (there?.size === size) {
+      await c.sendIgnoringError(`DELE ${tmp}`);
+      return;
+    }
+    if (there) await c.send(`DELE ${path}`);
+    await c.send(`RNFR ${tmp}`);
+    await c.send(`RNTO ${path}`);
+  };
+  /** After a failed write: remove `tmp` if the node lets us; the error to throw. */
+  const dropTemp = async (c: Client, tmp: string, e: unknown): Promise<unknown> => {
+    if (!c.closed) {
+      const r = await c.sendIgnoringError(`DELE ${tmp}`).catch(() => null);
+      if (r && (r.code < 300 || r.code === 550)) return e;
+    }
+    const fresh = await connect().catch(() => null);
+    if (fresh) {
+      try {
+        const r = await fresh.sendIgnoringError(`DELE ${tmp}`);
+        if (r.code < 300 || r.code === 550) return e;
+      } catch {
+        /* reported below */
+      } finally {
+        fresh.close();
+      }
+    }
+    return new NodeLeftoverError(
+      `storing on node ${label} failed (${(e as Error)?.message ?? e}); ${tmp} is left there`,
+      tmp,
+      e,
+    );
+  };
 
   return {
     key,
@@ -694,16 +885,25 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     },
     isDown: () => st.isDown(),
     lastError: () => st.lastError,
-    put: (path, source) =>
-      withClient(`storing ${path}`, async (c) => {
+    put: (path, source, size) => {
+      let started = false;
+      return withClient(`storing ${path}`, async (c) => {
         checkNodePath(path);
         const dir = nodePath.posix.dirname(path);
         if (dir !== ".") await mkdirp(c, dir);
+        const tmp = nodeTempPath(path);
+        started = true;
         const counted = counting(source);
-        await c.uploadFrom(counted.stream, path);
-        await counted.done;
+        try {
+          await storeData(c, tmp, counted.stream, replyTimeout, timeout);
+          await counted.done;
+          await settle(c, tmp, path, size);
+        } catch (e) {
+          throw await dropTemp(c, tmp, e);
+        }
         return counted.bytes();
-      }),
+      }, () => !started);
+    },
     get: async (path, offset) => {
       checkNodePath(path);
       st.load++;
@@ -729,18 +929,25 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
       let done: Promise<unknown>;
       try {
         const [dataHost, dataPort] = await passiveAddress(client);
-        sock = await connectData(dataHost, dataPort, source, timeout);
+        sock = await connectData(dataHost, dataPort, replyTimeout, source);
         const data = sock;
         // Idle data connection: an error, unless it is idle because the reader is behind.
-        data.setTimeout(timeout, () => {
+        // Until the first byte, the node has `replyTimeout` (a sick node fails over fast).
+        data.on("timeout", () => {
           if (!source.paused) data.destroy(new Error("data connection timed out"));
         });
+        data.setTimeout(replyTimeout);
         if (offset > 0) {
           const r = await client.sendIgnoringError(`REST ${offset}`);
           if (r.code !== 350) throw new FTPError(r);
         }
+        let answered = false;
         const received = new Promise<void>((resolve, reject) => {
-          data.once("end", () => resolve());
+          data.once("end", () => {
+            // All data is in: the node's final reply must follow within `timeout`.
+            if (!answered) ftp.socket.setTimeout(timeout);
+            resolve();
+          });
           data.once("error", reject);
           data.once("close", () => reject(new Error("data connection closed before its end")));
         });
@@ -754,6 +961,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
             task.reject(new Error(`unexpected reply to RETR: ${res.code} ${res.message}`));
           }
         });
+        replied.then(() => answered = true, () => answered = true);
         replied.catch(() => data.destroy()); // refused: nothing will come
         done = Promise.all([replied, received]);
       } catch (e) {
@@ -780,11 +988,13 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
           throw nodeError(`reading ${path}`, e);
         },
       );
-      return await firstByteStream(source, done, () => {
+      const stream = await firstByteStream(source, done, () => {
         // The reader went away: drop the data and the control connection.
         client.close();
         data.destroy();
       });
+      data.setTimeout(timeout); // flowing now: the transfer's idle limit
+      return stream;
     },
     size: (path) =>
       withClient(
@@ -839,8 +1049,12 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         const ftp = ftpContext(c);
         const end = await ftp.handle(`RETR ${path}`, (res, task) => {
           if (res instanceof Error) task.reject(res);
-          else if (res.code === 150 || res.code === 125) started = true;
-          else if (res.code >= 200) task.resolve(res);
+          else if (res.code === 150 || res.code === 125) {
+            started = true;
+            // The node sends straight to the client: nothing to watch here but the end,
+            // which ABOR or the client's going away (the signal) cut short.
+            ftp.socket.setTimeout(0);
+          } else if (res.code >= 200) task.resolve(res);
         }).catch((e: unknown) => {
           if (!started && isFtpReply(e)) return null; // refused before sending anything
           throw e;
@@ -863,14 +1077,23 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
     },
     list: (d) =>
       withClient(`listing ${d || "/"}`, async (c) => {
-        const entries = await listDir(c, d === "" ? "" : checkNodePath(d), mlst ?? false);
-        return entries.map((e) => ({ ...e, mtimeMs: e.isDir ? null : e.mtimeMs }));
+        // A long listing may be slow to start: the data timeout, not the reply timeout.
+        const ctx = c.ftp as { timeout: number };
+        ctx.timeout = timeout;
+        try {
+          const entries = await listDir(c, d === "" ? "" : checkNodePath(d), mlst ?? false);
+          return entries.map((e) => ({ ...e, mtimeMs: e.isDir ? null : e.mtimeMs }));
+        } finally {
+          ctx.timeout = replyTimeout;
+        }
       }),
-    receiveFrom: async (path, send) => {
+    receiveFrom: async (path, size, send) => {
       checkNodePath(path);
       const c = await acquireCounted();
       if (!c) return false;
       let healthy = false;
+      let begun = false;
+      const tmp = nodeTempPath(path);
       const ac = new AbortController();
       try {
         const dir = nodePath.posix.dirname(path);
@@ -884,8 +1107,10 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
         const pasvHost = announced === "0.0.0.0" ? host : announced;
         const pasvPort = Number(m[5]) * 256 + Number(m[6]);
         const ftp = ftpContext(c);
-        const stored = ftp.handle(`STOR ${path}`, (res, task) => {
+        begun = true;
+        const stored = ftp.handle(`STOR ${tmp}`, (res, task) => {
           if (res instanceof Error) task.reject(res);
+          else if (res.code === 150 || res.code === 125) ftp.socket.setTimeout(0);
           else if (res.code >= 200) task.resolve(res);
         });
         stored.catch(() => {});
@@ -896,14 +1121,19 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
           });
         if (!sent) {
           c.close();
+          const e = await dropTemp(c, tmp, null);
+          if (e instanceof NodeLeftoverError) throw e;
           return false;
         }
+        ftp.socket.setTimeout(timeout); // the sender is done: the receiver's reply follows
         await stored;
+        await settle(c, tmp, path, size);
         healthy = true;
         st.markUp();
         return true;
       } catch (e) {
-        throw nodeError(`third-party STOR ${path}`, e);
+        if (e instanceof NodeLeftoverError) throw e;
+        throw nodeError(`third-party STOR ${path}`, begun ? await dropTemp(c, tmp, e) : e);
       } finally {
         ac.abort();
         release(c, healthy);

@@ -27,6 +27,7 @@ import { LINK_SUFFIX } from "./layout.ts";
 import { type FileLink, type NodeCopy, readFileLink, stagedId, writeInfo } from "./links.ts";
 import { chooseNodes, type StorageNode } from "./nodes.ts";
 import { walkTree } from "./scan.ts";
+import { noteLeftover } from "./store.ts";
 
 /** Which nodes replication may read from and write to. */
 export interface NodeSelection {
@@ -137,7 +138,7 @@ export async function replicateLink(
   return { link: rel, had: counted.length, made, direct, short: need - made.length, reason };
 }
 
-/** Copy the data from the first source that works to `target`; checks the size there. */
+/** Copy the data from the first source that works to `target` (atomically, size checked). */
 async function copyTo(
   ctx: ClusterContext,
   link: FileLink,
@@ -150,11 +151,14 @@ async function copyTo(
     if (from.sendTo && target.receiveFrom) {
       // Node to node first (FXP); where a node refuses, through this process.
       try {
-        const ok = await target.receiveFrom(src.path, (addr) => from.sendTo!(src.path, 0, addr));
-        if (ok && (await target.size(src.path)) === link.size) {
-          return { node: target.key, path: src.path, direct: true };
-        }
+        const ok = await target.receiveFrom(
+          src.path,
+          link.size,
+          (addr) => from.sendTo!(src.path, 0, addr),
+        );
+        if (ok) return { node: target.key, path: src.path, direct: true };
       } catch (e) {
+        await noteLeftover(ctx, target.key, e);
         ctx.log(
           `cluster: node-to-node copy ${src.path} ${from.label} -> ${target.label}: ${
             (e as Error).message
@@ -164,15 +168,12 @@ async function copyTo(
     }
     try {
       const stream = await from.get(src.path, 0);
+      // Atomic on the target: a temporary name, its size checked, then renamed.
       // deno-lint-ignore no-explicit-any
-      await target.put(src.path, Readable.fromWeb(stream as any));
-      const size = await target.size(src.path);
-      if (size !== link.size) {
-        await target.remove(src.path).catch(() => false);
-        throw new Error(`size on ${target.label} is ${size}, expected ${link.size}`);
-      }
+      await target.put(src.path, Readable.fromWeb(stream as any), link.size);
       return { node: target.key, path: src.path, direct: false };
     } catch (e) {
+      await noteLeftover(ctx, target.key, e);
       last = e;
     }
   }

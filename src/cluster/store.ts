@@ -19,13 +19,14 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { encodeName } from "../codec/names.ts";
 import type { ClusterContext } from "./fs.ts";
 import {
+  deleteJob,
   jobDiskPath,
   type JobQueue,
   type QueueJob,
@@ -43,7 +44,7 @@ import {
   withStaged,
   writeInfo,
 } from "./links.ts";
-import { chooseNodes } from "./nodes.ts";
+import { chooseNodes, NodeLeftoverError } from "./nodes.ts";
 import { runReplicateJob } from "./replicate.ts";
 
 /** Options of the store worker. */
@@ -52,6 +53,8 @@ export interface StoreOptions {
   replicas?: number;
   /** First retry delay of a job short of copies (ms, default 2000; doubles up to 5 min). */
   retryBaseMs?: number;
+  /** Jobs run at once (default 4). */
+  jobsAtOnce?: number;
 }
 
 /** What one pass did. */
@@ -107,7 +110,28 @@ async function runUpload(
   const st = await fsp.stat(staged).catch(() => null);
   if (!st) {
     ctx.log(`cluster: AUDIT staged data .staging/${id} of ${job.path} is missing`);
-    return { result: "dropped", reason: "staged data missing" };
+    if (link.copies.length === 0) {
+      return { result: "dropped", reason: "staged data missing, no copy on a node (lost)" };
+    }
+    // Copies were made before the staged data went: the link keeps them, and only them.
+    const fixed = await ctx.serial(async () => {
+      const now = await readFileLink(linkFile);
+      if (!same(now) || stagedId(now!) !== id) return false;
+      await writeInfo(l.tmp, linkFile, withStaged(now!, null));
+      if (now!.copies.length < Math.min(replicas, ctx.nodes.size)) {
+        await ctx.jobs.enqueue({
+          type: "replicate",
+          link: job.path,
+          size: now!.size,
+          mtime: now!.mtime,
+          nodes: [],
+        });
+      }
+      return true;
+    });
+    return fixed
+      ? { result: "done" }
+      : { result: "dropped", reason: "link changed while recording its copies" };
   }
   const want = Math.min(replicas, ctx.nodes.size);
   const copies: NodeCopy[] = link.copies.filter((c) => ctx.nodes.has(c.node));
@@ -126,20 +150,23 @@ async function runUpload(
     if (chosen.length === 0) break;
     const results = await Promise.allSettled(chosen.map(async (node) => {
       exclude.add(node.key);
-      await node.put(nodePath, fs.createReadStream(staged, { highWaterMark: 256 * 1024 }));
-      const size = await node.size(nodePath);
-      if (size !== st.size) {
-        await node.remove(nodePath).catch(() => {});
-        throw new Error(`size on node is ${size}, expected ${st.size}`);
-      }
+      // Atomic on the node: a temporary name, its size checked, then renamed.
+      await node.put(
+        nodePath,
+        fs.createReadStream(staged, { highWaterMark: 256 * 1024 }),
+        st.size,
+      );
       return { node: node.key, path: nodePath };
     }));
-    results.forEach((r, i) => {
+    for (const [i, r] of results.entries()) {
       if (r.status === "fulfilled") made.push(r.value);
-      else {ctx.log(
+      else {
+        ctx.log(
           `cluster: store ${job.path} on ${chosen[i].label} failed: ${(r.reason as Error).message}`,
-        );}
-    });
+        );
+        await noteLeftover(ctx, chosen[i].key, r.reason);
+      }
+    }
   }
   const all = [...copies, ...made];
   const complete = all.length >= want && want > 0;
@@ -159,6 +186,36 @@ async function runUpload(
   await fsp.rm(staged, { force: true });
   ctx.log(`cluster: stored ${job.path} (${st.size} bytes) on ${all.map((c) => c.node).join(", ")}`);
   return { result: "done" };
+}
+
+/**
+ * A node write failed and left its temporary file on the node (`NodeLeftoverError`):
+ * a `.deleted/` entry names it and a delete job is queued, so the store worker and
+ * `hop cleanup` delete it once the node answers again. Other errors: nothing to do.
+ */
+export async function noteLeftover(
+  ctx: ClusterContext,
+  node: string,
+  error: unknown,
+): Promise<void> {
+  if (!(error instanceof NodeLeftoverError)) return;
+  const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  const name = error.leftover.split("/").pop()!;
+  const entry = `${stamp}-${randomBytes(4).toString("hex")}-${name}${LINK_SUFFIX}`;
+  try {
+    await writeInfo(ctx.layout.tmp, path.join(ctx.layout.deleted, entry), {
+      kind: "file",
+      name,
+      size: 0,
+      uid: 0,
+      mtime: Math.floor(Date.now() / 1000),
+      copies: [{ node, path: error.leftover }],
+      extra: [],
+    });
+    await ctx.jobs.enqueue(deleteJob(entry));
+  } catch (e) {
+    ctx.log(`cluster: cannot note leftover ${error.leftover} on ${node}: ${(e as Error).message}`);
+  }
 }
 
 /** Run one delete job (also used by `hop cleanup`, `cleanup.ts`). */
@@ -250,63 +307,78 @@ async function runJob(
   await t.complete();
 }
 
-/** Process every job that is ready now; returns what was done. */
+/**
+ * Take and run jobs until none is ready (or this process may not change the tree).
+ * Errors of one job are its own (retried); an error taking a job ends the lane.
+ */
+async function lane(
+  ctx: ClusterContext,
+  queue: JobQueue,
+  opts: StoreOptions,
+  stats: StoreStats,
+  stop: () => boolean = () => false,
+): Promise<void> {
+  for (;;) {
+    if (stop() || ctx.blocked?.()) return; // not holding the root: its next holder does it
+    const t = await queue.take();
+    if (!t) return;
+    await runJob(ctx, t, opts, stats);
+  }
+}
+
+/**
+ * Process every job that is ready now, `jobsAtOnce` at a time (default 4: a job stuck
+ * on a sick node does not hold the others); returns what was done.
+ */
 export async function storeOnce(
   ctx: ClusterContext,
   queue: JobQueue,
   opts: StoreOptions = {},
 ): Promise<StoreStats> {
   const stats: StoreStats = { stored: 0, deleted: 0, retried: 0, dropped: 0 };
-  for (;;) {
-    if (ctx.blocked?.()) return stats; // not holding the root: its next holder does the jobs
-    const t = await queue.take();
-    if (!t) return stats;
-    await runJob(ctx, t, opts, stats);
-  }
+  const n = Math.max(1, opts.jobsAtOnce ?? 4);
+  await Promise.all(Array.from({ length: n }, () => lane(ctx, queue, opts, stats)));
+  return stats;
 }
 
 /** A running store worker. */
 export interface StoreWorker {
   /** Look at the queue now (after an enqueue). */
   kick(): void;
-  /** Stop after the job under way; resolves when stopped. */
+  /** Stop after the jobs under way; resolves when stopped. */
   stop(): Promise<void>;
 }
 
-/** Run the store worker until `stop()`: on every kick and every `pollMs` (default 1000). */
+/**
+ * Run the store worker until `stop()`: on every kick and every `pollMs` (default 1000),
+ * lanes (up to `jobsAtOnce`, default 4) take jobs until none is ready. A lane held by a
+ * slow job holds only itself: the others go on taking jobs.
+ */
 export function startStoreWorker(
   ctx: ClusterContext,
   queue: JobQueue,
   opts: StoreOptions & { pollMs?: number } = {},
 ): StoreWorker {
   let stopped = false;
-  let running: Promise<void> | null = null;
-  let again = false;
-  const pass = () => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
+  const running = new Set<Promise<void>>();
+  const stats: StoreStats = { stored: 0, deleted: 0, retried: 0, dropped: 0 };
+  const n = Math.max(1, opts.jobsAtOnce ?? 4);
+  const fill = () => {
+    while (!stopped && running.size < n) {
+      const p: Promise<void> = lane(ctx, queue, opts, stats, () => stopped)
+        .catch((e) => ctx.log(`cluster: store worker: ${(e as Error).message}`))
+        .finally(() => running.delete(p));
+      running.add(p);
     }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await storeOnce(ctx, queue, opts);
-        } catch (e) {
-          ctx.log(`cluster: store worker: ${(e as Error).message}`);
-        }
-      } while (again && !stopped);
-    })().finally(() => running = null);
   };
-  const timer = setInterval(pass, opts.pollMs ?? 1000);
-  pass();
+  const timer = setInterval(fill, opts.pollMs ?? 1000);
+  fill();
   return {
-    kick: pass,
+    kick: fill,
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      while (running.size > 0) await Promise.all([...running]);
     },
   };
 }

@@ -10,7 +10,8 @@
 import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { errorCode, explainError } from "./src/errors.ts";
-import { type GlobalOptions, increase, reportOptions } from "./src/cli/common.ts";
+import { examples, type GlobalOptions, increase, reportOptions } from "./src/cli/common.ts";
+import { registerDocCommands } from "./src/cli/docs.ts";
 import { reportFailure } from "./src/ui/report.ts";
 import { registerArchiveCommands } from "./src/archive/cli.ts";
 import { registerClusterCommands } from "./src/cluster/cli.ts";
@@ -45,6 +46,12 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerMaintenanceCommands(program);
   registerArchiveCommands(program);
+  registerDocCommands(program);
+  examples(program, [
+    "hop relay sync ./work file:///mnt/relay --once",
+    "hop cluster serve --http 127.0.0.1:8021",
+    "hop <command> --help              # every command has examples",
+  ]);
 
   for (const c of [program, ...allCommands(program)]) {
     c.exitOverride().showHelpAfterError("(run with --help for usage)");

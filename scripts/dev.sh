@@ -40,7 +40,9 @@ install_test_peers() {
   # the real Escale client (../shared/peers) runs on Debian's Python with these
   /usr/bin/python3 -c 'import requests' 2>/dev/null || need="$need python3-requests"
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need="$need python3-cryptography"
-  for p in vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl; do
+  # chromium renders the cluster dashboard; mandoc checks the man page; zsh and fish load
+  # the shell completions
+  for p in vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl chromium:chromium mandoc:mandoc zsh:zsh fish:fish; do
     command -v "${p%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${p%%:*}" ] || need="$need ${p#*:}"
   done
   [ -z "$need" ] && return 0

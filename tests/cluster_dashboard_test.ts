@@ -189,6 +189,10 @@ Deno.test("cluster status without a server: nodes asked, copies counted, says no
     const plain = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
     assert.match(plain.stdout, /no server running/);
     assert.match(plain.stdout, /^queue: 0 job\(s\)$/m);
+    const q = await runHop(["cluster", "queue", "--root", root]);
+    assert.equal(q.code, 0);
+    assert.equal(q.stdout, ""); // stdout holds job lines only
+    assert.match(q.stderr, /the queue of .* is empty/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -111,3 +111,17 @@ export function aborted(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => resolve(), { once: true })
   );
 }
+
+/** The examples of each command, for `--help` and the man page. */
+const EXAMPLES = new WeakMap<Command, string[]>();
+
+/** Adds examples to a command's `--help` (and to the man page); returns the command. */
+export function examples(cmd: Command, lines: string[]): Command {
+  EXAMPLES.set(cmd, lines);
+  return cmd.addHelpText("after", `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+}
+
+/** The examples given to `cmd` with {@linkcode examples}. */
+export function examplesOf(cmd: Command): string[] {
+  return EXAMPLES.get(cmd) ?? [];
+}

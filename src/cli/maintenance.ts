@@ -7,19 +7,25 @@
  * @module
  */
 import type { Command } from "commander";
-import { collect, positiveInt, reporterFor } from "./common.ts";
+import { collect, examples, positiveInt, reporterFor } from "./common.ts";
 import { clusterSettings } from "../cluster/cli.ts";
 import { folderOptions, relayAuditCommand, relayCleanupCommand } from "../relay/cli.ts";
 
 /** Adds `hop cleanup` and `hop audit` to `program`. */
 export function registerMaintenanceCommands(program: Command): void {
-  maintenanceTarget(
+  maintenanceTarget(examples(
     program.command("cleanup")
       .description(
         "relay: remove stale locks, consumed updates, expired clients and temporary files; " +
           "cluster: delete the node data of deleted files and purge staging leftovers",
       ),
-  )
+    [
+      "hop cleanup -c escale.conf --dry-run        # a relay: what would be removed",
+      "hop cleanup ./work file:///mnt/relay",
+      "hop cleanup --cluster-config /etc/hop/cluster.conf",
+      "hop cleanup --root /srv/cluster --node 'ftp://store@10.0.0.2/data?password-env=PW'",
+    ],
+  ))
     .option("--dry-run", "show what would be done, change nothing")
     .action(async (local: string | undefined, relay: string | undefined, o, cmd: Command) => {
       const r = reporterFor(cmd);
@@ -29,13 +35,19 @@ export function registerMaintenanceCommands(program: Command): void {
       const { clusterCleanupCommand } = await import("../cluster/command.ts");
       await clusterCleanupCommand(await clusterTarget(o), Boolean(o.dryRun), r);
     });
-  maintenanceTarget(
+  maintenanceTarget(examples(
     program.command("audit")
       .description(
         "relay: index against relay against local folder; cluster: link files against " +
           "what the nodes hold (ok, orphan, missing, size mismatch, under-replicated, foreign)",
       ),
-  )
+    [
+      "hop audit -c escale.conf",
+      "hop audit -c escale.conf --repair",
+      "hop audit --cluster-config /etc/hop/cluster.conf --repair --report fix.txt",
+      "hop audit --cluster-config /etc/hop/cluster.conf --apply fix.txt",
+    ],
+  ))
     .option(
       "--repair",
       "relay: rebuild broken pages now; cluster: write a repair report to review",
@@ -66,6 +78,7 @@ function maintenanceTarget(c: Command): Command {
   return folderOptions(
     c.argument("[local]", "relay mode: local folder (one-off form)")
       .argument("[relay]", "relay mode: the relay (one-off form)"),
+    { mode: false },
   )
     .option("--root <dir>", "cluster mode: cluster root folder (default ./hop-cluster)")
     .option("--node <url>", "cluster mode: storage node URL (repeatable)", collect)
@@ -79,5 +92,5 @@ function isRelay(local: string | undefined, o: { config?: string }): boolean {
 
 /** The cluster named by the cluster-mode options. */
 function clusterTarget(o: Record<string, unknown>) {
-  return clusterSettings({ ...o, config: o.clusterConfig });
+  return clusterSettings(o);
 }

@@ -12,29 +12,48 @@ import { UsageError } from "../errors.ts";
 import {
   aborted,
   collect,
+  examples,
   type GlobalOptions,
   positiveInt,
   reporterFor,
   tlsOption,
   untilSignal,
 } from "../cli/common.ts";
+import { readSecret } from "../secrets.ts";
 
 /** Adds `hop cluster ...` to `program`. */
 export function registerClusterCommands(program: Command): void {
-  const cluster = program.command("cluster").description(
-    "the FTP cluster: link files on the server, data on ordinary FTP servers (nodes)",
+  const cluster = examples(
+    program.command("cluster").description(
+      "the FTP cluster: link files on the server, data on ordinary FTP servers (nodes)",
+    ),
+    [
+      "hop cluster serve                       # ./hop-cluster on 127.0.0.1:2121, two local nodes",
+      "hop cluster serve --cluster-config /etc/hop/cluster.conf --http 127.0.0.1:8021",
+      "hop cluster status",
+    ],
   );
-  cluster.command("serve")
+  examples(cluster.command("serve"), [
+    "hop cluster serve",
+    "hop cluster serve --root /srv/cluster --listen 0.0.0.0:21 \\",
+    "  --node 'ftp://store@10.0.0.2/data?password-file=/etc/hop/store.pw' \\",
+    "  --node 'ftp://store@10.0.0.3/data?password-env=STORE_PW' --replicas 2",
+    "hop cluster serve --cluster-config /etc/hop/cluster.conf --http 127.0.0.1:8021",
+  ])
     .description(
       "serve the cluster over FTP; with no options: ./hop-cluster on 127.0.0.1:2121 " +
         "with two local folder nodes and a new admin user",
     )
-    .option("-c, --config <file>", "settings file (flags given here win over it)")
+    .option(
+      "--cluster-config <file>",
+      "cluster settings file (see the README; flags given here win over it)",
+    )
     .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
     .option("--listen <host:port>", "address to listen on (default 127.0.0.1:2121)")
     .option(
       "--node <url>",
-      "storage node: ftp://user:pass@host:port/dir or file:///dir (repeatable)",
+      "storage node: ftp://user@host:port/dir?password-file=F (or password-env=VAR) or " +
+        "file:///dir (repeatable)",
       collect,
     )
     .option("--replicas <n>", "copies of each file (default 2)", positiveInt)
@@ -66,23 +85,30 @@ export function registerClusterCommands(program: Command): void {
       const { runClusterServe } = await import("./serve.ts");
       await runClusterServe({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
     });
-  clusterTargetOptions(
+  clusterTargetOptions(examples(
     cluster.command("status")
       .description(
         "what the cluster is doing: nodes (up or down, free space, load, last error), copies " +
           "per file, queue, staging, and, while a server runs, its sessions and transfers",
       ),
-  ).action(async (o, cmd: Command) => {
+    [
+      "hop cluster status",
+      "hop cluster status --cluster-config /etc/hop/cluster.conf",
+      "hop --json cluster status | jq .status.queue",
+    ],
+  )).action(async (o, cmd: Command) => {
     const { clusterStatusCommand } = await import("./command.ts");
     await clusterStatusCommand(await clusterSettings(o), reporterFor(cmd));
   });
-  cluster.command("store")
-    .description("move staged uploads to nodes and run queued deletions (the store worker)")
+  clusterTargetOptions(examples(
+    cluster.command("store")
+      .description("move staged uploads to nodes and run queued deletions (the store worker)"),
+    [
+      "hop cluster store --once",
+      "hop cluster store --once --cluster-config /etc/hop/cluster.conf",
+    ],
+  ))
     .option("--once", "process what is queued now, then exit (required for now)")
-    .option("-c, --config <file>", "settings file")
-    .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
-    .option("--node <url>", "storage node URL (repeatable)", collect)
-    .option("--replicas <n>", "copies of each file (default 2)", positiveInt)
     .action(async (o, cmd: Command) => {
       if (!o.once) {
         throw new UsageError(
@@ -93,10 +119,14 @@ export function registerClusterCommands(program: Command): void {
       const { storeClusterOnce } = await import("./serve.ts");
       await storeClusterOnce({ ...(await clusterSettings(o)), reporter: reporterFor(cmd) });
     });
-  clusterTargetOptions(
+  clusterTargetOptions(examples(
     cluster.command("replicate")
       .description("bring every file to the replication factor (node to node where nodes allow)"),
-  )
+    [
+      "hop cluster replicate --dry-run",
+      "hop cluster replicate --cluster-config /etc/hop/cluster.conf --to 10.0.0.4:21",
+    ],
+  ))
     .option("--dry-run", "show what would be copied where")
     .option("--from <node>", "copy only from this node (repeatable)", collect)
     .option("--to <node>", "copy only to this node (repeatable)", collect)
@@ -108,11 +138,18 @@ export function registerClusterCommands(program: Command): void {
         to: o.to,
       }, reporterFor(cmd));
     });
-  cluster.command("queue")
-    .description(
-      "list the job queue, one job a line; --dequeue prints and removes, --enqueue reads lines " +
-        "from stdin (queue --dequeue | filter | queue --enqueue)",
-    )
+  examples(
+    cluster.command("queue")
+      .description(
+        "list the job queue, one job a line; --dequeue prints and removes, --enqueue reads " +
+          "lines from stdin (queue --dequeue | filter | queue --enqueue)",
+      ),
+    [
+      "hop cluster queue",
+      "hop cluster queue --dequeue | grep -v 10.0.0.2 | hop cluster queue --enqueue",
+      "hop --json cluster queue",
+    ],
+  )
     .option("--root <dir>", "cluster root folder", "hop-cluster")
     .option("--dequeue", "print every job and remove it from the queue")
     .option("--enqueue", "queue the job lines read from stdin (all checked first)")
@@ -120,51 +157,62 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o, cmd: Command) => {
       const { clusterQueueCommand } = await import("./command.ts");
       const g = cmd.optsWithGlobals() as GlobalOptions;
-      await clusterQueueCommand(o.root, { ...o, json: g.json }, reporterFor(cmd));
+      await clusterQueueCommand(o.root, { ...o, json: g.json, quiet: g.quiet }, reporterFor(cmd));
     });
   registerUserCommands(cluster);
   registerNodeCommands(cluster);
 }
 
 function registerUserCommands(cluster: Command): void {
-  const user = cluster.command("user").description(
-    "cluster users (offline; SITE commands do it online)",
+  const user = examples(
+    cluster.command("user").description("cluster users (offline; SITE commands do it online)"),
+    ["hop cluster user add bob", "hop cluster user list"],
   );
-  user.command("add")
+  examples(user.command("add"), [
+    "hop cluster user add bob                       # prints a random password",
+    "hop cluster user add bob --password-file bob.pw --home /shared",
+  ])
     .description("add a user (prints the password when none is given)")
     .argument("<login>", "login name")
     .option("--root <dir>", "cluster root folder", "hop-cluster")
-    .option("--password <pw>", "password (default: a random one, printed)")
+    .option("--password <pw>", "password (default: a random one, printed); seen in ps")
+    .option("--password-file <file>", "read the password from this file (its first line)")
     .option("--home <path>", "home directory in the cluster (default /LOGIN)")
     .option("--admin", "an administrator (may use SITE USERADD/PASSWD/CHOWN)")
     .action(async (login: string, o, cmd: Command) => {
       const { addUser } = await import("./users.ts");
+      const password = readSecret({ value: o.password, file: o.passwordFile });
       const u = await addUser(o.root, login, {
-        password: o.password,
+        password,
         home: o.home,
         admin: o.admin,
       });
       reporterFor(cmd).info(
         `added ${u.login} (uid ${u.uid}, home ${u.home})${
-          o.password ? "" : `, password ${u.password}`
+          password !== undefined ? "" : `, password ${u.password}`
         }`,
         { event: "user.added", login: u.login, uid: u.uid, home: u.home },
       );
     });
-  user.command("passwd")
+  examples(user.command("passwd"), [
+    "hop cluster user passwd bob                   # a random one, printed",
+    "hop cluster user passwd bob --password-file bob.pw",
+  ])
     .description("set a user's password (a random one, printed, when none is given)")
     .argument("<login>", "login name")
     .option("--root <dir>", "cluster root folder", "hop-cluster")
-    .option("--password <pw>", "the new password")
+    .option("--password <pw>", "the new password (seen in ps)")
+    .option("--password-file <file>", "read the new password from this file (its first line)")
     .action(async (login: string, o, cmd: Command) => {
       const { setPassword } = await import("./users.ts");
-      const pw = await setPassword(o.root, login, o.password);
-      reporterFor(cmd).info(`password of ${login} changed${o.password ? "" : `: ${pw}`}`, {
+      const given = readSecret({ value: o.password, file: o.passwordFile });
+      const pw = await setPassword(o.root, login, given);
+      reporterFor(cmd).info(`password of ${login} changed${given !== undefined ? "" : `: ${pw}`}`, {
         event: "user.password",
         login,
       });
     });
-  user.command("del")
+  examples(user.command("del"), ["hop cluster user del bob"])
     .description("delete a user (their files keep their uid)")
     .argument("<login>", "login name")
     .option("--root <dir>", "cluster root folder", "hop-cluster")
@@ -173,7 +221,7 @@ function registerUserCommands(cluster: Command): void {
       await deleteUser(o.root, login);
       reporterFor(cmd).info(`deleted ${login}`, { event: "user.deleted", login });
     });
-  user.command("list")
+  examples(user.command("list"), ["hop cluster user list", "hop --json cluster user list"])
     .description("list users")
     .option("--root <dir>", "cluster root folder", "hop-cluster")
     .action(async (o, cmd: Command) => {
@@ -189,7 +237,10 @@ function registerUserCommands(cluster: Command): void {
 }
 
 function registerNodeCommands(cluster: Command): void {
-  const node = cluster.command("node").description("storage nodes");
+  const node = examples(cluster.command("node").description("storage nodes"), [
+    "hop cluster node serve --root /srv/node --listen 0.0.0.0:2122 --password-file node.pw",
+    "hop cluster node retire ftp://store@10.0.0.2/data --dry-run",
+  ]);
   for (
     const [verb, what] of [[
       "retire",
@@ -199,9 +250,13 @@ function registerNodeCommands(cluster: Command): void {
       "a dead node: drop its copies, re-replicate from the others, list files lost",
     ]] as const
   ) {
-    clusterTargetOptions(
+    clusterTargetOptions(examples(
       node.command(verb).description(what).argument("<node>", "node URL or key as in link files"),
-    )
+      [
+        `hop cluster node ${verb} 10.0.0.2:21 --dry-run`,
+        `hop cluster node ${verb} 10.0.0.2:21 --cluster-config /etc/hop/cluster.conf`,
+      ],
+    ))
       .option("--dry-run", "show what would be done")
       .action(async (which: string, o, cmd: Command) => {
         const m = await import("./command.ts");
@@ -209,12 +264,16 @@ function registerNodeCommands(cluster: Command): void {
         await run(await clusterSettings(o), which, Boolean(o.dryRun), reporterFor(cmd));
       });
   }
-  node.command("serve")
+  examples(node.command("serve"), [
+    "hop cluster node serve --root /srv/node --listen 0.0.0.0:2122 --password-file node.pw",
+    "HOP_NODE_PASSWORD=... hop cluster node serve --root /srv/node",
+  ])
     .description("serve a plain folder over FTP (a storage node)")
     .requiredOption("--root <dir>", "folder to serve")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:2122")
     .option("--user <name>", "login name", "node")
-    .option("--password <pw>", "password (default: $HOP_NODE_PASSWORD)")
+    .option("--password <pw>", "password (seen in ps; default: $HOP_NODE_PASSWORD)")
+    .option("--password-file <file>", "read the password from this file (its first line)")
     .option("--anonymous", "allow anonymous read-only logins")
     .option("--tls-cert <file>", "TLS certificate, PEM (enables FTPS)")
     .option("--tls-key <file>", "TLS private key, PEM")
@@ -228,7 +287,8 @@ function registerNodeCommands(cluster: Command): void {
         host,
         port,
         user: o.user,
-        password: o.password ?? process.env.HOP_NODE_PASSWORD,
+        password: readSecret({ value: o.password, file: o.passwordFile }) ??
+          process.env.HOP_NODE_PASSWORD,
         anonymous: o.anonymous,
         tls: tlsOption(o),
       });
@@ -244,7 +304,7 @@ function registerNodeCommands(cluster: Command): void {
 
 /** The options that name a cluster for commands working on it from their own process. */
 function clusterTargetOptions(c: Command): Command {
-  return c.option("-c, --config <file>", "settings file of cluster serve")
+  return c.option("--cluster-config <file>", "the settings file of cluster serve")
     .option("--root <dir>", "cluster root folder (default ./hop-cluster)")
     .option("--node <url>", "storage node URL (repeatable)", collect)
     .option("--replicas <n>", "copies of each file (default 2)", positiveInt);
@@ -253,7 +313,8 @@ function clusterTargetOptions(c: Command): Command {
 /** Cluster settings: the config file, then the flags given on the command line over it. */
 export async function clusterSettings(o: Record<string, unknown>) {
   const { readClusterConfig } = await import("./config.ts");
-  const base = o.config ? await readClusterConfig(o.config as string) : {};
+  const file = o.clusterConfig as string | undefined;
+  const base = file ? await readClusterConfig(file) : {};
   const flags = {
     root: o.root as string | undefined,
     listen: o.listen as string | undefined,

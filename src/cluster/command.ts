@@ -219,22 +219,30 @@ async function readStdin(): Promise<string> {
 /** `hop cluster queue`: list, dequeue (print and remove), enqueue (stdin), remove. */
 export async function clusterQueueCommand(
   root: string,
-  o: { dequeue?: boolean; enqueue?: boolean; remove?: string[]; json?: boolean },
+  o: { dequeue?: boolean; enqueue?: boolean; remove?: string[]; json?: boolean; quiet?: boolean },
   r: Reporter,
 ): Promise<void> {
   const out = (s: string) => process.stdout.write(s + "\n");
+  // said on stderr: stdout holds job lines only (queue --dequeue | filter | queue --enqueue)
+  const empty = () => {
+    if (!o.quiet) process.stderr.write(`the queue of ${root} is empty\n`);
+  };
   if (o.enqueue) {
     const n = await enqueueLines(root, await readStdin(), "stdin");
     r.info(`queued ${n} job(s)`, { event: "queue.enqueued", count: n });
   } else if (o.dequeue) {
-    for (const line of await dequeueAll(root)) out(line);
+    const lines = await dequeueAll(root);
+    for (const line of lines) out(line);
+    if (lines.length === 0) empty();
   } else if (o.remove && o.remove.length > 0) {
     await removeJobs(root, o.remove);
     r.info(`removed ${o.remove.length} job(s)`, { event: "queue.removed", ids: o.remove });
   } else if (o.json) {
     for (const e of await listQueue(root)) out(JSON.stringify(e));
   } else {
-    for (const line of await queueLines(root)) out(line);
+    const lines = await queueLines(root);
+    for (const line of lines) out(line);
+    if (lines.length === 0) empty();
   }
 }
 

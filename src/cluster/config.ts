@@ -126,7 +126,7 @@ export async function readClusterConfig(file: string): Promise<ServeClusterOptio
     text = await readFile(file, "utf8");
   } catch (e) {
     throw new HopError(`cannot read the cluster config ${file}: ${(e as Error).message}`, {
-      hint: "Check the path given to --config.",
+      hint: "Check the path given to --cluster-config.",
       cause: e,
     });
   }

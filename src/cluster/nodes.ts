@@ -51,6 +51,7 @@ import { pipeline } from "node:stream/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
+import { urlSecret } from "../secrets.ts";
 import {
   connectFtp,
   ftpContext,
@@ -198,13 +199,15 @@ function checkNodePath(p: string): string {
 }
 
 /** Parses and opens a node URL. Throws HopError for anything but ftp:// and file:// URLs. */
-export function openNode(url: string, options: NodeOptions = {}): StorageNode {
+export function openNode(given: string, options: NodeOptions = {}): StorageNode {
+  // a password named by ?password-file= or ?password-env= (kept out of ps) is read here
+  const url = urlSecret(given).url;
   let u: URL;
   try {
     u = new URL(url);
   } catch (e) {
     throw new HopError(`bad node URL "${url}"`, {
-      hint: "Give nodes as ftp://user:pass@host:port/dir or file:///path.",
+      hint: "Give nodes as ftp://user@host:port/dir?password-file=FILE or file:///path.",
       cause: e,
     });
   }

@@ -7,14 +7,29 @@
  */
 import { type Command, Option } from "commander";
 import { HopError } from "../errors.ts";
-import { positiveNumber, reporterFor, untilSignal } from "../cli/common.ts";
+import { examples, positiveNumber, reporterFor, untilSignal } from "../cli/common.ts";
 import type { Reporter } from "../ui/report.ts";
 
-/** The options that name a relay folder: `-c FILE`, or the one-off form's. */
-export function folderOptions(c: Command): Command {
-  return c.option("-c, --config <file>", "INI configuration (an escale.conf works)")
-    .option("--client-name <name>", "this client's name (one-off form; default: host name)")
-    .addOption(
+/**
+ * The options that name a relay folder: `-c FILE`, or the one-off form's
+ * client name and (where it changes what the command does) mode.
+ */
+export function folderOptions(
+  c: Command,
+  which: { mode?: boolean; client?: boolean } = {},
+): Command {
+  c.option(
+    "-c, --config <file>",
+    "relay configuration (an escale.conf works; default: ~/.config/hop/relay.conf, then Escale's)",
+  );
+  if (which.client !== false) {
+    c.option(
+      "--client-name <name>",
+      "one-off form: this client's name (default: host name and folder name)",
+    );
+  }
+  if (which.mode !== false) {
+    c.addOption(
       new Option("--mode <mode>", "one-off form: sync direction").choices([
         "shared",
         "upload",
@@ -22,24 +37,57 @@ export function folderOptions(c: Command): Command {
         "conservative",
       ]),
     );
+  }
+  return c;
 }
 
 /** Adds `hop relay ...` to `program`. */
 export function registerRelayCommands(program: Command): void {
-  const relay = program.command("relay").description(
-    "keep local folders in sync through a relay (a folder or an FTP account)",
+  const relay = examples(
+    program.command("relay").description(
+      "keep local folders in sync through a relay (a folder or an FTP account)",
+    ),
+    [
+      "hop relay sync ./work file:///mnt/relay --once    # one pass, no config file",
+      "hop relay sync -c escale.conf                     # every folder of a file, in a loop",
+      "hop relay status -c escale.conf",
+    ],
   );
-  folderOptions(
+  folderOptions(examples(
     relay.command("sync")
       .description("synchronize local folders with their relays (Escale 0.7 compatible)")
       .argument("[local]", "local folder (one-off use without a config file)")
-      .argument("[relay]", "relay: a folder, file:///path, ftp://host:port/dir or ftps://..."),
-  )
+      .argument(
+        "[relay]",
+        "relay: a folder, file:///path, ftp://user@host:port/dir?password-file=F or ftps://...",
+      ),
+    [
+      "hop relay sync ./work file:///mnt/relay --once --client-name alice",
+      "hop relay sync ./work 'ftp://alice@files.example.org/relay?password-file=/home/alice/.pw'",
+      "hop relay sync -c escale.conf                 # every folder, until Ctrl-C",
+      "hop relay sync --dry-run                      # what a pass would do (default config)",
+      "hop --json relay sync -c escale.conf --once   # one JSON event per line",
+    ],
+  ))
     .option("--once", "run one pull/push pass, then exit")
+    .option("--dry-run", "say what a pass would push and pull, change nothing")
     .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveNumber)
     .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
-      const { runRelaySync } = await import("./command.ts");
       const r = reporterFor(cmd);
+      if (o.dryRun) {
+        const { relayStatus } = await import("./command.ts");
+        await relayStatus({
+          configFile: o.config,
+          local,
+          relay: relayUrl,
+          clientName: o.clientName,
+          mode: o.mode,
+          reporter: r,
+          dryRun: true,
+        });
+        return;
+      }
+      const { runRelaySync } = await import("./command.ts");
       let stopped = false;
       const sum = await untilSignal((signal) => {
         signal.addEventListener("abort", () => stopped = true);
@@ -72,28 +120,61 @@ export function registerRelayCommands(program: Command): void {
         { event: "sync.summary", ...sum },
       );
     });
-  folderOptions(
+  folderOptions(examples(
     relay.command("status")
-      .description("show pages, pending updates and who consumed them, locks and clients")
+      .description(
+        "the background sync (hop relay start) if any, then each relay's pages, pending " +
+          "updates and who consumed them, locks and clients",
+      )
       .argument("[local]", "local folder (one-off form)")
       .argument("[relay]", "relay (one-off form)"),
-  ).action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+    [
+      "hop relay status                      # the default configuration",
+      "hop relay status -c escale.conf",
+      "hop relay status ./work file:///mnt/relay --client-name alice",
+    ],
+  )).action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
     const { relayStatus } = await import("./command.ts");
+    const r = reporterFor(cmd);
+    const bg = await import("./background.ts");
+    const info = await bg.backgroundInfo();
+    if (info) {
+      r.info(
+        `background sync: running (pid ${info.pid}) since ${info.started}: hop relay sync ${
+          info.args.join(" ")
+        }; log ${info.log}`,
+        { event: "background", running: true, ...info },
+      );
+      for (const l of await bg.lastPasses(info)) r.info(`  ${l}`);
+    } else {
+      r.info("background sync: not running (hop relay start starts one)", {
+        event: "background",
+        running: false,
+      });
+    }
     await relayStatus({
       configFile: o.config,
       local,
       relay: relayUrl,
       clientName: o.clientName,
       mode: o.mode,
-      reporter: reporterFor(cmd),
+      reporter: r,
     });
   });
+  registerServiceCommands(relay);
   folderOptions(
-    relay.command("forget")
-      .description("forget a registered client, so updates stop waiting for it")
-      .argument("<client>", "the client's name")
-      .argument("[local]", "local folder (one-off form)")
-      .argument("[relay]", "relay (one-off form)"),
+    examples(
+      relay.command("forget")
+        .description("forget a registered client, so updates stop waiting for it")
+        .argument("<client>", "the client's name")
+        .argument("[local]", "local folder (one-off form)")
+        .argument("[relay]", "relay (one-off form)"),
+      [
+        "hop relay forget carol -c escale.conf",
+        "hop relay forget carol ./work file:///mnt/relay",
+      ],
+    ),
+    { mode: false, client: false },
   ).action(
     async (
       name: string,
@@ -186,4 +267,72 @@ export async function relayAuditCommand(
         : "hop audit --repair rebuilds the damaged pages from this client's folder.",
     });
   }
+}
+
+/** `hop relay init | start | stop`: set-up and the background sync. */
+function registerServiceCommands(relay: Command): void {
+  examples(
+    relay.command("init")
+      .description(
+        "ask the questions escale -i asks and add a folder to the configuration " +
+          "(default ~/.config/hop/relay.conf, which hop relay sync reads by default)",
+      )
+      .argument("[file]", "the configuration file to write or add to"),
+    [
+      "hop relay init",
+      "hop relay init ~/.config/escale/escale.conf   # add a folder to Escale's file",
+    ],
+  ).action(async (file: string | undefined, _o, cmd: Command) => {
+    const { relayInit } = await import("./init.ts");
+    await relayInit({ file, reporter: reporterFor(cmd) });
+  });
+  folderOptions(examples(
+    relay.command("start")
+      .description(
+        "start hop relay sync in the background (its messages go to a log file); " +
+          "hop relay status says what it does, hop relay stop stops it",
+      )
+      .argument("[local]", "local folder (one-off form)")
+      .argument("[relay]", "relay (one-off form)"),
+    [
+      "hop relay start                         # the default configuration",
+      "hop relay start -c ~/escale.conf",
+      "hop relay start ./work file:///mnt/relay --log-file ~/relay.log",
+    ],
+  ))
+    .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveNumber)
+    .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
+      const { resolve } = await import("node:path");
+      const args: string[] = [];
+      if (o.config) args.push("-c", resolve(o.config));
+      if (local) args.push(resolve(local));
+      if (relayUrl) args.push(/^[a-z][a-z0-9+.-]*:/i.test(relayUrl) ? relayUrl : resolve(relayUrl));
+      if (o.clientName) args.push("--client-name", o.clientName);
+      if (o.mode) args.push("--mode", o.mode);
+      if (o.refresh) args.push("--refresh", String(o.refresh));
+      const r = reporterFor(cmd);
+      const g = cmd.optsWithGlobals() as { logFile?: string };
+      const { startBackground } = await import("./background.ts");
+      const info = await startBackground(args, g.logFile && resolve(g.logFile));
+      r.info(`background relay sync started (pid ${info.pid}); log ${info.log}`, {
+        event: "background-started",
+        ...info,
+      });
+    });
+  examples(
+    relay.command("stop").description(
+      "stop the background sync (the step in progress is undone; the next run resumes)",
+    ),
+    ["hop relay stop"],
+  ).action(async (_o, cmd: Command) => {
+    const { stopBackground } = await import("./background.ts");
+    const r = reporterFor(cmd);
+    const info = await stopBackground();
+    r.info(
+      info
+        ? `stopped the background relay sync (pid ${info.pid})`
+        : "no background relay sync runs",
+      { event: "background-stopped", pid: info?.pid ?? null },
+    );
+  });
 }

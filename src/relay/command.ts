@@ -16,7 +16,9 @@
  */
 import { closePool } from "../archive/bzip2.ts";
 import { pageOf } from "../codec/escale_index.ts";
+import { stat } from "node:fs/promises";
 import { hostname } from "node:os";
+import { hopConfigFile } from "./init.ts";
 import { errorCode, explainError, HopError, UsageError } from "../errors.ts";
 import { formatDuration, type Reporter } from "../ui/report.ts";
 import { type HeldFolderLock, lockFolder } from "./local_lock.ts";
@@ -116,12 +118,16 @@ export async function resolveFolders(
       "hop relay sync ./folder file:///mnt/relay",
     );
   }
-  const file = src.configFile ?? await findEscaleConfig();
+  const own = hopConfigFile();
+  const file = src.configFile ??
+    (await stat(own).then((st) => st.isFile(), () => false) ? own : await findEscaleConfig());
   if (!file) {
     throw new UsageError(
-      "no folder to sync: no configuration file given, and none where Escale looks",
-      `Give --config FILE, or a local folder and a relay (hop relay sync ./folder file:///mnt/relay); ` +
-        `Escale's places are ${escaleConfigLocations().join(", ")}.`,
+      "no folder to sync: no configuration file given, and none where hop or Escale look",
+      `Run hop relay init (it writes ${own}), give --config FILE, or a local folder and a ` +
+        `relay (hop relay sync ./folder file:///mnt/relay); Escale's places are ${
+          escaleConfigLocations().join(", ")
+        }.`,
     );
   }
   if (!src.configFile) reporter.info(`using ${file}`, { event: "config", file });
@@ -371,7 +377,7 @@ export interface FolderStatus {
  * anything (no lock taken, no state saved). Reports a readable summary.
  */
 export async function relayStatus(
-  opts: FolderSource & { reporter: Reporter },
+  opts: FolderSource & { reporter: Reporter; dryRun?: boolean },
 ): Promise<FolderStatus[]> {
   const { reporter } = opts;
   const out: FolderStatus[] = [];
@@ -404,6 +410,19 @@ export async function relayStatus(
       if (p.deletions) parts.push(`${p.deletions} deletion(s) recorded`);
       parts.push(`would push ${p.wouldPush}, delete ${p.wouldDelete}, pull ${p.wouldPull}`);
       reporter.info(parts.join("; "));
+    }
+    if (opts.dryRun) {
+      const sum = (k: "wouldPush" | "wouldDelete" | "wouldPull") =>
+        f.pages.reduce((n, p) => n + p[k], 0);
+      const [push, del, pull] = [sum("wouldPush"), sum("wouldDelete"), sum("wouldPull")];
+      reporter.info(
+        `${f.name}: dry run: a pass would ${
+          push + del + pull === 0
+            ? "do nothing (in sync)"
+            : `push ${push} file(s), send ${del} deletion(s) and pull ${pull} file(s)`
+        }; nothing was changed`,
+        { event: "dry-run", folder: f.name, push, delete: del, pull },
+      );
     }
   }
   return out;

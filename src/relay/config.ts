@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import {
@@ -41,6 +41,7 @@ import {
 } from "../codec/escale_conf.ts";
 import { CodecError } from "../codec/errors.ts";
 import { HopError, UsageError } from "../errors.ts";
+import { urlSecret } from "../secrets.ts";
 
 /** How a client takes part: as in Escale. */
 export type RelayMode = "shared" | "upload" | "download" | "conservative";
@@ -1189,6 +1190,16 @@ export function parseSize(v: string, key = "size"): number {
   return Math.floor(Number(m[1]) * 1024 ** exp);
 }
 
+/**
+ * The default client name of the one-off form: the host's name and the
+ * folder's (`laptop-work`), so two folders of one host syncing through one
+ * relay never share a name.
+ */
+export function oneOffClientName(host: string, local: string): string {
+  const folder = basename(resolve(local)).replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[-.]+/, "");
+  return `${host}-${folder || "root"}`;
+}
+
 /** Options of the one-off form: `hop relay sync ./folder file:///mnt/relay`. */
 export interface OneOffOptions {
   local: string;
@@ -1204,7 +1215,8 @@ export function oneOffConfig(o: OneOffOptions): FolderConfig {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(o.relay)) {
     let url: URL;
     try {
-      url = new URL(o.relay);
+      // a password named by ?password-file= or ?password-env= (kept out of ps) is read here
+      url = new URL(urlSecret(o.relay).url);
     } catch {
       throw new UsageError(`"${o.relay}" is not a relay URL`, "Use file:///dir or ftp://host/dir.");
     }
@@ -1219,14 +1231,16 @@ export function oneOffConfig(o: OneOffOptions): FolderConfig {
     relayUrl = pathToFileURL(resolve(o.relay)).href;
   }
   const url = new URL(relayUrl);
+  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  url.password = ""; // kept apart: the URL shows in messages and names the state file
   return {
     name: o.local,
     origin: "command line",
     localPath: isAbsolute(o.local) ? o.local : resolve(o.local),
-    relayUrl,
+    relayUrl: url.href,
     user: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    clientName: o.clientName ?? o.hostname ?? hostname(),
+    password,
+    clientName: o.clientName ?? oneOffClientName(o.hostname ?? hostname(), o.local),
     mode: o.mode ?? DEFAULTS.mode,
     scheme: "index",
     pageDepth: 0,

@@ -51,6 +51,8 @@ export interface ClientRecord {
   host: string;
   registered: number;
   seen: number;
+  /** The local folder it syncs (absolute), so a name is never used by two folders. */
+  folder?: string;
 }
 
 /** Reads every registration listed in `files` (unreadable ones are skipped). */

@@ -21,7 +21,7 @@ import { type IndexEntry, lockName, pageOf, pagePrefix } from "../codec/escale_i
 import { errorCode, explainError, HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
-import { clientFileName, parseClientFileName, registerClient } from "./hopfiles.ts";
+import { clientFileName, parseClientFileName, readClients, registerClient } from "./hopfiles.ts";
 import { encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
 import { openRelayIO, type RelayIO } from "./io.ts";
@@ -67,6 +67,8 @@ export interface SyncContext {
   warnedCollisions: Set<string>;
   /** Aborted by Ctrl-C: transfers in progress stop, nothing is published. */
   signal?: AbortSignal;
+  /** This client's name was checked not to belong to another folder or host. */
+  nameChecked?: boolean;
 }
 
 /** Totals of one pass. */
@@ -244,19 +246,45 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Registers (or refreshes, hourly) this client as a puller, unless it only uploads. */
+/**
+ * Registers (or refreshes, hourly) this client as a puller, unless it only
+ * uploads. First (and before each refresh) checks that its name is not
+ * registered by another folder or host: two folders under one name would
+ * take each other's updates for their own and never receive them.
+ */
 export async function ensureRegistered(ctx: SyncContext, view: RelayView): Promise<void> {
-  if (ctx.cfg.mode === "upload") return;
-  const name = clientFileName(ctx.cfg.clientName);
+  const { cfg } = ctx;
+  const name = clientFileName(cfg.clientName);
   const mine = view.clients.find((f) => f.name === name);
-  if (mine && ctx.now() - mine.mtimeMs < 3600_000) return;
+  const fresh = mine !== undefined && ctx.now() - mine.mtimeMs < 3600_000;
+  if (mine && (!ctx.nameChecked || !fresh)) {
+    const [rec] = await readClients(ctx.io, [mine]);
+    const nowS = Math.floor(ctx.now() / 1000);
+    const live = rec && nowS - rec.seen < cfg.clientExpirySeconds;
+    if (live && (rec.host !== hostname() || (rec.folder && rec.folder !== cfg.localPath))) {
+      throw new HopError(
+        `client name "${cfg.clientName}" is already registered on ${ctx.io.label} by ${
+          rec.folder ?? "a folder"
+        } on ${rec.host} (seen ${nowS - rec.seen} s ago)`,
+        {
+          code: "client-name-taken",
+          hint: `Give this folder a name of its own (\`client name = ...\` in ${cfg.origin}, or ` +
+            `--client-name); if that folder moved here or is gone for good, first run: ` +
+            `hop relay forget ${cfg.clientName}`,
+        },
+      );
+    }
+  }
+  ctx.nameChecked = true;
+  if (cfg.mode === "upload" || fresh) return;
   const nowS = Math.floor(ctx.now() / 1000);
   await registerClient(ctx.io, {
-    name: ctx.cfg.clientName,
-    mode: ctx.cfg.mode,
+    name: cfg.clientName,
+    mode: cfg.mode,
     host: hostname(),
     registered: nowS,
     seen: nowS,
+    folder: cfg.localPath,
   });
 }
 

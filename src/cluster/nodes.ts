@@ -215,7 +215,7 @@ export function openNode(given: string, options: NodeOptions = {}): StorageNode 
   if (u.protocol === "file:") return openFolderNode(fileURLToPath(u), o);
   if (u.protocol === "ftp:") return openFtpNode(u, o);
   throw new HopError(`unsupported node URL "${redactUrl(url)}"`, {
-    hint: "Give nodes as ftp://user:pass@host:port/dir or file:///path.",
+    hint: "Give nodes as ftp://user@host:port/dir?password-file=FILE or file:///path.",
   });
 }
 
@@ -242,7 +242,8 @@ function urlOptions(u: URL): NodeOptions {
   for (const key of [...u.searchParams.keys()]) {
     if (!["connect-timeout", "timeout", "connections"].includes(key)) {
       throw new HopError(`unknown node URL parameter ${key} in ${redactUrl(u.href)}`, {
-        hint: "Node URLs take connect-timeout, timeout (seconds) and connections.",
+        hint: "Node URLs take connect-timeout, timeout (seconds), connections, and " +
+          "password-file or password-env (read when the node is opened).",
       });
     }
   }

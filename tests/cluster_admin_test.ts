@@ -63,19 +63,29 @@ Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once",
     const alice2 = { ...alice, password: "b-pw" };
     const del = await runFtplib(alice2, "result = ftp.delete('/x.txt')", {});
     assert.match(String(del.result), /^250 /);
-    // Anonymous: reads, never writes.
-    r = await runCurl(admin, "/pub.txt", ["-T", path.join(tmp, "x.txt")]);
+    // Anonymous: reads the public folder /pub (its whole tree), never writes.
+    r = await runCurl(admin, "/pub/pub.txt", ["-T", path.join(tmp, "x.txt")]);
+    assert.equal(r.code, 0, r.stderr);
+    await fsp.writeFile(path.join(tmp, "secret.txt"), "alice's\n");
+    r = await runCurl(admin, "/alice/secret.txt", ["-T", path.join(tmp, "secret.txt")]);
     assert.equal(r.code, 0, r.stderr);
     const anon: FtpTarget = { ...admin, user: "anonymous", password: "me@example.org" };
     r = await runCurl(anon, "/pub.txt", ["-o", path.join(tmp, "got.txt")]);
     assert.equal(r.code, 0, r.stderr);
+    const listing = await runCurl(anon, "/", []);
+    assert.equal(listing.stdout.trim().split("\n").length, 1, listing.stdout);
+    assert.match(listing.stdout, /pub\.txt/);
+    for (const other of ["/alice/secret.txt", "/../alice/secret.txt", "/pub/pub.txt"]) {
+      r = await runCurl(anon, other, ["-o", path.join(tmp, "no.txt")]);
+      assert.notEqual(r.code, 0, `anonymous cannot read ${other}`);
+    }
     r = await runCurl(anon, "/anon.txt", ["-T", path.join(tmp, "x.txt")]);
     assert.notEqual(r.code, 0, "anonymous cannot upload");
     // `hop cluster store --once` after the server stopped moves the staged upload.
     await srv.close();
     const stats = await storeClusterOnce({ root, nodes, replicas: 1 });
-    assert.equal(stats.stored, 1);
-    assert.equal((await readFileLink(path.join(root, "pub.txt#")))!.copies.length, 1);
+    assert.equal(stats.stored, 2);
+    assert.equal((await readFileLink(path.join(root, "pub", "pub.txt#")))!.copies.length, 1);
     // A restart serves it from the node; no second admin is made.
     srv = await serveCluster({
       root,
@@ -85,7 +95,10 @@ Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once",
       engine: { loginFailDelayMs: 0 },
     });
     assert.equal(srv.adminPassword, undefined);
-    r = await runCurl({ ...admin, port: srv.port }, "/pub.txt", ["-o", path.join(tmp, "got2.txt")]);
+    r = await runCurl({ ...admin, port: srv.port }, "/pub/pub.txt", [
+      "-o",
+      path.join(tmp, "got2.txt"),
+    ]);
     assert.equal(await fsp.readFile(path.join(tmp, "got2.txt"), "utf8"), "x\n");
   } finally {
     await srv.close();

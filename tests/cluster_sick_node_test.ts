@@ -28,7 +28,7 @@ import { NODE_TEMP, NodeLeftoverError, openNode } from "../src/cluster/nodes.ts"
 import { filesUnder } from "./cluster_audit_helpers.ts";
 import { type PyNode, startPyNode } from "./cluster_peers.ts";
 import { startClusterServe } from "./helpers/cluster.ts";
-import { type FtpTarget, runCurl } from "./helpers/ftp_clients.ts";
+import { localTarget, runCurl } from "./helpers/ftp_clients.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,12 +105,7 @@ Deno.test("cluster serve with a frozen node: uploads reach two healthy nodes; RE
     "--replicas",
     "2",
   ], { cwd: tmp });
-  const t: FtpTarget = {
-    host: "127.0.0.1",
-    port: srv.port,
-    user: "admin",
-    password: srv.adminPassword!,
-  };
+  const t = localTarget(srv.port, "admin", srv.adminPassword!);
   const stored = async (name: string) => {
     const l = await readFileLink(path.join(root, `${name}#`));
     return l !== null && stagedId(l) === null && l.copies.length === 2 ? l : null;

@@ -18,7 +18,6 @@
  * @module
  */
 
-import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -28,6 +27,7 @@ import { HopError, UsageError } from "../errors.ts";
 import { type ClusterContext, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { clusterLayout, initLayout } from "./layout.ts";
+import { openClusterLog } from "./log.ts";
 import { readFileLink, stagedId, writeInfo } from "./links.ts";
 import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import * as queueDir from "./queue.ts";
@@ -68,11 +68,8 @@ export async function openClusterAdmin(o: AdminOptions = {}): Promise<ClusterAdm
     }
     nodes.set(node.key, node);
   }
-  const out = o.log ? null : fs.createWriteStream(path.join(l.log, "cluster.log"), { flags: "a" });
-  out?.on("error", () => {});
-  const log = o.log ??
-    ((line: string) =>
-      void out!.write(`${new Date().toISOString()} ${line.replace(/[\r\n]/g, " ")}\n`));
+  const out = o.log ? null : openClusterLog(l);
+  const log = o.log ?? ((line: string) => out!.line(line));
   const queue = openJobQueue(l.queue, undefined, { replicate: true });
   const ctx: ClusterContext = {
     layout: l,
@@ -89,7 +86,7 @@ export async function openClusterAdmin(o: AdminOptions = {}): Promise<ClusterAdm
     queue,
     close: async () => {
       for (const n of nodes.values()) n.close();
-      if (out) await new Promise<void>((r) => out.end(() => r()));
+      await out?.close();
     },
   };
 }

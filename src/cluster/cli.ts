@@ -76,6 +76,16 @@ export function registerClusterCommands(program: Command): void {
       "do not move uploads to the nodes from this process (hop cluster store --once does)",
     )
     .option(
+      "--login-timeout <seconds>",
+      "close a connection that has not logged in after this long (default 60)",
+      positiveInt,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close a session that sent no complete command for this long (default 300)",
+      positiveInt,
+    )
+    .option(
       "--lease-timeout <seconds>",
       "how long the root stays locked after a server on another host stopped renewing " +
         "its lease (default 30)",
@@ -310,6 +320,8 @@ function clusterTargetOptions(c: Command): Command {
     .option("--replicas <n>", "copies of each file (default 2)", positiveInt);
 }
 
+const seconds = (v: unknown) => v === undefined ? undefined : (v as number) * 1000;
+
 /** Cluster settings: the config file, then the flags given on the command line over it. */
 export async function clusterSettings(o: Record<string, unknown>) {
   const { readClusterConfig } = await import("./config.ts");
@@ -324,7 +336,9 @@ export async function clusterSettings(o: Record<string, unknown>) {
     tls: tlsOption(o),
     anonymous: o.anonymous as boolean | undefined,
     storeWorker: o.storeWorker === false ? false : undefined,
-    leaseTtlMs: o.leaseTimeout === undefined ? undefined : (o.leaseTimeout as number) * 1000,
+    leaseTtlMs: seconds(o.leaseTimeout),
+    loginTimeoutMs: seconds(o.loginTimeout),
+    idleTimeoutMs: seconds(o.idleTimeout),
     http: o.http as string | undefined,
   };
   return {

@@ -15,6 +15,8 @@
  * tls key = /etc/hop/key.pem
  * anonymous = no
  * lease timeout = 30
+ * login timeout = 60
+ * idle timeout = 300
  * ```
  *
  * @example
@@ -89,12 +91,16 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
         if (!/^(yes|no|true|false|on|off)$/i.test(v)) throw bad("yes or no");
         out.anonymous = /^(yes|true|on)$/i.test(v);
         break;
-      case "lease timeout": {
+      case "lease timeout":
+      case "login timeout":
+      case "idle timeout": {
         const sec = Number(v);
-        if (!Number.isInteger(sec) || sec < 1 || sec > 3600) {
-          throw bad("a whole number of seconds from 1 to 3600");
+        if (!Number.isInteger(sec) || sec < 1 || sec > 86400) {
+          throw bad("a whole number of seconds from 1 to 86400");
         }
-        out.leaseTtlMs = sec * 1000;
+        if (k === "lease timeout") out.leaseTtlMs = sec * 1000;
+        else if (k === "login timeout") out.loginTimeoutMs = sec * 1000;
+        else out.idleTimeoutMs = sec * 1000;
         break;
       }
       default:
@@ -103,7 +109,7 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
           file,
           n,
           `unknown setting "${m[1]}"`,
-          "Known: root, listen, http, node, replicas, names, tls cert, tls key, anonymous, lease timeout.",
+          "Known: root, listen, http, node, replicas, names, tls cert, tls key, anonymous, lease timeout, login timeout, idle timeout.",
         );
     }
   }

@@ -22,7 +22,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { setImmediate } from "node:timers";
 import { decodeLink } from "../codec/link.ts";
-import { checkName, decodeName, encodeName, type NamePolicy } from "../codec/names.ts";
+import { checkName, decodeName, encodeName, type NamePolicy, nameTooLong } from "../codec/names.ts";
 import { baseName, parentOf } from "../ftp/path.ts";
 import {
   type FtpFileInfo,
@@ -231,6 +231,9 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   };
   const needName = (v: string): string => {
     const name = baseName(v);
+    if (nameTooLong(name)) {
+      throw new FtpFsError("too-long", `${name.slice(0, 32)}...: name too long.`);
+    }
     const why = checkName(name, ctx.names);
     if (why !== null) throw new FtpFsError("bad-name", `incompatible filename: ${why}`);
     return name;

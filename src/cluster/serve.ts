@@ -30,7 +30,8 @@ import type { Reporter } from "../ui/report.ts";
 import { type CleanupWorker, startCleanupWorker } from "./cleanup.ts";
 import { assertMayChange, type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
-import { type ClusterLayout, clusterLayout, initLayout } from "./layout.ts";
+import { openClusterLog } from "./log.ts";
+import { clusterLayout, initLayout } from "./layout.ts";
 import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import { acquireServeLease, type HeldLease, leaseTag, processIdentity } from "./lease.ts";
 import { forgetInstance, recover as recoverQueue } from "./queue.ts";
@@ -43,7 +44,14 @@ import {
   type StoreStats,
   type StoreWorker,
 } from "./store.ts";
-import { addUser, clusterSiteHandler, openUserDirectory, readPasswd } from "./users.ts";
+import {
+  addUser,
+  clusterSiteHandler,
+  makeHome,
+  openUserDirectory,
+  PUBLIC_HOME,
+  readPasswd,
+} from "./users.ts";
 
 /** Default root of the embedded default. */
 export const DEFAULT_ROOT = "hop-cluster";
@@ -79,6 +87,10 @@ export interface ServeClusterOptions {
   nodeDownMs?: number;
   /** Background cleanup pass interval (ms, default 600000; 0: none). See `cleanup.ts`. */
   cleanupEveryMs?: number;
+  /** A connection not logged in after this long is closed (ms, default 60000). */
+  loginTimeoutMs?: number;
+  /** A session that sent no complete command for this long is closed (ms, default 300000). */
+  idleTimeoutMs?: number;
   /** How long the serve lease outlives a server that stopped renewing it (ms, default 30000). */
   leaseTtlMs?: number;
   /** Node health check interval (ms, default 30000). */
@@ -143,16 +155,6 @@ function checkOptions(o: ServeClusterOptions): void {
   }
 }
 
-/** A logger writing `.log/cluster.log` (one line per event, ISO time first). */
-function openLog(l: ClusterLayout): { log(line: string): void; close(): Promise<void> } {
-  const out = fs.createWriteStream(path.join(l.log, "cluster.log"), { flags: "a" });
-  out.on("error", () => {});
-  return {
-    log: (line) => void out.write(`${new Date().toISOString()} ${line.replace(/[\r\n]/g, " ")}\n`),
-    close: () => new Promise<void>((r) => out.end(() => r())),
-  };
-}
-
 /** Build the shared context (nodes opened, users loaded). */
 async function openCluster(
   o: ServeClusterOptions,
@@ -207,10 +209,10 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
   const { host, port } = parseListen(o.listen ?? DEFAULT_LISTEN);
   const l0 = clusterLayout(o.root ?? DEFAULT_ROOT);
   await initLayout(l0);
-  const logFile = openLog(l0);
+  const logFile = openClusterLog(l0);
   let monitor: ClusterMonitor | null = null;
   const logLine = (line: string) => {
-    logFile.log(line);
+    logFile.line(line);
     // the cluster's own failures (store worker, cleanup, repairs) are errors on the terminal
     if (/^cluster: .*\b(failed|AUDIT|dropped|cannot)\b/.test(line)) monitor?.error(line.slice(9));
   };
@@ -260,6 +262,8 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     if (gone && gone.instance !== processIdentity().instance) forgetInstance(gone.instance);
     await recoverQueue(l.queue);
     await recoverCluster(ctx, queue, { goneTag: gone ? leaseTag(gone) : null });
+    // Anonymous users see the public folder only (made for them, owned by the admins).
+    if (o.anonymous) await makeHome(l, PUBLIC_HOME, 0);
     const c = ctx;
     const checkNodes = async () => {
       for (const node of c.nodes.values()) {
@@ -286,10 +290,12 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       }
       : undefined;
     srv = await startFtpServer({
+      loginTimeoutMs: o.loginTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
       ...o.engine,
       fs: createClusterFs(ctx),
       authorizer: users.authorizer,
-      site: clusterSiteHandler(l, users),
+      site: clusterSiteHandler(l, users, ctx.names),
       host,
       port,
       tls,
@@ -401,8 +407,8 @@ export async function storeClusterOnce(
   checkOptions(o);
   const l0 = clusterLayout(o.root ?? DEFAULT_ROOT);
   await initLayout(l0);
-  const logFile = openLog(l0);
-  const { ctx, queue, l } = await openCluster(o, (line) => logFile.log(line));
+  const logFile = openClusterLog(l0);
+  const { ctx, queue, l } = await openCluster(o, (line) => logFile.line(line));
   try {
     await recoverQueue(l.queue);
     const stats = await storeOnce(ctx, queue, { replicas: o.replicas });

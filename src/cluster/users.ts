@@ -6,7 +6,13 @@
  * Administrators are the users with a uid below 1000 (the first one, `admin`, has uid
  * 0); they may change anything but foreign files and run the SITE commands. Other
  * users get uids from 1000 up and a home directory they own (`/<login>` by default).
- * Anonymous logins ("anonymous"/"ftp") are refused unless enabled, then read-only.
+ * Anonymous logins ("anonymous"/"ftp") are refused unless enabled, then read-only and
+ * confined to the public folder `/pub` ({@linkcode PUBLIC_HOME}).
+ *
+ * A login takes as long for a name that does not exist as for one that does: one
+ * scrypt check either way. Passwords may hold blanks (SITE commands take them in
+ * double quotes); adding a user is all or nothing (a home that cannot be made leaves
+ * no user behind), and a home follows the cluster's file name policy.
  *
  * @example
  * ```ts
@@ -30,6 +36,8 @@ import {
   type PasswdUser,
   verifyPassword,
 } from "../codec/passwd.ts";
+import { checkName, type NamePolicy } from "../codec/names.ts";
+import { splitWords } from "../codec/text.ts";
 import { type ClusterLayout, clusterLayout, diskPath, infoPathOf, initLayout } from "./layout.ts";
 import { readInfo, writeAtomic, writeInfo } from "./links.ts";
 
@@ -47,6 +55,8 @@ export function isAdminUid(uid: number): boolean {
 }
 
 const LOGIN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The folder anonymous users see as their whole tree. */
+export const PUBLIC_HOME = "/pub";
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
 
 function checkLogin(login: string): void {
@@ -97,14 +107,16 @@ export function randomPassword(): string {
 }
 
 /** Make directory `home` (and missing parents) owned by `uid`, with info files. */
-async function makeHome(l: ClusterLayout, home: string, uid: number): Promise<void> {
+export async function makeHome(l: ClusterLayout, home: string, uid: number): Promise<void> {
   const segs = home.split("/").filter((s) => s);
   let v = "";
   for (const s of segs) {
     v += "/" + s;
     const disk = diskPath(l, v);
+    const there = await readInfo(infoPathOf(disk));
+    if (there?.kind === "file") throw new HopError(`${v} is a file`);
     await fsp.mkdir(disk, { recursive: true });
-    if (!(await readInfo(infoPathOf(disk)))) {
+    if (!there) {
       await writeInfo(l.tmp, infoPathOf(disk), {
         kind: "dir",
         uid,
@@ -123,18 +135,13 @@ async function makeHome(l: ClusterLayout, home: string, uid: number): Promise<vo
 export async function addUser(
   root: string,
   login: string,
-  options: { password?: string; home?: string; admin?: boolean } = {},
+  options: { password?: string; home?: string; admin?: boolean; names?: NamePolicy } = {},
 ): Promise<{ login: string; uid: number; home: string; password: string }> {
   checkLogin(login);
   const l = clusterLayout(root);
   const password = options.password ?? randomPassword();
-  if (password === "" || /[\r\n]/.test(password)) {
-    throw new HopError("empty or multi-line password", {
-      hint: "Give a non-empty one-line password.",
-      exitCode: 2,
-    });
-  }
-  const home = normalizeHome(options.home ?? (options.admin ? "/" : `/${login}`));
+  checkPassword(password);
+  const home = normalizeHome(l, options.home ?? (options.admin ? "/" : `/${login}`), options.names);
   const hash = hashPassword(password);
   const user = await editPasswd(l, (file) => {
     if (file.users.some((u) => u.login === login)) {
@@ -155,30 +162,59 @@ export async function addUser(
     file.users.push(u);
     return u;
   });
-  if (home !== "/") await makeHome(l, home, user.uid);
+  if (home !== "/") {
+    try {
+      await makeHome(l, home, user.uid);
+    } catch (e) {
+      // All or nothing: no user whose home could not be made.
+      await editPasswd(l, (file) => {
+        file.users = file.users.filter((u) => u.login !== login);
+      });
+      throw new HopError(`cannot make the home ${home} of ${login}: ${(e as Error).message}`, {
+        hint: "Give another home, or remove what is in the way; the user was not added.",
+        cause: e,
+      });
+    }
+  }
   return { login, uid: user.uid, home, password };
 }
 
-function normalizeHome(home: string): string {
-  const segs = home.split("/").filter((s) => s && s !== ".");
-  if (segs.includes("..") || /[:\r\n\0]/.test(home)) {
-    throw new HopError(`bad home directory "${home}"`, {
-      hint: "Give a cluster path like /alice.",
+/** Refuse a password the passwd file cannot hold (empty, several lines). Blanks are fine. */
+function checkPassword(password: string): void {
+  if (password === "" || /[\r\n\0]/.test(password)) {
+    throw new HopError("empty or multi-line password", {
+      hint: "Give a non-empty one-line password (blanks are allowed).",
       exitCode: 2,
     });
   }
-  return "/" + segs.join("/");
+}
+
+/** `home` as a normalized cluster path, each name allowed by `names` and not reserved. */
+function normalizeHome(l: ClusterLayout, home: string, names: NamePolicy = "any"): string {
+  const bad = (why: string) =>
+    new HopError(`bad home directory "${home}": ${why}`, {
+      hint: "Give a cluster path like /alice.",
+      exitCode: 2,
+    });
+  const segs = home.split("/").filter((s) => s && s !== ".");
+  if (segs.includes("..") || /[:\r\n\0]/.test(home)) throw bad("not a plain path");
+  for (const seg of segs) {
+    const why = checkName(seg, names);
+    if (why !== null) throw bad(why);
+  }
+  const v = "/" + segs.join("/");
+  try {
+    diskPath(l, v);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  return v;
 }
 
 /** Set the password of `login` (random when not given; returned). */
 export async function setPassword(root: string, login: string, password?: string): Promise<string> {
   const pw = password ?? randomPassword();
-  if (pw === "" || /[\r\n]/.test(pw)) {
-    throw new HopError("empty or multi-line password", {
-      hint: "Give a non-empty one-line password.",
-      exitCode: 2,
-    });
-  }
+  checkPassword(pw);
   const hash = hashPassword(pw);
   await editPasswd(clusterLayout(root), (file) => {
     const u = file.users.find((x) => x.login === login);
@@ -246,12 +282,22 @@ export async function openUserDirectory(
   // change invalidates it) for 15 minutes, so repeated logins do not stall the server.
   const hmacKey = randomBytes(32);
   const good = new Map<string, number>();
+  // Who is not there (or cannot log in) is checked against this, so that a failed login
+  // costs one scrypt check whether the name exists or not.
+  const decoy: PasswdUser = {
+    login: "",
+    password: hashPassword(randomPassword()),
+    legacy: false,
+    uid: -1,
+    home: "/",
+  };
   const verified = (u: PasswdUser, password: string): boolean => {
     const key = `${u.login}\0${u.password}\0${
       createHmac("sha256", hmacKey).update(password).digest("base64")
     }`;
     const now = Date.now();
     if ((good.get(key) ?? 0) > now) return true;
+    if (u.legacy || u.password === "") verifyPassword(decoy, password);
     if (!verifyPassword(u, password)) return false;
     if (good.size >= 10_000) good.clear();
     good.set(key, now + 15 * 60_000);
@@ -263,14 +309,16 @@ export async function openUserDirectory(
     authorizer: {
       isAnonymous: (name) => Boolean(options.anonymous) && ANONYMOUS.has(name.toLowerCase()),
       async authenticate(name, password): Promise<FtpUser | null> {
-        if (ANONYMOUS.has(name.toLowerCase())) {
-          return options.anonymous
-            ? { name: "anonymous", home: "/", readOnly: true, admin: false }
-            : null;
+        if (ANONYMOUS.has(name.toLowerCase()) && options.anonymous) {
+          return { name: "anonymous", home: PUBLIC_HOME, readOnly: true, admin: false };
         }
         await reload();
         const u = file.users.find((x) => x.login === name);
-        if (!u || !verified(u, password)) return null;
+        if (!u) {
+          verifyPassword(decoy, password);
+          return null;
+        }
+        if (!verified(u, password)) return null;
         return {
           name: u.login,
           home: u.home,
@@ -285,35 +333,51 @@ export async function openUserDirectory(
 
 /**
  * SITE USERADD name pw [home] (`200 user created: <uid>`), SITE PASSWD user pw,
- * SITE CHOWN user path — administrators only.
+ * SITE CHOWN user path — administrators only. A password with blanks goes in double
+ * quotes (`SITE USERADD bob "two words"`, `\"` and `\\` inside); a home follows the
+ * file name policy `names`.
  */
-export function clusterSiteHandler(l: ClusterLayout, users: UserDirectory): FtpSiteHandler {
+export function clusterSiteHandler(
+  l: ClusterLayout,
+  users: UserDirectory,
+  names: NamePolicy = "any",
+): FtpSiteHandler {
   const deny: FtpReply = { code: 550, text: "Permission denied: administrators only." };
   return {
-    help: ["USERADD <name> <password> [home]", "PASSWD <user> <password>", "CHOWN <user> <path>"],
+    help: [
+      'USERADD <name> <password|"pass word"> [home]',
+      'PASSWD <user> <password|"pass word">',
+      "CHOWN <user> <path>",
+    ],
     async run(args, ctx): Promise<FtpReply | null> {
-      const [cmd, ...rest] = args.trim().split(/\s+/);
+      const [cmd] = args.trim().split(/\s+/, 1);
       const verb = (cmd ?? "").toUpperCase();
       if (!["USERADD", "PASSWD", "CHOWN"].includes(verb)) return null;
       if (!ctx.user.admin) return deny;
+      const words = splitWords(args.trim());
+      if (words === null) return { code: 501, text: "Unclosed quote in the arguments." };
+      const rest = words.slice(1);
       try {
         if (verb === "USERADD") {
           if (rest.length < 2 || rest.length > 3) {
-            return { code: 501, text: "Usage: SITE USERADD <name> <password> [home]" };
+            return { code: 501, text: 'Usage: SITE USERADD <name> <password|"pass word"> [home]' };
           }
-          const r = await addUser(l.root, rest[0], { password: rest[1], home: rest[2] });
+          const r = await addUser(l.root, rest[0], { password: rest[1], home: rest[2], names });
           await users.reload();
           return { code: 200, text: `user created: ${r.uid}` };
         }
         if (verb === "PASSWD") {
-          if (rest.length !== 2) return { code: 501, text: "Usage: SITE PASSWD <user> <password>" };
+          if (rest.length !== 2) {
+            return { code: 501, text: 'Usage: SITE PASSWD <user> <password|"pass word">' };
+          }
           await setPassword(l.root, rest[0], rest[1]);
           await users.reload();
           return { code: 200, text: `password changed for ${rest[0]}` };
         }
-        if (rest.length < 2) return { code: 501, text: "Usage: SITE CHOWN <user> <path>" };
-        const login = rest[0];
-        const target = ctx.resolve(rest.slice(1).join(" "));
+        const m = /^\S+\s+(\S+)\s+(.+)$/.exec(args.trim());
+        if (!m) return { code: 501, text: "Usage: SITE CHOWN <user> <path>" };
+        const login = m[1];
+        const target = ctx.resolve(m[2]);
         await users.reload();
         const file = await readPasswd(l);
         const u = file.users.find((x) => x.login === login);

@@ -59,11 +59,22 @@ export function checkName(name: string, policy: NamePolicy): string | null {
       : "letters, digits, space, - + _ . only";
     return `character ${shown} is not allowed (filename policy ${policy}: ${allowed})`;
   }
-  const bytes = encoder.encode(encodeName(name)).length + 1;
-  if (bytes > MAX_STORED_NAME_BYTES) {
-    return `name too long (${bytes} bytes stored, at most ${MAX_STORED_NAME_BYTES})`;
+  if (nameTooLong(name)) {
+    return `name too long (${
+      storedNameBytes(name)
+    } bytes stored, at most ${MAX_STORED_NAME_BYTES})`;
   }
   return null;
+}
+
+/** Bytes the stored form of `name` takes, with the `#` of its link file. */
+export function storedNameBytes(name: string): number {
+  return encoder.encode(encodeName(name)).length + 1;
+}
+
+/** True when the stored form of `name` is longer than {@linkcode MAX_STORED_NAME_BYTES}. */
+export function nameTooLong(name: string): boolean {
+  return storedNameBytes(name) > MAX_STORED_NAME_BYTES;
 }
 
 /** True when `name` passes {@linkcode checkName} under `policy`. */

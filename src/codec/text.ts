@@ -60,3 +60,37 @@ export function parseIntStrict(s: string, signed = false): number | null {
   const n = Number(s);
   return Number.isSafeInteger(n) ? n : null;
 }
+
+/**
+ * Splits `s` into words separated by blanks; a word in double quotes may hold blanks,
+ * with `\"` and `\\` inside it for a quote and a backslash (`a "b c" d` -> `a`, `b c`,
+ * `d`). Returns null when a quote is not closed.
+ */
+export function splitWords(s: string): string[] | null {
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === " " || s[i] === "\t") {
+      i++;
+      continue;
+    }
+    if (s[i] !== '"') {
+      let j = i;
+      while (j < s.length && s[j] !== " " && s[j] !== "\t") j++;
+      out.push(s.slice(i, j));
+      i = j;
+      continue;
+    }
+    let word = "";
+    i++;
+    for (;;) {
+      if (i >= s.length) return null;
+      const c = s[i++];
+      if (c === '"') break;
+      if (c === "\\" && (s[i] === '"' || s[i] === "\\")) word += s[i++];
+      else word += c;
+    }
+    out.push(word);
+  }
+  return out;
+}

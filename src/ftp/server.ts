@@ -34,8 +34,13 @@ export interface FtpServerOptions {
   tls?: { cert: string; key: string; required?: boolean };
   /** 220 greeting text (default "hop FTP server ready."). */
   greeting?: string;
-  /** Control connection idle timeout (default 300 000 ms). */
+  /** Control connection idle timeout: no complete command for this long (default 300 000 ms). */
   idleTimeoutMs?: number;
+  /** A connection not logged in after this long is closed (default 60 000 ms). */
+  loginTimeoutMs?: number;
+  /** Log lines one session may write at once (default 50), then per second (default 5). */
+  logBurst?: number;
+  logPerSecond?: number;
   /** Data connection set-up and idle timeout (default 30 000 ms). */
   dataTimeoutMs?: number;
   /** Longest accepted command line in bytes (default 8192). */
@@ -118,6 +123,9 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<FtpServerH
     tlsRequired: Boolean(opts.tls?.required),
     greeting: opts.greeting ?? "hop FTP server ready.",
     idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
+    loginTimeoutMs: opts.loginTimeoutMs ?? 60_000,
+    logBurst: opts.logBurst ?? 50,
+    logPerSecond: opts.logPerSecond ?? 5,
     dataTimeoutMs: opts.dataTimeoutMs ?? 30_000,
     maxLineBytes: opts.maxLineBytes ?? 8192,
     passivePorts: opts.passivePorts,

@@ -47,6 +47,11 @@ export interface SessionConfig {
   tlsRequired: boolean;
   greeting: string;
   idleTimeoutMs: number;
+  /** A connection not logged in after this long is closed (421). */
+  loginTimeoutMs: number;
+  /** Log lines one session may write in a burst, and per second after it. */
+  logBurst: number;
+  logPerSecond: number;
   dataTimeoutMs: number;
   maxLineBytes: number;
   passivePorts?: [number, number];
@@ -126,6 +131,11 @@ class Session {
   private working = false;
   private closed = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private loginTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Log lines this session may still write now, and lines it could not. */
+  private logTokens: number;
+  private logRefilled = Date.now();
+  private logDropped = 0;
   private readonly commands: Record<string, CommandSpec>;
   private readLines: ReturnType<typeof createLineReader>;
 
@@ -140,13 +150,26 @@ class Session {
     this.id = `${this.remote}:${socket.remotePort}`;
     this.readLines = createLineReader(cfg.maxLineBytes);
     this.commands = this.commandTable();
+    this.logTokens = cfg.logBurst;
   }
 
   start(): void {
     this.attach(this.sock);
-    this.log("connect");
+    this.log("connect", true);
     this.send(220, this.cfg.greeting);
     this.touch();
+    this.armLoginTimer();
+  }
+
+  /** Until someone logs in, the connection lives `loginTimeoutMs` at most. */
+  private armLoginTimer(): void {
+    clearTimeout(this.loginTimer);
+    this.loginTimer = setTimeout(() => {
+      if (this.user || this.closed) return;
+      this.log("login timeout", true);
+      this.send(421, "Login timeout, closing control connection.");
+      this.close();
+    }, this.cfg.loginTimeoutMs);
   }
 
   // ---- plumbing -------------------------------------------------------------
@@ -158,8 +181,26 @@ class Session {
     sock.on("end", () => sock.end());
   }
 
-  private log(msg: string): void {
-    this.cfg.log(`ftp ${this.id}${this.user ? " " + this.user.name : ""} ${msg}`);
+  /**
+   * One log line, within the session's budget (`logBurst`, then `logPerSecond`): a
+   * client cannot fill the disk through the log. `always` lines (connect, login,
+   * disconnect) are written anyway and tell how many were left out.
+   */
+  private log(msg: string, always = false): void {
+    const now = Date.now();
+    this.logTokens = Math.min(
+      this.cfg.logBurst,
+      this.logTokens + (now - this.logRefilled) / 1000 * this.cfg.logPerSecond,
+    );
+    this.logRefilled = now;
+    if (this.logTokens < 1 && !always) {
+      this.logDropped++;
+      return;
+    }
+    this.logTokens = Math.max(0, this.logTokens - 1);
+    const dropped = this.logDropped > 0 ? ` (${this.logDropped} lines not logged: too many)` : "";
+    this.logDropped = 0;
+    this.cfg.log(`ftp ${this.id}${this.user ? " " + this.user.name : ""} ${msg}${dropped}`);
   }
 
   private send(code: number, text: string | string[]): void {
@@ -208,10 +249,11 @@ class Session {
   private shutdown(): void {
     this.closed = true;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.loginTimer);
     this.queue = [];
     if (this.transfer) this.abortTransfer(false);
     this.clearData();
-    this.log("disconnect");
+    this.log("disconnect", true);
     this.cfg.events.disconnect?.({ session: this.id, user: this.user?.name, ip: this.remote });
     this.done();
   }
@@ -240,7 +282,9 @@ class Session {
         return this.close();
       }
     } else if (this.queue.length >= MAX_QUEUED_LINES) this.sock.pause();
-    void this.pump();
+    // Bytes that end no command do not count as activity: only complete commands keep a
+    // session from its idle timeout (a client trickling bytes is cut off all the same).
+    if (this.queue.length > 0) void this.pump();
   }
 
   private async pump(): Promise<void> {
@@ -269,8 +313,8 @@ class Session {
     const verb = rawVerb.toUpperCase();
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     const spec = /^[A-Z]{3,4}$/.test(verb) ? this.commands[verb] : undefined;
-    const shown = verb === "PASS"
-      ? "PASS ****"
+    const shown = verb === "PASS" ? "PASS ****" : verb === "SITE" // passwords may follow (SITE USERADD, SITE PASSWD)
+      ? (/^\S+\s+\S+(\s+\S+)?/.exec(line)?.[0] ?? "SITE") + " ****"
       : line.length > 200
       ? line.slice(0, 200) + "..."
       : line;
@@ -300,10 +344,19 @@ class Session {
         ? 452
         : err.kind === "unavailable"
         ? 451
-        : err.kind === "permission" && storeLike
+        : (err.kind === "permission" || err.kind === "too-long") && storeLike
         ? 553
         : 550;
       return this.send(code, err.message);
+    }
+    const code = (err as { code?: unknown })?.code;
+    if (code === "ENAMETOOLONG") {
+      const storeLike = verb === "STOR" || verb === "APPE" || verb === "MKD" || verb === "RNTO";
+      return this.send(storeLike ? 553 : 550, "File name too long.");
+    }
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      this.log(`no space for ${verb}: ${(err as Error).message}`);
+      return this.send(452, "Insufficient storage space.");
     }
     const message = err instanceof Error ? err.message : String(err);
     this.log(`error in ${verb}: ${message}`);
@@ -394,7 +447,10 @@ class Session {
     if (this.cfg.tlsRequired && !this.tlsOn) {
       return this.send(530, "Use AUTH TLS before logging in.");
     }
-    if (this.user) this.log("logout");
+    if (this.user) {
+      this.log("logout");
+      this.armLoginTimer();
+    }
     this.user = null;
     this.cwd = "/";
     this.pendingUser = name;
@@ -428,7 +484,8 @@ class Session {
     }
     this.user = user;
     this.cwd = "/";
-    this.log("login");
+    clearTimeout(this.loginTimer);
+    this.log("login", true);
     this.cfg.events.login?.({ session: this.id, user: user.name, ip: this.remote });
     this.send(230, "Login successful.");
   }

@@ -135,6 +135,7 @@ export type FtpFsErrorKind =
   | "is-a-directory" // 550
   | "bad-name" // 503 (the cluster's "incompatible filename")
   | "no-space" // 452
+  | "too-long" // 550 (553 for store/rename/mkdir): a name or path longer than the storage takes
   | "unavailable"; // 451
 
 /** A failure a backend reports; `message` is shown to the client after the code. */

@@ -17,6 +17,11 @@ export interface FtpTarget {
   password: string;
 }
 
+/** Who to be on a server listening on 127.0.0.1:`port`. */
+export function localTarget(port: number, user: string, password: string): FtpTarget {
+  return { host: "127.0.0.1", port, user, password };
+}
+
 /** Exit code and output of a client run. */
 export interface RunResult {
   code: number;

@@ -78,7 +78,8 @@ Deno.test("a frozen node fails fast for reads, writes and health; a cut write le
     // Thawed: the node works again, and the leftover can be deleted.
     await sleep(200);
     assert.equal(await node.health(), true);
-    assert.ok(await node.remove((error as NodeLeftoverError).leftover));
+    // (The DELE sent before the freeze ended may still have been carried out on thawing.)
+    await node.remove((error as NodeLeftoverError).leftover);
     assert.deepEqual(await filesUnder(dir), ["ab/cd/250101-120000-a.bin"]);
     const back: Uint8Array[] = [];
     for await (const c of await node.get("ab/cd/250101-120000-a.bin", 0)) back.push(c);

@@ -257,3 +257,87 @@ Deno.test("a second Ctrl-C stops at once; the next run removes what was cut and 
     await clean();
   }
 });
+
+Deno.test("--json progress counts across pages: totals of the pass, rate and time left", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const [a, b] = [join(dir, "a"), join(dir, "b")];
+    for (const d of [relay, a, b, join(a, "docs"), join(a, "pics")]) await mkdir(d);
+    const { randomBytes } = await import("node:crypto");
+    let bytes = 0;
+    for (const [i, top] of ["docs", "docs", "docs", "pics", "pics"].entries()) {
+      const data = randomBytes(300_000 + i);
+      bytes += data.length;
+      await writeFile(join(a, top, `f${i}.bin`), data);
+    }
+    const conf = (who: string, dir: string) =>
+      `[${who}]\nlocal path = ${dir}\nrelay path = ${relay}\nindex = topdir\nclient name = ${who}\n`;
+    await writeFile(join(dir, "a.conf"), conf("alice", a));
+    await writeFile(join(dir, "b.conf"), conf("bob", b));
+    assert.equal((await runHop(["relay", "sync", "-c", join(dir, "b.conf"), "--once"])).code, 0);
+    const events = async (conf: string) => {
+      const r = await runHop(["--json", "relay", "sync", "-c", join(dir, conf), "--once"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .filter((e) => e.event === "progress");
+    };
+    const push = (await events("a.conf")).filter((e) => e.label === "pushing");
+    assert.ok(push.length > 0);
+    // one pass, two pages: the totals are the pass's, and the last event reaches them
+    for (const e of push) {
+      assert.equal(e.totalFiles, 5);
+      assert.equal(e.totalBytes, bytes);
+    }
+    assert.equal(push.at(-1).files, 5);
+    assert.equal(push.at(-1).bytes, bytes);
+    assert.ok(typeof push.at(-1).rate === "number");
+    assert.ok(typeof push.at(-1).etaSeconds === "number");
+    const archives = (await readdir(relay)).filter((n) => /^\.[^.]+\.\d+\.data$/.test(n));
+    assert.equal(archives.length, 2, "one update per page");
+    let archiveBytes = 0;
+    for (const n of archives) archiveBytes += (await stat(join(relay, n))).size;
+    const pull = (await events("b.conf")).filter((e) => e.label === "pulling");
+    assert.ok(pull.length > 0);
+    for (const e of pull) {
+      assert.equal(e.totalBytes, archiveBytes);
+      assert.ok(e.bytes <= archiveBytes);
+    }
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("-v says why each page was left alone; --log-file keeps every line with its time", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    await writeFile(join(a, "x.txt"), "x");
+    assert.equal((await once(a, relay, "alice")).code, 0);
+    const log = join(dir, "sync.log");
+    const r = await runHop([
+      "-v",
+      "--log-file",
+      log,
+      "relay",
+      "sync",
+      a,
+      relay,
+      "--client-name",
+      "alice",
+      "--once",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /page 0: nothing to pull: the update is this client's/);
+    assert.doesNotMatch(r.stderr, /lists \d+ file/); // that one is -vv
+    const vv = await runHop(["-vv", "relay", "sync", a, relay, "--client-name", "alice", "--once"]);
+    assert.match(vv.stderr, /lists \d+ file\(s\)/);
+    const text = await readFile(log, "utf8");
+    assert.match(text, /^\d{4}-\d\d-\d\dT[\d:.]+Z info .*: nothing moved: this client's update/m);
+    assert.match(text, / debug .*nothing to pull/);
+  } finally {
+    await clean();
+  }
+});

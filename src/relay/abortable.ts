@@ -1,8 +1,9 @@
 /**
- * Streams that stop when the sync is asked to stop (Ctrl-C): a push's archive
- * or a pull's download errors out at once, so the step in progress ends within
- * seconds and publishes nothing (the relay's atomic writes drop their temp
- * file, the pull's staging folder is removed).
+ * Streams of a sync step: they stop when the sync is asked to stop (Ctrl-C):
+ * a push's archive or a pull's download errors out at once, so the step in
+ * progress ends within seconds and publishes nothing (the relay's atomic
+ * writes drop their temp file, the pull's staging folder is removed); and
+ * they count the bytes that went through, for progress.
  *
  * @module
  */
@@ -55,5 +56,22 @@ export function abortable<T>(
       signal.removeEventListener("abort", onAbort);
       return reader.cancel(reason);
     },
+  });
+}
+
+/** `source`, calling `onBytes` with the size of each chunk that goes through. */
+export function counted(
+  source: ReadableStream<Uint8Array>,
+  onBytes: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      onBytes(value.byteLength);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
   });
 }

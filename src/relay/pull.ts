@@ -20,7 +20,8 @@ import { extractArchive } from "../archive/extract.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
-import { abortable } from "./abortable.ts";
+import { abortable, counted } from "./abortable.ts";
+import { stepProgress } from "./progress.ts";
 import { readTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import {
@@ -257,8 +258,21 @@ async function placeFiles(
   const failures: string[] = [];
   try {
     await mkdir(staging, { recursive: true });
-    ctx.reporter.progress({ label: `pulling page ${page}`, files: 0, totalFiles: plan.length });
-    await extractArchive(abortable(await ctx.io.read(dataName), ctx.signal), staging, {
+    // progress in archive bytes read: what the pass's total counts
+    let read = 0;
+    const report = () =>
+      stepProgress(ctx, "pull", page, {
+        files: res.files,
+        totalFiles: plan.length,
+        bytes: read,
+        totalBytes: dataSize,
+      });
+    report();
+    const source = counted(await ctx.io.read(dataName), (n) => {
+      read += n;
+      report();
+    });
+    await extractArchive(abortable(source, ctx.signal), staging, {
       filter: (p) => wanted.has(p),
       compressedSize: dataSize,
       // Real data can compress beyond any fixed ratio (bzip2 turns 50 MB of zeros into 81
@@ -268,12 +282,8 @@ async function placeFiles(
       onEntry: (e) => {
         if (e.type === "file") {
           res.bytes += e.size;
-          ctx.reporter.progress({
-            label: `pulling page ${page}`,
-            files: ++res.files,
-            totalFiles: plan.length,
-            bytes: res.bytes,
-          });
+          res.files++;
+          report();
         }
       },
     });

@@ -24,6 +24,7 @@ import {
 } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import { abortable, stoppedError } from "./abortable.ts";
+import { stepProgress } from "./progress.ts";
 import { pathSelected } from "./config.ts";
 import { readTombstones, type Tombstone, writeTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
@@ -255,8 +256,7 @@ export async function pushPage(
             root: cfg.localPath,
             files: batch.map((c) => c.file.path),
             onProgress: (p) =>
-              ctx.reporter.progress({
-                label: `pushing page ${page}`,
+              stepProgress(ctx, "push", page, {
                 files: p.files,
                 totalFiles: batch.length,
                 bytes: p.bytes,

@@ -28,7 +28,8 @@ import { openRelayIO, type RelayIO } from "./io.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
-import { applyDeletions, pullPage, requestMissing } from "./pull.ts";
+import { applyDeletions, pullPage, type PullResult, requestMissing } from "./pull.ts";
+import type { PassTotals } from "./progress.ts";
 import {
   expectedFromListing,
   pruneUpdateHeads,
@@ -36,8 +37,14 @@ import {
   removePageTemps,
   rollBackPush,
 } from "./pullers.ts";
-import { pushPage, readIndexCached } from "./push.ts";
-import { type ChecksumCache, openChecksumCache, scanFolder, STATE_DIR } from "./scan.ts";
+import { pushPage, type PushResult, readIndexCached } from "./push.ts";
+import {
+  type ChecksumCache,
+  type LocalFile,
+  openChecksumCache,
+  scanFolder,
+  STATE_DIR,
+} from "./scan.ts";
 import { loadState, saveState, type SyncState } from "./state.ts";
 
 /**
@@ -69,6 +76,8 @@ export interface SyncContext {
   signal?: AbortSignal;
   /** This client's name was checked not to belong to another folder or host. */
   nameChecked?: boolean;
+  /** What the pass in progress pulls and pushes in all, for progress across pages. */
+  pass?: { pull?: PassTotals; push?: PassTotals };
 }
 
 /** Totals of one pass. */
@@ -329,7 +338,9 @@ export async function syncPass(
     }
   };
   const reportedBusy = new Set<string>();
-  let view = viewRelay(await ctx.io.list());
+  const listed = await ctx.io.list();
+  reporter.debug?.(`${cfg.name}: ${ctx.io.label} lists ${listed.length} file(s)`, 2);
+  let view = viewRelay(listed);
   if (opts.first) {
     for (const d of await recoverOwnLocks(ctx, view)) reporter.info(`${cfg.name}: ${d}`);
     view = viewRelay(await ctx.io.list());
@@ -337,6 +348,8 @@ export async function syncPass(
   if (ctx.state.heads) pruneUpdateHeads(ctx.state.heads, view.files);
   await ensureRegistered(ctx, view);
   if (cfg.mode !== "upload") {
+    const pulls = await pullTotals(ctx, view);
+    ctx.pass = { pull: pulls.totals };
     for (const p of view.pages.values()) {
       if (p.updates.length === 0) continue;
       if (p.updates.length > 1) {
@@ -346,6 +359,11 @@ export async function syncPass(
       }
       await step(`pulling page ${p.page}`, async () => {
         const r = await pullPage(ctx, p);
+        pulls.totals.files += r.files;
+        pulls.totals.bytes += pulls.sizes.get(p.page) ?? 0;
+        if (r.skipped) {
+          reporter.debug?.(`${cfg.name}: page ${p.page}: nothing to pull: ${PULL_SKIP[r.skipped]}`);
+        }
         if (r.skipped === "busy") {
           out.busy++;
           await reportBusy(ctx, p.page, reportedBusy);
@@ -427,6 +445,7 @@ export async function syncPass(
       (n) => reporter.progress({ label: "scanning", files: n }),
     );
     reporter.close();
+    ctx.pass = { push: await pushTotals(ctx, scan) };
     const pages = new Set<string>();
     const prefixes = new Map<string, Set<string>>();
     for (const f of scan.keys()) {
@@ -452,6 +471,11 @@ export async function syncPass(
     for (const page of [...pages].sort()) {
       await step(`pushing page ${page}`, async () => {
         const r = await pushPage(ctx, view.pages.get(page), page, scan);
+        ctx.pass!.push!.files += r.files;
+        ctx.pass!.push!.bytes += r.bytes;
+        if (r.skipped && r.skipped !== "nothing") {
+          reporter.debug?.(`${cfg.name}: page ${page}: not pushed: ${PUSH_SKIP[r.skipped]}`);
+        }
         if (r.skipped === "busy") {
           out.busy++;
           await reportBusy(ctx, page, reportedBusy);
@@ -475,8 +499,66 @@ export async function syncPass(
     await ctx.cache.save();
   }
   await saveState(cfg.localPath, ctx.state);
+  ctx.pass = undefined;
+  reporter.close();
   if (!opts.signal?.aborted) out.waits = await pendingWaits(ctx);
   return out;
+}
+
+/** Why a page was not pulled, for `-v`. */
+const PULL_SKIP: Record<NonNullable<PullResult["skipped"]>, string> = {
+  busy: "another client holds its lock",
+  consumed: "this client consumed its update already",
+  own: "the update is this client's",
+  none: "no update",
+  incomplete: "its update is incomplete (being pushed, or cut)",
+};
+
+/** Why a page with changes was not pushed, for `-v`. */
+const PUSH_SKIP: Record<NonNullable<PushResult["skipped"]>, string> = {
+  busy: "another client holds its lock",
+  "pending-update": "an update is still pending on it (one at a time per page)",
+  nothing: "nothing changed",
+};
+
+/**
+ * What the pulls of a pass will read in all: the archives of the updates
+ * this client has not consumed and did not push (their relay sizes).
+ */
+async function pullTotals(
+  ctx: SyncContext,
+  view: RelayView,
+): Promise<{ totals: PassTotals; sizes: Map<string, number> }> {
+  const sizes = new Map<string, number>();
+  for (const p of view.pages.values()) {
+    const upd = p.updates.find((u) => u.index && u.data);
+    if (!upd) continue;
+    const head = await readUpdateHead(
+      ctx.io,
+      p.page,
+      upd.time,
+      upd.index!,
+      ctx.state.heads ??= {},
+      ctx.now(),
+    ).catch(() => null); // an unreadable update is reported by its step
+    if (!head || head.pusher === ctx.cfg.clientName) continue;
+    if (head.pullers.includes(ctx.cfg.clientName)) continue;
+    sizes.set(p.page, upd.data!.size);
+  }
+  let totalBytes = 0;
+  for (const n of sizes.values()) totalBytes += n;
+  return { totals: { files: 0, bytes: 0, totalBytes }, sizes };
+}
+
+/** What the pushes of a pass may send in all: the files changed since they last agreed. */
+async function pushTotals(ctx: SyncContext, scan: Map<string, LocalFile>): Promise<PassTotals> {
+  const t = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  for (const f of scan.values()) {
+    if (ctx.state.base[f.path] === await ctx.cache.checksum(f)) continue;
+    t.totalFiles++;
+    t.totalBytes += f.size;
+  }
+  return t;
 }
 
 /**

@@ -179,7 +179,8 @@ export function createReporter(opts: ReportOptions = {}): Reporter {
       const t = timing(p);
       const at = now();
       const elapsed = (at - t.start) / 1000;
-      const finished = p.totalFiles !== undefined && p.files === p.totalFiles;
+      const finished = (p.totalFiles !== undefined && p.files === p.totalFiles) ||
+        (p.totalBytes !== undefined && p.bytes === p.totalBytes);
       if (opts.json) {
         if (at - t.last < 1000 && !finished) return;
         t.last = at;

@@ -56,6 +56,12 @@ export interface WriteArchiveOptions extends CodecOptions {
   files: string[];
   /** Called after each file is packed, with running totals. */
   onProgress?: (p: WriteProgress) => void;
+  /**
+   * Stops packing (open files are closed; the stream is left unfinished) when it aborts:
+   * for a consumer that failed while holding the stream (an upload cut), and so cannot
+   * cancel it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Kinds of tar entries (as modern-tar names them). */
@@ -180,12 +186,17 @@ export function writeTar(
   onError?: (e: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const { readable, controller } = createTarPacker();
+  // A reader that cancels must also stop the packer: it would otherwise wait forever on a
+  // write nobody reads, holding its file open (Bun then fails at garbage collection).
+  const stop = new AbortController();
+  opts.signal?.addEventListener("abort", () => stop.abort(opts.signal!.reason), { once: true });
   const pack = async () => {
     const seenDirs = new Set<string>();
     const seenFiles = new Set<string>();
     let files = 0;
     let bytes = 0;
     for (const rel of opts.files) {
+      stop.signal.throwIfAborted();
       const parts = splitRelativePath(rel);
       if (seenFiles.has(rel)) {
         throw new HopError(`file '${printable(rel)}' is listed twice for the archive`);
@@ -206,9 +217,12 @@ export function writeTar(
             { hint: "symbolic links to folders are not archived; list the real paths" },
           );
         }
-        await controller.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs)).close();
+        await written(
+          controller.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs)).close(),
+          stop.signal,
+        );
       }
-      const size = await packFile(controller, opts.root, rel, parts, seenDirs);
+      const size = await packFile(controller, opts.root, rel, parts, seenDirs, stop.signal);
       if (size === undefined) continue; // a folder
       bytes += size;
       files++;
@@ -217,10 +231,32 @@ export function writeTar(
     controller.finalize();
   };
   pack().catch((e) => {
+    if (stop.signal.aborted) return;
     onError?.(e);
     controller.error(e);
   });
-  return readable;
+  const reader = readable.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const r = await reader.read();
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    },
+    cancel(reason) {
+      stop.abort(reason ?? new HopError("archive writing cancelled"));
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** `write` settled, or a rejection as soon as `signal` aborts. */
+function written(write: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    write.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function header(
@@ -250,6 +286,7 @@ async function packFile(
   rel: string,
   parts: string[],
   seenDirs: Set<string>,
+  signal: AbortSignal,
 ): Promise<number | undefined> {
   let fh: FileHandle;
   try {
@@ -270,7 +307,10 @@ async function packFile(
     if (st.isDirectory()) {
       if (!seenDirs.has(rel)) {
         seenDirs.add(rel);
-        await controller.add(header(`${rel}/`, "directory", 0, st.mode, st.mtimeMs)).close();
+        await written(
+          controller.add(header(`${rel}/`, "directory", 0, st.mode, st.mtimeMs)).close(),
+          signal,
+        );
       }
       return undefined;
     }
@@ -287,7 +327,10 @@ async function packFile(
       const { bytesRead } = await fh.read(buf, 0, buf.length, done);
       if (bytesRead === 0) break;
       done += bytesRead;
-      await body.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      await written(
+        body.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)),
+        signal,
+      );
     }
     const extra = await fh.read(new Uint8Array(1), 0, 1, done);
     if (done !== size || extra.bytesRead !== 0) {
@@ -295,7 +338,7 @@ async function packFile(
         hint: "run again once the file is no longer being written",
       });
     }
-    await body.close();
+    await written(body.close(), signal);
     return size;
   } finally {
     await fh.close();

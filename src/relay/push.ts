@@ -249,12 +249,14 @@ export async function pushPage(
     if (batch.length > 0) {
       const dataName = updateDataName(page, time);
       if (ctx.signal?.aborted) throw stoppedError();
+      const upload = new AbortController();
       await io.write(
         dataName,
         abortable(
           writeArchive({
             root: cfg.localPath,
             files: batch.map((c) => c.file.path),
+            signal: upload.signal,
             onProgress: (p) =>
               stepProgress(ctx, "push", page, {
                 files: p.files,
@@ -265,7 +267,10 @@ export async function pushPage(
           }),
           ctx.signal,
         ),
-      );
+      ).catch((e) => {
+        upload.abort(e); // the packer stops and closes its files
+        throw e;
+      });
       ctx.reporter.close();
       for (const c of batch) {
         const st = await stat(join(cfg.localPath, c.file.path)).catch(() => null);

@@ -79,6 +79,9 @@ export async function clusterCleanupCommand(
   });
 }
 
+/** Exit code of an audit that could not list every node (0 healthy, 1 problems found). */
+export const AUDIT_INCOMPLETE = 3;
+
 /** Findings that mean something is wrong (the others are information). */
 const PROBLEMS: ReadonlySet<AuditKind> = new Set<AuditKind>([
   "orphan",
@@ -93,8 +96,10 @@ const PROBLEMS: ReadonlySet<AuditKind> = new Set<AuditKind>([
 
 /**
  * `hop audit` on a cluster. Without `repair`/`apply`: prints the findings and
- * fails (exit 1) when any is a problem. `repair` writes a report to review;
- * `apply` carries a (reviewed) report out.
+ * fails with exit 1 when any is a problem, else with exit 3 when some node could
+ * not be listed completely (its copies are `unchecked`). `repair` writes a report
+ * to review (exit 3 too when a node could not be listed); `apply` carries a
+ * (reviewed) report out.
  */
 export async function clusterAuditCommand(
   t: ClusterTarget,
@@ -138,6 +143,7 @@ export async function clusterAuditCommand(
           `Review it, then: hop audit --apply ${file}${o.deleteOrphans ? " --delete-orphans" : ""}`,
         { event: "repair.report", file, actions },
       );
+      incomplete(summary.nodesDown, "the report proposes nothing for their copies");
       return;
     }
     let problems = 0;
@@ -164,15 +170,31 @@ export async function clusterAuditCommand(
         (counts.join(", ") || "nothing found"),
       { event: "audit.summary", ...summary },
     );
-    if (summary.nodesDown.length > 0) {
-      r.warn(`nodes that could not be listed: ${summary.nodesDown.join(", ")}`);
-    }
     if (problems > 0) {
-      throw new HopError(`the audit found ${problems} problem(s)`, {
-        hint: "hop audit --repair writes a report of fixes to review and apply.",
-      });
+      throw new HopError(
+        `the audit found ${problems} problem(s)` +
+          (summary.nodesDown.length > 0
+            ? `, and could not list ${summary.nodesDown.join(", ")} (their copies are unchecked)`
+            : ""),
+        { hint: "hop audit --repair writes a report of fixes to review and apply." },
+      );
     }
+    incomplete(summary.nodesDown, "nothing is concluded about their copies");
   });
+}
+
+/** Exit 3: some node could not be listed completely, so the audit is not a clean bill. */
+function incomplete(nodesDown: string[], consequence: string): void {
+  if (nodesDown.length === 0) return;
+  throw new HopError(
+    `the audit is incomplete: ${nodesDown.length} node(s) could not be listed ` +
+      `(${nodesDown.join(", ")}); ${consequence}`,
+    {
+      hint: "Check that those nodes run and that their URLs, users and passwords are right " +
+        "(the reason is in .log/cluster.log), then audit again.",
+      exitCode: AUDIT_INCOMPLETE,
+    },
+  );
 }
 
 /** `hop cluster replicate`: every file to the replication factor. */

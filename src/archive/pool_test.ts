@@ -9,11 +9,12 @@ import { HopError } from "../errors.ts";
 import { compressBlock } from "./wasm.ts";
 import { closeLane, closePool, liveWorkers, openLane, runJob, setPoolSize } from "./pool.ts";
 import { textBytes } from "./bzip2_testdata.ts";
+import { scriptCommand } from "../../tests/helpers/script.ts";
 
 const bzip2Url = new URL("./bzip2.ts", import.meta.url).href;
 const testdataUrl = new URL("./bzip2_testdata.ts", import.meta.url).href;
 
-/** Run a Deno script; resolves with its output, exit code and time (ms) after "done". */
+/** Run a script on this runtime; resolves with its output, exit code and time (ms) after "done". */
 function runScript(
   code: string,
   env: Record<string, string> = {},
@@ -22,7 +23,8 @@ function runScript(
   const file = join(dir, "child.ts");
   writeFileSync(file, code);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["run", "-A", file], {
+    const [cmd, pre] = scriptCommand(file);
+    const child = spawn(cmd, [...pre], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -92,7 +92,8 @@ for (const { name, codec } of CODECS) {
       assert.equal(paths.length, 15);
       // The big file's body was skipped: reading it now is an error, not a hang.
       const big = bodies[paths.indexOf("big/blob.bin")];
-      await assert.rejects(new Response(big).arrayBuffer());
+      // A lambda: Bun throws at once from new Response() over an errored stream.
+      await assert.rejects(async () => await new Response(big).arrayBuffer());
     });
   });
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,55 +20,10 @@ import {
 } from "./queue.ts";
 import { rng } from "../codec/test_prng.ts";
 import { spawnScript } from "../../tests/helpers/script.ts";
+import { jobFor } from "../../tests/helpers/queue_child.ts";
 
-/** The job a child enqueues as its n-th job (so the parent can check contents). */
-function jobFor(n: number): QueueJob {
-  return {
-    type: "upload",
-    path: `dir with space/f-${n}.txt`,
-    uid: n % 997,
-    size: n,
-    mtime: 1795372302 + n,
-    nodes: ["10.0.0.1:21"],
-  };
-}
-
-// ------------------------------------------------------------------ child mode
-// `deno run -A queue_test.ts crash <dir> <seed>`: enqueue/take/complete forever,
-// printing each step only once its call has returned (`E id n`, `T id`), and `C id`
-// just before completing.
-// `deno run -A queue_test.ts drain <dir>`: take and complete until empty, printing `T id`.
-if (import.meta.main) {
-  const [mode, dir, seedText] = process.argv.slice(2);
-  // Synchronous: a step is reported before the next one starts, even if killed right after.
-  const out = (s: string) => writeSync(1, s + "\n");
-  if (mode === "crash") {
-    const r = rng(Number(seedText));
-    await recover(dir);
-    out("ready");
-    for (let n = Number(seedText) * 1_000_000;; n++) {
-      if (r.chance(0.55)) {
-        const id = await enqueue(dir, jobFor(n));
-        out(`E ${id} ${n}`);
-      } else {
-        const got = await take(dir);
-        if (!got) continue;
-        out(`T ${got.id}`);
-        if (r.chance(0.1)) {
-          await release(dir, got.id);
-          continue;
-        }
-        out(`C ${got.id}`);
-        await complete(dir, got.id);
-      }
-    }
-  } else if (mode === "drain") {
-    for (let got = await take(dir); got; got = await take(dir)) {
-      out(`T ${got.id}`);
-      await complete(dir, got.id);
-    }
-  }
-}
+/** The queue worker processes of the crash tests (see that file). */
+const CHILD = new URL("../../tests/helpers/queue_child.ts", import.meta.url).pathname;
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "hop-queue-"));
@@ -80,9 +34,9 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** This file in child mode (see above). */
+/** A queue worker process (tests/helpers/queue_child.ts). */
 function spawnChild(args: string[]) {
-  return spawnScript(new URL(import.meta.url).pathname, args);
+  return spawnScript(CHILD, args);
 }
 
 Deno.test("queue: enqueue, list in order, take, complete, release", async () => {
@@ -227,7 +181,12 @@ Deno.test("queue: SIGKILL at random moments (50 rounds) loses no job and leaves 
     for (let round = 1; round <= 50; round++) {
       const child = spawnChild(["crash", dir, String(round)]);
       await child.firstLine;
-      await new Promise((res) => setTimeout(res, r.int(0, 150)));
+      // Kill at a random moment once the child got going (a slow start under load must
+      // not make rounds that do nothing).
+      const after = r.int(2, 40);
+      while (child.lineCount < after && child.child.exitCode === null) {
+        await new Promise((res) => setTimeout(res, 1));
+      }
       child.child.kill("SIGKILL");
       const { lines: got, signal, stderr: err } = await child.done;
       assert.equal(signal, "SIGKILL", `round ${round} ended by itself: ${err}`);

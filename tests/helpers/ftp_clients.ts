@@ -8,6 +8,9 @@
  */
 
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** Where to connect and who to be. */
 export interface FtpTarget {
@@ -112,11 +115,14 @@ export function runLftp(
     }`,
     ...commands,
   ].join("\n");
-  return runProgram(["lftp", "-f", "/dev/stdin"], {
+  // A script file, not /dev/stdin: under Bun a child's stdin is a socket, which
+  // /dev/stdin cannot open.
+  const dir = mkdtempSync(join(tmpdir(), "hop-lftp-"));
+  writeFileSync(join(dir, "script"), script + "\n", { mode: 0o600 });
+  return runProgram(["lftp", "-f", join(dir, "script")], {
     cwd: opts.cwd,
     timeoutMs: opts.timeoutMs,
-    input: script,
-  });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** An ftp:// URL for `path` with every segment percent-encoded. */

@@ -19,14 +19,21 @@ export interface ScriptProcess {
   child: ChildProcess;
   /** Resolves once the first complete stdout line arrived (or the child ended). */
   firstLine: Promise<void>;
+  /** Complete stdout lines so far. */
+  readonly lineCount: number;
   /** Its complete stdout lines (a line cut by a kill is left out), exit code or signal, stderr. */
   done: Promise<{ lines: string[]; code: number | null; signal: string | null; stderr: string }>;
 }
 
-/** Starts `file` with `args` on this runtime (`deno run -A` or `bun`). */
+/** argv that runs `file` on this runtime: `deno run -A FILE` or `bun FILE`. */
+export function scriptCommand(file: string): [string, string[]] {
+  return [process.execPath, process.versions.bun ? [file] : ["run", "-A", "--no-check", file]];
+}
+
+/** Starts `file` with `args` on this runtime. */
 export function spawnScript(file: string, args: string[]): ScriptProcess {
-  const pre = process.versions.bun ? [file] : ["run", "-A", "--no-check", file];
-  const child = spawn(process.execPath, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const [cmd, pre] = scriptCommand(file);
+  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let text = "";
   let stderr = "";
   let onFirst: () => void = () => {};
@@ -44,5 +51,12 @@ export function spawnScript(file: string, args: string[]): ScriptProcess {
       resolve({ lines: text.split("\n").slice(0, -1), code, signal, stderr });
     })
   );
-  return { child, firstLine, done };
+  return {
+    child,
+    firstLine,
+    done,
+    get lineCount() {
+      return text.split("\n").length - 1;
+    },
+  };
 }

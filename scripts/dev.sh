@@ -2,7 +2,7 @@
 # The two set-up commands of the README, behind `npm start` / `npm test` (or
 # `deno task start` / `deno task test`): install what is missing, then run.
 #   sh scripts/dev.sh start   run the main job (hop cluster serve, embedded default)
-#   sh scripts/dev.sh test    run the whole test suite
+#   sh scripts/dev.sh test    run the whole test suite on the built binary, on Deno and on Bun
 #   sh scripts/dev.sh deno …  run the project's Deno with any arguments
 set -eu
 cd "$(dirname "$0")/.."
@@ -66,7 +66,7 @@ case "${1:-}" in
   test)
     shift
     install_test_peers
-    exec "$DENO" test -A --parallel "$@"
+    exec "$DENO" run -A scripts/test.ts "$@"
     ;;
   deno)
     shift

@@ -1,11 +1,11 @@
 /**
  * Cluster audit benchmark: `hop audit` over a generated cluster of N link files
- * (default 100000) with 2 copies each over 3 folder (file://) nodes, in this process.
- * Reports the time, the files per second and the peak RSS growth during the audit
+ * (default 100000) with 2 copies each over 3 folder (file://) nodes, run as the `hop`
+ * command. Reports the time, the files per second and the peak RSS of the audit
  * (the audit merges sorted runs instead of holding everything: memory should not grow
  * with N). Target: 100000 link files within 60 s.
  *
- * Options: --files=N, --chunk=N (lines per sorted run, default 50000).
+ * Options: --files=N.
  *
  * @module
  */
@@ -15,9 +15,7 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
-import { openClusterAdmin } from "../../src/cluster/admin.ts";
-import { auditCluster } from "../../src/cluster/audit.ts";
-import { ROOT } from "./_lib.ts";
+import { hop, measure, ROOT } from "./_lib.ts";
 
 /**
  * Write a cluster of `files` link files under `dir/root` with copies on 2 of 3 node
@@ -78,7 +76,6 @@ export async function run(args: string[]): Promise<void> {
     return a ? Number(a.split("=")[1]) : d;
   };
   const files = arg("files", 100_000);
-  const chunk = arg("chunk", 50_000);
   const work = join(ROOT, ".bench", "audit", String(files));
   const marker = join(work, "complete");
   if (!existsSync(marker)) {
@@ -90,33 +87,37 @@ export async function run(args: string[]): Promise<void> {
     console.log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
   const nodes = [0, 1, 2].map((i) => pathToFileURL(join(work, `n${i}`)).href);
-  const adm = await openClusterAdmin({ root: join(work, "root"), nodes });
-  const base = process.memoryUsage().rss;
-  let peak = base;
-  const timer = setInterval(() => peak = Math.max(peak, process.memoryUsage().rss), 50);
-  try {
-    const s = await auditCluster(adm.ctx, { chunkLines: chunk });
-    clearInterval(timer);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    const sec = s.ms / 1000;
-    console.log(
-      `audit: ${s.links} link files, ${s.nodeFiles} node files in ${sec.toFixed(1)} s ` +
-        `(${Math.round(s.links / sec)} links/s); RSS ${(base / 1e6).toFixed(0)} MB -> peak ` +
-        `${(peak / 1e6).toFixed(0)} MB (+${((peak - base) / 1e6).toFixed(0)} MB)`,
-    );
-    console.log(
-      `  ok ${s.counts.ok}, missing ${s.counts.missing}, orphan ${s.counts.orphan}, ` +
-        `under-replicated ${s.counts["under-replicated"]}`,
-    );
-    console.log(
-      `  target 100000 links within 60 s: ${
-        s.links >= 100_000 && sec <= 60 ? "MET" : files < 100_000 ? "n/a (fewer files)" : "MISSED"
-      }`,
-    );
-  } finally {
-    clearInterval(timer);
-    await adm.close();
-  }
+  const m = await measure(
+    [
+      ...hop(),
+      "--json",
+      "audit",
+      "--root",
+      join(work, "root"),
+      ...nodes.flatMap((n) => ["--node", n]),
+    ],
+    { stdout: true, codes: [0, 1] },
+  );
+  const s = m.stdout!.split("\n").filter((l) => l.includes('"event":"audit.summary"'))
+    .map((l) => JSON.parse(l))[0] as {
+      links: number;
+      nodeFiles: number;
+      counts: Record<string, number>;
+    };
+  const sec = m.seconds;
+  console.log(
+    `audit: ${s.links} link files, ${s.nodeFiles} node files in ${sec.toFixed(1)} s ` +
+      `(${Math.round(s.links / sec)} links/s); peak RSS ${m.peakRssMB.toFixed(0)} MB`,
+  );
+  console.log(
+    `  ok ${s.counts.ok}, missing ${s.counts.missing}, orphan ${s.counts.orphan}, ` +
+      `under-replicated ${s.counts["under-replicated"]}`,
+  );
+  console.log(
+    `  target 100000 links within 60 s: ${
+      s.links >= 100_000 && sec <= 60 ? "MET" : files < 100_000 ? "n/a (fewer files)" : "MISSED"
+    }`,
+  );
 }
 
-if (import.meta.main) await run(Deno.args);
+if (import.meta.main) await run(process.argv.slice(2));

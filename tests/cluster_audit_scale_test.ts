@@ -35,7 +35,6 @@ Deno.test("audit: 10000 link files over 3 nodes, merged from sorted runs", async
       assert.equal(found.length, 300);
       const missing = new Set(found.filter((r) => r.kind === "missing").map((r) => r.link));
       for (let i = 0; i < 100; i++) assert.ok(missing.has(`d0/file-${i}.dat#`), `file-${i}`);
-      assert.ok(s.ms < 30_000, `audit took ${s.ms} ms`);
       assert.deepEqual(
         (await fsp.readdir(tmp)).sort(),
         ["n0", "n1", "n2", "root"],

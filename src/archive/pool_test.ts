@@ -57,7 +57,8 @@ console.log(back.length === data.length ? "done" : "wrong");
 `);
   assert.equal(r.status, 0, r.err);
   assert.match(r.out, /done/);
-  assert.ok(r.afterDone >= 0 && r.afterDone < 3000, `exited ${r.afterDone} ms after done`);
+  // By itself, not killed (at 30 s): how soon depends on the load of the machine.
+  assert.ok(r.afterDone >= 0 && r.afterDone < 20_000, `exited ${r.afterDone} ms after done`);
 });
 
 Deno.test("HOP_WORKERS sets the pool size; a bad value is a HopError", async () => {

@@ -341,3 +341,57 @@ Deno.test("-v says why each page was left alone; --log-file keeps every line wit
     await clean();
   }
 });
+
+Deno.test("errors a user can fix say what to do: permission denied, a full disk", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const { chmod } = await import("node:fs/promises");
+    await chmod(dir, 0o755);
+    const relay = join(dir, "relay");
+    const [a, b] = [join(dir, "a"), join(dir, "b")];
+    for (const d of [relay, a, b]) await mkdir(d, { mode: 0o755 });
+    // a folder the user running hop may not write (root's, hop run as nobody)
+    const home = join(dir, "nobody");
+    await mkdir(home, { mode: 0o777 });
+    await chmod(home, 0o777);
+    const denied = await runHop(["relay", "sync", a, relay, "--once", "--client-name", "x"], {
+      wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+      env: { HOME: home, DENO_DIR: join(home, "deno") },
+    });
+    assert.equal(denied.code, 1, denied.stdout + denied.stderr);
+    assert.match(denied.stderr, /permission denied/);
+    assert.match(denied.stderr, /chmod\/chown/);
+    assert.doesNotMatch(denied.stderr, /bug in hop/);
+    // a disk too small for the update: said as such, nothing half-written
+    const { randomBytes } = await import("node:crypto");
+    await writeFile(join(a, "big.bin"), randomBytes(3_000_000));
+    assert.equal((await once(b, relay, "bob")).code, 0);
+    assert.equal((await once(a, relay, "alice")).code, 0);
+    const full = await runHop([
+      "--json",
+      "relay",
+      "sync",
+      b,
+      relay,
+      "--once",
+      "--client-name",
+      "bob",
+    ], {
+      wrap: [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        `mount -t tmpfs -o size=1m tmpfs '${b}' && exec "$0" "$@"`,
+      ],
+    });
+    assert.equal(full.code, 1, full.stdout + full.stderr);
+    const err = full.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      .find((e) => e.code === "disk-full");
+    assert.ok(err, full.stdout);
+    assert.match(err.message, /not enough free space for page 0/);
+    assert.match(err.hint, /Free some space/);
+  } finally {
+    await clean();
+  }
+});

@@ -20,6 +20,7 @@ import { extractArchive } from "../archive/extract.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
+import { formatBytes } from "../ui/report.ts";
 import { abortable, counted } from "./abortable.ts";
 import { stepProgress } from "./progress.ts";
 import { readTombstones } from "./hopfiles.ts";
@@ -41,11 +42,12 @@ import type { SyncContext } from "./sync.ts";
 /** Bytes kept free on the local disk when extracting. */
 const DISK_RESERVE = 64 * 1024 * 1024;
 
-/** Bytes an extraction into `dir` may write: the free space less a reserve. */
-async function spaceFor(dir: string): Promise<number | undefined> {
+/** Bytes an extraction into `dir` may write (the free space less a reserve), and the free space. */
+async function spaceFor(dir: string): Promise<{ room: number; free: number } | undefined> {
   try {
     const s = await statfs(dir);
-    return Math.max(1, s.bavail * s.bsize - DISK_RESERVE);
+    const free = s.bavail * s.bsize;
+    return { room: Math.max(1, free - DISK_RESERVE), free };
   } catch {
     return undefined;
   }
@@ -272,13 +274,14 @@ async function placeFiles(
       read += n;
       report();
     });
+    const space = await spaceFor(staging);
     await extractArchive(abortable(source, ctx.signal), staging, {
       filter: (p) => wanted.has(p),
       compressedSize: dataSize,
       // Real data can compress beyond any fixed ratio (bzip2 turns 50 MB of zeros into 81
       // bytes): the bound is the free space, less a reserve, so a bomb never fills the disk.
       maxRatio: 1e9,
-      maxBytes: await spaceFor(staging),
+      maxBytes: space?.room,
       onEntry: (e) => {
         if (e.type === "file") {
           res.bytes += e.size;
@@ -286,6 +289,22 @@ async function placeFiles(
           report();
         }
       },
+    }).catch((e) => {
+      // the bound that stopped it is the free space: the disk is full, not the archive bad
+      if (space && (e as Error).message?.includes(`${space.room} bytes allowed`)) {
+        throw new HopError(
+          `not enough free space for page ${page} in ${root}: ${
+            formatBytes(space.free)
+          } free, the update holds more, and hop keeps ${formatBytes(DISK_RESERVE)} free`,
+          {
+            code: "disk-full",
+            cause: e,
+            hint: "Free some space on that disk (df -h shows it); nothing was written in the " +
+              "folder, and the update is pulled on a later pass.",
+          },
+        );
+      }
+      throw e;
     });
     res.files = 0;
     const date = new Date(ctx.now());

@@ -9,8 +9,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +20,8 @@ import { pathToFileURL } from "node:url";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { startClusterServe } from "./helpers/cluster.ts";
 import { epsvPort, openRawFtp } from "./helpers/ftp_clients.ts";
-import { ROOT, runHop } from "./helpers/hop.ts";
+import { freePort } from "./helpers/ftp_servers.ts";
+import { ROOT, runHop, spawnHop } from "./helpers/hop.ts";
 
 /** Runs Debian's chromium headless on `url` with `args`; resolves stdout. */
 function chromium(url: string, profile: string, args: string[]): Promise<string> {
@@ -201,3 +203,62 @@ Deno.test("cluster status without a server: nodes asked, copies counted, says no
 function nodeArgs(nodes: string[]): string[] {
   return nodes.flatMap((n) => ["--node", pathToFileURL(n).href]);
 }
+
+Deno.test("a node that fails is said down at once, and back when it answers again", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hop-nodeline-"));
+  const pw = join(dir, "node.pw");
+  await writeFile(pw, randomBytes(9).toString("hex"));
+  const port = await freePort();
+  const nodeDir = join(dir, "node");
+  await mkdir(nodeDir);
+  const startNode = async () => {
+    const p = spawnHop([
+      "--json",
+      "cluster",
+      "node",
+      "serve",
+      "--root",
+      nodeDir,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--password-file",
+      pw,
+    ]);
+    await p.waitFor(/"event":"node\.listening"/);
+    return p;
+  };
+  let node = await startNode();
+  const srv = await startClusterServe([
+    "--root",
+    join(dir, "root"),
+    "--replicas",
+    "1",
+    "--node",
+    `ftp://node@127.0.0.1:${port}/?password-file=${encodeURIComponent(pw)}`,
+  ]);
+  try {
+    await node.stop("SIGTERM");
+    // an upload the store worker cannot put on the node: the node is found failing
+    const file = join(dir, "a.txt");
+    await writeFile(file, "hello");
+    const up = spawnSync("curl", [
+      "-sS",
+      "-T",
+      file,
+      `ftp://admin:${encodeURIComponent(srv.adminPassword!)}@127.0.0.1:${srv.port}/`,
+    ], { encoding: "utf8" });
+    assert.equal(up.status, 0, up.stderr);
+    const [down] = await srv.proc.waitFor(/^\{.*"event":"node-down".*\}$/m, 60_000);
+    assert.match(
+      JSON.parse(down).message,
+      new RegExp(`node ftp://node:\\*\\*\\*@127\\.0\\.0\\.1:${port}/ is down`),
+    );
+    node = await startNode();
+    const [back] = await srv.proc.waitFor(/^\{.*"event":"node-up".*\}$/m, 60_000);
+    assert.match(JSON.parse(back).message, /is back$/);
+  } finally {
+    await srv.stop("SIGTERM");
+    await node.stop("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -219,6 +219,12 @@ export interface ClusterMonitor {
   status(): Promise<ClusterStatus>;
   /** Starts writing `.hop/status.json` every `everyMs` (default 2000). */
   startStatusFile(everyMs?: number): void;
+  /**
+   * Watches the nodes every second: a node the cluster found failing (a
+   * transfer, a listing) is said down at once, and asked again every few
+   * seconds until it answers, then said back.
+   */
+  watchNodes(retryMs?: number): void;
   /** Stops the status file (and removes it). */
   stop(): Promise<void>;
 }
@@ -245,6 +251,8 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
   let replication: ReplicationStatus | null = null;
   let walking: Promise<void> | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
+  let watcher: ReturnType<typeof setInterval> | undefined;
+  const asked = new Map<string, number>();
   let writing: Promise<void> = Promise.resolve();
 
   const said = (line: string, warn = false, event?: Record<string, unknown>) => {
@@ -368,6 +376,22 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
     };
   };
 
+  const nodeChecked = (key: string, label: string, up: boolean) => {
+    const was = health.get(key);
+    health.set(key, up);
+    if (was === up) return;
+    ctx.log(`cluster: node ${label} is ${up ? "up" : "DOWN"}`);
+    if (!up) {
+      const why = ctx.nodes.get(key)?.lastError?.()?.message;
+      said(`node ${label} is down${why ? `: ${why}` : ""}; it is retried`, true, {
+        event: "node-down",
+        node: label,
+      });
+    } else if (was === false) {
+      said(`node ${label} is back`, false, { event: "node-up", node: label });
+    }
+  };
+
   const writeStatus = async () => {
     const file = statusFile(ctx.layout);
     const tmp = `${file}.${process.pid}.tmp`;
@@ -378,21 +402,7 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
 
   return {
     ftpEvents,
-    nodeChecked(key, label, up) {
-      const was = health.get(key);
-      health.set(key, up);
-      if (was === up) return;
-      ctx.log(`cluster: node ${label} is ${up ? "up" : "DOWN"}`);
-      if (!up) {
-        const why = ctx.nodes.get(key)?.lastError?.()?.message;
-        said(`node ${label} is down${why ? `: ${why}` : ""}; it is retried`, true, {
-          event: "node-down",
-          node: label,
-        });
-      } else if (was === false) {
-        said(`node ${label} is back`, false, { event: "node-up", node: label });
-      }
-    },
+    nodeChecked,
     error(message) {
       totals.errors++;
       said(message, true, { event: "error" });
@@ -401,6 +411,18 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
       listen = l;
     },
     status,
+    watchNodes(retryMs = 5000) {
+      watcher = setInterval(() => {
+        for (const n of ctx.nodes.values()) {
+          if (n.isDown() && health.get(n.key) !== false) nodeChecked(n.key, n.label, false);
+          const since = Date.now() - (asked.get(n.key) ?? 0);
+          if (health.get(n.key) === false && !n.isDown() && since > retryMs) {
+            asked.set(n.key, Date.now());
+            void n.health().then((ok) => nodeChecked(n.key, n.label, ok), () => {});
+          }
+        }
+      }, 1000);
+    },
     startStatusFile(everyMs = 2000) {
       const tick = () => {
         writing = writing.then(writeStatus).catch((e) =>
@@ -412,6 +434,7 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
     },
     async stop() {
       clearInterval(timer);
+      clearInterval(watcher);
       await writing;
       await walking;
       await fsp.rm(statusFile(ctx.layout), { force: true });

@@ -312,6 +312,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     const urlHost = srv.address.includes(":") ? `[${srv.address}]` : srv.address;
     mon.listening(`${urlHost}:${srv.port}`);
     mon.startStatusFile();
+    mon.watchNodes();
     if (o.http) dashboard = await startDashboard({ ...parseListen(o.http), status: mon.status });
     const url = adminPassword
       ? `ftp://admin:${encodeURIComponent(adminPassword)}@${urlHost}:${srv.port}/`

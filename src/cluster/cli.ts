@@ -8,6 +8,7 @@
  */
 import process from "node:process";
 import { type Command, Option } from "commander";
+import { parseSizeText } from "../codec/text.ts";
 import { UsageError } from "../errors.ts";
 import {
   aborted,
@@ -74,6 +75,16 @@ export function registerClusterCommands(program: Command): void {
     .option(
       "--no-store-worker",
       "do not move uploads to the nodes from this process (hop cluster store --once does)",
+    )
+    .option(
+      "--min-free <size>",
+      "free space the root's disk keeps: uploads stop short of it (default 1%, 64M to 1G)",
+      sizeOption,
+    )
+    .option(
+      "--staging-quota <size>",
+      "most data staged for the nodes at once (default half the root's disk)",
+      sizeOption,
     )
     .option(
       "--login-timeout <seconds>",
@@ -322,6 +333,14 @@ function clusterTargetOptions(c: Command): Command {
 
 const seconds = (v: unknown) => v === undefined ? undefined : (v as number) * 1000;
 
+function sizeOption(v: string): number {
+  const n = parseSizeText(v);
+  if (n === null) {
+    throw new UsageError(`"${v}" is not a size`, "Give a size like 500M, 2G or 1048576.");
+  }
+  return n;
+}
+
 /** Cluster settings: the config file, then the flags given on the command line over it. */
 export async function clusterSettings(o: Record<string, unknown>) {
   const { readClusterConfig } = await import("./config.ts");
@@ -339,6 +358,8 @@ export async function clusterSettings(o: Record<string, unknown>) {
     leaseTtlMs: seconds(o.leaseTimeout),
     loginTimeoutMs: seconds(o.loginTimeout),
     idleTimeoutMs: seconds(o.idleTimeout),
+    minFreeBytes: o.minFree as number | undefined,
+    stagingQuotaBytes: o.stagingQuota as number | undefined,
     http: o.http as string | undefined,
   };
   return {

@@ -17,6 +17,8 @@
  * lease timeout = 30
  * login timeout = 60
  * idle timeout = 300
+ * min free = 1G
+ * staging quota = 50G
  * ```
  *
  * @example
@@ -31,6 +33,7 @@
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { CodecError } from "../codec/errors.ts";
+import { parseSizeText } from "../codec/text.ts";
 import { NAME_POLICIES, type NamePolicy } from "../codec/names.ts";
 import { HopError } from "../errors.ts";
 import type { ServeClusterOptions } from "./serve.ts";
@@ -91,6 +94,14 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
         if (!/^(yes|no|true|false|on|off)$/i.test(v)) throw bad("yes or no");
         out.anonymous = /^(yes|true|on)$/i.test(v);
         break;
+      case "min free":
+      case "staging quota": {
+        const n = parseSizeText(v);
+        if (n === null) throw bad("a size like 500M, 2G or 1048576");
+        if (k === "min free") out.minFreeBytes = n;
+        else out.stagingQuotaBytes = n;
+        break;
+      }
       case "lease timeout":
       case "login timeout":
       case "idle timeout": {
@@ -109,7 +120,7 @@ export function parseClusterConfig(text: string, file: string): ServeClusterOpti
           file,
           n,
           `unknown setting "${m[1]}"`,
-          "Known: root, listen, http, node, replicas, names, tls cert, tls key, anonymous, lease timeout, login timeout, idle timeout.",
+          "Known: root, listen, http, node, replicas, names, tls cert, tls key, anonymous, lease timeout, login timeout, idle timeout, min free, staging quota.",
         );
     }
   }

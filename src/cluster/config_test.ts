@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { CodecError } from "../codec/errors.ts";
 import { parseClusterConfig } from "./config.ts";
 
@@ -55,4 +56,17 @@ Deno.test("cluster config: bad lines name the file and line", () => {
       return true;
     });
   }
+});
+
+Deno.test("cluster config: the README's example file is read as it says", async () => {
+  const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+  const at = readme.indexOf("#### The cluster config file");
+  const block = /```ini\n([\s\S]*?)```/.exec(readme.slice(at))![1];
+  const o = parseClusterConfig(block, "/etc/hop/cluster.conf");
+  assert.equal(o.root, "/srv/cluster");
+  assert.equal(o.leaseTtlMs, 30_000);
+  assert.equal(o.loginTimeoutMs, 60_000);
+  assert.equal(o.idleTimeoutMs, 300_000);
+  assert.equal(o.minFreeBytes, 1024 ** 3);
+  assert.equal(o.stagingQuotaBytes, 50 * 1024 ** 3);
 });

@@ -50,6 +50,7 @@ import {
   writeInfo,
 } from "./links.ts";
 import { fileStream, fsyncDir, type StorageNode } from "./nodes.ts";
+import type { StagingSpace } from "./space.ts";
 
 /** Everything the cluster's parts share. */
 export interface ClusterContext {
@@ -72,6 +73,8 @@ export interface ClusterContext {
   blocked?(): string | null;
   /** First 8 hex digits of new staging ids (the serve lease's tag, `lease.ts`). */
   stagingTag?: string;
+  /** Room in the staging area (`space.ts`); absent: not watched. */
+  space?: StagingSpace;
 }
 
 /** Throws the 451 of a process that may not change the tree now (see `blocked`). */
@@ -101,6 +104,19 @@ export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Pr
     tail = run.catch(() => {});
     return run;
   };
+}
+
+/** True for a write refused for lack of room (ENOSPC, EDQUOT). */
+function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** The 452 of an upload that found no room. */
+function noRoom(v: string, why: string): FtpFsError {
+  return new FtpFsError("no-space", `${v}: not stored, no room on the cluster server: ${why}.`, {
+    hint: "Free space on the cluster root, or wait for the store worker to move uploads on.",
+  });
 }
 
 /** What is at a virtual path. */
@@ -505,19 +521,31 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           `${v}: cannot resume at byte ${keep}: only ${old?.size ?? 0} stored.`,
         );
       }
+      const full = await ctx.space?.refusal();
+      if (full) throw noRoom(v, full);
       const id = (ctx.stagingTag ?? "") + randomBytes(16 - (ctx.stagingTag ?? "").length / 2)
         .toString("hex");
       const staged = path.join(l.staging, id);
       ctx.activeUploads.add(id);
       let fh: fsp.FileHandle | null = null;
       let written = 0;
+      /** Bytes counted against the staging area's room for this upload. */
+      let taken = 0;
+      const take = (n: number) => {
+        const why = ctx.space?.take(n);
+        if (why) throw noRoom(v, why);
+        taken += n;
+      };
       const cleanup = async () => {
         if (fh) await fh.close().catch(() => {});
         fh = null;
         await fsp.rm(staged, { force: true }).catch(() => {});
         ctx.activeUploads.delete(id);
+        ctx.space?.giveBack(taken);
+        taken = 0;
       };
       try {
+        take(keep);
         if (keep > 0 && old) {
           const oldId = stagedId(old);
           if (oldId !== null && await lstat(path.join(l.staging, oldId))) {
@@ -551,17 +579,28 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         await cleanup();
         throw e instanceof FtpFsError
           ? e
-          : new FtpFsError("unavailable", `${v}: cannot stage the upload: ${(e as Error).message}`);
+          : isNoSpace(e)
+          ? noRoom(v, "the disk is full")
+          : new FtpFsError(
+            "unavailable",
+            `${v}: cannot stage the upload: ${(e as Error).message}`,
+          );
       }
       let position = keep;
       const writable = new WritableStream<Uint8Array>({
         async write(chunk) {
+          take(chunk.length);
           let off = 0;
           while (off < chunk.length) {
-            const { bytesWritten } = await fh!.write(chunk, off, chunk.length - off, position);
-            off += bytesWritten;
-            position += bytesWritten;
-            written += bytesWritten;
+            let n: number;
+            try {
+              n = (await fh!.write(chunk, off, chunk.length - off, position)).bytesWritten;
+            } catch (e) {
+              throw isNoSpace(e) ? noRoom(v, "the disk of the cluster root is full") : e;
+            }
+            off += n;
+            position += n;
+            written += n;
           }
         },
       });
@@ -598,6 +637,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
               await writeInfo(l.tmp, infoPathOf(disk), link);
               linked = true;
               ctx.activeUploads.delete(id);
+              ctx.space?.keep(taken);
+              taken = 0;
               await ctx.jobs.enqueue(
                 uploadJob(l, infoPathOf(disk), link.uid, link.size, link.mtime),
               );
@@ -611,6 +652,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             // Once the link names the staged data, that data stays (recovery queues its
             // job if the enqueue failed); the client just gets no 226.
             if (!linked) await cleanup();
+            if (isNoSpace(e)) throw noRoom(v, "the disk of the cluster root is full");
             throw e instanceof FtpFsError ? e : new FtpFsError(
               "unavailable",
               `${v}: the upload could not be made durable: ${(e as Error).message}`,

@@ -31,6 +31,7 @@ import { type CleanupWorker, startCleanupWorker } from "./cleanup.ts";
 import { assertMayChange, type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { openClusterLog } from "./log.ts";
+import { watchStagingSpace } from "./space.ts";
 import { clusterLayout, initLayout } from "./layout.ts";
 import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import { acquireServeLease, type HeldLease, leaseTag, processIdentity } from "./lease.ts";
@@ -91,6 +92,10 @@ export interface ServeClusterOptions {
   loginTimeoutMs?: number;
   /** A session that sent no complete command for this long is closed (ms, default 300000). */
   idleTimeoutMs?: number;
+  /** Free bytes the root's disk keeps: uploads stop short of them (default 1%, 64 MiB-1 GiB). */
+  minFreeBytes?: number;
+  /** Most bytes staged (waiting for the nodes) at once (default half the root's disk). */
+  stagingQuotaBytes?: number;
   /** How long the serve lease outlives a server that stopped renewing it (ms, default 30000). */
   leaseTtlMs?: number;
   /** Node health check interval (ms, default 30000). */
@@ -239,6 +244,7 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
       await cleaner?.stop();
       await worker?.stop();
       for (const n of ctx?.nodes.values() ?? []) n.close();
+      ctx?.space?.stop();
       await lease.release();
       await logFile.close();
     })();
@@ -254,6 +260,11 @@ export async function serveCluster(o: ServeClusterOptions = {}): Promise<Cluster
     const guarded = ctx;
     ctx.serial = createSerial(() => assertMayChange(guarded));
     ctx.stagingTag = leaseTag(lease.lease);
+    ctx.space = await watchStagingSpace(l, ctx.activeUploads, {
+      minFreeBytes: o.minFreeBytes,
+      quotaBytes: o.stagingQuotaBytes,
+      log: logLine,
+    });
     lease.start((why) => {
       o.reporter?.warn(`stopping: this server lost the cluster root's lease: ${why}`);
       void stop().then(() => reportLost(why));

@@ -184,6 +184,7 @@ async function runUpload(
   }
   if (!complete) return { result: "retry", reason: `${all.length} of ${want} copies stored` };
   await fsp.rm(staged, { force: true });
+  ctx.space?.freed(st.size);
   ctx.log(`cluster: stored ${job.path} (${st.size} bytes) on ${all.map((c) => c.node).join(", ")}`);
   return { result: "done" };
 }

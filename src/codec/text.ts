@@ -94,3 +94,14 @@ export function splitWords(s: string): string[] | null {
   }
   return out;
 }
+
+/**
+ * Parses a size: a plain number is bytes; `k`, `M`, `G`, `T` (optionally followed by `B`
+ * or `iB`) are powers of 1024 (`200M`, `1.5G`). Null when `v` is not a positive size.
+ */
+export function parseSizeText(v: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
+  if (!m || Number(m[1]) <= 0) return null;
+  const exp = ["", "k", "m", "g", "t"].indexOf(m[2].toLowerCase());
+  return Math.floor(Number(m[1]) * 1024 ** exp);
+}

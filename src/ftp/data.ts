@@ -416,17 +416,35 @@ export function receiveStream(
     : receivePaced(sock, sink, onChunk);
 }
 
+/**
+ * After the sink failed (a full disk), up to this many more bytes are read and dropped,
+ * so that the client, still sending, gets the reply rather than a reset.
+ */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
 async function receivePaced(
   sock: net.Socket,
   sink: WritableStreamDefaultWriter<Uint8Array>,
   onChunk?: (bytes: number) => void,
 ): Promise<number> {
   let bytes = 0;
+  let failure: { error: unknown } | null = null;
+  let dropped = 0;
   for await (const chunk of sock as AsyncIterable<Uint8Array>) {
     bytes += chunk.byteLength;
     onChunk?.(chunk.byteLength);
-    await sink.write(chunk);
+    if (failure) {
+      dropped += chunk.byteLength;
+      if (dropped > DRAIN_LIMIT) break;
+      continue;
+    }
+    try {
+      await sink.write(chunk);
+    } catch (error) {
+      failure = { error };
+    }
   }
+  if (failure) throw failure.error;
   return bytes;
 }
 
@@ -450,24 +468,35 @@ function receiveFlowing(
         reject(err);
       } else resolve(bytes);
     };
+    let failure: Error | null = null;
+    let dropped = 0;
     const pump = async () => {
       if (writing || settled) return;
       writing = true;
-      try {
-        while (inbox.chunks.length > 0 && !settled) {
-          const chunk = inbox.chunks.shift()!;
-          inbox.queued -= chunk.byteLength;
-          bytes += chunk.byteLength;
-          onChunk?.(chunk.byteLength);
-          await sink.write(chunk);
+      while (inbox.chunks.length > 0 && !settled) {
+        const chunk = inbox.chunks.shift()!;
+        inbox.queued -= chunk.byteLength;
+        bytes += chunk.byteLength;
+        onChunk?.(chunk.byteLength);
+        if (failure) {
+          // The sink failed: read on and drop, so the client gets the reply, not a reset.
+          dropped += chunk.byteLength;
+          if (dropped > DRAIN_LIMIT) {
+            writing = false;
+            return settle(failure);
+          }
+          continue;
         }
-      } catch (err) {
-        writing = false;
-        return settle(err as Error);
+        try {
+          await sink.write(chunk);
+        } catch (err) {
+          failure = err as Error;
+        }
       }
       writing = false;
       if (inbox.chunks.length > 0) return void pump();
       if (!inbox.closed) return;
+      if (failure) return settle(failure);
       if (!inbox.ended) return settle(new Error("data connection closed"));
       // Deno 2's node:tls can report the end of a TLS stream before all records were
       // decrypted; more ciphertext than the plaintext explains means data was lost.

@@ -40,6 +40,7 @@ import {
   type EscaleConf,
 } from "../codec/escale_conf.ts";
 import { CodecError } from "../codec/errors.ts";
+import { parseSizeText } from "../codec/text.ts";
 import { HopError, UsageError } from "../errors.ts";
 import { urlSecret } from "../secrets.ts";
 
@@ -1182,12 +1183,9 @@ export function parseDuration(v: string): number | undefined {
  * configuration file's are Escale's, in MB.)
  */
 export function parseSize(v: string, key = "size"): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
-  if (!m || Number(m[1]) <= 0) {
-    throw new UsageError(`${key}: "${v}" is not a size (200M, 1G, 50000)`);
-  }
-  const exp = ["", "k", "m", "g", "t"].indexOf(m[2].toLowerCase());
-  return Math.floor(Number(m[1]) * 1024 ** exp);
+  const n = parseSizeText(v);
+  if (n === null) throw new UsageError(`${key}: "${v}" is not a size (200M, 1G, 50000)`);
+  return n;
 }
 
 /**

@@ -20,10 +20,11 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
 import { startPyNode } from "./cluster_peers.ts";
 import { startClusterServe } from "./helpers/cluster.ts";
+import { downloadBytes } from "./helpers/ftp_clients.ts";
 import { freePort } from "./helpers/ftp_servers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,20 +39,6 @@ async function upload(c: Client, name: string, data: Uint8Array): Promise<number
     if (e instanceof FTPError) return e.code;
     throw e;
   }
-}
-
-async function download(c: Client, name: string): Promise<string> {
-  const h = createHash("sha256");
-  await c.downloadTo(
-    new Writable({
-      write(chunk, _e, cb) {
-        h.update(chunk);
-        cb();
-      },
-    }),
-    name,
-  );
-  return h.digest("hex");
 }
 
 async function stagedFiles(root: string): Promise<string[]> {
@@ -137,7 +124,9 @@ Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothi
     kept.set("last.bin", sha(last));
 
     // Everything answered 226 is there, byte-exact.
-    for (const [name, digest] of kept) assert.equal(await download(c, name), digest, name);
+    for (const [name, digest] of kept) {
+      assert.equal(sha(await downloadBytes(c, name)), digest, name);
+    }
   } finally {
     c?.close();
     await srv?.stop("SIGTERM");

@@ -21,9 +21,10 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { PassThrough, Readable, Writable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { Client } from "basic-ftp";
 import { decodeLease } from "../src/codec/lease.ts";
+import { downloadBytes } from "./helpers/ftp_clients.ts";
 import { freePort } from "./helpers/ftp_servers.ts";
 import { childPid, type HopProcess, runHop, spawnHop } from "./helpers/hop.ts";
 
@@ -41,26 +42,6 @@ async function login(port: number, password: string): Promise<Client> {
 
 async function put(c: Client, name: string, data: Uint8Array): Promise<void> {
   await c.uploadFrom(Readable.from([data]), name);
-}
-
-async function get(c: Client, name: string): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  await c.downloadTo(
-    new Writable({
-      write(chunk, _e, cb) {
-        parts.push(chunk);
-        cb();
-      },
-    }),
-    name,
-  );
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 async function leaseOf(root: string) {
@@ -163,7 +144,9 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
         acked.set(`b-${i}.bin`, data);
       }
       // A's acknowledged uploads are served by B.
-      for (const [name, data] of acked) assert.equal(sha(await get(cb, name)), sha(data), name);
+      for (const [name, data] of acked) {
+        assert.equal(sha(await downloadBytes(cb, name)), sha(data), name);
+      }
     } finally {
       process.kill(pidA, "SIGCONT");
     }
@@ -187,7 +170,9 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
       while ((await copiesOn(nodes, name)) < 2 && Date.now() < deadline) await sleep(200);
       assert.equal(await copiesOn(nodes, name), 2, `${name} on both nodes`);
     }
-    for (const [name, data] of acked) assert.equal(sha(await get(cb2, name)), sha(data), name);
+    for (const [name, data] of acked) {
+      assert.equal(sha(await downloadBytes(cb2, name)), sha(data), name);
+    }
     for (const c of clients) c.close();
     clients.length = 0;
     // The wrapper ignores SIGTERM (unshare --fork): the signal goes to hop itself.

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +19,22 @@ export interface FtpTarget {
   port: number;
   user: string;
   password: string;
+}
+
+/** The bytes of `name` downloaded with a basic-ftp client. */
+export async function downloadBytes(c: import("basic-ftp").Client, name: string): Promise<Buffer> {
+  const { Writable } = await import("node:stream");
+  const parts: Uint8Array[] = [];
+  await c.downloadTo(
+    new Writable({
+      write(chunk, _e, cb) {
+        parts.push(chunk);
+        cb();
+      },
+    }),
+    name,
+  );
+  return Buffer.concat(parts);
 }
 
 /** Who to be on a server listening on 127.0.0.1:`port`. */

@@ -182,6 +182,9 @@ export async function ftpBackend(opts: FtpOptions): Promise<RelayBackend> {
 
   async function uploadAtomic(c: Conn, name: string, source: Readable): Promise<void> {
     const tmp = tempName(name);
+    // A failed upload is reported by uploadFrom; Bun's pipeline can also destroy the source
+    // with the same error once it is done with it, which must not be an uncaught 'error'.
+    source.on("error", () => {});
     try {
       await c.client.uploadFrom(source, tmp);
       await c.client.rename(tmp, name);

@@ -18,7 +18,7 @@ import {
   sameBytes,
   streamOf,
   textBytes,
-} from "../src/archive/bzip2_testdata.ts";
+} from "../tests/helpers/bzip2_data.ts";
 
 const mb = Number(process.argv[2] ?? 64);
 const kind = process.argv[3] ?? "mixed";

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { confGet, confKeys, decodeEscaleConf } from "../src/codec/escale_conf.ts";
-import { rng } from "../src/codec/test_prng.ts";
+import { rng } from "./helpers/prng.ts";
 import { ESCALE_DIR } from "./helpers/escale.ts";
 
 const READER = String.raw`

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChunkCutter, StreamJoiner } from "./bzip2_join.ts";
 import { BlockSplitter } from "./bzip2_split.ts";
-import { randomBytes, sameBytes, textBytes } from "./bzip2_testdata.ts";
+import { randomBytes, sameBytes, textBytes } from "../../tests/helpers/bzip2_data.ts";
 import { compressBlock, decompressSingleStream } from "./wasm.ts";
 
 function blocks(bz: Uint8Array): number {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import { BlockDecoder, type BlockJob, BlockSplitter } from "./bzip2_split.ts";
-import { mixedBytes, randomBytes, sameBytes } from "./bzip2_testdata.ts";
+import { mixedBytes, randomBytes, sameBytes } from "../../tests/helpers/bzip2_data.ts";
 import { kernel } from "./wasm.ts";
 
 /** bzip2 -<level> of `data`, by the Debian tool. */

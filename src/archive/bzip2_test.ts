@@ -18,7 +18,7 @@ import {
   sameBytes,
   streamOf,
   textBytes,
-} from "./bzip2_testdata.ts";
+} from "../../tests/helpers/bzip2_data.ts";
 import { liveWorkers } from "./pool.ts";
 import { BlockSplitter } from "./bzip2_split.ts";
 

@@ -8,11 +8,11 @@ import process from "node:process";
 import { HopError } from "../errors.ts";
 import { compressBlock } from "./wasm.ts";
 import { closeLane, closePool, liveWorkers, openLane, runJob, setPoolSize } from "./pool.ts";
-import { textBytes } from "./bzip2_testdata.ts";
+import { textBytes } from "../../tests/helpers/bzip2_data.ts";
 import { scriptCommand } from "../../tests/helpers/script.ts";
 
 const bzip2Url = new URL("./bzip2.ts", import.meta.url).href;
-const testdataUrl = new URL("./bzip2_testdata.ts", import.meta.url).href;
+const testdataUrl = new URL("../../tests/helpers/bzip2_data.ts", import.meta.url).href;
 
 /** Run a script on this runtime; resolves with its output, exit code and time (ms) after "done". */
 function runScript(

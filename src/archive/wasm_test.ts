@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HopError } from "../errors.ts";
 import { BZIP2_WASM_SHA256 } from "./bzip2_wasm.ts";
-import { randomBytes, sameBytes, textBytes } from "./bzip2_testdata.ts";
+import { randomBytes, sameBytes, textBytes } from "../../tests/helpers/bzip2_data.ts";
 import {
   bzip2WasmBytes,
   compressBlock,

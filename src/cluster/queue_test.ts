@@ -18,7 +18,7 @@ import {
   release,
   take,
 } from "./queue.ts";
-import { rng } from "../codec/test_prng.ts";
+import { rng } from "../../tests/helpers/prng.ts";
 import { spawnScript } from "../../tests/helpers/script.ts";
 import { jobFor } from "../../tests/helpers/queue_child.ts";
 

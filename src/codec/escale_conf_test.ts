@@ -15,7 +15,7 @@ import {
   encodeEscaleConf,
   type EscaleConf,
 } from "./escale_conf.ts";
-import { rng } from "./test_prng.ts";
+import { rng } from "../../tests/helpers/prng.ts";
 
 /** Every section's interpolated options (defaults included), as configparser's items(). */
 function items(c: EscaleConf): Record<string, Record<string, string>> {

@@ -15,7 +15,7 @@ import {
   updateDataName,
   updateIndexName,
 } from "./escale_index.ts";
-import { type Rng, rng, SAFE_CHARS } from "./test_prng.ts";
+import { type Rng, rng, SAFE_CHARS } from "../../tests/helpers/prng.ts";
 
 const SUM = "ab".repeat(64);
 const meta = (o: Partial<EntryMeta> = {}): EntryMeta => ({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CodecError, EncodeError } from "./errors.ts";
 import { decodeLease, encodeLease, type ServeLease } from "./lease.ts";
-import { rng } from "./test_prng.ts";
+import { rng } from "../../tests/helpers/prng.ts";
 
 const base: ServeLease = {
   host: "box-1",

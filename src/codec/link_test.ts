@@ -11,7 +11,7 @@ import {
   nameOfLinkFile,
   parseNodeAddress,
 } from "./link.ts";
-import { rng, SAFE_CHARS, TRICKY_CHARS } from "./test_prng.ts";
+import { rng, SAFE_CHARS, TRICKY_CHARS } from "../../tests/helpers/prng.ts";
 
 const ORIGINAL = `rfc-0959.txt 147316 1000 1044844761
 server 192.168.0.2:21 61/47/030210-033921-rfc-0959.txt

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CodecError, EncodeError } from "./errors.ts";
 import { decodeLock, encodeLock, type Lock } from "./lock.ts";
-import { rng, SAFE_CHARS } from "./test_prng.ts";
+import { rng, SAFE_CHARS } from "../../tests/helpers/prng.ts";
 
 function codecError(fn: () => unknown, line: number): void {
   assert.throws(fn, (e) => {

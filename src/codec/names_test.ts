@@ -8,7 +8,7 @@ import {
   isNameAllowed,
   NAME_POLICIES,
 } from "./names.ts";
-import { rng, SAFE_CHARS, TRICKY_CHARS } from "./test_prng.ts";
+import { rng, SAFE_CHARS, TRICKY_CHARS } from "../../tests/helpers/prng.ts";
 
 Deno.test("names: policies", () => {
   assert.equal(checkName("rfc-0959.txt", "strict"), null);

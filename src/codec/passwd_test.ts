@@ -11,7 +11,7 @@ import {
   type PasswdUser,
   verifyPassword,
 } from "./passwd.ts";
-import { rng, SAFE_CHARS } from "./test_prng.ts";
+import { rng, SAFE_CHARS } from "../../tests/helpers/prng.ts";
 
 function codecError(fn: () => unknown, line: number): void {
   assert.throws(fn, (e) => {

@@ -9,7 +9,7 @@ import {
   type QueueJob,
   unescapeField,
 } from "./queue_job.ts";
-import { rng, SAFE_CHARS, TRICKY_CHARS } from "./test_prng.ts";
+import { rng, SAFE_CHARS, TRICKY_CHARS } from "../../tests/helpers/prng.ts";
 
 Deno.test("queue jobs: the three types and their lines", () => {
   const jobs: QueueJob[] = [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { splitWords } from "./text.ts";
-import { rng } from "./test_prng.ts";
+import { rng } from "../../tests/helpers/prng.ts";
 
 Deno.test("splitWords: blanks separate words, quotes keep them together", () => {
   assert.deepEqual(splitWords("USERADD bob secret"), ["USERADD", "bob", "secret"]);

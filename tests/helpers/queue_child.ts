@@ -13,7 +13,7 @@ import { writeSync } from "node:fs";
 import process from "node:process";
 import type { QueueJob } from "../../src/codec/queue_job.ts";
 import { complete, enqueue, recover, release, take } from "../../src/cluster/queue.ts";
-import { rng } from "../../src/codec/test_prng.ts";
+import { rng } from "./prng.ts";
 
 /** The job a child enqueues as its n-th job (so the parent can check contents). */
 export function jobFor(n: number): QueueJob {

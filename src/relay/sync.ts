@@ -24,7 +24,7 @@ import type { FolderConfig } from "./config.ts";
 import { clientFileName, parseClientFileName, readClients, registerClient } from "./hopfiles.ts";
 import { encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
-import { openRelayIO, type RelayIO } from "./io.ts";
+import { openRelayIO, type RelayFile, type RelayIO } from "./io.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
@@ -501,7 +501,11 @@ export async function syncPass(
   await saveState(cfg.localPath, ctx.state);
   ctx.pass = undefined;
   reporter.close();
-  if (!opts.signal?.aborted) out.waits = await pendingWaits(ctx);
+  if (!opts.signal?.aborted) {
+    // the last listing still holds when this pass published nothing since
+    const published = out.pushed + out.deletionsPushed > 0;
+    out.waits = await pendingWaits(ctx, published ? await ctx.io.list() : view.files);
+  }
   return out;
 }
 
@@ -582,9 +586,8 @@ async function unwritableWhy(folder: string): Promise<string | undefined> {
  * the pullers each waits for (named when registered; else how many more
  * `puller count` asks for).
  */
-async function pendingWaits(ctx: SyncContext): Promise<string[]> {
+async function pendingWaits(ctx: SyncContext, listing: RelayFile[]): Promise<string[]> {
   const { cfg, io } = ctx;
-  const listing = await io.list();
   const view = viewRelay(listing);
   const out: string[] = [];
   let expected: Set<string> | undefined;

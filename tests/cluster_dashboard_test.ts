@@ -122,6 +122,9 @@ Deno.test("cluster dashboard: Chromium shows the nodes and a running transfer; /
     assert.ok((await stat(shot)).size > 10_000, "the screenshot is empty");
     console.log(`dashboard screenshot: ${shot}`);
 
+    // the last hop audit shows in the metrics (exit 1: it finds the upload under way)
+    const audit = await runHop(["audit", "--root", root, ...nodeArgs(nodes)]);
+    assert.ok(audit.code === 0 || audit.code === 1, audit.stderr);
     // Prometheus text format, read by a Prometheus parser
     const text = await (await fetch(new URL("metrics", srv.dashboard))).text();
     const families = parsePrometheusTextFormat(text);
@@ -140,7 +143,9 @@ Deno.test("cluster dashboard: Chromium shows the nodes and a running transfer; /
     for (const n of nodes) assert.equal(metric("hop_cluster_node_up", { node: `file://${n}` }), 1);
     assert.equal(metric("hop_cluster_queue_jobs"), 0);
     assert.equal(metric("hop_cluster_logins", { result: "ok" }), 1);
-    assert.ok(families.some((f) => f.name === "hop_cluster_audit_findings"));
+    assert.ok(families.some((f) => f.name === "hop_cluster_audit_findings"), text);
+    assert.ok(metric("hop_cluster_audit_age_seconds") >= 0);
+    assert.equal(metric("hop_cluster_files_wanting", { kind: "lost" }), 0);
 
     // hop cluster status, from another process
     const st = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
@@ -188,8 +193,13 @@ Deno.test("cluster status without a server: nodes asked, copies counted, says no
     assert.ok(s.nodes[2].lastError.message, "a down node says why");
     assert.equal(s.replication.files, 0);
     assert.equal(s.queue.depth, 0);
+    assert.equal(s.audit, null);
+    await writeFile(join(nodes[0], "stray.bin"), "not the cluster's"); // foreign to the cluster
+    const audit = await runHop(["audit", "--root", root, ...nodeArgs(nodes)]);
+    assert.ok(audit.code === 0 || audit.code === 1, audit.stdout + audit.stderr);
     const plain = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
     assert.match(plain.stdout, /no server running/);
+    assert.match(plain.stdout, /^last audit \d+ s ago: 1 foreign \(0 links, 1 node files\)$/m);
     assert.match(plain.stdout, /^queue: 0 job\(s\)$/m);
     const q = await runHop(["cluster", "queue", "--root", root]);
     assert.equal(q.code, 0);

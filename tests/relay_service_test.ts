@@ -195,3 +195,27 @@ Deno.test("--dry-run says what a pass would push and pull, and changes nothing",
     await clean();
   }
 });
+
+Deno.test("two sections of one file on one relay under the host's name: the second is refused", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    const [a, b] = [join(dir, "a"), join(dir, "b")];
+    for (const d of [relay, a, b]) await mkdir(d);
+    // no `client name`: both take the host's name, as Escale does
+    const conf = `[one]\nlocal path = ${a}\nrelay path = ${relay}\nindex = 1\n\n` +
+      `[two]\nlocal path = ${b}\nrelay path = ${relay}\nindex = 1\n`;
+    await writeFile(join(dir, "relay.conf"), conf);
+    const r = await runHop(["relay", "sync", "-c", join(dir, "relay.conf"), "--once"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `\\[two\\] cannot run: \\[two\\] and \\[one\\] would sync .* under one client name "${hostname()}"`,
+      ),
+    );
+    assert.match(r.stdout, /one: in sync/); // the first still runs
+  } finally {
+    await clean();
+  }
+});

@@ -160,6 +160,14 @@ export async function clusterAuditCommand(
         r.info(line, { event: "audit", ...rec });
       },
     });
+    const { recordAudit } = await import("./monitor.ts");
+    await recordAudit(ctx.layout, {
+      time: Date.now(),
+      counts: summary.counts,
+      links: summary.links,
+      nodeFiles: summary.nodeFiles,
+      nodesDown: summary.nodesDown,
+    });
     const counts = Object.entries(summary.counts).filter(([, n]) => n > 0).map(([k, n]) =>
       `${k} ${n}`
     );

@@ -114,8 +114,8 @@ export function metricsRegistry(status: () => Promise<ClusterStatus>): Registry 
     for (const [c, n] of Object.entries(s.replication?.byCopies ?? {})) m.set({ copies: c }, n);
   });
   g(
-    "hop_cluster_audit_findings",
-    "files the last count of link files found wanting, by kind",
+    "hop_cluster_files_wanting",
+    "files the server's count of link files found wanting, by kind",
     ["kind"],
     (m, s) => {
       const r = s.replication;
@@ -124,6 +124,22 @@ export function metricsRegistry(status: () => Promise<ClusterStatus>): Registry 
       m.set({ kind: "lost" }, r.lost);
       m.set({ kind: "pending" }, r.pending);
       m.set({ kind: "unreadable" }, r.unreadable);
+    },
+  );
+  g(
+    "hop_cluster_audit_findings",
+    "what the last hop audit found (the nodes against the link files), by kind",
+    ["kind"],
+    (m, s) => {
+      for (const [k, n] of Object.entries(s.audit?.counts ?? {})) m.set({ kind: k }, n);
+    },
+  );
+  g(
+    "hop_cluster_audit_age_seconds",
+    "seconds since the last hop audit ended (absent when none ran)",
+    [],
+    (m, s) => {
+      if (s.audit) m.set(Math.max(0, (s.time - s.audit.time) / 1000));
     },
   );
   const metrics = reg.metrics.bind(reg);
@@ -229,7 +245,7 @@ const PAGE = `<!doctype html>
   <section><h2>Nodes</h2><table id="nodes"></table></section>
   <section><h2>Transfers</h2><table id="transfers"></table></section>
   <section><h2>Files and copies</h2><table id="files"></table></section>
-  <section><h2>Queue and staging</h2><table id="queue"></table></section>
+  <section><h2>Queue, staging, last audit</h2><table id="queue"></table></section>
   <section><h2>Sessions</h2><table id="sessions"></table></section>
   <section><h2>Since start</h2><table id="totals"></table></section>
   <section style="grid-column: 1 / -1"><h2>Events</h2><pre id="events"></pre></section>
@@ -284,6 +300,9 @@ function render(s) {
     ["oldest job", s.queue.oldestAgeSeconds === null ? "—"
       : Math.round(s.queue.oldestAgeSeconds) + " s old", s.queue.oldestAgeSeconds > 600 ? "warn" : ""],
     ["staging", s.staging.files + " file(s), " + bytes(s.staging.bytes)],
+    ["last audit", s.audit ? ago(s.audit.time, now) : "none"],
+    ...(s.audit ? Object.entries(s.audit.counts).filter(([k, n]) => n > 0 && k !== "ok")
+      .map(([k, n]) => ["  " + k, n, k === "pending" ? "" : "warn"]) : []),
   ]);
   rows("sessions", ["user", "from", "since"], s.sessions.map((x) =>
     "<tr><td>" + esc(x.user || "(not logged in)") + "</td><td>" + esc(x.ip) + "</td><td>" +

@@ -63,6 +63,18 @@ export interface ReplicationStatus {
   unreadable: number;
 }
 
+/** What the last `hop audit` of the cluster found (it records it in `.hop/audit.json`). */
+export interface LastAudit {
+  /** When it ended (ms since the epoch). */
+  time: number;
+  /** Findings by kind (`orphan`, `missing`, `size-mismatch`, `under-replicated`, `lost`...). */
+  counts: Record<string, number>;
+  links: number;
+  nodeFiles: number;
+  /** Nodes it could not list (their copies were not checked). */
+  nodesDown: string[];
+}
+
 /** A session as a status shows it. */
 export interface SessionStatus {
   id: string;
@@ -107,6 +119,8 @@ export interface ClusterStatus {
   time: number;
   nodes: NodeStatus[];
   replication: ReplicationStatus | null;
+  /** The last `hop audit`, or null when none ran on this root. */
+  audit: LastAudit | null;
   queue: { depth: number; claimed: number; oldestAgeSeconds: number | null };
   staging: { files: number; bytes: number };
   sessions: SessionStatus[];
@@ -114,6 +128,29 @@ export interface ClusterStatus {
   totals: Totals;
   /** The last events, newest last (one line each). */
   recent: string[];
+}
+
+/** Where `hop audit` records what it found, for status pages and metrics. */
+export function auditFile(l: ClusterLayout): string {
+  return path.join(l.root, ".hop", "audit.json");
+}
+
+/** Records what an audit found (written whole: a reader sees the old record or the new). */
+export async function recordAudit(l: ClusterLayout, a: LastAudit): Promise<void> {
+  const file = auditFile(l);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  await fsp.writeFile(tmp, JSON.stringify(a));
+  await fsp.rename(tmp, file);
+}
+
+/** The last audit's record, or null. */
+export async function lastAudit(l: ClusterLayout): Promise<LastAudit | null> {
+  try {
+    return JSON.parse(await fsp.readFile(auditFile(l), "utf8")) as LastAudit;
+  } catch {
+    return null;
+  }
 }
 
 /** The status file a running server keeps up to date. */
@@ -354,6 +391,7 @@ export function createMonitor(ctx: ClusterContext, o: MonitorOptions): ClusterMo
       time: now,
       nodes: await nodeStatuses(ctx, health),
       replication,
+      audit: await lastAudit(ctx.layout),
       queue: await queueStatus(ctx.layout),
       staging: await stagingStatus(ctx.layout),
       sessions: [...sessions.values()],
@@ -464,6 +502,7 @@ export async function readClusterStatus(
     time: Date.now(),
     nodes: await nodeStatuses(ctx),
     replication: await replicationStatus(ctx.layout, replicas),
+    audit: await lastAudit(ctx.layout),
     queue: await queueStatus(ctx.layout),
     staging: await stagingStatus(ctx.layout),
     sessions: [],
@@ -512,6 +551,15 @@ export function formatStatus(s: ClusterStatus): string[] {
         ` (counted ${ago(rep.scannedAt)})`,
     );
   }
+  const a = s.audit;
+  if (a) {
+    const found = Object.entries(a.counts).filter(([k, n]) => n > 0 && k !== "ok")
+      .map(([k, n]) => `${n} ${k}`).join(", ");
+    out.push(
+      `last audit ${ago(a.time)}: ${found || "nothing found"} (${a.links} links, ${a.nodeFiles} ` +
+        `node files${a.nodesDown.length ? `; not listed: ${a.nodesDown.join(", ")}` : ""})`,
+    );
+  } else out.push("last audit: none (hop audit checks the nodes against the link files)");
   out.push(
     `queue: ${s.queue.depth} job(s)${s.queue.claimed ? ` (${s.queue.claimed} in progress)` : ""}` +
       (s.queue.oldestAgeSeconds !== null

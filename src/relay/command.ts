@@ -131,7 +131,9 @@ export async function resolveFolders(
     );
   }
   if (!src.configFile) reporter.info(`using ${file}`, { event: "config", file });
-  const { folders, errors, warnings } = await loadRelayConfig(file);
+  const loaded = await loadRelayConfig(file);
+  const { warnings } = loaded;
+  const { folders, errors } = sharedNames(loaded.folders, loaded.errors);
   for (const w of warnings) reporter.warn(w, { event: "config" });
   for (const e of errors) {
     reporter.warn(`[${e.section}] cannot run: ${e.error.message}`, {
@@ -148,6 +150,43 @@ export async function resolveFolders(
     );
   }
   return { folders, bad: errors };
+}
+
+/**
+ * Sections that would sync one relay under one client name from different
+ * folders (two sections without `client name` take the host's name, as
+ * Escale does): the first runs, the others are refused, saying what to do.
+ * Each would otherwise take the other's updates for its own and never get them.
+ */
+function sharedNames(
+  folders: FolderConfig[],
+  errors: SectionError[],
+): { folders: FolderConfig[]; errors: SectionError[] } {
+  const first = new Map<string, FolderConfig>();
+  const ok: FolderConfig[] = [];
+  const bad = [...errors];
+  for (const f of folders) {
+    const key = `${f.relayUrl}\n${f.clientName}`;
+    const other = first.get(key);
+    if (!other || other.localPath === f.localPath) {
+      first.set(key, f);
+      ok.push(f);
+      continue;
+    }
+    bad.push({
+      section: f.name,
+      error: new HopError(
+        `[${f.name}] and [${other.name}] would sync ${f.relayUrl} under one client name ` +
+          `"${f.clientName}" from two folders`,
+        {
+          code: "client-name-taken",
+          hint: `Give each section a \`client name\` of its own (for example ` +
+            `client name = ${f.clientName}-${f.name}).`,
+        },
+      ),
+    });
+  }
+  return { folders: ok, errors: bad };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -56,7 +56,10 @@ function chromium(url: string, profile: string, args: string[]): Promise<string>
   });
 }
 
-/** An upload that sends `bytes` and then waits: a transfer under way until `end()`. */
+/**
+ * An upload that sends `bytes`, then a little every second (so no idle timeout
+ * ends it however long the test takes): a transfer under way until `end()`.
+ */
 async function slowUpload(port: number, password: string, name: string, bytes: number) {
   const c = await openRawFtp("127.0.0.1", port);
   assert.equal((await c.cmd("USER admin")).code, 331);
@@ -68,8 +71,10 @@ async function slowUpload(port: number, password: string, name: string, bytes: n
   c.send(`STOR ${name}`);
   assert.equal((await c.reply()).code, 150);
   await new Promise<void>((r) => data.write(new Uint8Array(bytes).fill(7), () => r()));
+  const trickle = setInterval(() => data.write(new Uint8Array(64).fill(7)), 1000);
   return {
     async end() {
+      clearInterval(trickle);
       data.end();
       await c.reply(30_000).catch(() => {});
       c.close();
@@ -163,7 +168,7 @@ Deno.test("cluster dashboard: Chromium shows the nodes and a running transfer; /
     upload = undefined;
     await srv.proc.waitFor(/"event":"transfer".*"ok":true/);
     assert.match(srv.proc.stdout, /"message":"login admin from 127\.0\.0\.1","event":"login"/);
-    assert.match(srv.proc.stdout, /"message":"admin stored \/big-report\.pdf \(262\.1 kB, /);
+    assert.match(srv.proc.stdout, /"message":"admin stored \/big-report\.pdf \(2\d\d\.\d kB, /);
   } finally {
     await upload?.end();
     await srv.stop("SIGTERM");

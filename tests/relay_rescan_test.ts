@@ -4,11 +4,14 @@
  * still push every local change and deletion, and still pull others' changes.
  */
 import assert from "node:assert/strict";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
 import { openRelayIO, type RelayIO } from "../src/relay/io.ts";
 import { closeSync, openSync, type PassResult, syncPass } from "../src/relay/sync.ts";
+import { ROOT } from "./helpers/hop.ts";
 import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
 
 globalThis.addEventListener("unload", () => closePool());
@@ -18,7 +21,7 @@ async function pass(
   local: string,
   relay: string,
   client: string,
-): Promise<PassResult & { indexReads: number; agreed: number }> {
+): Promise<PassResult & { indexReads: number; agreed: number; filesRead: number }> {
   const io = await openRelayIO(relay);
   let indexReads = 0;
   const counted: RelayIO = {
@@ -35,7 +38,12 @@ async function pass(
   });
   try {
     const r = await syncPass(ctx, { first: true });
-    return { ...r, indexReads, agreed: Object.keys(ctx.state.agreed ?? {}).length };
+    return {
+      ...r,
+      indexReads,
+      agreed: Object.keys(ctx.state.agreed ?? {}).length,
+      filesRead: ctx.cache.filesRead,
+    };
   } finally {
     await closeSync(ctx);
   }
@@ -83,6 +91,61 @@ Deno.test("rescan: unchanged pages are not read again; changes still go both way
     assert.equal((await pass(b, relay, "b")).deletedLocally, 1);
     assert.deepEqual(await snapshot(b), { ...await snapshot(a) });
     assert.deepEqual(Object.keys(await snapshot(b)), ["y.txt"]);
+  } finally {
+    await clean();
+  }
+});
+
+/** The sources of hop run by the runtime this test is not running on (Bun from Deno, or Deno from Bun). */
+function otherRuntime(): string[] {
+  const bin = join(ROOT, "tools", "node_modules", ".bin");
+  return process.versions.bun
+    ? [join(bin, "deno"), "run", "-A", "--quiet", "--no-check", join(ROOT, "cli.ts")]
+    : [join(bin, "bun"), join(ROOT, "cli.ts")];
+}
+
+Deno.test("rescan: what one runtime remembered is used by the other (no file or index read again)", async () => {
+  const [dir, clean] = await tempDir("hop-rescan-rt-");
+  try {
+    const relay = join(dir, "relay");
+    const a = join(dir, "a");
+    for (const d of [relay, a]) await mkdir(d);
+    for (let i = 0; i < 20; i++) await writeFile(join(a, `f${i}.txt`), `file ${i}\n`);
+    // times below the millisecond (Deno reports them truncated, Bun with a fraction), set by
+    // touch: Deno's utimes itself keeps whole milliseconds
+    const touch = (t: string, files: string[]) => {
+      const r = spawnSync("touch", ["-m", "-d", t, ...files], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    touch("@1704110400.123456789", (await readdir(a)).map((f) => join(a, f)));
+    const [cmd, ...pre] = otherRuntime();
+    const other = () => {
+      const r = spawnSync(cmd, [
+        ...pre,
+        "--quiet",
+        "relay",
+        "sync",
+        a,
+        relay,
+        "--once",
+        "--client-name",
+        "a",
+      ], {
+        encoding: "utf8",
+      });
+      assert.equal(r.status, 0, `${cmd} relay sync failed: ${r.stderr}`);
+    };
+    other(); // pushes all 20 and remembers their checksums
+    // the relay's files as if written an hour ago: the next pass may trust what it reads
+    touch(
+      `@${Math.floor(Date.now() / 1000) - 3600}.456789123`,
+      (await readdir(relay)).map((f) => join(relay, f)),
+    );
+    other(); // finds its files in the index and remembers that it agrees with it
+    const here = await pass(a, relay, "a");
+    assert.equal(here.pushed, 0);
+    assert.equal(here.filesRead, 0, "no file read again for its checksum");
+    assert.equal(here.indexReads, 0, "the index is not read again");
   } finally {
     await clean();
   }

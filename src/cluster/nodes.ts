@@ -409,6 +409,7 @@ function connectData(
     }, timeoutMs);
     sock.once("connect", () => {
       clearTimeout(timer);
+      sock.setNoDelay(true);
       sock.off("error", onError);
       resolve(sock);
     });

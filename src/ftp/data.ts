@@ -72,6 +72,7 @@ export async function listenPassive(opts: {
   const tlsContext = opts.tlsContext;
   const server = net.createServer({ pauseOnConnect: !tlsContext }, (sock) => {
     if (foreign(sock)) return;
+    sock.setNoDelay(true); // the last short segment of a file goes at once (no Nagle wait)
     take(tlsContext ? startTls(sock, tlsContext) : sock);
   });
   server.on("error", () => {});
@@ -158,6 +159,7 @@ export function connectActive(
     }, timeoutMs);
     sock.once("connect", () => {
       clearTimeout(timer);
+      sock.setNoDelay(true);
       sock.removeAllListeners("error");
       sock.on("error", () => {});
       resolve(sock);

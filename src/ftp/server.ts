@@ -166,6 +166,9 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<FtpServerH
   const server = net.createServer((sock) => {
     const ip = plainAddress(sock.remoteAddress);
     sock.on("error", () => {});
+    // Replies are short writes: with Nagle, a reply written while the previous one is not
+    // yet acknowledged waits for the client's delayed ACK (about 40 ms per transfer).
+    sock.setNoDelay(true);
     const count = perIp.get(ip) ?? 0;
     const refuse = sessions >= maxTotal
       ? "Too many connections, try again later."

@@ -8,7 +8,8 @@
  * @module
  */
 import { openBackend, type OpenOptions } from "./backend/mod.ts";
-import type { RelayBackend } from "./backend/types.ts";
+import type { RelayBackend, RelayFile } from "./backend/types.ts";
+import { wholeMs } from "./scan.ts";
 
 export type { RelayFile } from "./backend/types.ts";
 
@@ -30,5 +31,24 @@ export async function openRelayIO(
     | "claimGraceMs"
   > = {},
 ): Promise<RelayIO> {
-  return await openBackend(url, opts);
+  return wholeMilliseconds(await openBackend(url, opts));
+}
+
+/**
+ * The relay's file times in whole milliseconds. A sync state keeps the mtimes it saw (the
+ * index it agreed with, the deletions and update heads it read) to compare on the next run,
+ * and the runtimes disagree below the millisecond (Deno truncates, Bun keeps a fraction): a
+ * run of the binary after one on Deno, or the other way round, saw every file as changed
+ * and read every index again.
+ */
+function wholeMilliseconds(b: RelayIO): RelayIO {
+  const whole = (f: RelayFile): RelayFile => ({ ...f, mtimeMs: wholeMs(f.mtimeMs) });
+  const list = b.list.bind(b);
+  const stat = b.stat.bind(b);
+  b.list = async () => (await list()).map(whole);
+  b.stat = async (name) => {
+    const f = await stat(name);
+    return f && whole(f);
+  };
+  return b;
 }

@@ -35,7 +35,7 @@ import {
 } from "./pages.ts";
 import { pathSelected } from "./config.ts";
 import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
-import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR } from "./scan.ts";
+import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
 
@@ -99,7 +99,7 @@ async function localSum(
     return {};
   }
   if (!st.isFile()) return { blocked: true };
-  const file = { path, size: st.size, mtimeMs: st.mtimeMs };
+  const file = { path, size: st.size, mtimeMs: wholeMs(st.mtimeMs) };
   return { sum: await ctx.cache.checksum(file), file };
 }
 
@@ -329,7 +329,9 @@ async function placeFiles(
       if (action === "overwrite" && p.seen) {
         // the local file changed since we planned: keep it, the incoming one becomes a copy
         const now = await lstat(join(root, path)).catch(() => null);
-        if (!now || now.size !== p.seen.size || now.mtimeMs !== p.seen.mtimeMs) action = "conflict";
+        if (!now || now.size !== p.seen.size || wholeMs(now.mtimeMs) !== p.seen.mtimeMs) {
+          action = "conflict";
+        }
       }
       if (action === "write" && (await lstat(join(root, path)).catch(() => null))) {
         action = "conflict";
@@ -341,7 +343,7 @@ async function placeFiles(
         await utimes(staged, meta.timestamp, meta.timestamp);
         await rename(staged, abs);
         const st = await stat(abs);
-        ctx.cache.remember({ path: target, size: st.size, mtimeMs: st.mtimeMs }, sum);
+        ctx.cache.remember({ path: target, size: st.size, mtimeMs: wholeMs(st.mtimeMs) }, sum);
       } catch (e) {
         failures.push(`${path}: ${(e as Error).message}`);
         continue;

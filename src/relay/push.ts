@@ -48,7 +48,7 @@ import {
 } from "./pullers.ts";
 import { parseClientFileName } from "./hopfiles.ts";
 import type { RelayFile } from "./io.ts";
-import { isHiddenPath, type LocalFile } from "./scan.ts";
+import { isHiddenPath, type LocalFile, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
 
@@ -274,7 +274,7 @@ export async function pushPage(
       ctx.reporter.close();
       for (const c of batch) {
         const st = await stat(join(cfg.localPath, c.file.path)).catch(() => null);
-        if (!st || st.size !== c.file.size || st.mtimeMs !== c.file.mtimeMs) {
+        if (!st || st.size !== c.file.size || wholeMs(st.mtimeMs) !== c.file.mtimeMs) {
           await io.delete(dataName);
           throw new HopError(`${c.file.path} changed while page ${page} was being pushed`, {
             hint: "Nothing was published; the push is retried on the next pass.",

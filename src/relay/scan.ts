@@ -35,8 +35,17 @@ export interface LocalFile {
   /** Relative, `/`-separated path. */
   path: string;
   size: number;
-  /** Modification time in milliseconds (sub-second precision kept). */
+  /** Modification time in whole milliseconds ({@linkcode wholeMs}). */
   mtimeMs: number;
+}
+
+/**
+ * A file time in whole milliseconds: the checksum cache and the sync state compare times
+ * across runs, and runtimes disagree below the millisecond (Deno truncates, Bun keeps a
+ * fraction), so a run of the binary after one on Deno would read every file again.
+ */
+export function wholeMs(mtimeMs: number): number {
+  return Math.floor(mtimeMs);
 }
 
 /** Absolute path of the state directory of a local folder (created on demand). */
@@ -87,7 +96,7 @@ export async function scanFolder(
       } catch {
         continue; // vanished between listing and stat: not there for this pass
       }
-      found.push({ path: prefix + regular[i], size: st.size, mtimeMs: st.mtimeMs });
+      found.push({ path: prefix + regular[i], size: st.size, mtimeMs: wholeMs(st.mtimeMs) });
       if (onProgress && found.length % 1000 === 0) onProgress(found.length);
     }
     await new Promise((r) => setImmediate(r)); // let I/O and signals run between folders (setTimeout(0) would be clamped to 4 ms)
@@ -154,7 +163,8 @@ export async function openChecksumCache(root: string, algorithm: string): Promis
   const cache: ChecksumCache = {
     lookup(f) {
       const e = Object.hasOwn(entries, f.path) ? entries[f.path] : undefined;
-      if (e && e[0] === f.size && e[1] === f.mtimeMs) {
+      // wholeMs: caches written before times were whole milliseconds still match
+      if (e && e[0] === f.size && wholeMs(e[1]) === f.mtimeMs) {
         return e[2];
       }
       return undefined;

@@ -36,6 +36,7 @@ async function setup() {
     listen: "127.0.0.1:0",
     nodes: [py.url, folderUrl()],
     replicas: 2,
+    names: "strict", // the original cluster's policy (the default is any)
     storeWorker: false,
     engine: { loginFailDelayMs: 0 },
   });
@@ -113,10 +114,11 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
       new Uint8Array(await fsp.readFile(path.join(t.root, ".staging", stagedId(bigLink!)!))),
       new Uint8Array(big),
     );
-    assert.equal(
-      (await listQueue(path.join(t.root, ".queue"))).filter((e) => e.job.type === "upload").length,
-      3,
+    // (lftp sets the time of what it put with MFMT: big.bin's job is queued anew with it.)
+    const uploads = (await listQueue(path.join(t.root, ".queue"))).flatMap((e) =>
+      e.job.type === "upload" ? [e.job.path] : []
     );
+    assert.equal(new Set(uploads).size, 3);
     assert.deepEqual(await allFiles(t.dirA), []);
 
     // The listing shows the files (no `#` names), owner from the uid.

@@ -246,7 +246,7 @@ Deno.test("ftplib: MLSD/MLST facts, SIZE, MDTM, FEAT, STAT, PWD/CWD/CDUP, REST S
     assert.equal(mlsd[0][1].perm, "rwadf");
     assert.match(
       String(out.mlst),
-      /^250-Listing \/d\/x\.txt\n type=file;size=5;modify=20200203040506;perm=rwadf;unique=[0-9a-f.]+; \/d\/x\.txt\n250 End$/,
+      /^250-Listing \/d\/x\.txt\n type=file;size=5;modify=20200203040506;perm=rwadf;unique=[0-9a-f.]+;UNIX\.mode=0[0-7]{3};UNIX\.owner=[^;]+;UNIX\.group=[^;]+; \/d\/x\.txt\n250 End$/,
     );
     assert.equal(out.size, 5);
     assert.equal(out.mdtm, "213 20200203040506");

@@ -96,7 +96,12 @@ Deno.test("engine hooks: home jail, SITE, sendDirect (and fallback), bad-name 50
     assert.equal((await c.cmd("SITE NOPE")).code, 500);
     const help = await c.cmd("SITE HELP");
     assert.equal(help.code, 214);
-    assert.deepEqual(help.lines.slice(1, -1), [" HELP", " WHOAMI", " RESOLVE <path>"]);
+    assert.deepEqual(help.lines.slice(1, -1), [
+      " HELP",
+      " UTIME YYYYMMDDhhmmss <path>",
+      " WHOAMI",
+      " RESOLVE <path>",
+    ]);
     // the backend's bad-name error is a 503
     assert.deepEqual(await c.cmd("MKD a#b"), { code: 503, lines: ["incompatible filename"] });
     assert.equal((await c.cmd("CWD /")).code, 250);

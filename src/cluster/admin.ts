@@ -28,8 +28,8 @@ import { type ClusterContext, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { clusterLayout, initLayout } from "./layout.ts";
 import { openClusterLog } from "./log.ts";
-import { readFileLink, stagedId, writeInfo } from "./links.ts";
-import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
+import { readFileLink, stagedId, useNodeAliases, writeInfo } from "./links.ts";
+import { nodeAliases, openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import * as queueDir from "./queue.ts";
 import { replicateLink } from "./replicate.ts";
 import { walkTree } from "./scan.ts";
@@ -68,6 +68,7 @@ export async function openClusterAdmin(o: AdminOptions = {}): Promise<ClusterAdm
     }
     nodes.set(node.key, node);
   }
+  useNodeAliases(nodeAliases(nodes.values()));
   const out = o.log ? null : openClusterLog(l);
   const log = o.log ?? ((line: string) => out!.line(line));
   const queue = openJobQueue(l.queue, undefined, { replicate: true });

@@ -59,7 +59,10 @@ export function registerClusterCommands(program: Command): void {
     )
     .option("--replicas <n>", "copies of each file (default 2)", positiveInt)
     .addOption(
-      new Option("--names <policy>", "file name policy (default strict)").choices([
+      new Option(
+        "--names <policy>",
+        "file names clients may create: any (default), or strict / blanks as the original cluster",
+      ).choices([
         "strict",
         "blanks",
         "any",

@@ -470,6 +470,32 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       });
     },
 
+    setMtime(v, user, ms) {
+      return ctx.serial(async () => {
+        const e = await entryAt(v);
+        if (!e) throw new FtpFsError("not-found", `${v}: No such file or directory.`);
+        if (e.kind === "foreign") throw foreignRefusal(v);
+        const uid = e.kind === "link" ? e.link.uid : e.uid;
+        if (!mayModify(uid, user) || (uid === null && !user.admin)) {
+          throw new FtpFsError("permission", `${v}: Permission denied.`);
+        }
+        if (e.kind === "dir") {
+          const when = new Date(ms);
+          await fsp.utimes(e.disk, when, when);
+          return;
+        }
+        const mtime = Math.floor(ms / 1000);
+        if (mtime === e.link.mtime) return;
+        await writeInfo(l.tmp, infoPathOf(e.disk), { ...e.link, mtime });
+        // Jobs know a file by size and mtime: a staged one gets its job anew.
+        if (stagedId(e.link) !== null) {
+          await ctx.jobs.enqueue(
+            uploadJob(l, infoPathOf(e.disk), e.link.uid, e.link.size, mtime),
+          );
+        }
+      });
+    },
+
     async openRead(v, _user, offset) {
       const e = await entryAt(v);
       if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);

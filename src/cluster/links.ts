@@ -38,6 +38,18 @@ export function withStaged(link: FileLink, id: string | null): FileLink {
   return { ...link, extra };
 }
 
+/** Old node keys and the keys they stand for now (`nodes.ts`: `nodeAliases`). */
+const aliases = new Map<string, string>();
+
+/**
+ * Read links naming the node keys of `map` (older ones) as their new keys, in this
+ * process from now on (the cluster it serves or works on sets it once).
+ */
+export function useNodeAliases(map: ReadonlyMap<string, string>): void {
+  aliases.clear();
+  for (const [k, v] of map) aliases.set(k, v);
+}
+
 /** Read the link or info file at `file`, or null when it does not exist (or is a symlink). */
 export async function readInfo(file: string): Promise<FileLink | DirInfo | null> {
   let text: Uint8Array;
@@ -56,7 +68,11 @@ export async function readInfo(file: string): Promise<FileLink | DirInfo | null>
     }
     throw e;
   }
-  return decodeLink(text, file);
+  const info = decodeLink(text, file);
+  if (info.kind === "file" && aliases.size > 0) {
+    info.copies = info.copies.map((c) => ({ node: aliases.get(c.node) ?? c.node, path: c.path }));
+  }
+  return info;
 }
 
 /** Read the link file of a file at `file`; null when absent or when it is a directory's info. */

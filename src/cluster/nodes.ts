@@ -71,8 +71,13 @@ import {
 
 /** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
 export interface StorageNode {
-  /** Key written in link files' `server` lines: `host:port` for FTP, `file:///abs/dir` for folders. */
+  /**
+   * Key written in link files' `server` lines: `ftp://host:port/dir` for an FTP node
+   * (`host:port` at the top of the server), `file:///abs/dir` for folders.
+   */
   readonly key: string;
+  /** The key older hop versions wrote for this node (`host:port`), when it differs. */
+  readonly legacyKey?: string;
   /** The URL without its password (for logs and messages). */
   readonly label: string;
   /** Transfers and operations under way on this node now. */
@@ -248,6 +253,26 @@ function urlOptions(u: URL): NodeOptions {
     }
   }
   u.search = "";
+  return out;
+}
+
+/**
+ * Keys of link files written before node keys named the folder (`host:port`), mapped
+ * to the key of the one configured node they mean: the node of that server, when only
+ * one is configured (with two folders of one server, such old links are ambiguous and
+ * left as they are: their copies read as on a node not configured).
+ */
+export function nodeAliases(nodes: Iterable<StorageNode>): Map<string, string> {
+  const keys = new Set<string>();
+  const byLegacy = new Map<string, string[]>();
+  for (const n of nodes) {
+    keys.add(n.key);
+    if (n.legacyKey) byLegacy.set(n.legacyKey, [...byLegacy.get(n.legacyKey) ?? [], n.key]);
+  }
+  const out = new Map<string, string>();
+  for (const [legacy, now] of byLegacy) {
+    if (now.length === 1 && !keys.has(legacy)) out.set(legacy, now[0]);
+  }
   return out;
 }
 
@@ -707,7 +732,11 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
   const user = decodeURIComponent(u.username || "anonymous");
   const password = decodeURIComponent(u.password || "hop@");
   const baseDir = decodeURIComponent(u.pathname || "/").replace(/\/+$/, "") || "/";
-  const key = `${u.hostname}:${port}`;
+  // Two folders of one FTP server are two nodes: the folder is part of the key. A node
+  // at the server's top keeps the older form `host:port`, which its folder nodes' links
+  // written before still name (`legacyKey`).
+  const hostKey = `${u.hostname}:${port}`;
+  const key = baseDir === "/" ? hostKey : `ftp://${hostKey}${u.pathname.replace(/\/+$/, "")}`;
   const redacted = new URL(u.toString());
   if (redacted.password) redacted.password = "***";
   const label = redacted.toString();
@@ -884,6 +913,7 @@ function openFtpNode(u: URL, options: NodeOptions): StorageNode {
 
   return {
     key,
+    legacyKey: key === hostKey ? undefined : hostKey,
     label,
     get load() {
       return st.load;

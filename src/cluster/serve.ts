@@ -33,7 +33,8 @@ import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { openClusterLog } from "./log.ts";
 import { watchStagingSpace } from "./space.ts";
 import { clusterLayout, initLayout } from "./layout.ts";
-import { openNode, redactUrl, type StorageNode } from "./nodes.ts";
+import { useNodeAliases } from "./links.ts";
+import { nodeAliases, openNode, redactUrl, type StorageNode } from "./nodes.ts";
 import { acquireServeLease, type HeldLease, leaseTag, processIdentity } from "./lease.ts";
 import { forgetInstance, recover as recoverQueue } from "./queue.ts";
 import { type Dashboard, startDashboard } from "./dashboard.ts";
@@ -71,7 +72,7 @@ export interface ServeClusterOptions {
   nodes?: string[];
   /** Copies of each file (default 2). */
   replicas?: number;
-  /** Filename policy (default strict). */
+  /** Filename policy (default any; names are %-encoded at rest whatever it is). */
   names?: NamePolicy;
   /** PEM text or file paths: enables explicit FTPS. */
   tls?: { cert: string; key: string; required?: boolean };
@@ -177,11 +178,12 @@ async function openCluster(
     }
     nodes.set(node.key, node);
   }
+  useNodeAliases(nodeAliases(nodes.values()));
   const users = await openUserDirectory(l, { anonymous: o.anonymous, log: logLine });
   const queue = openJobQueue(l.queue, kick, { replicate: true });
   const ctx: ClusterContext = {
     layout: l,
-    names: o.names ?? "strict",
+    names: o.names ?? "any",
     nodes,
     jobs: queue,
     userName: users.nameOf,

@@ -35,6 +35,7 @@ import { Client, FTPError, type FTPResponse } from "basic-ftp";
 import type { FTPContext } from "basic-ftp";
 import { Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { parseTimeVal } from "./listing.ts";
 
 /** Where and how to log in. */
 export interface FtpConnectOptions {
@@ -227,10 +228,7 @@ export function parseFacts(line: string): Record<string, string> {
 
 /** `YYYYMMDDHHMMSS[.sss]` (UTC) -> ms; NaN when malformed. */
 export function parseMlsxDate(s: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3}))?$/.exec(s.trim());
-  if (!m) return NaN;
-  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
-  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms);
+  return parseTimeVal(s.trim());
 }
 
 /** ms -> `YYYYMMDDHHMMSS` (UTC, whole seconds). */

@@ -138,6 +138,15 @@ export function createFolderFs(root: string): FtpFileSystem {
       });
     },
 
+    async setMtime(v, _user, ms) {
+      const real = await realOf(v);
+      if (real === null) throw new FtpFsError("not-found", `${v}: No such file.`);
+      const when = new Date(ms);
+      await fsp.utimes(real, when, when).catch((err) => {
+        throw mapError(err, v);
+      });
+    },
+
     async rename(from, to) {
       const a = await ownPath(from);
       const b = await creatable(to);

@@ -10,8 +10,21 @@ import type { FtpFileInfo } from "./types.ts";
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const HALF_YEAR_MS = 182 * 24 * 3600 * 1000;
 
-/** Facts the engine can emit in MLSx lines, in order. */
-export const MLST_FACTS = ["type", "size", "modify", "perm", "unique"] as const;
+/**
+ * Facts the engine can emit in MLSx lines, in order: RFC 3659's, and the owner, group
+ * and permission bits as proftpd and pure-ftpd give them (`UNIX.*`), which FileZilla and
+ * lftp show and keep.
+ */
+export const MLST_FACTS = [
+  "type",
+  "size",
+  "modify",
+  "perm",
+  "unique",
+  "UNIX.mode",
+  "UNIX.owner",
+  "UNIX.group",
+] as const;
 
 /** RFC 3659 time-val: YYYYMMDDHHMMSS in UTC. */
 export function timeVal(ms: number): string {
@@ -19,6 +32,15 @@ export function timeVal(ms: number): string {
   const p = (n: number, w = 2) => String(n).padStart(w, "0");
   return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}` +
     `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/** RFC 3659 time-val `YYYYMMDDHHMMSS[.sss]` (UTC) -> ms; NaN when malformed. */
+export function parseTimeVal(s: string): number {
+  const m = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:\.(\d{1,3}))?$/.exec(s);
+  if (!m) return NaN;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return NaN;
+  return Date.UTC(y, mo - 1, d, h, mi, se, m[7] ? Number(m[7].padEnd(3, "0")) : 0);
 }
 
 function modeString(info: FtpFileInfo): string {
@@ -74,6 +96,15 @@ export function mlsxLine(
   if (facts.has("modify")) out += `modify=${timeVal(info.mtime)};`;
   if (facts.has("perm")) out += `perm=${permFact(info, readOnly)};`;
   if (facts.has("unique") && info.unique) out += `unique=${info.unique};`;
+  if (facts.has("UNIX.mode")) {
+    const mode = info.mode ?? (info.type === "dir" ? 0o755 : 0o644);
+    out += `UNIX.mode=0${(mode & 0o7777).toString(8).padStart(3, "0")};`;
+  }
+  const word = (s: string) => s.replace(/[;=\s]/g, "_");
+  if (facts.has("UNIX.owner") && info.owner) out += `UNIX.owner=${word(info.owner)};`;
+  if (facts.has("UNIX.group") && (info.group ?? info.owner)) {
+    out += `UNIX.group=${word(info.group ?? info.owner!)};`;
+  }
   return `${out} ${name}`;
 }
 

@@ -36,3 +36,25 @@ Deno.test("listing: ls -l lines, MLSx facts, time-val", () => {
   );
   assert.equal(mlsxLine(old, "d", new Set(["type", "perm"]), true), "type=dir;perm=el; d");
 });
+
+Deno.test("listing: owner, group and mode facts (UNIX.*)", () => {
+  const f = {
+    name: "r.pdf",
+    type: "file" as const,
+    size: 1,
+    mtime: 0,
+    owner: "alice",
+    group: "cluster",
+    mode: 0o640,
+  };
+  const all = new Set(["UNIX.mode", "UNIX.owner", "UNIX.group"]);
+  assert.equal(
+    mlsxLine(f, "r.pdf", all, false),
+    "UNIX.mode=0640;UNIX.owner=alice;UNIX.group=cluster; r.pdf",
+  );
+  const d = { name: "d", type: "dir" as const, size: 0, mtime: 0, owner: "odd;name =x" };
+  assert.equal(
+    mlsxLine(d, "d", all, false),
+    "UNIX.mode=0755;UNIX.owner=odd_name__x;UNIX.group=odd_name__x; d",
+  );
+});

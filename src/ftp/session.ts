@@ -22,7 +22,7 @@ import {
   sendStream,
 } from "./data.ts";
 import { createLineReader } from "./line_reader.ts";
-import { listableName, listLine, MLST_FACTS, mlsxLine, timeVal } from "./listing.ts";
+import { listableName, listLine, MLST_FACTS, mlsxLine, parseTimeVal, timeVal } from "./listing.ts";
 import { baseName, joinHome, quotePath, resolveVirtual } from "./path.ts";
 import { formatReply } from "./reply.ts";
 import {
@@ -412,6 +412,7 @@ class Session {
       RNTO: { run: (a) => this.cmdRnto(a), arg: true, write: true, help: "RNTO <path>" },
       SIZE: { run: (a) => this.cmdSize(a), arg: true, help: "SIZE <path>" },
       MDTM: { run: (a) => this.cmdMdtm(a), arg: true, help: "MDTM <path>" },
+      MFMT: { run: (a) => this.cmdMfmt(a), arg: true, write: true, help: "MFMT <time> <path>" },
       REST: { run: (a) => this.cmdRest(a), arg: true, help: "REST <offset>" },
       PORT: { run: (a) => this.cmdPort(a), arg: true, help: "PORT h1,h2,h3,h4,p1,p2" },
       EPRT: { run: (a) => this.cmdEprt(a), arg: true, help: "EPRT |proto|addr|port|" },
@@ -504,6 +505,7 @@ class Session {
       " EPRT",
       " EPSV",
       " MDTM",
+      ...(this.cfg.fs.setMtime ? [" MFMT"] : []),
       " MLST " + MLST_FACTS.map((f) => f + (this.mlstFacts.has(f) ? "*" : "") + ";").join(""),
       " REST STREAM",
       " SIZE",
@@ -526,7 +528,7 @@ class Session {
         return this.send(501, "Syntax: OPTS UTF8 ON|OFF");
       case "MLST": {
         const wanted = value.split(";").map((f) => f.trim().toLowerCase()).filter((f) => f !== "");
-        this.mlstFacts = new Set(MLST_FACTS.filter((f) => wanted.includes(f)));
+        this.mlstFacts = new Set(MLST_FACTS.filter((f) => wanted.includes(f.toLowerCase())));
         return this.send(200, `MLST OPTS ${[...this.mlstFacts].map((f) => f + ";").join("")}`);
       }
       default:
@@ -721,6 +723,41 @@ class Session {
     this.send(213, timeVal(info.mtime));
   }
 
+  /** MFMT YYYYMMDDHHMMSS[.sss] <path>: set a file's modification time (draft-somers-ftp-mfxx). */
+  private async cmdMfmt(arg: string): Promise<void> {
+    const m = /^\s*(\d{14}(?:\.\d{1,3})?)\s+(.+)$/.exec(arg);
+    const ms = m ? parseTimeVal(m[1]) : NaN;
+    if (!m || !Number.isFinite(ms)) throw new Reply(501, "Syntax: MFMT YYYYMMDDHHMMSS <path>");
+    const p = await this.setMtime(m[2], ms);
+    this.send(213, `Modify=${timeVal(ms)}; ${p.view}`);
+  }
+
+  /** Set the modification time of the file at client path `arg` (MFMT, SITE UTIME). */
+  private async setMtime(arg: string, ms: number): Promise<{ view: string; fs: string }> {
+    if (!this.cfg.fs.setMtime) throw new Reply(502, "Setting modification times not supported.");
+    if (this.user!.readOnly) throw new Reply(550, "Permission denied (read-only account).");
+    const p = this.path(arg);
+    await this.mustStat(p.fs, p.view);
+    await this.cfg.fs.setMtime(p.fs, this.user!, ms);
+    return p;
+  }
+
+  /**
+   * SITE UTIME in the two forms clients send: `SITE UTIME YYYYMMDDhhmm[ss] <path>`
+   * (proftpd) and `SITE UTIME <path> <atime> <mtime> <ctime> UTC` (lftp's default).
+   */
+  private async siteUtime(rest: string): Promise<void> {
+    const five = /^(.+?)\s+(\d{14})\s+(\d{14})\s+(\d{14})\s+UTC\s*$/i.exec(rest);
+    const two = /^(\d{12}|\d{14})\s+(.+)$/.exec(rest.trim());
+    const [stamp, target] = five ? [five[3], five[1]] : two ? [two[1].padEnd(14, "0"), two[2]] : [];
+    const ms = stamp ? parseTimeVal(stamp) : NaN;
+    if (!target || !Number.isFinite(ms)) {
+      throw new Reply(501, "Syntax: SITE UTIME YYYYMMDDhhmmss <path>");
+    }
+    await this.setMtime(target, ms);
+    this.send(200, "UTIME command successful.");
+  }
+
   private async cmdMlst(arg: string): Promise<void> {
     const p = this.path(arg.trim() === "" ? "." : arg);
     const info = await this.mustStat(p.fs, p.view);
@@ -731,8 +768,12 @@ class Session {
   private async cmdSite(arg: string): Promise<void> {
     const [sub] = arg.trim().split(/\s+/, 1);
     const site = this.cfg.site;
+    if (sub.toUpperCase() === "UTIME" && this.cfg.fs.setMtime) {
+      return await this.siteUtime(arg.trim().slice(sub.length).trimStart());
+    }
     if (sub.toUpperCase() === "HELP") {
-      const cmds = ["HELP", ...(site?.help ?? [])];
+      const utime = this.cfg.fs.setMtime ? ["UTIME YYYYMMDDhhmmss <path>"] : [];
+      const cmds = ["HELP", ...utime, ...(site?.help ?? [])];
       return this.send(214, ["SITE commands:", ...cmds.map((h) => " " + h), "End"]);
     }
     if (!site) return this.send(500, "Unknown SITE command.");

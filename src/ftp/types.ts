@@ -90,6 +90,8 @@ export interface FtpFileSystem {
     user: FtpUser,
     options: { offset?: number; append?: boolean },
   ): Promise<FtpUpload>;
+  /** Optional: set the modification time of `path` (ms since the epoch): MFMT, SITE UTIME. */
+  setMtime?(path: string, user: FtpUser, mtimeMs: number): Promise<void>;
   /**
    * Optional third-party RETR in active mode: send the file straight to `target`.
    * Resolve true when done (engine replies 226), false to let the engine stream it

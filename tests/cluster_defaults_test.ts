@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { filesUnder } from "./cluster_audit_helpers.ts";
 import { startPyNode } from "./cluster_peers.ts";
-import { startClusterServe } from "./helpers/cluster.ts";
+import { startClusterServe, startOneNodeCluster } from "./helpers/cluster.ts";
 import { lftpQuote, localTarget, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
 import { runHop } from "./helpers/hop.ts";
 
@@ -41,22 +41,10 @@ async function writeTree(dir: string): Promise<void> {
 }
 
 Deno.test("lftp mirror -R of a tree with blanks and accents round-trips with mtimes, on the defaults", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-defaults-"));
-  const node = path.join(tmp, "node");
-  await fsp.mkdir(node);
-  const root = path.join(tmp, "root");
-  const srv = await startClusterServe([
-    "--root",
-    root,
-    "--node",
-    `file://${node}`,
-    "--replicas",
-    "1",
-  ], {
-    cwd: tmp,
-  });
+  const c = await startOneNodeCluster();
+  const { tmp, root } = c;
   try {
-    const t = localTarget(srv.port, "admin", srv.adminPassword!);
+    const t = c.admin;
     const up = path.join(tmp, "up");
     const down = path.join(tmp, "down");
     await writeTree(up);
@@ -76,26 +64,14 @@ Deno.test("lftp mirror -R of a tree with blanks and accents round-trips with mti
     );
     assert.ok(stored.every((f) => /^[A-Za-z0-9%+_.\-/]+#$/.test(f)), stored.join("\n"));
   } finally {
-    await srv.stop("SIGTERM");
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await c.close();
   }
 });
 
 Deno.test("MFMT, SITE UTIME (both forms), owner and mode facts in MLSD/MLST", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-defaults-"));
-  const node = path.join(tmp, "node");
-  await fsp.mkdir(node);
-  const srv = await startClusterServe([
-    "--root",
-    path.join(tmp, "root"),
-    "--node",
-    `file://${node}`,
-    "--replicas",
-    "1",
-    "--anonymous",
-  ], { cwd: tmp });
+  const c = await startOneNodeCluster(["--anonymous"]);
   try {
-    const t = localTarget(srv.port, "admin", srv.adminPassword!);
+    const t = c.admin;
     const r = await runFtplib(
       t,
       [
@@ -139,14 +115,13 @@ Deno.test("MFMT, SITE UTIME (both forms), owner and mode facts in MLSD/MLST", as
     assert.match(out.bad as string, /^501 /);
     // Anonymous (read-only) cannot change times.
     const anon = await runFtplib(
-      localTarget(srv.port, "anonymous", "me@example.org"),
+      localTarget(c.srv.port, "anonymous", "me@example.org"),
       "try:\n    ftp.sendcmd('MFMT 20200102030405 f.txt')\nexcept ftplib.all_errors as e:\n    result = str(e)",
       {},
     );
     assert.match(String(anon.result), /^550 /);
   } finally {
-    await srv.stop("SIGTERM");
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await c.close();
   }
 });
 

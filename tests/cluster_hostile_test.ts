@@ -15,41 +15,12 @@
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
-import { startClusterServe } from "./helpers/cluster.ts";
-import { localTarget, openRawFtp, runCurl, runFtplib } from "./helpers/ftp_clients.ts";
+import { startOneNodeCluster } from "./helpers/cluster.ts";
+import { openRawFtp, runCurl, runFtplib } from "./helpers/ftp_clients.ts";
 import { runHop } from "./helpers/hop.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function cluster(extra: string[] = []) {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-hostile-"));
-  const node = path.join(tmp, "node");
-  await fsp.mkdir(node);
-  const root = path.join(tmp, "root");
-  const srv = await startClusterServe([
-    "--root",
-    root,
-    "--node",
-    pathToFileURL(node).href,
-    "--replicas",
-    "1",
-    ...extra,
-  ], { cwd: tmp });
-  const admin = localTarget(srv.port, "admin", srv.adminPassword!);
-  return {
-    tmp,
-    root,
-    srv,
-    admin,
-    async close() {
-      await srv.stop("SIGTERM");
-      await fsp.rm(tmp, { recursive: true, force: true });
-    },
-  };
-}
 
 /** A raw connection that sends `chunk` every `everyMs` until the server closes it. */
 function trickle(port: number, chunk: string, everyMs: number, first = "") {
@@ -71,7 +42,7 @@ function trickle(port: number, chunk: string, everyMs: number, first = "") {
 }
 
 Deno.test("slow loris: trickling and never logging in get closed; a real client still gets in", async () => {
-  const t = await cluster(["--login-timeout", "2", "--idle-timeout", "3"]);
+  const t = await startOneNodeCluster(["--login-timeout", "2", "--idle-timeout", "3"]);
   const conns: ReturnType<typeof trickle>[] = [];
   try {
     for (let i = 0; i < 6; i++) conns.push(trickle(t.srv.port, "N", 300)); // never a line
@@ -95,7 +66,7 @@ Deno.test("slow loris: trickling and never logging in get closed; a real client 
 });
 
 Deno.test("log flood: a connection firing lines leaves a small, escaped, private log", async () => {
-  const t = await cluster(["--login-timeout", "4"]);
+  const t = await startOneNodeCluster(["--login-timeout", "4"]);
   try {
     const sock = net.connect({ host: "127.0.0.1", port: t.srv.port });
     sock.on("error", () => {});
@@ -132,7 +103,7 @@ Deno.test("log flood: a connection firing lines leaves a small, escaped, private
 });
 
 Deno.test("SITE USERADD: quoted passwords with blanks; a refused home leaves no user", async () => {
-  const t = await cluster(["--names", "strict"]);
+  const t = await startOneNodeCluster(["--names", "strict"]);
   try {
     await fsp.writeFile(path.join(t.tmp, "f.txt"), "a file\n");
     assert.equal((await runCurl(t.admin, "/taken.txt", ["-T", path.join(t.tmp, "f.txt")])).code, 0);
@@ -176,7 +147,7 @@ Deno.test("SITE USERADD: quoted passwords with blanks; a refused home leaves no 
 });
 
 Deno.test("over-long names and paths: 550, or 553 when storing", async () => {
-  const t = await cluster();
+  const t = await startOneNodeCluster();
   try {
     const c = await openRawFtp("127.0.0.1", t.srv.port);
     try {

@@ -5,6 +5,11 @@
  *
  * @module
  */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { type FtpTarget, localTarget } from "./ftp_clients.ts";
 import { type HopProcess, spawnHop } from "./hop.ts";
 
 /** A running `hop cluster serve`. */
@@ -38,6 +43,41 @@ export async function startClusterServe(
     proc,
     async stop(signal: NodeJS.Signals = "SIGKILL") {
       await proc.stop(signal);
+    },
+  };
+}
+
+/** A `hop cluster serve` on one folder node, in a temp folder of its own. */
+export interface OneNodeCluster {
+  tmp: string;
+  root: string;
+  node: string;
+  srv: ClusterProcess;
+  /** The admin on it. */
+  admin: FtpTarget;
+  /** Stop the server (SIGTERM) and remove the temp folder. */
+  close(): Promise<void>;
+}
+
+/** Starts `hop cluster serve` with one folder node, one copy per file, and `extra` flags. */
+export async function startOneNodeCluster(extra: string[] = []): Promise<OneNodeCluster> {
+  const tmp = await mkdtemp(join(tmpdir(), "hop-cluster-"));
+  const node = join(tmp, "node");
+  await mkdir(node);
+  const root = join(tmp, "root");
+  const srv = await startClusterServe(
+    ["--root", root, "--node", pathToFileURL(node).href, "--replicas", "1", ...extra],
+    { cwd: tmp },
+  );
+  return {
+    tmp,
+    root,
+    node,
+    srv,
+    admin: localTarget(srv.port, "admin", srv.adminPassword!),
+    async close() {
+      await srv.stop("SIGTERM");
+      await rm(tmp, { recursive: true, force: true });
     },
   };
 }

@@ -132,6 +132,7 @@ if (target === hostTarget()) {
 renameSync(tmp, out);
 console.error(
   `built ${relative(process.cwd(), out) || out} with bun ${bunVersion} build --compile ` +
-    `(${target}, hop ${version}, commit ${build.commit.slice(0, 12)})` +
+    `(${target}, hop ${version}, commit ${build.commit.slice(0, 12)}): bun is hop's one ` +
+    `compiler, the runtime the test suite checks` +
     (target === hostTarget() ? "" : "; not run here (another platform)"),
 );

@@ -4,9 +4,9 @@
  * makes basic-ftp's data connections safe on every runtime hop runs on:
  *
  * - hop opens each passive data connection itself (EPSV, else PASV) and keeps
- *   what arrives before basic-ftp reads it: Bun's sockets emit data (and end)
- *   with no reader attached, so a small file or listing came back empty or cut
- *   when the event loop was busy ({@linkcode holdUntilPiped}).
+ *   what arrives before basic-ftp reads it: Bun 1.3's sockets emitted data (and
+ *   end) with no reader attached, so a small file or listing came back empty or
+ *   cut when the event loop was busy ({@linkcode holdUntilPiped}).
  * - FTPS data connections start TLS on the server's 150 reply, not right after
  *   connecting (pyftpdlib drops data connections that speak before the transfer
  *   command; vsftpd takes both), and basic-ftp is made to wait for the handshake
@@ -241,10 +241,11 @@ function isIp(host: string): boolean {
 }
 
 /**
- * Holds what a data socket receives until basic-ftp pipes it somewhere. Bun's
+ * Holds what a data socket receives until basic-ftp pipes it somewhere. Bun 1.3's
  * sockets emit data (and end) with no reader attached, and when the event loop
  * is busy (bzip2 workers running) a small file's bytes and end arrive before
- * basic-ftp's pipe: the download came back empty. Node and Deno buffer anyway.
+ * basic-ftp's pipe: the download came back empty. Node, Deno and Bun 1.4 buffer
+ * anyway; `client_test.ts` checks the busy-loop case on every runtime.
  */
 function holdUntilPiped(sock: Socket): void {
   const held: Uint8Array[] = [];

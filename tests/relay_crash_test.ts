@@ -15,6 +15,12 @@ import { snapshot, tempDir } from "./relay_helpers.ts";
 import { spawnHop } from "./helpers/hop.ts";
 
 const ROUNDS = Number(process.env.HOP_CRASH_ROUNDS ?? 12);
+/**
+ * How long the clients may take to converge after the last kill: generous, because a
+ * loaded machine (a CI runner, tests in parallel) makes every pass slow; the clients
+ * are checked every half second, so a quick convergence ends the wait at once.
+ */
+const CONVERGE_MS = 180_000;
 
 /** `hop relay sync` of one folder, looping every 0.2 s; what it prints goes to `<local>.log`. */
 function start(local: string, relay: string, name: string) {
@@ -100,7 +106,7 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
 Deno.test("folder relay: three clients killed at random points converge, no file lost", async () => {
   const [dir, clean] = await tempDir("hop-crash-relay-");
   try {
-    await crashRounds(dir, dir, "folder", 45_000);
+    await crashRounds(dir, dir, "folder", CONVERGE_MS);
   } finally {
     await clean();
   }
@@ -110,7 +116,7 @@ Deno.test("pyftpdlib relay: three clients killed at random points converge, no f
   const [root, clean] = await tempDir("hop-crash-ftp-");
   const srv = await startPyftpdlib({ root, user: "relay", password: "pw" });
   try {
-    await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", 45_000);
+    await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", CONVERGE_MS);
   } finally {
     await srv.stop();
     await clean();

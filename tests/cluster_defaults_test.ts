@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { filesUnder } from "./cluster_audit_helpers.ts";
@@ -178,6 +179,42 @@ Deno.test("two folders of one FTP server are two nodes; links naming host:port a
     await srv.stop("SIGTERM");
   } finally {
     await py.stop();
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("a start that cannot listen creates no admin; the next start does, and shows its password", async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-defaults-"));
+  const taken = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => taken.once("listening", r));
+  const port = (taken.address() as net.AddressInfo).port;
+  const root = path.join(tmp, "root");
+  const args = ["--root", root, "--node", `file://${tmp}/node`];
+  try {
+    const failed = await runHop(["cluster", "serve", "--listen", `127.0.0.1:${port}`, ...args], {
+      cwd: tmp,
+    });
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+    const users = await runHop(["cluster", "user", "list", "--root", root], { cwd: tmp });
+    assert.equal(users.stdout.trim(), "", "no user was created");
+    await assert.rejects(
+      fsp.stat(path.join(root, ".hop", "serve.lease")),
+      "the lease was given back",
+    );
+    const srv = await startClusterServe(args, { cwd: tmp });
+    try {
+      assert.ok(
+        srv.adminPassword,
+        "the start that listens creates the admin and says its password",
+      );
+      const r = await runCurl(localTarget(srv.port, "admin", srv.adminPassword), "/", []);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await srv.stop("SIGTERM");
+    }
+  } finally {
+    taken.close();
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 });

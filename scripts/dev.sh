@@ -3,6 +3,7 @@
 # `deno task start` / `deno task test`): install what is missing, then run.
 #   sh scripts/dev.sh start   run the main job (hop cluster serve, embedded default)
 #   sh scripts/dev.sh test    run the whole test suite on the built binary, on Deno and on Bun
+#   sh scripts/dev.sh bench … run the benchmarks (scripts/bench.ts) with their reference tools
 #   sh scripts/dev.sh deno …  run the project's Deno with any arguments
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,7 +43,8 @@ install_test_peers() {
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need="$need python3-cryptography"
   # chromium renders the cluster dashboard; mandoc checks the man page; zsh and fish load
   # the shell completions
-  for p in vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl chromium:chromium mandoc:mandoc zsh:zsh fish:fish; do
+  # rsync is a reference of the benchmarks (deno task bench)
+  for p in rsync:rsync vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl chromium:chromium mandoc:mandoc zsh:zsh fish:fish; do
     command -v "${p%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${p%%:*}" ] || need="$need ${p#*:}"
   done
   [ -z "$need" ] && return 0
@@ -68,12 +70,17 @@ case "${1:-}" in
     install_test_peers
     exec "$DENO" run -A scripts/test.ts "$@"
     ;;
+  bench)
+    shift
+    install_test_peers
+    exec "$DENO" run -A scripts/bench.ts "$@"
+    ;;
   deno)
     shift
     exec "$DENO" "$@"
     ;;
   *)
-    echo "usage: sh scripts/dev.sh start|test|deno ..." >&2
+    echo "usage: sh scripts/dev.sh start|test|bench|deno ..." >&2
     exit 2
     ;;
 esac

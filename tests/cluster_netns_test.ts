@@ -16,106 +16,17 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import process from "node:process";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
 import { hopCommand, ROOT } from "./helpers/hop.ts";
+import { counters, makeNet, type Net, type Proc, run, startIn } from "./helpers/netns.ts";
 
 const FILE_BYTES = 20 * 1024 * 1024;
 /** Most the server may move (both directions) during an active RETR: control replies only. */
 const ACTIVE_LIMIT = 256 * 1024;
-
-/** Run a command to completion; rejects with its stderr when it exits non-zero. */
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => out += d);
-    child.stderr.setEncoding("utf8").on("data", (d: string) => err += d);
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${err.trim()}`));
-    });
-  });
-}
-
-const ip = (...args: string[]) => run("ip", args);
-
-/** A long-running process inside a namespace, stopped by its pid. */
-interface Proc {
-  pid: number;
-  output(): string;
-  /** Resolves with the first stdout line matching `re`. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
-  stop(): Promise<void>;
-}
-
-function startIn(ns: string, cmd: string[], cwd?: string): Proc {
-  // `ip netns exec` enters the namespace and execs the command: the pid is the command's.
-  const child: ChildProcess = spawn("ip", ["netns", "exec", ns, ...cmd], {
-    cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let text = "";
-  const listeners: (() => void)[] = [];
-  const add = (d: Buffer) => {
-    text += d.toString("utf8");
-    for (const l of listeners.slice()) l();
-  };
-  child.stdout!.on("data", add);
-  child.stderr!.on("data", add);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    pid: child.pid!,
-    output: () => text,
-    waitFor(re, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const m = re.exec(text);
-          if (m) {
-            done();
-            resolve(m);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            done();
-            reject(new Error(`${cmd.join(" ")} exited early:\n${text}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for ${re} from ${cmd[0]}:\n${text}`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          listeners.splice(listeners.indexOf(check), 1);
-          child.off("exit", check);
-        };
-        listeners.push(check);
-        child.on("exit", check);
-        check();
-      });
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid!, "SIGKILL");
-      }
-      await exited;
-    },
-  };
-}
-
-/** Bytes received and sent by `dev` in namespace `ns`. */
-async function counters(ns: string, dev: string): Promise<{ rx: number; tx: number }> {
-  const [link] = JSON.parse(await ip("-n", ns, "-s", "-j", "link", "show", "dev", dev));
-  return { rx: link.stats64.rx.bytes, tx: link.stats64.tx.bytes };
-}
 
 /** Bytes a process moved through read/write system calls (sockets included). */
 async function procIo(pid: number): Promise<number> {
@@ -140,72 +51,6 @@ s = FTPServer((host, 2100), H)
 print("LISTENING", s.socket.getsockname()[1], flush=True)
 s.serve_forever()
 `;
-
-/** The namespaces, addresses and bridge of one test run. */
-interface Net {
-  router: string;
-  hosts: { name: string; ns: string; addr: string }[];
-  addr(name: string): string;
-  ns(name: string): string;
-  destroy(): Promise<void>;
-}
-
-async function makeNet(names: string[]): Promise<Net> {
-  const tag = randomBytes(3).toString("hex");
-  const subnet = `10.213.${1 + Math.floor(Math.random() * 250)}`;
-  const router = `hopr-${tag}`;
-  const made: string[] = [];
-  const destroy = async () => {
-    for (const ns of made.reverse()) await ip("netns", "del", ns).catch(() => {});
-  };
-  try {
-    try {
-      await ip("netns", "add", router);
-    } catch (e) {
-      throw new Error(
-        `cannot create network namespaces here (ip netns add refused: ${(e as Error).message}); ` +
-          "this test needs root with CAP_SYS_ADMIN and CAP_NET_ADMIN",
-      );
-    }
-    made.push(router);
-    await ip("-n", router, "link", "set", "lo", "up");
-    // STP off (the default): bridge ports forward at once.
-    await ip("-n", router, "link", "add", "br0", "type", "bridge");
-    await ip("-n", router, "link", "set", "br0", "up");
-    const hosts: Net["hosts"] = [];
-    for (const [i, name] of names.entries()) {
-      const ns = `hop${name}-${tag}`;
-      const addr = `${subnet}.${10 + i}`;
-      await ip("netns", "add", ns);
-      made.push(ns);
-      // Both ends are created inside their namespaces: nothing appears in the host's.
-      await ip(
-        "link",
-        "add",
-        "eth0",
-        "netns",
-        ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        `p-${name}`,
-        "netns",
-        router,
-      );
-      await ip("-n", router, "link", "set", `p-${name}`, "master", "br0", "up");
-      await ip("-n", ns, "link", "set", "lo", "up");
-      await ip("-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0");
-      await ip("-n", ns, "link", "set", "eth0", "up");
-      hosts.push({ name, ns, addr });
-    }
-    const find = (n: string) => hosts.find((h) => h.name === n)!;
-    return { router, hosts, addr: (n) => find(n).addr, ns: (n) => find(n).ns, destroy };
-  } catch (e) {
-    await destroy();
-    throw e;
-  }
-}
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

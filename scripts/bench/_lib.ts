@@ -1,12 +1,16 @@
 /**
  * Shared pieces of the benchmarks: running a command while sampling its peak
- * RSS, generating test trees, and printing ratios against a target.
+ * RSS, alternating hop with its references (medians), generating test trees,
+ * and the rows every benchmark records (hop's figure, its references measured
+ * in the same run, ratios, targets, the machine's load), which `bench.ts`
+ * prints as one table and writes as JSON.
  *
  * @module
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -191,17 +195,156 @@ export async function generateTree(
   return { files, bytes };
 }
 
-/** Prints one comparison: ours against the reference, with the target ratio. */
-export function ratioLine(
-  label: string,
-  ours: number,
-  reference: number,
-  target: number,
-  higherIsBetter = true,
-): string {
-  const ratio = higherIsBetter ? ours / reference : reference / ours;
-  const verdict = ratio >= target ? "MET" : "MISSED";
-  return `${label}: ${ratio.toFixed(2)}x (target >= ${target}x) ${verdict}`;
+/** One figure: a time (or another quantity, with its unit) and the peak RSS it took. */
+export interface Figure {
+  /** Seconds, unless `unit` says otherwise. */
+  value: number;
+  unit?: string;
+  peakRssMB?: number;
+}
+
+/** A target of a row, and whether this run met it. */
+export interface Target {
+  /** What is asked, e.g. `<= 1.5x tar -xjf` or `peak RSS <= 250 MB`. */
+  what: string;
+  met: boolean;
+}
+
+/**
+ * One row of the table: hop's figure against references measured in the same run.
+ * Ratios are hop / reference (1.0 a tie, below 1 hop is faster), as in issue 13's table.
+ */
+export interface Row {
+  bench: string;
+  /** The work, as the table names it. */
+  work: string;
+  hop: Figure;
+  refs: Record<string, Figure>;
+  ratios: Record<string, number>;
+  targets: Target[];
+  /** The 1-minute load average when the row's measurements began and ended. */
+  load: [number, number];
+  notes?: string[];
+}
+
+/** Every row recorded in this run, in order. */
+export const rows: Row[] = [];
+let currentBench = "";
+let rowLoad = loadavg()[0];
+
+/** Names the benchmark the next rows belong to (bench.ts calls it). */
+export function benchName(name: string): void {
+  currentBench = name;
+  rowLoad = loadavg()[0];
+}
+
+/** Starts the load window of the next row (its measurements begin now). */
+export function rowStart(): void {
+  rowLoad = loadavg()[0];
+}
+
+/** `<= 1.5x tar -xjf`: hop's value at most `max` times the reference's. */
+export function atMost(refs: Record<string, Figure>, hopValue: number, ref: string, max: number) {
+  const r = hopValue / refs[ref].value;
+  return { what: `<= ${max}x ${ref}`, met: r <= max };
+}
+
+/**
+ * Records a row (ratios computed against every reference) and prints it at once;
+ * `targets` may use {@linkcode atMost}. Returns the row.
+ */
+export function record(
+  work: string,
+  hop: Figure,
+  refs: Record<string, Figure>,
+  targets: (Target | undefined)[] = [],
+  notes: string[] = [],
+): Row {
+  const ratios: Record<string, number> = {};
+  for (const [k, f] of Object.entries(refs)) ratios[k] = hop.value / f.value;
+  const row: Row = {
+    bench: currentBench,
+    work,
+    hop,
+    refs,
+    ratios,
+    targets: targets.filter((t): t is Target => t !== undefined),
+    load: [rowLoad, loadavg()[0]],
+    ...(notes.length ? { notes } : {}),
+  };
+  rows.push(row);
+  console.log(formatRow(row));
+  rowLoad = loadavg()[0];
+  return row;
+}
+
+/** A figure as printed: `1.23 s (45 MB)`. */
+export function formatFigure(f: Figure): string {
+  const unit = f.unit ?? "s";
+  const v = Math.abs(f.value) >= 100 ? f.value.toFixed(0) : f.value.toPrecision(3);
+  return `${v} ${unit}${f.peakRssMB !== undefined ? ` (${f.peakRssMB.toFixed(0)} MB)` : ""}`;
+}
+
+/** One row on one line (and its notes below). */
+export function formatRow(r: Row): string {
+  const refs = Object.entries(r.refs).map(([k, f]) => `${k} ${formatFigure(f)}`).join(" / ");
+  const ratios = Object.entries(r.ratios).map(([k, v]) => `${v.toFixed(2)} ${k}`).join(" / ");
+  const targets = r.targets.map((t) => `${t.what}: ${t.met ? "MET" : "MISSED"}`).join("; ");
+  return `| ${r.work} | ${formatFigure(r.hop)} | ${refs || "-"} | ${ratios || "-"} | ${
+    targets || "-"
+  } | load ${r.load[0].toFixed(1)}-${r.load[1].toFixed(1)} |` +
+    (r.notes?.length ? "\n" + r.notes.map((n) => `    ${n}`).join("\n") : "");
+}
+
+/** The median of `xs` (the lower middle for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+}
+
+/**
+ * Runs each of `cases` in turn, `runs` times (alternated, so that a change of the
+ * machine's load hits them alike), and gives each one's median time with the highest
+ * peak RSS seen. A case may clean up before it measures (only the command is timed).
+ */
+export async function alternate(
+  runs: number,
+  cases: Record<string, () => Promise<Measured>>,
+  log = true,
+): Promise<Record<string, Measured & { all: number[] }>> {
+  const got: Record<string, Measured[]> = {};
+  for (let i = 0; i < runs; i++) {
+    for (const [name, f] of Object.entries(cases)) {
+      const m = await f();
+      (got[name] ??= []).push(m);
+      if (log) {
+        console.log(
+          `    ${name} #${i + 1}: ${m.seconds.toFixed(2)} s, peak RSS ${m.peakRssMB.toFixed(0)} MB`,
+        );
+      }
+    }
+  }
+  const out: Record<string, Measured & { all: number[] }> = {};
+  for (const [name, ms] of Object.entries(got)) {
+    const all = ms.map((m) => m.seconds);
+    out[name] = {
+      seconds: median(all),
+      peakRssMB: Math.max(...ms.map((m) => m.peakRssMB)),
+      all,
+    };
+  }
+  return out;
+}
+
+/** A measurement as a row's figure. */
+export function fig(m: Measured): Figure {
+  return { value: m.seconds, peakRssMB: m.peakRssMB > 0 ? m.peakRssMB : undefined };
+}
+
+/** `--name=N` from a benchmark's arguments. */
+export function opt(args: string[], name: string, def: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.split("=")[1]) : def;
 }
 
 /** Files and bytes under `dir`, hidden names (`.hop`, ...) skipped. */

@@ -1,20 +1,22 @@
 /**
- * Archive engine benchmark: tar.bz2 write and read throughput and peak RSS of
- * `hop archive` against native GNU `tar -cjf` / `tar -xjf` on the same
- * generated tree, in the same run.
+ * Archive engine benchmark: `hop archive create` and `extract` of a generated tree
+ * (`--size-mb`, default 200) against GNU tar with bzip2 (`tar -cjf` / `tar -xjf`) and
+ * with lbzip2 (`tar -I lbzip2`, the parallel floor) on the same tree, alternated
+ * `--runs` times (default 3), medians. Extraction reads hop's own archive (multi-stream,
+ * as a relay holds) with all three, and hop also reads tar's single-stream one.
  *
- * Options: --size-mb N (default 200; the RSS target is stated for 2000).
+ * Options: --size-mb=N --runs=N.
  *
  * @module
  */
 import { existsSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { generateTree, hop, measure, ratioLine, ROOT } from "./_lib.ts";
+import { alternate, atMost, fig, generateTree, hop, measure, opt, record, ROOT } from "./_lib.ts";
 
 export async function run(args: string[]): Promise<void> {
-  const sizeArg = args.find((a) => a.startsWith("--size-mb="));
-  const sizeMB = sizeArg ? Number(sizeArg.split("=")[1]) : 200;
+  const sizeMB = opt(args, "size-mb", 200);
+  const runs = opt(args, "runs", 3);
   const work = join(ROOT, ".bench", "archive");
   const tree = join(work, `tree-${sizeMB}`);
   if (!existsSync(tree)) {
@@ -28,83 +30,50 @@ export async function run(args: string[]): Promise<void> {
     rmSync(p, { recursive: true, force: true });
     return p;
   };
-  const mb = sizeMB;
+  const into = async (name: string) => {
+    const p = out(name);
+    await mkdir(p, { recursive: true });
+    return p;
+  };
+  const ours = join(work, "ours.tar.bz2");
+  const native = join(work, "native.tar.bz2");
 
-  const nativeWrite = await measure(["tar", "-cjf", out("native.tar.bz2"), "-C", tree, "."]);
-  const oursWrite = await measure([
-    ...hop(),
-    "--quiet",
-    "archive",
-    "create",
-    tree,
-    out("ours.tar.bz2"),
-  ]);
-  await mkdir(out("x-native"), { recursive: true });
-  const nativeRead = await measure([
-    "tar",
-    "-xjf",
-    join(work, "native.tar.bz2"),
-    "-C",
-    join(work, "x-native"),
-  ]);
-  const oursRead = await measure([
-    ...hop(),
-    "--quiet",
-    "archive",
-    "extract",
-    join(work, "ours.tar.bz2"),
-    out("x-ours"),
-  ]);
-  const oursForeign = await measure([
-    ...hop(),
-    "--quiet",
-    "archive",
-    "extract",
-    join(work, "native.tar.bz2"),
-    out("x-foreign"),
+  const w = await alternate(runs, {
+    "tar -cjf": () => measure(["tar", "-cjf", out("native.tar.bz2"), "-C", tree, "."]),
+    "tar lbzip2": () => measure(["tar", "-I", "lbzip2", "-cf", out("l.tar.bz2"), "-C", tree, "."]),
+    hop: () => measure([...hop(), "--quiet", "archive", "create", tree, out("ours.tar.bz2")]),
+  });
+  record(`archive create, ${sizeMB} MB`, fig(w.hop), {
+    "tar -cjf": fig(w["tar -cjf"]),
+    lbzip2: fig(w["tar lbzip2"]),
+  }, [
+    atMost({ lbzip2: fig(w["tar lbzip2"]) }, w.hop.seconds, "lbzip2", 1.5),
+    { what: "peak RSS <= 200 MB", met: w.hop.peakRssMB <= 200 },
   ]);
 
-  const rate = (s: number) => `${(mb / s).toFixed(1)} MB/s`;
-  console.log(`tree: ${mb} MB`);
-  console.log(
-    `native tar -cjf:        ${nativeWrite.seconds.toFixed(2)} s  ${
-      rate(nativeWrite.seconds)
-    }  peak RSS ${nativeWrite.peakRssMB.toFixed(0)} MB`,
-  );
-  console.log(
-    `hop archive create:     ${oursWrite.seconds.toFixed(2)} s  ${
-      rate(oursWrite.seconds)
-    }  peak RSS ${oursWrite.peakRssMB.toFixed(0)} MB`,
-  );
-  console.log(
-    `native tar -xjf:        ${nativeRead.seconds.toFixed(2)} s  ${
-      rate(nativeRead.seconds)
-    }  peak RSS ${nativeRead.peakRssMB.toFixed(0)} MB`,
-  );
-  console.log(
-    `hop extract (ours):     ${oursRead.seconds.toFixed(2)} s  ${
-      rate(oursRead.seconds)
-    }  peak RSS ${oursRead.peakRssMB.toFixed(0)} MB`,
-  );
-  console.log(
-    `hop extract (foreign):  ${oursForeign.seconds.toFixed(2)} s  ${
-      rate(oursForeign.seconds)
-    }  peak RSS ${oursForeign.peakRssMB.toFixed(0)} MB`,
-  );
-  console.log(ratioLine("write vs tar -cjf", nativeWrite.seconds, oursWrite.seconds, 1.3));
-  console.log(ratioLine("read of ours vs tar -xjf", nativeRead.seconds, oursRead.seconds, 1.4));
-  console.log(
-    ratioLine(
-      "read of foreign single-stream vs tar -xjf",
-      nativeRead.seconds,
-      oursForeign.seconds,
-      0.8,
-    ),
-  );
-  const peak = Math.max(oursWrite.peakRssMB, oursRead.peakRssMB, oursForeign.peakRssMB);
-  console.log(
-    `peak RSS: ${peak.toFixed(0)} MB (target <= 200 MB for a 2 GB tree) ${
-      peak <= 200 ? "MET" : "MISSED"
-    }${mb < 2000 ? " (measured on " + mb + " MB; run --size-mb=2000 for the stated case)" : ""}`,
+  const r = await alternate(runs, {
+    "tar -xjf": async () => measure(["tar", "-xjf", ours, "-C", await into("x-tar")]),
+    "tar lbzip2": async () =>
+      measure(["tar", "-I", "lbzip2", "-xf", ours, "-C", await into("x-lbzip2")]),
+    hop: () => measure([...hop(), "--quiet", "archive", "extract", ours, out("x-ours")]),
+    "hop, tar's archive": () =>
+      measure([...hop(), "--quiet", "archive", "extract", native, out("x-foreign")]),
+  });
+  const lb = { lbzip2: fig(r["tar lbzip2"]) };
+  record(`archive extract, ${sizeMB} MB`, fig(r.hop), {
+    "tar -xjf": fig(r["tar -xjf"]),
+    ...lb,
+  }, [
+    atMost(lb, r.hop.seconds, "lbzip2", 1.5),
+    { what: "peak RSS <= 200 MB", met: r.hop.peakRssMB <= 200 },
+  ]);
+  record(
+    `archive extract of tar's single-stream archive, ${sizeMB} MB`,
+    fig(r["hop, tar's archive"]),
+    {
+      "tar -xjf": fig(r["tar -xjf"]),
+      ...lb,
+    },
+    [atMost(lb, r["hop, tar's archive"].seconds, "lbzip2", 2)],
   );
 }

@@ -1,76 +1,79 @@
 /**
- * FTP cluster benchmark (issue 4): `hop cluster serve` as its own process in
- * front of one pyftpdlib node (`permit_foreign_addresses = True`, so active-mode
- * downloads are third-party), each figure against the same node used directly,
- * interleaved round by round, best of `--rounds` (default 2):
+ * FTP cluster benchmark: `hop cluster serve` as its own process in front of one
+ * pyftpdlib node (`permit_foreign_addresses`, so active-mode downloads are third-party),
+ * each figure against pyftpdlib and vsftpd serving the same folder directly, alternated
+ * `--runs` times (default 3), medians:
  *
- * - RETR of `--mb` MB (default 1024) with curl: passive (proxied by the
- *   server) and active (`curl -P`, the node connects to curl), with the bytes
- *   that crossed the server's TCP sockets (sampled from `ss -tinp` every 50 ms:
- *   a lower bound, connections that end between samples lose their last 50 ms).
- * - STOR of the same size with curl (226 from the cluster = durable in staging),
- *   plus the time until the store worker has the copy on the node.
- * - `--sessions` (default 200) concurrent basic-ftp sessions, each LIST then
- *   RETR of 1 MB, from a separate process, spread over loopback source addresses
- *   (the FTP engine admits 16 sessions per client address): errors, p50, p99;
- *   the same against the node directly for reference.
- * - LIST of a directory of `--list-files` (default 10,000) files; peak RSS of
- *   the server (a fresh one) over that LIST and the sessions.
+ * - RETR of `--mb` MB (default 1024) with curl, passive (proxied by the server) and
+ *   active (`curl -P`: the node connects to curl);
+ * - STOR of the same size with curl, until the 226 (the cluster answers it once the data
+ *   is durable), and how long after it the node has the copy;
+ * - RETR of a 10 KB file, 30 in one session (basic-ftp): the cost of a small transfer;
+ * - `lftp mirror -R` of 1,000 files of 10 KB, then `lftp mirror` of them back (once the
+ *   store worker put them on the node);
+ * - LIST of a folder of `--list-files` (default 10,000) files;
+ * - `--sessions` (default 200) concurrent sessions, each LIST then RETR of 1 MB, spread
+ *   over loopback source addresses (16 a client address): p50, p99, errors, the
+ *   server's peak RSS (a fresh server);
+ * - a soak: `--soak-rounds` (default 10) rounds of the same sessions through a cluster
+ *   whose node is hop's own (`hop cluster node serve`): the RSS of both servers after
+ *   each round must stay flat.
  *
- * Options: --mb=N --rounds=N --sessions=N --list-files=N.
+ * Options: --mb=N --runs=N --sessions=N --list-files=N --soak-rounds=N.
  *
  * @module
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
 import { Client } from "basic-ftp";
 import { clusterLayout } from "../../src/cluster/layout.ts";
 import { readFileLink, stagedId, writeInfo } from "../../src/cluster/links.ts";
 import { encodeLink } from "../../src/codec/link.ts";
-import { hop, measure, ROOT, rssOf, startFtpd } from "./_lib.ts";
+import { lftpQuote, runLftp } from "../../tests/helpers/ftp_clients.ts";
+import {
+  startPyftpdlib,
+  startVsftpd,
+  type TestFtpServer,
+} from "../../tests/helpers/ftp_servers.ts";
+import {
+  alternate,
+  atMost,
+  fig,
+  type Figure,
+  hop,
+  measure,
+  type Measured,
+  median,
+  opt,
+  record,
+  ROOT,
+  rowStart,
+  rssOf,
+} from "./_lib.ts";
 
-function opt(args: string[], name: string, def: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.split("=")[1]) : def;
-}
-
-const verdict = (ok: boolean) => (ok ? "MET" : "MISSED");
 const NODE_USER = "node";
-const NODE_PW = "secret";
+const NODE_PW = randomBytes(9).toString("base64url");
 
-/** A running `hop cluster serve`. */
-interface ClusterProc {
-  url: string;
+/** A running hop server (cluster or node). */
+interface HopServer {
+  port: number;
   pid: number;
+  /** The admin password (cluster serve). */
+  password: string;
   stop(): Promise<void>;
 }
 
-async function startCluster(root: string, nodeUrl: string): Promise<ClusterProc> {
-  rmSync(root, { recursive: true, force: true });
-  const argv = [
-    ...hop(),
-    "cluster",
-    "serve",
-    "--root",
-    root,
-    "--listen",
-    "127.0.0.1:0",
-    "--node",
-    nodeUrl,
-    "--replicas",
-    "1",
-  ];
+/** Starts `hop --json <args>` and waits for its event naming the port. */
+async function startHop(args: string[], event: RegExp): Promise<HopServer> {
+  const argv = [...hop(), "--json", ...args];
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  let errText = "";
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    if (errText.length < 20_000) errText += d;
-  });
+  let text = "";
   const stop = async () => {
     try {
       process.kill(child.pid!, "SIGTERM");
@@ -79,30 +82,57 @@ async function startCluster(root: string, nodeUrl: string): Promise<ClusterProc>
       try {
         process.kill(child.pid!, "SIGKILL");
       } catch { /* gone */ }
-    }, 5000);
+    }, 10_000);
     await exited;
     clearTimeout(t);
   };
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const pick = (l: string) => {
-        const m = /ftp:\/\/admin:[^\s]+\//.exec(l);
-        if (m) resolve(m[0]);
+    const line = await new Promise<string>((resolve, reject) => {
+      const add = (d: Buffer) => {
+        if (text.length < 100_000) text += d.toString("utf8");
+        const m = text.split("\n").find((l) => event.test(l));
+        if (m) resolve(m);
       };
-      createInterface({ input: child.stdout! }).on("line", pick);
-      createInterface({ input: child.stderr! }).on("line", pick);
-      child.once("exit", (c) => reject(new Error(`cluster serve exited ${c}: ${errText}`)));
-      setTimeout(() => reject(new Error(`cluster serve did not start: ${errText}`)), 30_000);
+      child.stdout!.on("data", add);
+      child.stderr!.on("data", add);
+      child.once("exit", (c) => reject(new Error(`${args.join(" ")} exited ${c}: ${text}`)));
+      setTimeout(() => reject(new Error(`${args.join(" ")} did not start: ${text}`)), 60_000);
     });
-    return { url, pid: child.pid!, stop };
+    const ev = JSON.parse(line) as { port: number; message: string };
+    const pw = /connect as ftp:\/\/admin:([^@]+)@/.exec(ev.message)?.[1];
+    return {
+      port: ev.port,
+      pid: child.pid!,
+      password: pw ? decodeURIComponent(pw) : "",
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;
   }
 }
 
-/** Runs curl with `args`; resolves to its wall time in seconds. */
-function curl(args: string[]): Promise<number> {
+function startCluster(root: string, nodeUrl: string): Promise<HopServer> {
+  rmSync(root, { recursive: true, force: true });
+  return startHop(
+    [
+      "cluster",
+      "serve",
+      "--root",
+      root,
+      "--listen",
+      "127.0.0.1:0",
+      "--node",
+      nodeUrl,
+      "--replicas",
+      "1",
+    ],
+    /"event":"cluster-serve"/,
+  );
+}
+
+/** Runs curl with `args`; its wall time. */
+function curl(args: string[]): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn("curl", ["-sS", "--max-time", "900", ...args], {
@@ -114,46 +144,10 @@ function curl(args: string[]): Promise<number> {
       "close",
       (code) =>
         code === 0
-          ? resolve((performance.now() - t0) / 1000)
+          ? resolve({ seconds: (performance.now() - t0) / 1000, peakRssMB: 0 })
           : reject(new Error(`curl ${args.join(" ")} exited ${code}: ${err}`)),
     );
   });
-}
-
-/** Bytes sent + received so far on each TCP socket of `pid`, keyed by its address pair. */
-function socketBytes(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const r = spawnSync("ss", ["-tinpH"], { encoding: "utf8" });
-  const lines = (r.stdout ?? "").split("\n");
-  for (let i = 0; i < lines.length - 1; i++) {
-    const head = lines[i];
-    if (/^\s/.test(head) || !head.includes(`pid=${pid},`)) continue;
-    const info = lines[i + 1];
-    const f = head.trim().split(/\s+/);
-    const sent = Number(/bytes_sent:(\d+)/.exec(info)?.[1] ?? 0);
-    const recv = Number(/bytes_received:(\d+)/.exec(info)?.[1] ?? 0);
-    out.set(`${f[3]} ${f[4]}`, sent + recv);
-  }
-  return out;
-}
-
-/** Samples the server's socket byte counters while `work` runs; total bytes seen. */
-async function throughServer<T>(pid: number, work: () => Promise<T>): Promise<[T, number]> {
-  const seen = new Map<string, number>();
-  const sample = () => {
-    for (const [k, v] of socketBytes(pid)) seen.set(k, Math.max(v, seen.get(k) ?? 0));
-  };
-  const before = socketBytes(pid);
-  const timer = setInterval(sample, 50);
-  try {
-    const r = await work();
-    sample();
-    let total = 0;
-    for (const [k, v] of seen) total += v - (before.get(k) ?? 0);
-    return [r, total];
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 async function writeRandom(file: string, mb: number): Promise<void> {
@@ -167,7 +161,7 @@ async function writeRandom(file: string, mb: number): Promise<void> {
   await fh.close();
 }
 
-/** Link file `root/<name>#` pointing at `nodePath` on the node. */
+/** Link file text for `name` stored at `nodePath` on the node. */
 function linkText(name: string, size: number, nodeKey: string, nodePath: string): string {
   return encodeLink({
     kind: "file",
@@ -180,38 +174,113 @@ function linkText(name: string, size: number, nodeKey: string, nodePath: string)
   });
 }
 
-async function waitStored(linkFile: string, timeoutS = 600): Promise<number> {
+/** Waits until every link file named is stored on a node (no staged copy); seconds waited. */
+async function waitStored(linkFiles: string[], timeoutS = 900): Promise<number> {
   const t0 = performance.now();
+  let left = linkFiles;
   while ((performance.now() - t0) / 1000 < timeoutS) {
-    const l = await readFileLink(linkFile).catch(() => null);
-    if (l && l.copies.length > 0 && stagedId(l) === null) {
-      return (performance.now() - t0) / 1000;
+    const still: string[] = [];
+    for (const f of left) {
+      const l = await readFileLink(f).catch(() => null);
+      if (!(l && l.copies.length > 0 && stagedId(l) === null)) still.push(f);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    left = still;
+    if (left.length === 0) return (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${linkFile} not stored on a node after ${timeoutS} s`);
+  throw new Error(`${left.length} file(s) not stored on a node after ${timeoutS} s`);
 }
 
-function sessionsRun(url: string, n: number, files: string[], dir: string) {
-  return measure([
+/** One login and `n` RETRs of `file`; the median milliseconds of a RETR. */
+async function smallRetrMs(port: number, user: string, password: string, file: string, n = 30) {
+  const c = new Client(60_000);
+  await c.access({ host: "127.0.0.1", port, user, password });
+  const t: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await c.downloadTo(new Writable({ write: (_c, _e, cb) => cb() }), file);
+      t.push(performance.now() - t0);
+    }
+  } finally {
+    c.close();
+  }
+  return median(t);
+}
+
+/** LIST of `dir`, `n` times in one session; the median milliseconds and the count listed. */
+async function listMs(port: number, user: string, password: string, dir: string, n = 5) {
+  const c = new Client(60_000);
+  await c.access({ host: "127.0.0.1", port, user, password });
+  const t: number[] = [];
+  let listed = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      listed = (await c.list(dir)).length;
+      t.push(performance.now() - t0);
+    }
+  } finally {
+    c.close();
+  }
+  return { ms: median(t), listed };
+}
+
+/** lftp against 127.0.0.1:`port`; its wall time (throws on failure). */
+async function lftp(port: number, user: string, password: string, commands: string[]) {
+  const t0 = performance.now();
+  const r = await runLftp({ host: "127.0.0.1", port, user, password }, commands, {
+    timeoutMs: 900_000,
+    settings: ["set net:timeout 60"],
+  });
+  if (r.code !== 0) throw new Error(`lftp ${commands.join("; ")} exited ${r.code}: ${r.stderr}`);
+  return { seconds: (performance.now() - t0) / 1000, peakRssMB: 0 };
+}
+
+interface SessionsResult {
+  errors: number;
+  firstErrors: string[];
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** `n` concurrent sessions (a child process), each LIST of `dir` then RETR of 1 MB. */
+async function sessions(
+  port: number,
+  user: string,
+  password: string,
+  n: number,
+  files: string[],
+  dir: string,
+): Promise<SessionsResult> {
+  const m = await measure([
     process.execPath,
     "run",
     "-A",
     join(ROOT, "scripts/bench/_cluster_clients.ts"),
-    url,
+    `ftp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/`,
     `--sessions=${n}`,
     `--files=${files.join(",")}`,
     `--dir=${dir}`,
     `--size=${1 << 20}`,
-    "--timeout=120",
-  ], { stdout: true }).then((m) => ({ ...m, r: JSON.parse(m.stdout!.trim().split("\n").pop()!) }));
+    "--timeout=300",
+  ], { stdout: true });
+  return JSON.parse(m.stdout!.trim().split("\n").pop()!);
+}
+
+/** Current resident memory (VmRSS) of a process, MB. */
+function rssNow(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 export async function run(args: string[]): Promise<void> {
   const mb = opt(args, "mb", 1024);
-  const rounds = opt(args, "rounds", 2);
-  const sessions = opt(args, "sessions", 200);
+  const runs = opt(args, "runs", 3);
+  const nSessions = opt(args, "sessions", 200);
   const listFiles = opt(args, "list-files", 10_000);
+  const soakRounds = opt(args, "soak-rounds", 10);
   const work = join(ROOT, ".bench", "cluster");
   const nodeDir = join(work, "node");
   rmSync(nodeDir, { recursive: true, force: true });
@@ -220,19 +289,34 @@ export async function run(args: string[]): Promise<void> {
   const src = join(work, `src-${mb}.bin`);
   await writeRandom(src, mb);
   await fsp.copyFile(src, join(nodeDir, bigRel));
-  const node = await startFtpd(nodeDir, NODE_USER, NODE_PW, true);
-  const nodeUrl = `ftp://${NODE_USER}:${NODE_PW}@127.0.0.1:${node.port}`;
-  const nodeKey = `127.0.0.1:${node.port}`;
-  console.log(
-    `node: pyftpdlib on ${nodeKey} (permit_foreign_addresses); ${mb} MB file; best of ${rounds}`,
-  );
-  let cluster: ClusterProc | undefined;
+  await fsp.writeFile(join(nodeDir, "small.bin"), randomBytes(10_000));
+  const small = join(work, "small");
+  if (!existsSync(join(small, "f999.bin"))) {
+    await fsp.mkdir(small, { recursive: true });
+    for (let i = 0; i < 1000; i++) {
+      await fsp.writeFile(join(small, `f${i}.bin`), randomBytes(10_240));
+    }
+  }
+  // vsftpd serves the same folder (chowned to its ftp user; pyftpdlib runs as root)
+  const opts = { root: nodeDir, user: NODE_USER, password: NODE_PW };
+  const py = await startPyftpdlib({ ...opts, python: "Handler.permit_foreign_addresses = True" });
+  const vs = await startVsftpd(opts);
+  const servers: TestFtpServer[] = [py, vs];
+  const nodeUrl = `ftp://${NODE_USER}:${encodeURIComponent(NODE_PW)}@127.0.0.1:${py.port}/`;
+  const nodeKey = `127.0.0.1:${py.port}`;
+  const direct = (s: TestFtpServer, p: string) =>
+    `ftp://${NODE_USER}:${encodeURIComponent(NODE_PW)}@127.0.0.1:${s.port}/${p}`;
+  console.log(`node: pyftpdlib on ${nodeKey}; vsftpd on ${vs.port}; ${mb} MB file; ${runs} runs`);
+  let cluster: HopServer | undefined;
+  const stops: (() => Promise<void>)[] = [];
   try {
-    // --- throughput: RETR passive / active, STOR -----------------------------
+    // --- big transfers: RETR passive / active, STOR -------------------------------
     const root = join(work, "root");
-    cluster = await startCluster(root, `${nodeUrl}/`);
-    const l = clusterLayout(root);
-    await writeInfo(l.tmp, join(root, "big.bin#"), {
+    cluster = await startCluster(root, nodeUrl);
+    const cl = cluster;
+    const cUrl = (p: string) =>
+      `ftp://admin:${encodeURIComponent(cl.password)}@127.0.0.1:${cl.port}/${p}`;
+    await writeInfo(clusterLayout(root).tmp, join(root, "big.bin#"), {
       kind: "file",
       name: "big.bin",
       size: mb << 20,
@@ -241,98 +325,146 @@ export async function run(args: string[]): Promise<void> {
       copies: [{ node: nodeKey, path: bigRel }],
       extra: [],
     });
-    const best = {
-      dp: Infinity,
-      cp: Infinity,
-      da: Infinity,
-      ca: Infinity,
-      ds: Infinity,
-      cs: Infinity,
-    };
-    let passiveBytes = 0;
-    let activeBytes = Infinity;
-    let storedAfter = Infinity;
+    const size = `${mb >= 1024 ? `${mb / 1024} GiB` : `${mb} MB`}`;
     const get = (u: string, active: boolean) =>
       curl([...(active ? ["-P", "127.0.0.1"] : []), "-o", "/dev/null", u]);
-    for (let r = 0; r < rounds; r++) {
-      const dp = await get(`${nodeUrl}/${bigRel}`, false);
-      const [cp, pb] = await throughServer(cluster.pid, () => get(`${cluster!.url}big.bin`, false));
-      const da = await get(`${nodeUrl}/${bigRel}`, true);
-      const [ca, ab] = await throughServer(cluster.pid, () => get(`${cluster!.url}big.bin`, true));
-      const ds = await curl(["-T", src, `${nodeUrl}/up-${r}.bin`]);
-      await fsp.rm(join(nodeDir, `up-${r}.bin`));
-      const [cs] = await throughServer(
-        cluster.pid,
-        () => curl(["-T", src, `${cluster!.url}up-${r}.bin`]),
-      );
-      const stored = await waitStored(join(root, `up-${r}.bin#`));
-      console.log(
-        `  round ${r + 1}: RETR passive direct ${dp.toFixed(2)} s / cluster ${cp.toFixed(2)} s ` +
-          `(${(pb / 1e6).toFixed(0)} MB via server); active direct ${da.toFixed(2)} s / cluster ` +
-          `${ca.toFixed(2)} s (${(ab / 1e6).toFixed(2)} MB via server); STOR direct ` +
-          `${ds.toFixed(2)} s / cluster ${cs.toFixed(2)} s (+${stored.toFixed(2)} s to the node)`,
-      );
-      best.dp = Math.min(best.dp, dp);
-      best.cp = Math.min(best.cp, cp);
-      best.da = Math.min(best.da, da);
-      best.ca = Math.min(best.ca, ca);
-      best.ds = Math.min(best.ds, ds);
-      best.cs = Math.min(best.cs, cs);
-      passiveBytes = Math.max(passiveBytes, pb);
-      activeBytes = Math.min(activeBytes, ab);
-      storedAfter = Math.min(storedAfter, stored);
-    }
-    const rate = (s: number) => `${(mb * 1.048576 / s).toFixed(0)} MB/s`;
-    const line = (label: string, direct: number, ours: number, target: number, extra = "") =>
-      console.log(
-        `${label}: cluster ${rate(ours)} vs direct ${rate(direct)} = ${
-          (direct / ours).toFixed(2)
-        }x ` +
-          `(target >= ${target}x) ${verdict(direct / ours >= target)}${extra}`,
-      );
-    line("RETR passive (proxied)", best.dp, best.cp, 0.9);
-    line(
-      "RETR active (third-party)",
-      best.da,
-      best.ca,
-      0.95,
-      `; vs direct passive ${(best.dp / best.ca).toFixed(2)}x`,
+    rowStart();
+    const retr = await alternate(runs, {
+      pyftpdlib: () => get(direct(py, bigRel), false),
+      vsftpd: () => get(direct(vs, bigRel), false),
+      hop: () => get(cUrl("big.bin"), false),
+    });
+    const retrRefs = { pyftpdlib: fig(retr.pyftpdlib), vsftpd: fig(retr.vsftpd) };
+    record(`cluster RETR ${size} passive`, fig(retr.hop), retrRefs, [
+      { what: ">= 0.8x vsftpd's speed", met: retr.hop.seconds * 0.8 <= retr.vsftpd.seconds },
+    ]);
+    rowStart();
+    const act = await alternate(runs, {
+      pyftpdlib: () => get(direct(py, bigRel), true),
+      vsftpd: () => get(direct(vs, bigRel), true),
+      hop: () => get(cUrl("big.bin"), true),
+    });
+    record(`cluster RETR ${size} active (node -> client)`, fig(act.hop), {
+      pyftpdlib: fig(act.pyftpdlib),
+      vsftpd: fig(act.vsftpd),
+    });
+    rowStart();
+    let n = 0;
+    const storedAfter: number[] = [];
+    const stor = await alternate(runs, {
+      pyftpdlib: async () => {
+        await fsp.rm(join(nodeDir, "up.bin"), { force: true });
+        return await curl(["-T", src, direct(py, "up.bin")]);
+      },
+      vsftpd: async () => {
+        await fsp.rm(join(nodeDir, "up.bin"), { force: true });
+        return await curl(["-T", src, direct(vs, "up.bin")]);
+      },
+      hop: async () => {
+        const name = `up-${n++}.bin`;
+        const m = await curl(["-T", src, cUrl(name)]);
+        storedAfter.push(await waitStored([join(root, `${name}#`)]));
+        return m;
+      },
+    });
+    record(
+      `cluster STOR ${size}, until 226`,
+      fig(stor.hop),
+      {
+        pyftpdlib: fig(stor.pyftpdlib),
+        vsftpd: fig(stor.vsftpd),
+      },
+      [atMost({ pyftpdlib: fig(stor.pyftpdlib) }, stor.hop.seconds, "pyftpdlib", 1.3)],
+      [
+        `on the node ${median(storedAfter).toFixed(2)} s after the 226 (median)`,
+      ],
     );
-    const fileBytes = mb << 20;
-    console.log(
-      `active RETR bytes through the server: ${activeBytes} B on its sockets (control ` +
-        `replies included; ${(passiveBytes / 1e6).toFixed(0)} MB for a passive one) ` +
-        `${verdict(activeBytes < fileBytes / 1000)} (no file bytes: < 0.1% of the file)`,
+
+    // --- small files -------------------------------------------------------------------
+    rowStart();
+    await fsp.writeFile(
+      join(root, "small.bin#"),
+      linkText("small.bin", 10_000, nodeKey, "small.bin"),
     );
-    line("STOR", best.ds, best.cs, 0.8, `; on the node ${storedAfter.toFixed(2)} s after the 226`);
+    const sr = await alternate(runs, {
+      pyftpdlib: async () => ({
+        seconds: await smallRetrMs(py.port, NODE_USER, NODE_PW, "small.bin"),
+        peakRssMB: 0,
+      }),
+      vsftpd: async () => ({
+        seconds: await smallRetrMs(vs.port, NODE_USER, NODE_PW, "small.bin"),
+        peakRssMB: 0,
+      }),
+      hop: async () => ({
+        seconds: await smallRetrMs(cl.port, "admin", cl.password, "small.bin"),
+        peakRssMB: 0,
+      }),
+    }, false);
+    const ms = (m: Measured): Figure => ({ value: m.seconds, unit: "ms" });
+    record("cluster RETR of 10 KB, median of 30 in one session", ms(sr.hop), {
+      pyftpdlib: ms(sr.pyftpdlib),
+      vsftpd: ms(sr.vsftpd),
+    });
+
+    rowStart();
+    let k = 0;
+    const mirrorDirs: Record<string, string[]> = { hop: [], pyftpdlib: [], vsftpd: [] };
+    const up = (who: string, port: number, user: string, pw: string) => async () => {
+      const dir = `m-${who}-${k++}`;
+      mirrorDirs[who].push(dir);
+      return await lftp(port, user, pw, [`mirror -R ${lftpQuote(small)} ${lftpQuote(dir)}`]);
+    };
+    const mup = await alternate(runs, {
+      pyftpdlib: up("pyftpdlib", py.port, NODE_USER, NODE_PW),
+      vsftpd: up("vsftpd", vs.port, NODE_USER, NODE_PW),
+      hop: up("hop", cl.port, "admin", cl.password),
+    });
+    const mupRefs = { pyftpdlib: fig(mup.pyftpdlib), vsftpd: fig(mup.vsftpd) };
+    record("`lftp mirror -R`, 1,000 x 10 KB", fig(mup.hop), mupRefs, [
+      atMost(mupRefs, mup.hop.seconds, "pyftpdlib", 1.5),
+    ]);
+    const links = mirrorDirs.hop.flatMap((d) =>
+      Array.from({ length: 1000 }, (_, i) => join(root, d, `f${i}.bin#`))
+    );
+    const stored = await waitStored(links);
+    rowStart();
+    const back = join(work, "back");
+    let b = 0;
+    const down = (who: string, port: number, user: string, pw: string) => async () => {
+      rmSync(back, { recursive: true, force: true });
+      const dir = mirrorDirs[who][b++ % mirrorDirs[who].length];
+      return await lftp(port, user, pw, [`mirror ${lftpQuote(dir)} ${lftpQuote(back)}`]);
+    };
+    const mdown = await alternate(runs, {
+      pyftpdlib: down("pyftpdlib", py.port, NODE_USER, NODE_PW),
+      vsftpd: down("vsftpd", vs.port, NODE_USER, NODE_PW),
+      hop: down("hop", cl.port, "admin", cl.password),
+    });
+    const mdRefs = { pyftpdlib: fig(mdown.pyftpdlib), vsftpd: fig(mdown.vsftpd) };
+    record("`lftp mirror` back, 1,000 x 10 KB", fig(mdown.hop), mdRefs, [
+      atMost(mdRefs, mdown.hop.seconds, "pyftpdlib", 1.5),
+    ], [`after the store worker put them on the node (${stored.toFixed(1)} s after the upload)`]);
     await cluster.stop();
     cluster = undefined;
 
-    // --- LIST of a big directory, sessions, server RSS ------------------------
+    // --- LIST of a big folder, sessions, server RSS (a fresh server) ---------------------
     const root2 = join(work, "root2");
-    cluster = await startCluster(root2, `${nodeUrl}/`);
-    const url = new URL(cluster.url);
-    const c = new Client(60_000);
-    await c.access({
-      host: url.hostname,
-      port: Number(url.port),
-      user: "admin",
-      password: decodeURIComponent(url.password),
-    });
-    await c.ensureDir("/many");
-    await c.ensureDir("/s");
+    cluster = await startCluster(root2, nodeUrl);
+    const c2 = cluster;
+    await fsp.mkdir(join(root2, "many"));
+    await fsp.mkdir(join(root2, "s"));
+    await fsp.mkdir(join(nodeDir, "many"), { recursive: true });
+    await fsp.mkdir(join(nodeDir, "cc"), { recursive: true });
     const sessFiles: string[] = [];
     const one = randomBytes(1 << 20);
-    await fsp.mkdir(join(nodeDir, "cc"), { recursive: true });
     for (let i = 0; i < 50; i++) {
       await fsp.writeFile(join(nodeDir, "cc", `s${i}.bin`), one);
       await fsp.writeFile(
         join(root2, "s", `s${i}.bin#`),
         linkText(`s${i}.bin`, 1 << 20, nodeKey, `cc/s${i}.bin`),
       );
-      sessFiles.push(`/s/s${i}.bin`);
+      sessFiles.push(`s${i}.bin`);
     }
-    await fsp.mkdir(join(nodeDir, "many"), { recursive: true });
     for (let i = 0; i < listFiles; i++) {
       const name = `file-${String(i).padStart(5, "0")}.txt`;
       await fsp.writeFile(
@@ -341,57 +473,138 @@ export async function run(args: string[]): Promise<void> {
       );
       await fsp.writeFile(join(nodeDir, "many", name), "");
     }
-    const lists: number[] = [];
-    const directLists: number[] = [];
-    const d = new Client(60_000);
-    await d.access({ host: "127.0.0.1", port: node.port, user: NODE_USER, password: NODE_PW });
+    rowStart();
     let listed = 0;
-    for (let i = 0; i < 5; i++) {
-      let t0 = performance.now();
-      listed = (await c.list("/many")).length;
-      lists.push(performance.now() - t0);
-      t0 = performance.now();
-      await d.list("/many");
-      directLists.push(performance.now() - t0);
-    }
-    c.close();
-    d.close();
-    const listMs = Math.min(...lists);
-    console.log(
-      `LIST of ${listed} files: ${listMs.toFixed(0)} ms best of 5 (first ${
-        lists[0].toFixed(0)
-      } ms; ` +
-        `pyftpdlib direct ${Math.min(...directLists).toFixed(0)} ms) (target <= 300 ms) ` +
-        `${verdict(listMs <= 300 && listed === listFiles)}`,
-    );
-    const rssAfterList = rssOf(cluster.pid);
-    const direct = await sessionsRun(
-      `${nodeUrl}/`,
-      sessions,
-      sessFiles.map((f) => `/cc/${f.slice(3)}`),
+    const lst = await alternate(runs, {
+      pyftpdlib: async () => ({
+        seconds: (await listMs(py.port, NODE_USER, NODE_PW, "/many")).ms,
+        peakRssMB: 0,
+      }),
+      vsftpd: async () => ({
+        seconds: (await listMs(vs.port, NODE_USER, NODE_PW, "/many")).ms,
+        peakRssMB: 0,
+      }),
+      hop: async () => {
+        const r = await listMs(c2.port, "admin", c2.password, "/many");
+        listed = r.listed;
+        return { seconds: r.ms, peakRssMB: 0 };
+      },
+    }, false);
+    const lsRefs = { vsftpd: ms(lst.vsftpd), pyftpdlib: ms(lst.pyftpdlib) };
+    record(`LIST of ${listFiles.toLocaleString("en")} files`, ms(lst.hop), lsRefs, [
+      atMost(lsRefs, lst.hop.seconds, "vsftpd", 1.5),
+      { what: "every file listed", met: listed === listFiles },
+    ], ["median of 5 LISTs in one session, each run"]);
+
+    rowStart();
+    const pySess = await sessions(
+      py.port,
+      NODE_USER,
+      NODE_PW,
+      nSessions,
+      sessFiles.map((f) => `cc/${f}`),
       "/cc",
     );
-    const ours = await sessionsRun(cluster.url, sessions, sessFiles, "/s");
-    const fmtS = (x: { r: { errors: number; p50: number; p99: number; max: number } }) =>
-      `${x.r.errors} errors, p50 ${x.r.p50?.toFixed(0)} ms, p99 ${x.r.p99?.toFixed(0)} ms, max ${
-        x.r.max?.toFixed(0)
-      } ms`;
-    console.log(`${sessions} sessions LIST + RETR 1 MB, node directly: ${fmtS(direct)}`);
-    console.log(
-      `${sessions} sessions LIST + RETR 1 MB, cluster: ${fmtS(ours)} ${
-        verdict(ours.r.errors === 0)
-      }` +
-        (ours.r.errors ? ` (${ours.r.firstErrors.join("; ")})` : ""),
+    const hopSess = await sessions(
+      c2.port,
+      "admin",
+      c2.password,
+      nSessions,
+      sessFiles.map((f) => `s/${f}`),
+      "/s",
     );
-    const rss = rssOf(cluster.pid);
-    console.log(
-      `server peak RSS (fresh server; LIST, then ${sessions} sessions): ${rss.toFixed(0)} MB ` +
-        `(${rssAfterList.toFixed(0)} MB before the sessions) (target <= 200 MB) ${
-          verdict(rss <= 200)
-        }`,
+    const peak = rssOf(c2.pid);
+    const p50 = (r: SessionsResult): Figure => ({ value: r.p50, unit: "ms p50" });
+    record(`${nSessions} sessions, LIST + RETR 1 MB`, { ...p50(hopSess), peakRssMB: peak }, {
+      pyftpdlib: p50(pySess),
+    }, [
+      atMost({ pyftpdlib: p50(pySess) }, hopSess.p50, "pyftpdlib", 1),
+      { what: "server peak RSS <= 100 MB", met: peak <= 100 },
+      { what: "no session failed", met: hopSess.errors === 0 },
+    ], [
+      `hop p99 ${hopSess.p99?.toFixed(0)} ms, ${hopSess.errors} errors${
+        hopSess.errors ? ` (${hopSess.firstErrors.join("; ")})` : ""
+      }; pyftpdlib p99 ${pySess.p99?.toFixed(0)} ms, ${pySess.errors} errors`,
+    ]);
+    await cluster.stop();
+    cluster = undefined;
+
+    // --- soak: the same sessions, rounds on end, through hop's own node ------------------
+    rowStart();
+    const hopNodeDir = join(work, "hop-node");
+    rmSync(hopNodeDir, { recursive: true, force: true });
+    await fsp.mkdir(join(hopNodeDir, "cc"), { recursive: true });
+    for (let i = 0; i < 50; i++) await fsp.writeFile(join(hopNodeDir, "cc", `s${i}.bin`), one);
+    const pwFile = join(work, "node.pw");
+    await fsp.writeFile(pwFile, NODE_PW + "\n", { mode: 0o600 });
+    const hopNode = await startHop([
+      "cluster",
+      "node",
+      "serve",
+      "--root",
+      hopNodeDir,
+      "--listen",
+      "127.0.0.1:0",
+      "--user",
+      NODE_USER,
+      "--password-file",
+      pwFile,
+    ], /"event":"node.listening"/);
+    stops.push(() => hopNode.stop());
+    const root3 = join(work, "root3");
+    cluster = await startCluster(
+      root3,
+      `ftp://${NODE_USER}:${encodeURIComponent(NODE_PW)}@127.0.0.1:${hopNode.port}/`,
+    );
+    const c3 = cluster;
+    await fsp.mkdir(join(root3, "s"));
+    for (let i = 0; i < 50; i++) {
+      await fsp.writeFile(
+        join(root3, "s", `s${i}.bin#`),
+        linkText(`s${i}.bin`, 1 << 20, `127.0.0.1:${hopNode.port}`, `cc/s${i}.bin`),
+      );
+    }
+    const rounds: { server: number; node: number; p50: number; errors: number }[] = [];
+    for (let r = 0; r < soakRounds; r++) {
+      const s = await sessions(
+        c3.port,
+        "admin",
+        c3.password,
+        nSessions,
+        sessFiles.map((f) => `s/${f}`),
+        "/s",
+      );
+      rounds.push({
+        server: rssNow(c3.pid),
+        node: rssNow(hopNode.pid),
+        p50: s.p50,
+        errors: s.errors,
+      });
+    }
+    const flat = (xs: number[]) => xs[xs.length - 1] <= 1.1 * Math.max(...xs.slice(0, 3));
+    const servers3 = rounds.map((r) => r.server);
+    const nodes3 = rounds.map((r) => r.node);
+    record(
+      `soak: ${soakRounds} rounds of ${nSessions} sessions, hop node`,
+      {
+        value: servers3[servers3.length - 1],
+        unit: "MB server RSS",
+      },
+      { "hop node": { value: nodes3[nodes3.length - 1], unit: "MB RSS" } },
+      [
+        { what: "server RSS flat (last <= 1.1x the first 3 rounds')", met: flat(servers3) },
+        { what: "node RSS flat", met: flat(nodes3) },
+        { what: "no session failed", met: rounds.every((r) => r.errors === 0) },
+      ],
+      [
+        `server RSS by round: ${servers3.map((x) => x.toFixed(0)).join(", ")} MB`,
+        `node RSS by round: ${nodes3.map((x) => x.toFixed(0)).join(", ")} MB`,
+        `p50 by round: ${rounds.map((x) => x.p50.toFixed(0)).join(", ")} ms`,
+      ],
     );
   } finally {
     await cluster?.stop();
-    await node.stop();
+    for (const s of stops) await s();
+    for (const s of servers) await s.stop();
   }
 }

@@ -1,103 +1,227 @@
 /**
- * Relay sync benchmark (issue 3), on generated data, each figure against a
- * reference measured in the same run:
+ * Relay sync benchmark, on generated data, each figure against references measured in
+ * the same run (alternated `--runs` times, default 3; medians):
  *
- * - first sync of `--files` files / `--size-mb` MB (default 5,000 / 500) from
- *   folder A to folder B through a folder relay (`hop relay sync A
- *   file:///relay --once --client-name a`, then `b`; repeated while A has files
- *   waiting, since a page carries at most maxpagesize per update), against the
- *   floor: native `tar -cjf` into the relay plus `tar -xjf` out of it. Floor and
- *   ours alternate `--runs` times (default 1); the best of each is kept.
- * - the same first sync through a pyftpdlib relay: its ratio to the folder one.
- * - rescan of `--rescan-files` (default 100,000) unchanged small files: a
- *   second `--once` pass with nothing to do, plus the local scan alone in a
- *   child process that reports the checksum cache's count of files read.
- * - peak RSS of every hop process.
+ * - first sync of `--files` files / `--size-mb` MB (default 1,500 / 126) from folder A
+ *   to folder B through a folder relay: `hop relay sync -c CONF --once` of A, then of B
+ *   (repeated while A has files waiting), with `compression = bzip2` (the default),
+ *   `zstd` and `none`; against Escale 0.7 (the real client, ../shared/peers: its pusher
+ *   until the update is on the relay, then its puller until B has every file), the tar
+ *   floors (`tar -cjf` into the relay then `tar -xjf` out of it; the same with lbzip2)
+ *   and `rsync -a A/ B/`.
+ * - first push and first pull of `--many` (default 100,000) small files (100 MB): hop's
+ *   push against `tar -cjf` of the same tree, hop's pull against `tar -xjf` of that
+ *   archive, with peak RSS (`--many-runs`, default 1).
+ * - rescan: a second `--once` pass over the unchanged 100,000 files, and the scan alone
+ *   (files read for their checksum: none).
+ * - the first sync through a pyftpdlib relay (`--no-ftp` skips it).
  *
- * Options: --files=N --size-mb=N --rescan-files=N --runs=N --no-ftp.
+ * Options: --files=N --size-mb=N --many=N --runs=N --many-runs=N --no-ftp --no-escale.
  *
  * @module
  */
-import { existsSync, rmSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import process from "node:process";
-import { generateFiles, hop, measure, type Measured, ROOT, startFtpd, treeStats } from "./_lib.ts";
+import {
+  alternate,
+  atMost,
+  fig,
+  generateFiles,
+  hop,
+  measure,
+  type Measured,
+  opt,
+  record,
+  ROOT,
+  rowStart,
+  startFtpd,
+  treeStats,
+} from "./_lib.ts";
+import { PEERS } from "../../tests/helpers/escale.ts";
 
-function opt(args: string[], name: string, def: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.split("=")[1]) : def;
-}
-
-const verdict = (ok: boolean) => (ok ? "MET" : "MISSED");
-const fmt = (m: Measured) => `${m.seconds.toFixed(2)} s, peak RSS ${m.peakRssMB.toFixed(0)} MB`;
-
-/** Fresh (emptied) folder under the work dir. */
+/** Fresh (emptied) folder. */
 async function fresh(p: string): Promise<string> {
   rmSync(p, { recursive: true, force: true });
   await mkdir(p, { recursive: true });
   return p;
 }
 
-/** Native floor: tar -cjf into the relay, tar -xjf out of it. */
-async function floor(src: string, relay: string, dst: string): Promise<Measured> {
-  await fresh(relay);
-  await fresh(dst);
-  const w = await measure(["tar", "-cjf", join(relay, "x.tar.bz2"), "-C", src, "."]);
-  const r = await measure(["tar", "-xjf", join(relay, "x.tar.bz2"), "-C", dst]);
-  return { seconds: w.seconds + r.seconds, peakRssMB: Math.max(w.peakRssMB, r.peakRssMB) };
+/** An escale.conf of one section for `local` on `relay`. */
+async function conf(
+  file: string,
+  local: string,
+  relay: string,
+  client: string,
+  extra: string[] = [],
+): Promise<string> {
+  const isUrl = /^[a-z]+:\/\//.test(relay);
+  await writeFile(
+    file,
+    [
+      "[bench]",
+      `local path = ${local}`,
+      ...(isUrl ? [`host address = ${relay}`] : [`relay path = ${relay}`, "protocol = file"]),
+      `client name = ${client}`,
+      "index = 1",
+      ...extra,
+    ].join("\n") + "\n",
+  );
+  return file;
+}
+
+/** A tree's files and bytes equal `want`'s. */
+async function holds(dir: string, want: { files: number; bytes: number }): Promise<boolean> {
+  const got = await treeStats(dir);
+  return got.files === want.files && got.bytes === want.bytes;
 }
 
 /**
- * hop's first sync A -> relay -> B: alternating `--once` passes of a then b
- * until B holds every file of A (at most 20 rounds).
+ * hop's first sync A -> relay -> B: alternating `--once` passes of A then B until B holds
+ * every file of A (at most 20 rounds). Time and peak RSS of all passes.
  */
 async function hopSync(
+  work: string,
   src: string,
-  relayUrl: string,
+  relay: string,
   dst: string,
-  expect: { files: number; bytes: number },
-): Promise<Measured & { passes: number }> {
+  want: { files: number; bytes: number },
+  extra: string[],
+): Promise<Measured> {
   rmSync(join(src, ".hop"), { recursive: true, force: true });
   await fresh(dst);
+  if (!/^[a-z]+:\/\//.test(relay)) await fresh(relay);
+  const ca = await conf(join(work, "a.conf"), src, relay, "a", extra);
+  const cb = await conf(join(work, "b.conf"), dst, relay, "b", extra);
   let seconds = 0;
   let peak = 0;
-  let passes = 0;
-  const each: string[] = [];
   for (let round = 0; round < 20; round++) {
-    for (const [dir, name] of [[src, "a"], [dst, "b"]]) {
-      const m = await measure([
-        ...hop(),
-        "--quiet",
-        "relay",
-        "sync",
-        dir,
-        relayUrl,
-        "--once",
-        "--client-name",
-        name,
-      ]);
+    for (const c of [ca, cb]) {
+      const m = await measure([...hop(), "--quiet", "relay", "sync", "-c", c, "--once"]);
       seconds += m.seconds;
       peak = Math.max(peak, m.peakRssMB);
-      passes++;
-      each.push(`${name} ${m.seconds.toFixed(1)} s/${m.peakRssMB.toFixed(0)} MB`);
     }
-    const got = await treeStats(dst);
-    if (got.files === expect.files && got.bytes === expect.bytes) {
-      console.log(`    passes: ${each.join(", ")}`);
-      return { seconds, peakRssMB: peak, passes };
-    }
+    if (await holds(dst, want)) return { seconds, peakRssMB: peak };
   }
-  throw new Error(`B did not receive all of A after 20 rounds (${passes} passes)`);
+  throw new Error(`B did not receive all of A after 20 rounds`);
+}
+
+/** Runs Escale 0.7 on `config` until `done()` is true (checked every 100 ms); its time. */
+function escaleUntil(
+  config: string,
+  home: string,
+  done: () => Promise<boolean>,
+): Promise<Measured> {
+  const t0 = performance.now();
+  const child = spawn("/usr/bin/python3", ["-W", "ignore", "-m", "escale", "-y", "-c", config], {
+    cwd: join(PEERS, "escale-0.7.13"),
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, LANG: "C.UTF-8" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    if (err.length < 20_000) err += d;
+  });
+  const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  return new Promise((resolve, reject) => {
+    let finished = false;
+    const tick = async () => {
+      if (finished) return;
+      if (await done()) {
+        finished = true;
+        const seconds = (performance.now() - t0) / 1000;
+        child.kill("SIGKILL");
+        await exited;
+        return resolve({ seconds, peakRssMB: 0 });
+      }
+      setTimeout(tick, 100);
+    };
+    void exited.then((code) => {
+      if (finished) return;
+      finished = true;
+      reject(new Error(`Escale exited ${code} before it was done: ${err.slice(-2000)}`));
+    });
+    setTimeout(tick, 100);
+    setTimeout(() => {
+      if (finished) return;
+      finished = true;
+      child.kill("SIGKILL");
+      reject(new Error(`Escale not done after 600 s: ${err.slice(-2000)}`));
+    }, 600_000);
+  });
+}
+
+/** Escale 0.7's first sync A -> relay -> B: its pusher, then its puller. */
+async function escaleSync(
+  work: string,
+  src: string,
+  relay: string,
+  dst: string,
+  want: { files: number; bytes: number },
+): Promise<Measured> {
+  await fresh(relay);
+  await fresh(dst);
+  const home = await fresh(join(work, "escale-home"));
+  // Escale keeps its own state in the local folder's hidden files and in HOME
+  for (const f of readdirSync(src)) {
+    if (f.startsWith(".")) rmSync(join(src, f), { recursive: true });
+  }
+  const extra = ["refresh = 2"];
+  const ca = await conf(join(work, "escale-a.conf"), src, relay, "a", extra);
+  const cb = await conf(join(work, "escale-b.conf"), dst, relay, "b", extra);
+  const pushed = () => {
+    const names = readdirSync(relay);
+    return Promise.resolve(
+      names.some((n) => /^\.[^.]+\.\d+\.index$/.test(n)) && !names.some((n) => n.endsWith(".lock")),
+    );
+  };
+  const push = await escaleUntil(ca, home, pushed);
+  const pull = await escaleUntil(cb, home, () => holds(dst, want));
+  return { seconds: push.seconds + pull.seconds, peakRssMB: 0 };
+}
+
+/** tar into the relay, then out of it, with `-j` or `-I lbzip2`. */
+async function tarFloor(
+  compress: string[],
+  src: string,
+  relay: string,
+  dst: string,
+): Promise<Measured> {
+  await fresh(relay);
+  await fresh(dst);
+  const archive = join(relay, "x.tar.bz2");
+  const w = await measure(["tar", ...compress, "-cf", archive, "-C", src, "."]);
+  const r = await measure(["tar", ...compress, "-xf", archive, "-C", dst]);
+  return { seconds: w.seconds + r.seconds, peakRssMB: Math.max(w.peakRssMB, r.peakRssMB) };
+}
+
+/** Whether this hop knows `compression = X` (one that does not warns of an unknown option). */
+async function hopKnowsCompression(work: string, value: string): Promise<boolean> {
+  const d = await fresh(join(work, "probe"));
+  await mkdir(join(d, "a"));
+  await mkdir(join(d, "r"));
+  const c = await conf(join(d, "c.conf"), join(d, "a"), join(d, "r"), "a", [
+    `compression = ${value}`,
+  ]);
+  const m = await measure([...hop(), "--json", "relay", "sync", "-c", c, "--once"], {
+    stdout: true,
+  }).catch(() => undefined);
+  return m !== undefined &&
+    !m.stdout!.split("\n").some((l) => l.includes('"level":"warn"') && l.includes("compression"));
 }
 
 export async function run(args: string[]): Promise<void> {
-  const files = opt(args, "files", 5000);
-  const sizeMB = opt(args, "size-mb", 500);
-  const rescanFiles = opt(args, "rescan-files", 100_000);
-  const runs = opt(args, "runs", 1);
+  const files = opt(args, "files", 1500);
+  const sizeMB = opt(args, "size-mb", 126);
+  const many = opt(args, "many", 100_000);
+  const runs = opt(args, "runs", 3);
+  const manyRuns = opt(args, "many-runs", 1);
   const work = join(ROOT, ".bench", "relay");
+  await mkdir(work, { recursive: true });
+
+  // --- first sync of a usual folder ------------------------------------------------
   const src = join(work, `src-${files}-${sizeMB}`);
   if (!existsSync(join(src, "d0"))) {
     console.log(`generating ${files} files / ${sizeMB} MB in ${src} ...`);
@@ -105,116 +229,142 @@ export async function run(args: string[]): Promise<void> {
     await generateFiles(src, files, sizeMB);
   }
   const tree = await treeStats(src);
-  console.log(`tree: ${tree.files} files, ${(tree.bytes / 1e6).toFixed(0)} MB; best of ${runs}`);
-
-  // --- first sync through a folder relay, interleaved with the floor -----------
-  let bestFloor: Measured | undefined;
-  let bestOurs: (Measured & { passes: number }) | undefined;
-  const relayDir = join(work, "relay");
-  for (let i = 0; i < runs; i++) {
-    const f = await floor(src, join(work, "floor-relay"), join(work, "floor-dst"));
-    console.log(`  floor (tar -cjf + tar -xjf): ${fmt(f)}`);
-    if (!bestFloor || f.seconds < bestFloor.seconds) bestFloor = f;
-    await fresh(relayDir);
-    const o = await hopSync(src, pathToFileURL(relayDir).href, join(work, "dst"), tree);
-    console.log(`  hop relay sync (folder):    ${fmt(o)} (${o.passes} passes)`);
-    if (!bestOurs || o.seconds < bestOurs.seconds) bestOurs = o;
+  const label = `${tree.files.toLocaleString("en")} files / ${(tree.bytes / 1e6).toFixed(0)} MB`;
+  console.log(`first sync of ${label}, folder relay; medians of ${runs}`);
+  const relay = join(work, "relay");
+  const dst = join(work, "dst");
+  const codecs = ["bzip2"];
+  for (const c of ["zstd", "none"]) {
+    if (await hopKnowsCompression(work, c)) codecs.push(c);
+    else console.log(`  this hop does not know compression = ${c}: its row is left out`);
   }
-  const ratio = bestOurs!.seconds / bestFloor!.seconds;
-  console.log(
-    `first sync, folder relay: ${bestOurs!.seconds.toFixed(2)} s vs floor ${
-      bestFloor!.seconds.toFixed(2)
-    } s = ${ratio.toFixed(2)}x the floor (target <= 1.0x) ${verdict(ratio <= 1.0)}`,
+  rowStart();
+  const cases: Record<string, () => Promise<Measured>> = {};
+  for (const c of codecs) {
+    cases[`hop ${c}`] = () => hopSync(work, src, relay, dst, tree, [`compression = ${c}`]);
+  }
+  if (!args.includes("--no-escale")) {
+    cases["Escale 0.7"] = () => escaleSync(work, src, relay, dst, tree);
+  }
+  cases["tar+bzip2"] = () => tarFloor(["-j"], src, relay, dst);
+  cases["tar+lbzip2"] = () => tarFloor(["-I", "lbzip2"], src, relay, dst);
+  cases.rsync = async () => {
+    await fresh(dst);
+    return await measure(["rsync", "-a", `${src}/`, `${dst}/`]);
+  };
+  const m = await alternate(runs, cases);
+  const refs = Object.fromEntries(
+    ["Escale 0.7", "tar+bzip2", "tar+lbzip2", "rsync"].filter((k) => m[k]).map((
+      k,
+    ) => [k, fig(m[k])]),
   );
-  console.log(
-    `first sync peak RSS: ${bestOurs!.peakRssMB.toFixed(0)} MB (target <= 250 MB) ${
-      verdict(bestOurs!.peakRssMB <= 250)
-    }`,
-  );
+  const bz = m["hop bzip2"];
+  record(`relay first sync, ${label}, folder relay, bzip2`, fig(bz), refs, [
+    atMost(refs, bz.seconds, "tar+lbzip2", 1.5),
+    { what: "peak RSS <= 250 MB", met: bz.peakRssMB <= 250 },
+  ]);
+  for (const c of codecs.slice(1)) {
+    const f = m[`hop ${c}`];
+    record(`relay first sync, ${label}, folder relay, ${c}`, fig(f), {
+      "hop bzip2": fig(bz),
+      ...refs,
+    }, [
+      c === "zstd"
+        ? { what: ">= 5x faster than hop bzip2", met: f.seconds * 5 <= bz.seconds }
+        : undefined,
+      c === "zstd" ? atMost(refs, f.seconds, "rsync", 3) : undefined,
+    ]);
+  }
 
-  // --- the same through a pyftpdlib relay ---------------------------------------
+  // --- the same through a pyftpdlib relay ---------------------------------------------
   if (!args.includes("--no-ftp")) {
+    rowStart();
     const ftpRoot = await fresh(join(work, "ftp-relay"));
     const ftpd = await startFtpd(ftpRoot, "bench", "pw");
     try {
-      const o = await hopSync(
-        src,
-        `ftp://bench:pw@127.0.0.1:${ftpd.port}/`,
-        join(work, "dst-ftp"),
-        tree,
-      );
-      console.log(`  hop relay sync (pyftpdlib): ${fmt(o)} (${o.passes} passes)`);
-      console.log(
-        `first sync, pyftpdlib relay: ${o.seconds.toFixed(2)} s = ${
-          (o.seconds / bestOurs!.seconds).toFixed(2)
-        }x the folder relay, ${(o.seconds / bestFloor!.seconds).toFixed(2)}x the floor; ` +
-          `peak RSS ${o.peakRssMB.toFixed(0)} MB ${verdict(o.peakRssMB <= 250)}`,
-      );
+      const url = `ftp://bench:pw@127.0.0.1:${ftpd.port}/`;
+      const clear = () => {
+        for (const f of readdirSync(ftpRoot)) rmSync(join(ftpRoot, f), { recursive: true });
+      };
+      const f: Record<string, () => Promise<Measured>> = {};
+      for (const c of codecs) {
+        f[`hop ${c}`] = async () => {
+          clear();
+          return await hopSync(work, src, url, join(work, "dst-ftp"), tree, [`compression = ${c}`]);
+        };
+      }
+      const o = await alternate(1, f);
+      for (const c of codecs) {
+        record(`relay first sync, ${label}, pyftpdlib relay, ${c}`, fig(o[`hop ${c}`]), {
+          [`folder relay, ${c}`]: fig(m[`hop ${c}`]),
+        }, [{ what: "peak RSS <= 250 MB", met: o[`hop ${c}`].peakRssMB <= 250 }]);
+      }
     } finally {
       await ftpd.stop();
     }
   }
 
-  // --- rescan of unchanged small files ---------------------------------------------
-  const many = join(work, `many-${rescanFiles}`);
-  if (!existsSync(join(many, "d0"))) {
-    console.log(`generating ${rescanFiles} small files in ${many} ...`);
-    await fresh(many);
-    await generateFiles(many, rescanFiles, rescanFiles / 1000, 3);
+  // --- many small files: first push, first pull ----------------------------------------
+  const manyDir = join(work, `many-${many}`);
+  if (!existsSync(join(manyDir, "d0"))) {
+    console.log(`generating ${many} small files in ${manyDir} ...`);
+    await fresh(manyDir);
+    await generateFiles(manyDir, many, many / 1000, 3);
   }
-  const manyTree = await treeStats(many);
-  rmSync(join(many, ".hop"), { recursive: true, force: true });
-  const manyRelay = pathToFileURL(await fresh(join(work, "relay-many"))).href;
-  const syncArgv = [...hop(), "--quiet", "relay", "sync", many, manyRelay, "--once"];
-  const first = await measure([...syncArgv, "--client-name", "a"]);
-  console.log(
-    `  first pass over ${manyTree.files} files (${(manyTree.bytes / 1e6).toFixed(0)} MB): ${
-      fmt(first)
-    }`,
-  );
+  const manyTree = await treeStats(manyDir);
+  const manyLabel = `${manyTree.files.toLocaleString("en")} small files (${
+    (manyTree.bytes / 1e6).toFixed(0)
+  } MB)`;
+  const manyRelay = join(work, "relay-many");
+  const manyDst = join(work, "dst-many");
+  const archive = join(work, "many.tar.bz2");
+  const ca = await conf(join(work, "many-a.conf"), manyDir, manyRelay, "a");
+  const cb = await conf(join(work, "many-b.conf"), manyDst, manyRelay, "b");
+  let pushes: Measured[] = [];
+  rowStart();
+  const p = await alternate(manyRuns, {
+    "tar -cjf": () => measure(["tar", "-cjf", archive, "-C", manyDir, "."]),
+    "tar -xjf": async () => measure(["tar", "-xjf", archive, "-C", await fresh(manyDst)]),
+    push: async () => {
+      rmSync(join(manyDir, ".hop"), { recursive: true, force: true });
+      await fresh(manyRelay);
+      const r = await measure([...hop(), "--quiet", "relay", "sync", "-c", ca, "--once"]);
+      pushes = [...pushes, r];
+      return r;
+    },
+    pull: async () => {
+      await fresh(manyDst);
+      const r = await measure([...hop(), "--quiet", "relay", "sync", "-c", cb, "--once"]);
+      if (!(await holds(manyDst, manyTree))) throw new Error("the pull did not bring every file");
+      return r;
+    },
+  });
+  record(`relay first push, ${manyLabel}`, fig(p.push), { "tar -cjf": fig(p["tar -cjf"]) }, [
+    atMost({ "tar -cjf": fig(p["tar -cjf"]) }, p.push.seconds, "tar -cjf", 1.2),
+    { what: "peak RSS <= 250 MB", met: p.push.peakRssMB <= 250 },
+  ]);
+  record(`relay first pull, ${manyLabel}`, fig(p.pull), { "tar -xjf": fig(p["tar -xjf"]) }, [
+    atMost({ "tar -xjf": fig(p["tar -xjf"]) }, p.pull.seconds, "tar -xjf", 1.5),
+    { what: "peak RSS <= 250 MB", met: p.pull.peakRssMB <= 250 },
+  ]);
+
+  // --- rescan of the unchanged many files -------------------------------------------------
+  rowStart();
   const scanArgv = [
     process.execPath,
     "run",
     "-A",
     join(ROOT, "scripts/bench/_relay_scan.ts"),
-    many,
+    manyDir,
   ];
-  let bestPass: Measured | undefined;
-  let bestScan: (Measured & { filesRead: number; inner: number }) | undefined;
-  for (let i = 0; i < Math.max(runs, 3); i++) {
-    const p = await measure([...syncArgv, "--client-name", "a"]);
-    if (!bestPass || p.seconds < bestPass.seconds) bestPass = p;
-    const s = await measure(scanArgv, { stdout: true });
-    const r = JSON.parse(s.stdout!.trim().split("\n").pop()!);
-    if (r.files !== manyTree.files) throw new Error(`scan saw ${r.files} files`);
-    if (!bestScan || s.seconds < bestScan.seconds) {
-      bestScan = { ...s, filesRead: r.filesRead, inner: r.seconds };
-    }
-  }
-  const readMB = (bestPass!.io?.rchar ?? NaN) / 1e6;
-  console.log(
-    `rescan, second --once pass over ${manyTree.files} unchanged files: ${
-      fmt(bestPass!)
-    } (process start included), read calls ${readMB.toFixed(1)} MB in all ` +
-      `vs ${(manyTree.bytes / 1e6).toFixed(0)} MB of file content`,
-  );
-  console.log(
-    `rescan, scan + checksum lookups alone: ${bestScan!.inner.toFixed(2)} s in process ` +
-      `(${fmt(bestScan!)} with start), files read: ${bestScan!.filesRead}`,
-  );
-  console.log(
-    `rescan time: ${bestPass!.seconds.toFixed(2)} s (target <= 2 s) ${
-      verdict(bestPass!.seconds <= 2)
-    }`,
-  );
-  console.log(
-    `rescan reads no file content: ${bestScan!.filesRead} files read ${
-      verdict(bestScan!.filesRead === 0)
-    }`,
-  );
-  console.log(
-    `rescan peak RSS: ${bestPass!.peakRssMB.toFixed(0)} MB (target <= 250 MB) ${
-      verdict(bestPass!.peakRssMB <= 250)
-    }`,
-  );
+  const again = await alternate(Math.max(runs, 1), {
+    pass: () => measure([...hop(), "--quiet", "relay", "sync", "-c", ca, "--once"]),
+  });
+  const scan = await measure(scanArgv, { stdout: true });
+  const s = JSON.parse(scan.stdout!.trim().split("\n").pop()!);
+  record(`relay rescan, ${manyLabel} unchanged, one --once pass`, fig(again.pass), {}, [
+    { what: "<= 2 s", met: again.pass.seconds <= 2 },
+    { what: "peak RSS <= 250 MB", met: again.pass.peakRssMB <= 250 },
+    { what: "no file read for its checksum", met: s.filesRead === 0 },
+  ], [`scan + checksum lookups alone: ${s.seconds.toFixed(2)} s, ${s.filesRead} files read`]);
 }

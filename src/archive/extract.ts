@@ -13,20 +13,39 @@
  * - without `overwrite`, an entry whose path already exists as a file is refused.
  *
  * Atomicity is per entry: each file is written to `.hop-tmp-<random>` in its destination
- * folder, fsynced, given its mode and mtime, then renamed into place. A failure (refusal,
- * corrupt or truncated archive, I/O error) removes the temporary file of the entry in
- * progress; entries already extracted stay. For all-or-nothing, extract into an empty
- * staging folder and move its contents afterwards (what the relay layer does).
+ * folder, given its mode and mtime, then renamed into place. A failure (refusal, corrupt or
+ * truncated archive, I/O error) removes the temporary file of the entry in progress; entries
+ * already extracted stay. For all-or-nothing, extract into an empty staging folder and move
+ * its contents afterwards (what the relay layer does; `fresh` then writes files in place).
+ * Durability is per archive, not per file: once every entry is written, the file system is
+ * flushed once (`../durable.ts`); an fsync per file cost a journal commit each. Only a file
+ * that replaces an existing one is fsynced before its rename (the old content is gone after).
  * Not covered: another process swapping folders of the target for symlinks while the
  * extraction runs (there is no openat() in node:fs).
  *
+ * File system calls are synchronous: a small file costs a handful of system calls and no
+ * round trip through the runtime's thread pool (the bzip2 workers keep decompressing
+ * meanwhile).
+ *
  * @module
  */
-import { constants as fsConstants } from "node:fs";
-import { chmod, lstat, mkdir, open, realpath, rename, unlink, utimes } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import {
+  closeSync,
+  constants as fsConstants,
+  fchmodSync,
+  fsyncSync,
+  futimesSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { chmod, mkdir, realpath, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, type Hash, randomBytes } from "node:crypto";
+import process from "node:process";
+import { syncFolder } from "../durable.ts";
 import { HopError } from "../errors.ts";
 import {
   type ArchiveEntry,
@@ -56,6 +75,21 @@ export interface ExtractOptions extends Pick<CodecOptions, "decompress"> {
   onEntry?: (entry: ExtractedEntry) => void;
   /** Replace files already in the target (default false: refuse them). */
   overwrite?: boolean;
+  /**
+   * The target is a new, empty folder of the caller's (a staging folder): nothing in it can
+   * be a link or an existing file, so nothing is looked up and files are written under
+   * their own name (a failure removes the one in progress).
+   */
+  fresh?: boolean;
+  /** Hash each file as it is written with this node:crypto algorithm (`ExtractedEntry.checksum`). */
+  checksum?: string;
+  /** The mtime (Unix seconds) to give a file instead of the archive's, when it returns one. */
+  mtimeOf?: (path: string) => number | undefined;
+  /**
+   * Flush the extracted files to disk once all are written (default true). False when the
+   * caller flushes itself (a relay pull flushes before and after moving them into place).
+   */
+  sync?: boolean;
 }
 
 /** An entry put in place. */
@@ -67,8 +101,10 @@ export interface ExtractedEntry {
   size: number;
   /** Permission bits from the archive (applied to files, and to folders this run created). */
   mode: number;
-  /** Modification time from the archive, Unix seconds (applied likewise). */
+  /** Modification time from the archive (or `mtimeOf`), Unix seconds (applied likewise). */
   mtime: number;
+  /** Hex digest of the file's content, with the `checksum` option. */
+  checksum?: string;
 }
 
 /** What {@link extractArchive} did. */
@@ -213,9 +249,11 @@ export async function extractArchive(
     root,
     overwrite: opts.overwrite ?? false,
     knownDirs: new Set([""]),
-    createdDirs: new Set(),
+    createdDirs: new Set(opts.fresh ? [""] : []),
     seen: new Map(),
     tmp: undefined,
+    checksum: opts.checksum,
+    mtimeOf: opts.mtimeOf,
   };
   const dirAttrs: { parts: string[]; mode: number; mtime: number }[] = [];
   let current: string | undefined;
@@ -230,7 +268,7 @@ export async function extractArchive(
         continue;
       }
       if (entry.type === "directory") {
-        await ensureDir(state, entry.path, parts, true);
+        ensureDir(state, entry.path, parts, true);
         if (state.createdDirs.has(path)) {
           dirAttrs.push({ parts, mode: entry.mode & 0o777, mtime: entry.mtime });
         }
@@ -265,6 +303,9 @@ export async function extractArchive(
       const abs = join(root, ...d.parts);
       await chmod(abs, d.mode);
       await utimes(abs, d.mtime, d.mtime);
+    }
+    if (opts.sync !== false) {
+      await syncFolder(root, result.entries.filter((e) => e.type === "file").map((e) => e.path));
     }
   } catch (e) {
     if (state.tmp) await unlink(state.tmp).catch(() => {});
@@ -302,8 +343,10 @@ interface State {
   createdDirs: Set<string>;
   /** Paths already met in this archive, with their type. */
   seen: Map<string, "file" | "directory">;
-  /** Temporary file of the entry being written. */
+  /** The file being written (a temporary name unless the folder is fresh), removed on failure. */
   tmp: string | undefined;
+  checksum: string | undefined;
+  mtimeOf: ((path: string) => number | undefined) | undefined;
 }
 
 /** Validates an entry's type and path; returns its components, or undefined for `./`. */
@@ -338,25 +381,24 @@ function checkEntry(entry: ArchiveEntry, state: State): string[] | undefined {
  * Makes sure `parts[0..n]` are real folders inside the target (creating missing ones),
  * never following a symlink. With `self`, the last component is a folder too.
  */
-async function ensureDir(state: State, name: string, parts: string[], self: boolean) {
+function ensureDir(state: State, name: string, parts: string[], self: boolean) {
   const n = self ? parts.length : parts.length - 1;
   for (let i = 1; i <= n; i++) {
     const rel = parts.slice(0, i).join("/");
     if (state.knownDirs.has(rel)) continue;
     const abs = join(state.root, ...parts.slice(0, i));
-    let st = await lstat(abs).catch((e) => {
-      if (e.code === "ENOENT") return undefined;
-      throw e;
-    });
+    // in a folder this run created, nothing else can be there yet
+    const parentMade = state.createdDirs.has(parts.slice(0, i - 1).join("/"));
+    let st = parentMade ? undefined : lstatSync(abs, { throwIfNoEntry: false });
     if (!st) {
       try {
-        await mkdir(abs);
+        mkdirSync(abs);
         state.createdDirs.add(rel);
         state.knownDirs.add(rel);
         continue;
       } catch (e) {
         if ((e as { code?: string }).code !== "EEXIST") throw e;
-        st = await lstat(abs);
+        st = lstatSync(abs);
       }
     }
     if (st.isSymbolicLink()) {
@@ -369,36 +411,49 @@ async function ensureDir(state: State, name: string, parts: string[], self: bool
   }
 }
 
-/** Writes a file entry through a temporary name, then renames it into place. */
+/** The process's umask (read once): bits a new file's mode loses. */
+let umask: number | undefined;
+
+/**
+ * Writes a file entry: in a folder this run created, under its own name; elsewhere through a
+ * temporary name renamed into place.
+ */
 async function writeFile(
   state: State,
   entry: ArchiveEntry,
   parts: string[],
   check: (written: number) => void,
 ) {
-  await ensureDir(state, entry.path, parts, false);
+  ensureDir(state, entry.path, parts, false);
   const dest = join(state.root, ...parts);
-  const existing = await lstat(dest).catch((e) => {
-    if (e.code === "ENOENT") return undefined;
-    throw e;
-  });
-  if (existing?.isDirectory()) {
-    throw new UnsafeEntryError(entry.path, "a folder of that name is in the target");
+  const dirRel = parts.slice(0, -1).join("/");
+  const inPlace = state.createdDirs.has(dirRel);
+  let replacing = false;
+  if (!inPlace) {
+    const existing = lstatSync(dest, { throwIfNoEntry: false });
+    replacing = existing !== undefined;
+    if (existing?.isDirectory()) {
+      throw new UnsafeEntryError(entry.path, "a folder of that name is in the target");
+    }
+    if (existing && !state.overwrite) {
+      throw new UnsafeEntryError(
+        entry.path,
+        "the file already exists in the target",
+        "extract into an empty folder, or allow overwriting",
+      );
+    }
   }
-  if (existing && !state.overwrite) {
-    throw new UnsafeEntryError(
-      entry.path,
-      "the file already exists in the target",
-      "extract into an empty folder, or allow overwriting",
-    );
-  }
-  const dir = join(state.root, ...parts.slice(0, -1));
-  const tmp = join(dir, `.hop-tmp-${randomBytes(8).toString("hex")}`);
+  const path = parts.join("/");
+  const file = inPlace
+    ? dest
+    : join(state.root, ...parts.slice(0, -1), `.hop-tmp-${randomBytes(8).toString("hex")}`);
   const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL |
     fsConstants.O_NOFOLLOW;
-  const fh: FileHandle = await open(tmp, flags, 0o600);
-  state.tmp = tmp;
   const mode = entry.mode & 0o777;
+  const fd = openSync(file, flags, mode);
+  state.tmp = file;
+  const hash: Hash | undefined = state.checksum ? createHash(state.checksum) : undefined;
+  const mtime = state.mtimeOf?.(path) ?? entry.mtime;
   let size = 0;
   try {
     const reader = entry.body.getReader();
@@ -407,22 +462,31 @@ async function writeFile(
       if (done) break;
       check(size + value.length);
       let off = 0;
-      while (off < value.length) {
-        const { bytesWritten } = await fh.write(value, off, value.length - off);
-        off += bytesWritten;
-      }
+      while (off < value.length) off += writeSync(fd, value, off, value.length - off);
+      hash?.update(value);
       size += value.length;
     }
     if (size !== entry.size) {
       throw asArchiveError(new Error(`entry '${entry.path}' is ${size} bytes, not ${entry.size}`));
     }
-    await fh.chmod(mode);
-    await fh.sync();
-    await fh.utimes(entry.mtime, entry.mtime);
+    // open() applied the umask: the exact mode needs a chmod only when it took bits away
+    umask ??= process.umask();
+    if (mode & umask) fchmodSync(fd, mode);
+    futimesSync(fd, mtime, mtime);
+    // the rename drops the old file: its replacement is on disk first, so that a crash
+    // before the final flush cannot leave an empty file in its place
+    if (replacing) fsyncSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
-  await rename(tmp, dest);
+  if (file !== dest) renameSync(file, dest);
   state.tmp = undefined;
-  return { path: parts.join("/"), type: "file" as const, size, mode, mtime: entry.mtime };
+  return {
+    path,
+    type: "file" as const,
+    size,
+    mode,
+    mtime,
+    ...(hash ? { checksum: hash.digest("hex") } : {}),
+  };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
 import { extractArchive, UnsafeEntryError } from "./extract.ts";
@@ -314,6 +315,48 @@ for (const { name: codecName, codec } of CODECS) {
     });
   });
 }
+
+Deno.test("extract: fresh staging folder, checksums as written, mtimes from the caller", async () => {
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "a.tar.bz2");
+    const target = join(dir, "staging");
+    await mkdir(target);
+    await pyArchive(archive, [
+      { name: "top.txt", data: "top", mode: 0o640, mtime: 1000000000 },
+      { name: "d/e/deep.txt", data: "deep", mtime: 1100000000 },
+    ]);
+    const res = await extractArchive(await fileStream(archive), target, {
+      fresh: true,
+      checksum: "sha512",
+      mtimeOf: (p) => p === "d/e/deep.txt" ? 1500000000 : undefined,
+      sync: false,
+    });
+    const sha = (s: string) => createHash("sha512").update(s).digest("hex");
+    assert.deepEqual(
+      res.entries.filter((e) => e.type === "file").map((e) => [e.path, e.checksum, e.mtime]),
+      [["top.txt", sha("top"), 1000000000], ["d/e/deep.txt", sha("deep"), 1500000000]],
+    );
+    const tree = await listTree(target);
+    assert.equal(tree.get("top.txt")!.mode, 0o640);
+    assert.equal(tree.get("top.txt")!.mtime, 1000000000);
+    assert.equal(tree.get("d/e/deep.txt")!.mtime, 1500000000);
+    assert.ok(![...tree.keys()].some((p) => p.includes(".hop-tmp-")));
+    // a fresh extraction that fails removes the file it was writing
+    const cut = join(dir, "cut.tbz");
+    await pyArchive(join(dir, "big.tbz"), [{ name: "ok.txt", data: "ok" }, {
+      name: "big.bin",
+      random: 1024 * 1024,
+    }]);
+    await run("sh", [
+      "-c",
+      `bzip2 -dc '${join(dir, "big.tbz")}' | head -c 600000 | bzip2 -c > '${cut}'`,
+    ]);
+    const t2 = join(dir, "staging2");
+    await mkdir(t2);
+    await assert.rejects(extractArchive(await fileStream(cut), t2, { fresh: true }));
+    assert.deepEqual(await allPaths(t2), ["ok.txt"]);
+  });
+});
 
 Deno.test("extract: rejects nonsense limits", async () => {
   await withTempDir(async (dir) => {

@@ -14,9 +14,11 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, rename, rm, stat, statfs, unlink, utimes } from "node:fs/promises";
+import { lstatSync, mkdirSync, renameSync } from "node:fs";
+import { lstat, mkdir, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { extractArchive } from "../archive/extract.ts";
+import { extractArchive, type ExtractedEntry } from "../archive/extract.ts";
+import { syncFolder } from "../durable.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
@@ -35,7 +37,7 @@ import {
 } from "./pages.ts";
 import { pathSelected } from "./config.ts";
 import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
-import { fileChecksum, isHiddenPath, type LocalFile, STATE_DIR, wholeMs } from "./scan.ts";
+import { isHiddenPath, type LocalFile, STATE_DIR, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
 
@@ -92,35 +94,31 @@ async function localSum(
   ctx: SyncContext,
   path: string,
 ): Promise<{ sum?: string; file?: LocalFile; blocked?: boolean }> {
-  let st;
-  try {
-    st = await lstat(join(ctx.cfg.localPath, path));
-  } catch {
-    return {};
-  }
+  const st = lstatSync(join(ctx.cfg.localPath, path), { throwIfNoEntry: false });
+  if (!st) return {};
   if (!st.isFile()) return { blocked: true };
   const file = { path, size: st.size, mtimeMs: wholeMs(st.mtimeMs) };
   return { sum: await ctx.cache.checksum(file), file };
 }
 
-/** Creates the parent folders of `path` under root, refusing links and files on the way. */
-async function ensureParents(root: string, path: string): Promise<void> {
+/**
+ * Creates the parent folders of `path` under root, refusing links and files on the way;
+ * `known` holds the folders already found or made (relative), so each is looked at once.
+ */
+function ensureParents(root: string, path: string, known: Set<string>): void {
   const parts = path.split("/").slice(0, -1);
-  let cur = root;
-  for (const p of parts) {
-    cur = join(cur, p);
-    let st;
-    try {
-      st = await lstat(cur);
-    } catch {
-      await mkdir(cur);
-      continue;
-    }
-    if (st.isSymbolicLink() || !st.isDirectory()) {
+  for (let i = 1; i <= parts.length; i++) {
+    const rel = parts.slice(0, i).join("/");
+    if (known.has(rel)) continue;
+    const cur = join(root, rel);
+    const st = lstatSync(cur, { throwIfNoEntry: false });
+    if (!st) mkdirSync(cur);
+    else if (st.isSymbolicLink() || !st.isDirectory()) {
       throw new HopError(`cannot write ${path}: ${cur} is not a folder`, {
         hint: "Move that file or link away; the update is retried on the next pass.",
       });
     }
+    known.add(rel);
   }
 }
 
@@ -275,6 +273,8 @@ async function placeFiles(
       report();
     });
     const space = await spaceFor(staging);
+    const metas = new Map(plan.map((p) => [p.entry.path, p.entry.meta!]));
+    const staged = new Map<string, ExtractedEntry>();
     await extractArchive(abortable(source, ctx.signal), staging, {
       filter: (p) => wanted.has(p),
       compressedSize: dataSize,
@@ -282,8 +282,15 @@ async function placeFiles(
       // bytes): the bound is the free space, less a reserve, so a bomb never fills the disk.
       maxRatio: 1e9,
       maxBytes: space?.room,
+      // the staging folder is new: files go in under their names, hashed as they are written,
+      // with the index's mtime; flushed below, before they replace anything
+      fresh: true,
+      checksum: ctx.cfg.checksum,
+      mtimeOf: (p) => metas.get(p)?.timestamp,
+      sync: false,
       onEntry: (e) => {
         if (e.type === "file") {
+          staged.set(e.path, e);
           res.bytes += e.size;
           res.files++;
           report();
@@ -308,47 +315,53 @@ async function placeFiles(
     });
     res.files = 0;
     const date = new Date(ctx.now());
+    const moves: { p: Planned; got: ExtractedEntry; target: string; action: Action }[] = [];
     for (const p of plan) {
       const path = p.entry.path;
-      const meta = p.entry.meta!;
-      const staged = join(staging, path);
-      let sum: string;
-      try {
-        const st = await lstat(staged);
-        if (!st.isFile()) throw new Error("not a file");
-        sum = await fileChecksum(staged, ctx.cfg.checksum);
-      } catch {
+      const got = staged.get(path);
+      if (!got) {
         failures.push(`${path}: missing from ${dataName}`);
         continue;
       }
-      if (sum !== meta.checksum) {
+      if (got.checksum !== p.entry.meta!.checksum) {
         failures.push(`${path}: checksum of the archived file does not match the index`);
         continue;
       }
       let action = p.action;
       if (action === "overwrite" && p.seen) {
         // the local file changed since we planned: keep it, the incoming one becomes a copy
-        const now = await lstat(join(root, path)).catch(() => null);
+        const now = lstatSync(join(root, path), { throwIfNoEntry: false });
         if (!now || now.size !== p.seen.size || wholeMs(now.mtimeMs) !== p.seen.mtimeMs) {
           action = "conflict";
         }
       }
-      if (action === "write" && (await lstat(join(root, path)).catch(() => null))) {
+      if (action === "write" && lstatSync(join(root, path), { throwIfNoEntry: false })) {
         action = "conflict";
       }
       const target = action === "conflict" ? conflictName(path, pusher ?? "relay", date) : path;
+      moves.push({ p, got, target, action });
+    }
+    // Durable per update, not per file: the staged data is flushed once before any of it
+    // replaces a local file, and the renames once before the update is marked consumed.
+    if (moves.length > 0) await syncFolder(staging, moves.map((m) => m.p.entry.path));
+    const known = new Set<string>();
+    const placed: string[] = [];
+    for (const { p, got, target, action } of moves) {
+      const path = p.entry.path;
       try {
-        await ensureParents(root, target);
-        const abs = join(root, target);
-        await utimes(staged, meta.timestamp, meta.timestamp);
-        await rename(staged, abs);
-        const st = await stat(abs);
-        ctx.cache.remember({ path: target, size: st.size, mtimeMs: wholeMs(st.mtimeMs) }, sum);
+        ensureParents(root, target, known);
+        renameSync(join(staging, path), join(root, target));
+        // the size and mtime just given to it (whole seconds)
+        ctx.cache.remember(
+          { path: target, size: got.size, mtimeMs: got.mtime * 1000 },
+          got.checksum!,
+        );
       } catch (e) {
         failures.push(`${path}: ${(e as Error).message}`);
         continue;
       }
-      setBase(ctx.state, path, meta.checksum);
+      placed.push(target);
+      setBase(ctx.state, path, p.entry.meta!.checksum);
       res.files++;
       if (action === "conflict") {
         res.conflicts.push(target);
@@ -358,6 +371,7 @@ async function placeFiles(
         );
       }
     }
+    if (placed.length > 0) await syncFolder(root, placed);
   } finally {
     await rm(staging, { recursive: true, force: true }).catch(() => {});
     ctx.reporter.close();

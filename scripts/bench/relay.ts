@@ -16,7 +16,8 @@
  *   (files read for their checksum: none).
  * - the first sync through a pyftpdlib relay (`--no-ftp` skips it).
  *
- * Options: --files=N --size-mb=N --many=N --runs=N --many-runs=N --no-ftp --no-escale.
+ * Options: --files=N --size-mb=N --many=N --runs=N --many-runs=N --no-ftp --no-escale,
+ * --many-only (only the rows of the many small files: push, pull, rescan).
  *
  * @module
  */
@@ -220,7 +221,18 @@ export async function run(args: string[]): Promise<void> {
   const manyRuns = opt(args, "many-runs", 1);
   const work = join(ROOT, ".bench", "relay");
   await mkdir(work, { recursive: true });
+  if (!args.includes("--many-only")) await usualFolder(work, args, files, sizeMB, runs);
+  await manySmallFiles(work, many, manyRuns, runs);
+}
 
+/** The first sync of a usual folder: folder relay (each codec and the references), pyftpdlib. */
+async function usualFolder(
+  work: string,
+  args: string[],
+  files: number,
+  sizeMB: number,
+  runs: number,
+): Promise<void> {
   // --- first sync of a usual folder ------------------------------------------------
   const src = join(work, `src-${files}-${sizeMB}`);
   if (!existsSync(join(src, "d0"))) {
@@ -303,7 +315,15 @@ export async function run(args: string[]): Promise<void> {
       await ftpd.stop();
     }
   }
+}
 
+/** First push and first pull of `many` small files, then a rescan of them. */
+async function manySmallFiles(
+  work: string,
+  many: number,
+  manyRuns: number,
+  runs: number,
+): Promise<void> {
   // --- many small files: first push, first pull ----------------------------------------
   const manyDir = join(work, `many-${many}`);
   if (!existsSync(join(manyDir, "d0"))) {

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import { buildProgram } from "../cli.ts";
 import { examplesOf } from "../src/cli/common.ts";
-import { startTestFolderServer } from "./helpers/ftp_clients.ts";
+import { startHopFolderServer } from "./helpers/ftp_servers.ts";
 import { ROOT, runHop, spawnHop } from "./helpers/hop.ts";
 
 function all(c: Command): Command[] {
@@ -151,7 +151,7 @@ Deno.test("passwords from files and the environment: a node and a relay over FTP
   const dir = await mkdtemp(join(tmpdir(), "hop-secrets-"));
   const nodePw = randomBytes(12).toString("hex");
   const relayPw = randomBytes(12).toString("hex");
-  const relaySrv = await startTestFolderServer({ password: relayPw });
+  const relaySrv = await startHopFolderServer({ password: relayPw });
   const pwFile = join(dir, "node.pw");
   await writeFile(pwFile, nodePw + "\n");
   const node = spawnHop([
@@ -204,7 +204,7 @@ Deno.test("passwords from files and the environment: a node and a relay over FTP
     const local = join(dir, "work");
     await (await import("node:fs/promises")).mkdir(local);
     await writeFile(join(local, "hello.txt"), "hello");
-    const relayUrl = `ftp://tester@127.0.0.1:${relaySrv.port}/?password-file=${
+    const relayUrl = `ftp://${relaySrv.user}@127.0.0.1:${relaySrv.port}/?password-file=${
       encodeURIComponent(relayPwFile)
     }`;
     const sync = await runHop([

@@ -15,21 +15,14 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Client } from "basic-ftp";
-import {
-  type FtpTarget,
-  lftpQuote,
-  runCurl,
-  runFtplib,
-  runLftp,
-  startTestFolderServer,
-  type TestFolderServer,
-} from "./helpers/ftp_clients.ts";
+import { type FtpTarget, lftpQuote, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
+import { type HopFolderServer, startHopFolderServer } from "./helpers/ftp_servers.ts";
 
 async function withServer(
-  fn: (s: TestFolderServer, local: string) => Promise<void>,
-  opts: Parameters<typeof startTestFolderServer>[0] = {},
+  fn: (s: HopFolderServer, local: string) => Promise<void>,
+  opts: Parameters<typeof startHopFolderServer>[0] = {},
 ): Promise<void> {
-  const s = await startTestFolderServer(opts);
+  const s = await startHopFolderServer(opts);
   const local = fs.mkdtempSync(path.join(os.tmpdir(), "hop-ftp-local-"));
   try {
     await fn(s, local);

@@ -17,6 +17,7 @@ import { createFolderFs } from "../src/ftp/folder_fs.ts";
 import { startFtpServer } from "../src/ftp/server.ts";
 import { type FtpFileSystem, FtpFsError, type FtpUser } from "../src/ftp/types.ts";
 import { openRawFtp } from "./helpers/ftp_clients.ts";
+import { newPassword } from "./helpers/credentials.ts";
 
 /** Listen on a free loopback port for one active-mode data connection; resolves its bytes. */
 async function activeSink(): Promise<{ port: number; data: Promise<string> }> {
@@ -61,11 +62,12 @@ Deno.test("engine hooks: home jail, SITE, sendDirect (and fallback), bad-name 50
       return true;
     },
   };
+  const password = newPassword();
   const user: FtpUser = { name: "jailed", home: "/jail", readOnly: false, admin: false, id: 1001 };
   const srv = await startFtpServer({
     fs: fsHooked,
     authorizer: {
-      authenticate: (n, p) => Promise.resolve(n === "jailed" && p === "pw" ? user : null),
+      authenticate: (n, p) => Promise.resolve(n === "jailed" && p === password ? user : null),
     },
     site: {
       help: ["WHOAMI", "RESOLVE <path>"],
@@ -84,7 +86,7 @@ Deno.test("engine hooks: home jail, SITE, sendDirect (and fallback), bad-name 50
   const c = await openRawFtp("127.0.0.1", srv.port);
   try {
     assert.equal((await c.cmd("USER jailed")).code, 331);
-    assert.equal((await c.cmd("PASS pw")).code, 230);
+    assert.equal((await c.cmd(`PASS ${password}`)).code, 230);
     // the home is the session's root
     assert.deepEqual(await c.cmd("PWD"), { code: 257, lines: ['"/" is the current directory.'] });
     assert.equal((await c.cmd("SIZE ../secret.txt")).code, 550);

@@ -10,12 +10,9 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import {
-  createReplyParser,
-  type FtpReplyMsg,
-  openRawFtp,
-  startTestFolderServer,
-} from "./helpers/ftp_clients.ts";
+import { createReplyParser, type FtpReplyMsg, openRawFtp } from "./helpers/ftp_clients.ts";
+import type { Login } from "./helpers/credentials.ts";
+import { startHopFolderServer } from "./helpers/ftp_servers.ts";
 
 const VERBS = [
   "USER",
@@ -183,11 +180,13 @@ interface WorkerResult {
 async function worker(
   host: string,
   port: number,
+  login: Login,
   seed: number,
   count: number,
   deadline: number,
 ): Promise<WorkerResult> {
   const r = rng(seed);
+  const logIn = `USER ${login.user}\r\nPASS ${login.password}\r\n`;
   const res: WorkerResult = { lines: 0, replies: 0, connections: 0 };
   while (res.lines < count && Date.now() < deadline) {
     res.connections++;
@@ -212,14 +211,14 @@ async function worker(
       sock.once("connect", () => resolve());
       sock.once("error", reject);
     });
-    sock.write("USER tester\r\nPASS secret\r\n");
+    sock.write(logIn);
     let open = true;
     void closed.then(() => open = false);
     while (open && res.lines < count && Date.now() < deadline) {
       const batch: Uint8Array[] = [];
       for (let i = 0; i < 50; i++) {
         batch.push(makeLine(r, port));
-        if (r() < 0.01) batch.push(new TextEncoder().encode("USER tester\r\nPASS secret\r\n"));
+        if (r() < 0.01) batch.push(new TextEncoder().encode(logIn));
       }
       res.lines += batch.length;
       // write in odd-sized pieces so lines are split across TCP segments
@@ -253,7 +252,7 @@ async function worker(
 }
 
 Deno.test("fuzz: 100 000+ random and mutated command lines; the server stays up and every reply is well-formed", async () => {
-  const s = await startTestFolderServer({
+  const s = await startHopFolderServer({
     loginFailDelayMs: 0,
     maxLoginFailures: 1e9,
     maxLoginAttemptsPerSession: 1e9,
@@ -265,7 +264,7 @@ Deno.test("fuzz: 100 000+ random and mutated command lines; the server stays up 
     const deadline = t0 + 50_000;
     const seeds = [11, 22, 33, 44, 55, 66];
     const results = await Promise.all(
-      seeds.map((seed) => worker("127.0.0.1", s.port, seed, 17_500, deadline)),
+      seeds.map((seed) => worker("127.0.0.1", s.port, s, seed, 17_500, deadline)),
     );
     const lines = results.reduce((n, x) => n + x.lines, 0);
     const replies = results.reduce((n, x) => n + x.replies, 0);
@@ -278,8 +277,8 @@ Deno.test("fuzz: 100 000+ random and mutated command lines; the server stays up 
     // the server still works normally
     const c = await openRawFtp("127.0.0.1", s.port);
     assert.equal(c.greeting.code, 220);
-    assert.equal((await c.cmd("USER tester")).code, 331);
-    assert.equal((await c.cmd("PASS secret")).code, 230);
+    assert.equal((await c.cmd(`USER ${s.user}`)).code, 331);
+    assert.equal((await c.cmd(`PASS ${s.password}`)).code, 230);
     assert.equal((await c.cmd("CWD /")).code, 250);
     assert.equal((await c.cmd("NOOP")).code, 200);
     assert.equal((await c.cmd("QUIT")).code, 221);

@@ -13,19 +13,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import {
-  epsvPort,
-  openRawFtp,
-  type RawFtp,
-  startTestFolderServer,
-  type TestFolderServer,
-} from "./helpers/ftp_clients.ts";
+import { epsvPort, openRawFtp, type RawFtp } from "./helpers/ftp_clients.ts";
+import { type HopFolderServer, startHopFolderServer } from "./helpers/ftp_servers.ts";
 
 async function withServer(
-  fn: (s: TestFolderServer) => Promise<void>,
-  opts: Parameters<typeof startTestFolderServer>[0] = {},
+  fn: (s: HopFolderServer) => Promise<void>,
+  opts: Parameters<typeof startHopFolderServer>[0] = {},
 ): Promise<void> {
-  const s = await startTestFolderServer(opts);
+  const s = await startHopFolderServer(opts);
   try {
     await fn(s);
   } finally {
@@ -33,11 +28,11 @@ async function withServer(
   }
 }
 
-async function login(s: TestFolderServer): Promise<RawFtp> {
+async function login(s: HopFolderServer): Promise<RawFtp> {
   const c = await openRawFtp(s.target.host, s.port);
   assert.equal(c.greeting.code, 220);
-  assert.equal((await c.cmd("USER tester")).code, 331);
-  assert.equal((await c.cmd("PASS secret")).code, 230);
+  assert.equal((await c.cmd(`USER ${s.user}`)).code, 331);
+  assert.equal((await c.cmd(`PASS ${s.password}`)).code, 230);
   return c;
 }
 
@@ -157,8 +152,8 @@ Deno.test("over-long lines are refused and the connection stays in step; unknown
       c.sendRaw("\r\nNOOP\r\n");
       assert.equal((await c.reply()).code, 500);
       assert.equal((await c.reply()).code, 200);
-      assert.equal((await c.cmd("USER tester")).code, 331);
-      assert.equal((await c.cmd("PASS secret")).code, 230);
+      assert.equal((await c.cmd(`USER ${s.user}`)).code, 331);
+      assert.equal((await c.cmd(`PASS ${s.password}`)).code, 230);
       assert.equal((await c.cmd("STOU")).code, 502);
       assert.equal((await c.cmd("TYPE Q")).code, 504);
       assert.equal((await c.cmd("MODE B")).code, 504);
@@ -186,7 +181,7 @@ Deno.test("session cap per address, failed-login delay and blocking", async () =
     // a failed login takes the delay, and does not hold up other sessions
     const c = await openRawFtp(s.target.host, s.port);
     assert.equal(c.greeting.code, 220);
-    assert.equal((await a.cmd("USER tester")).code, 331);
+    assert.equal((await a.cmd(`USER ${s.user}`)).code, 331);
     const t0 = performance.now();
     a.send("PASS wrong");
     const noop = await c.cmd("NOOP");
@@ -197,9 +192,9 @@ Deno.test("session cap per address, failed-login delay and blocking", async () =
     assert.ok(tFail >= 380, `failed login answered after ${tFail} ms`);
     assert.ok(tNoop < 300, `other session waited ${tNoop} ms`);
     // two more failures from this address: blocked (421), new connections refused
-    assert.equal((await a.cmd("USER tester")).code, 331);
+    assert.equal((await a.cmd(`USER ${s.user}`)).code, 331);
     assert.equal((await a.cmd("PASS wrong")).code, 530);
-    assert.equal((await a.cmd("USER tester")).code, 331);
+    assert.equal((await a.cmd(`USER ${s.user}`)).code, 331);
     assert.equal((await a.cmd("PASS wrong")).code, 421);
     await a.closed;
     c.close();

@@ -12,16 +12,12 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { lftpQuote, openRawFtp, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
 import {
-  lftpQuote,
-  openRawFtp,
-  runCurl,
-  runFtplib,
-  runLftp,
-  runProgram,
-  startTestFolderServer,
-  type TestFolderServer,
-} from "./helpers/ftp_clients.ts";
+  type HopFolderServer,
+  makeSelfSignedCert,
+  startHopFolderServer,
+} from "./helpers/ftp_servers.ts";
 
 /** Compare big buffers without letting assert build a giant diff. */
 function sameBytes(got: Uint8Array, want: Uint8Array): void {
@@ -32,30 +28,12 @@ function sameBytes(got: Uint8Array, want: Uint8Array): void {
 }
 
 async function withTlsServer(
-  fn: (s: TestFolderServer, local: string) => Promise<void>,
+  fn: (s: HopFolderServer, local: string) => Promise<void>,
   required = false,
 ): Promise<void> {
   const local = fs.mkdtempSync(path.join(os.tmpdir(), "hop-ftps-"));
-  const cert = path.join(local, "cert.pem");
-  const key = path.join(local, "key.pem");
-  const gen = await runProgram([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=localhost",
-  ]);
-  assert.equal(gen.code, 0, gen.stderr);
-  const s = await startTestFolderServer({ tls: { cert, key, required } });
+  const { cert, key } = await makeSelfSignedCert(local);
+  const s = await startHopFolderServer({ tls: { cert, key, required } });
   try {
     await fn(s, local);
   } finally {
@@ -132,7 +110,7 @@ Deno.test("FTPS: PBSZ/PROT need AUTH first; tls.required refuses plain logins", 
       assert.equal((await c.cmd("PBSZ 0")).code, 503);
       assert.equal((await c.cmd("PROT P")).code, 503);
       assert.equal((await c.cmd("AUTH KERBEROS")).code, 504);
-      const u = await c.cmd("USER tester");
+      const u = await c.cmd(`USER ${s.user}`);
       assert.equal(u.code, 530, "USER before AUTH TLS must be refused when TLS is required");
     } finally {
       c.close();

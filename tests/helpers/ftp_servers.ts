@@ -1,7 +1,11 @@
 /**
- * Real FTP servers for tests, on 127.0.0.1 only: pyftpdlib (plain or explicit
- * FTPS) and vsftpd (plain or explicit FTPS), each started as a child process and
- * stopped by its pid; plus `makeSelfSignedCert` and `freePort`.
+ * FTP servers for tests, on 127.0.0.1 only: pyftpdlib (plain or explicit FTPS,
+ * optionally throttled) and vsftpd (plain or explicit FTPS), each started as a
+ * child process and stopped by its pid; hop's own folder server (`hop cluster
+ * node serve`) in this process; plus `makeSelfSignedCert` and `freePort`. Each
+ * server gets a login made for this run ({@linkcode newLogin}) unless the test
+ * gives one, says it back, and can be started again on the same port with the
+ * same login (`restart`), as a node or relay that went away and came back.
  *
  * vsftpd authenticates through PAM, and PAM reads its services from
  * /etc/pam.d. To leave the system untouched, {@linkcode startVsftpd} runs
@@ -25,23 +29,43 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { randomBytes } from "node:crypto";
+import { serveFolder, type ServeFolderOptions } from "../../src/ftp/node_serve.ts";
+import { type Login, newLogin } from "./credentials.ts";
+import type { FtpTarget } from "./ftp_clients.ts";
 
-/** A running test server. */
-export interface TestFtpServer {
+/** What every running test server says about itself. */
+export interface RunningFtpServer {
   host: string;
   port: number;
   /** `ftp://127.0.0.1:<port>` (or `ftps://` with TLS), no credentials. */
   url: string;
-  pid: number;
-  /** Kills the server (by pid) and waits for it to exit; idempotent. */
+  /** The login it takes (made for this run unless the test gave one). */
+  user: string;
+  password: string;
+  /** Where and who to be, for the client helpers. */
+  target: FtpTarget;
+  /** `ftp://USER:PASSWORD@127.0.0.1:<port>/` + `path`: a node or relay address. */
+  loginUrl(path?: string): string;
+  /** Stops the server and waits for it to end; idempotent. */
   stop(): Promise<void>;
+}
+
+/** A test server in a process of its own. */
+export interface TestFtpServer extends RunningFtpServer {
+  pid: number;
+  /**
+   * Stops it if it runs, then starts it again: same root, port, login and options,
+   * but for those in `change` (e.g. `{ bytesPerSecond: 0 }`: full speed now).
+   */
+  restart(change?: Partial<TestServerOptions>): Promise<TestFtpServer>;
 }
 
 /** What a test server serves and to whom. */
 export interface TestServerOptions {
   root: string;
-  user: string;
-  password: string;
+  /** The login; default: one made for this run. */
+  user?: string;
+  password?: string;
   /** PEM files; when given the server speaks explicit FTPS (AUTH TLS) and requires it. */
   tls?: { cert: string; key: string };
   /** Fixed port (e.g. to restart on the same port); default: free one. */
@@ -56,6 +80,8 @@ export interface TestServerOptions {
    * subclass (for example one that answers 452 past a quota).
    */
   python?: string;
+  /** pyftpdlib only: data transfers limited to this many bytes per second (a slow node). */
+  bytesPerSecond?: number;
 }
 
 const PYTHON = "/usr/bin/python3";
@@ -112,10 +138,11 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 const PYFTPD_SCRIPT = `
-import json, sys
+import json, sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler, ThrottledDTPHandler
 from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.ERROR)
 cfg = json.loads(sys.argv[1])
 auth = DummyAuthorizer()
 auth.add_user(cfg["user"], cfg["password"], cfg["root"], perm=cfg["perm"])
@@ -126,6 +153,11 @@ exec(cfg["python"])
 Handler.authorizer = auth
 Handler.timeout = cfg["idle"]
 Handler.banner = "hop test pyftpdlib"
+if cfg["rate"] > 0:
+    class Throttled(ThrottledDTPHandler):
+        read_limit = cfg["rate"]
+        write_limit = cfg["rate"]
+    Handler.dtp_handler = Throttled
 if cfg.get("cert"):
     Handler.certfile = cfg["cert"]
     Handler.keyfile = cfg["key"]
@@ -142,16 +174,18 @@ server.serve_forever()
  *
  * @example
  * ```ts
- * const srv = await startPyftpdlib({ root, user: "u", password: "p" });
- * try { ... } finally { await srv.stop(); }
+ * const srv = await startPyftpdlib({ root });
+ * try { await runLftp(srv.target, ["ls"]); } finally { await srv.stop(); }
  * ```
  */
-export async function startPyftpdlib(opts: TestServerOptions): Promise<TestFtpServer> {
+export async function startPyftpdlib(options: TestServerOptions): Promise<TestFtpServer> {
+  const opts = withLogin(options);
   const cfg = {
     root: opts.root,
     user: opts.user,
     password: opts.password,
     port: opts.port ?? 0,
+    rate: opts.bytesPerSecond ?? 0,
     idle: opts.idleTimeout ?? 300,
     perm: opts.perm ?? "elradfmwMT",
     python: opts.python ?? "",
@@ -180,7 +214,7 @@ export async function startPyftpdlib(opts: TestServerOptions): Promise<TestFtpSe
       setTimeout(() => reject(new Error(`pyftpdlib did not start in 15 s: ${stderr}`)), 15_000);
     });
     await waitForBanner(port);
-    return server(port, opts, child.pid!, stop);
+    return server(port, opts, child.pid!, stop, startPyftpdlib);
   } catch (e) {
     await stop();
     throw e;
@@ -191,7 +225,8 @@ export async function startPyftpdlib(opts: TestServerOptions): Promise<TestFtpSe
  * Starts vsftpd serving `root` (chrooted) for one virtual user; see the module
  * doc for how it authenticates without touching the system.
  */
-export async function startVsftpd(opts: TestServerOptions): Promise<TestFtpServer> {
+export async function startVsftpd(options: TestServerOptions): Promise<TestFtpServer> {
+  const opts = withLogin(options);
   const dir = await mkdtemp(join(tmpdir(), "hop-vsftpd-"));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanup = async () => {
@@ -309,25 +344,99 @@ export async function startVsftpd(opts: TestServerOptions): Promise<TestFtpServe
       await stop();
       throw e;
     }
-    return server(port, opts, child.pid!, stop);
+    return server(port, opts, child.pid!, stop, startVsftpd);
   } catch (e) {
     await cleanup();
     throw e;
   }
 }
 
+/** `opts` with a login made for this run where the test gave none. */
+function withLogin<T extends { user?: string; password?: string }>(opts: T): T & Login {
+  const made = newLogin(opts.user ?? "ftp");
+  return { ...opts, user: opts.user ?? made.user, password: opts.password ?? made.password };
+}
+
+function running(
+  host: string,
+  port: number,
+  login: Login,
+  tls: boolean,
+  stop: () => Promise<void>,
+): RunningFtpServer {
+  const scheme = tls ? "ftps" : "ftp";
+  const hostPort = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const { user, password } = login;
+  return {
+    host,
+    port,
+    url: `${scheme}://${hostPort}`,
+    user,
+    password,
+    target: { host, port, user, password },
+    loginUrl: (path = "") =>
+      `${scheme}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPort}/${path}`,
+    stop,
+  };
+}
+
 function server(
   port: number,
-  opts: TestServerOptions,
+  opts: TestServerOptions & Login,
   pid: number,
   stop: () => Promise<void>,
+  start: (opts: TestServerOptions) => Promise<TestFtpServer>,
 ): TestFtpServer {
   return {
-    host: "127.0.0.1",
-    port,
-    url: `${opts.tls ? "ftps" : "ftp"}://127.0.0.1:${port}`,
+    ...running("127.0.0.1", port, opts, Boolean(opts.tls), stop),
     pid,
-    stop,
+    async restart(change = {}) {
+      await stop();
+      return await start({ ...opts, ...change, port });
+    },
+  };
+}
+
+/** hop's folder server in this process. */
+export interface HopFolderServer extends RunningFtpServer {
+  /** The folder it serves. */
+  root: string;
+  /** Stops it if it runs, then starts it again: same root, port, login and options. */
+  restart(): Promise<HopFolderServer>;
+}
+
+/**
+ * Serves a folder with hop's own FTP server (`hop cluster node serve`) in this
+ * process: `root` (default: a new temp folder, removed by `stop()`), on
+ * 127.0.0.1 (or `host`) and a free port, for a login made for this run unless
+ * given. Engine options pass through (e.g. `{ maxSessionsPerIp: 2 }`).
+ */
+export function startHopFolderServer(
+  options: Partial<ServeFolderOptions> = {},
+): Promise<HopFolderServer> {
+  const opts = withLogin({ loginFailDelayMs: 50, ...options, host: options.host ?? "127.0.0.1" });
+  return startHopFolder(opts, options.root === undefined);
+}
+
+async function startHopFolder(
+  opts: Partial<ServeFolderOptions> & Login & { host: string },
+  ownsRoot: boolean,
+): Promise<HopFolderServer> {
+  const root = opts.root ?? await mkdtemp(join(tmpdir(), "hop-ftp-test-"));
+  const srv = await serveFolder({ ...opts, root, port: opts.port ?? 0 });
+  let closed: Promise<void> | null = null;
+  const close = () => closed ??= srv.close();
+  const stop = async () => {
+    await close();
+    if (ownsRoot) await rm(root, { recursive: true, force: true });
+  };
+  return {
+    ...running(opts.host, srv.port, opts, Boolean(opts.tls), stop),
+    root,
+    async restart() {
+      await close();
+      return await startHopFolder({ ...opts, root, port: srv.port }, ownsRoot);
+    },
   };
 }
 

@@ -7,42 +7,37 @@
  */
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { readFileLink } from "../src/cluster/links.ts";
-import { serveCluster, storeClusterOnce } from "../src/cluster/serve.ts";
+import { storeClusterOnce } from "../src/cluster/serve.ts";
 import { addUser } from "../src/cluster/users.ts";
 import { type FtpTarget, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
 import { makeSelfSignedCert } from "./helpers/ftp_servers.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
+import { newPassword } from "./helpers/credentials.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-admin-"));
-  const nodeDir = path.join(tmp, "n");
-  await fsp.mkdir(nodeDir);
+  const [tmp, removeTmp] = await tempDir("hop-admin-");
+  const [nodeDir] = await makeDirs(tmp, ["n"]);
   const nodes = [pathToFileURL(nodeDir).href];
   const root = path.join(tmp, "root");
-  let srv = await serveCluster({
+  const first = await serveClusterInProcess({
     root,
-    listen: "127.0.0.1:0",
     nodes,
     replicas: 1,
     anonymous: true,
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
   });
+  let srv = first.srv;
+  const admin = first.admin;
   try {
-    const admin: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
-    await addUser(root, "alice", { password: "a-pw" });
+    const alicePw = newPassword();
+    await addUser(root, "alice", { password: alicePw });
     await fsp.writeFile(path.join(tmp, "x.txt"), "x\n");
     let r = await runCurl(admin, "/alice/x.txt", ["-T", path.join(tmp, "x.txt")]);
     assert.equal(r.code, 0, r.stderr);
-    const alice: FtpTarget = { ...admin, user: "alice", password: "a-pw" };
+    const alice: FtpTarget = { ...admin, user: "alice", password: alicePw };
     const cannot = await runFtplib(
       alice,
       "try:\n    ftp.delete('/x.txt')\nexcept ftplib.all_errors as e:\n    result = str(e)",
@@ -50,17 +45,18 @@ Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once",
     );
     assert.match(String(cannot.result), /^550 /);
     // The admin gives the file to alice and changes her password.
+    const newAlicePw = newPassword();
     const site = await runFtplib(
       admin,
-      "result = [ftp.sendcmd('SITE CHOWN alice /alice/x.txt'), ftp.sendcmd('SITE PASSWD alice b-pw')]",
-      {},
+      "result = [ftp.sendcmd('SITE CHOWN alice /alice/x.txt'), ftp.sendcmd('SITE PASSWD alice ' + args['pw'])]",
+      { pw: newAlicePw },
     );
     assert.equal(site.code, 0, site.stderr);
     assert.match((site.result as string[])[0], /^200 /);
     assert.equal((await readFileLink(path.join(root, "alice", "x.txt#")))!.uid, 1000);
     r = await runLftp(alice, ["ls"]);
     assert.notEqual(r.code, 0, "the old password no longer works");
-    const alice2 = { ...alice, password: "b-pw" };
+    const alice2 = { ...alice, password: newAlicePw };
     const del = await runFtplib(alice2, "result = ftp.delete('/x.txt')", {});
     assert.match(String(del.result), /^250 /);
     // Anonymous: reads the public folder /pub (its whole tree), never writes.
@@ -87,13 +83,7 @@ Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once",
     assert.equal(stats.stored, 2);
     assert.equal((await readFileLink(path.join(root, "pub", "pub.txt#")))!.copies.length, 1);
     // A restart serves it from the node; no second admin is made.
-    srv = await serveCluster({
-      root,
-      listen: "127.0.0.1:0",
-      nodes,
-      storeWorker: false,
-      engine: { loginFailDelayMs: 0 },
-    });
+    srv = (await serveClusterInProcess({ root, nodes })).srv;
     assert.equal(srv.adminPassword, undefined);
     r = await runCurl({ ...admin, port: srv.port }, "/pub/pub.txt", [
       "-o",
@@ -102,37 +92,29 @@ Deno.test("cluster admin: SITE CHOWN/PASSWD, anonymous read-only, store --once",
     assert.equal(await fsp.readFile(path.join(tmp, "got2.txt"), "utf8"), "x\n");
   } finally {
     await srv.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("cluster over explicit FTPS and IPv6", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-tls-"));
-  const nodeDir = path.join(tmp, "n");
-  await fsp.mkdir(nodeDir);
+  const [tmp, removeTmp] = await tempDir("hop-tls-");
+  const [nodeDir] = await makeDirs(tmp, ["n"]);
   const tls = await makeSelfSignedCert(tmp);
-  const srv = await serveCluster({
+  const { srv, admin: t } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
     nodes: [pathToFileURL(nodeDir).href],
     replicas: 1,
     tls,
-    engine: { loginFailDelayMs: 0 },
+    storeWorker: true,
   });
-  const srv6 = await serveCluster({
+  const { srv: srv6, admin: t6 } = await serveClusterInProcess({
     root: path.join(tmp, "root6"),
     listen: "[::1]:0",
     nodes: [pathToFileURL(nodeDir).href],
     replicas: 1,
-    engine: { loginFailDelayMs: 0 },
+    storeWorker: true,
   });
   try {
-    const t: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     await fsp.writeFile(path.join(tmp, "s.txt"), "secret\n");
     let r = await runLftp(t, ["put s.txt -o /s.txt", "get /s.txt -o back.txt"], {
       cwd: tmp,
@@ -141,12 +123,6 @@ Deno.test("cluster over explicit FTPS and IPv6", async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await fsp.readFile(path.join(tmp, "back.txt"), "utf8"), "secret\n");
     assert.match(srv6.url, /^ftp:\/\/admin:.*@\[::1\]:\d+\/$/);
-    const t6: FtpTarget = {
-      host: "::1",
-      port: srv6.port,
-      user: "admin",
-      password: srv6.adminPassword!,
-    };
     r = await runCurl(t6, "/six.txt", ["-T", path.join(tmp, "s.txt")]);
     assert.equal(r.code, 0, r.stderr);
     r = await runCurl(t6, "/six.txt", ["-o", path.join(tmp, "six.txt")]);
@@ -155,6 +131,6 @@ Deno.test("cluster over explicit FTPS and IPv6", async () => {
   } finally {
     await srv.close();
     await srv6.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

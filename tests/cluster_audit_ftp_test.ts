@@ -13,7 +13,6 @@ import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { Readable } from "node:stream";
-import { Client } from "basic-ftp";
 import {
   applyRepairReport,
   auditCluster,
@@ -24,10 +23,11 @@ import { openClusterAdmin } from "../src/cluster/admin.ts";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
 import { NODE_TEMP } from "../src/cluster/nodes.ts";
 import { storeOnce } from "../src/cluster/store.ts";
-import { filesUnder, makeTestCluster } from "./cluster_audit_helpers.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import { makeTestCluster } from "./helpers/cluster_fixture.ts";
+import { filesUnder } from "./helpers/trees.ts";
 import { startPyftpdlib, startVsftpd, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { type ClusterProcess, startClusterServe } from "./helpers/cluster.ts";
+import { loginBasicFtp } from "./helpers/ftp_clients.ts";
 
 async function audit(ctx: Parameters<typeof auditCluster>[0]) {
   const found: AuditRecord[] = [];
@@ -38,10 +38,10 @@ async function audit(ctx: Parameters<typeof auditCluster>[0]) {
 Deno.test("audit over pyftpdlib (MLSD) and vsftpd (SIZE+MDTM): damage found and repaired", async () => {
   const servers: TestFtpServer[] = [];
   const t = await makeTestCluster(3, async (dirs) => {
-    servers.push(await startPyftpdlib({ root: dirs[0], user: "nodeuser", password: "nodepw" }));
-    servers.push(await startVsftpd({ root: dirs[1], user: "nodeuser", password: "nodepw" }));
-    servers.push(await startPyftpdlib({ root: dirs[2], user: "nodeuser", password: "nodepw" }));
-    return servers.map((s) => `ftp://nodeuser:nodepw@127.0.0.1:${s.port}/`);
+    servers.push(await startPyftpdlib({ root: dirs[0] }));
+    servers.push(await startVsftpd({ root: dirs[1] }));
+    servers.push(await startPyftpdlib({ root: dirs[2] }));
+    return servers.map((s) => s.loginUrl());
   });
   try {
     const body = randomBytes(5000);
@@ -119,19 +119,13 @@ Deno.test("audit over pyftpdlib (MLSD) and vsftpd (SIZE+MDTM): damage found and 
 
 Deno.test("audit after a store worker killed mid-move: partial copy pending, lost job requeued", async () => {
   const t = await makeTestCluster(2);
-  const py = await startPyNode(t.dirs[0], 0, "node", "secret", 500_000); // slow: 500 KB/s
-  const nodes = [py.url, `file://${t.dirs[1]}`];
+  const py = await startPyftpdlib({ root: t.dirs[0], bytesPerSecond: 500_000 }); // slow
+  const nodes = [py.loginUrl(), `file://${t.dirs[1]}`];
   let child: ClusterProcess | null = null;
   try {
     await t.adm.close();
     child = await startClusterServe(["--root", t.root, ...nodes.flatMap((n) => ["--node", n])]);
-    const c = new Client(20_000);
-    await c.access({
-      host: "127.0.0.1",
-      port: child.port,
-      user: "admin",
-      password: child.adminPassword!,
-    });
+    const c = await loginBasicFtp(child.admin, 20_000);
     const body = randomBytes(3_000_000);
     await c.uploadFrom(Readable.from([body]), "/big.bin");
     c.close();
@@ -149,7 +143,7 @@ Deno.test("audit after a store worker killed mid-move: partial copy pending, los
     const qdir = path.join(t.root, ".queue");
     for (const f of await fsp.readdir(qdir)) await fsp.rm(path.join(qdir, f));
     await py.stop();
-    const py2 = await startPyNode(t.dirs[0], py.port);
+    const py2 = await py.restart({ bytesPerSecond: 0 });
     const adm = await openClusterAdmin({ root: t.root, nodes });
     try {
       const a = await audit(adm.ctx);

@@ -14,7 +14,8 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { Client } from "basic-ftp";
 import { auditCluster, type AuditRecord, writeRepairReport } from "../src/cluster/audit.ts";
-import { makeTestCluster, type TestCluster } from "./cluster_audit_helpers.ts";
+import { makeTestCluster, type TestCluster } from "./helpers/cluster_fixture.ts";
+import { newLogin } from "./helpers/credentials.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { runHop } from "./helpers/hop.ts";
 
@@ -22,19 +23,18 @@ const FILES = 300;
 
 /** pyftpdlib with a fault (Python run on its handler class), and a healthy one. */
 async function clusterWith(fault: string) {
-  const user = `node${randomBytes(3).toString("hex")}`;
-  const password = randomBytes(12).toString("base64url");
+  const { user, password } = newLogin("node");
   const servers: TestFtpServer[] = [];
   const urls: string[] = [];
   const t = await makeTestCluster(2, async (dirs) => {
     servers.push(await startPyftpdlib({ root: dirs[0], user, password, python: fault }));
     servers.push(await startPyftpdlib({ root: dirs[1], user, password }));
-    urls.push(...servers.map((s) => `ftp://${user}:${password}@127.0.0.1:${s.port}/`));
+    urls.push(...servers.map((s) => s.loginUrl()));
     return urls;
   });
   const body = randomBytes(700);
   for (let i = 0; i < FILES; i++) await t.addFile(`d${i % 7}/f${i}.bin`, body, [0, 1]);
-  return { t, servers, urls, user, password };
+  return { t, servers, urls };
 }
 
 /** The audit in process (the runtime of this test lane) and its repair report. */
@@ -74,14 +74,14 @@ async function checkCommand(t: TestCluster, urls: string[], before?: () => Promi
 }
 
 Deno.test("audit: a node refusing the connection (its per-address cap) is unchecked, exit 3", async () => {
-  const { t, servers, urls, user, password } = await clusterWith(
+  const { t, servers, urls } = await clusterWith(
     "FTPServer.max_cons_per_ip = 1",
   );
   // Another client holds the node's one connection from this address.
   const holder = new Client(10_000);
   const hold = async () => {
     holder.close();
-    await holder.access({ host: "127.0.0.1", port: servers[0].port, user, password });
+    await holder.access(servers[0].target);
   };
   try {
     await check(t, hold);
@@ -133,16 +133,9 @@ Handler = Dying
 `;
 
 Deno.test("audit: a node that dies mid-listing (LIST, then SIZE per file) is unchecked, exit 3", async () => {
-  const { t, servers, urls, user, password } = await clusterWith(DYING);
+  const { t, servers, urls } = await clusterWith(DYING);
   const restart = async () => {
-    await servers[0].stop();
-    servers[0] = await startPyftpdlib({
-      root: t.dirs[0],
-      user,
-      password,
-      port: servers[0].port,
-      python: DYING,
-    });
+    servers[0] = await servers[0].restart();
   };
   try {
     await check(t, restart);

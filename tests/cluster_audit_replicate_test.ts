@@ -15,16 +15,17 @@ import { retireNode } from "../src/cluster/admin.ts";
 import { auditCluster } from "../src/cluster/audit.ts";
 import { readFileLink } from "../src/cluster/links.ts";
 import { replicateCluster } from "../src/cluster/replicate.ts";
-import { filesUnder, makeTestCluster } from "./cluster_audit_helpers.ts";
+import { makeTestCluster } from "./helpers/cluster_fixture.ts";
+import { filesUnder } from "./helpers/trees.ts";
 import { startPyftpdlib, startVsftpd, type TestFtpServer } from "./helpers/ftp_servers.ts";
 
 Deno.test("replicate node to node (FXP) between pyftpdlib and vsftpd; retire a node", async () => {
   const servers: TestFtpServer[] = [];
   const t = await makeTestCluster(3, async (dirs) => {
-    servers.push(await startPyftpdlib({ root: dirs[0], user: "nodeuser", password: "nodepw" }));
-    servers.push(await startVsftpd({ root: dirs[1], user: "nodeuser", password: "nodepw" }));
+    servers.push(await startPyftpdlib({ root: dirs[0] }));
+    servers.push(await startVsftpd({ root: dirs[1] }));
     return [
-      ...servers.map((s) => `ftp://nodeuser:nodepw@127.0.0.1:${s.port}/`),
+      ...servers.map((s) => s.loginUrl()),
       pathToFileURL(dirs[2]).href,
     ];
   });

@@ -8,15 +8,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { Readable } from "node:stream";
-import { Client } from "basic-ftp";
 import { cleanupCluster } from "../src/cluster/cleanup.ts";
 import { readFileLink } from "../src/cluster/links.ts";
-import { serveCluster } from "../src/cluster/serve.ts";
-import { filesUnder } from "./cluster_audit_helpers.ts";
-import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
+import { filesUnder } from "./helpers/trees.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
+import { loginBasicFtp } from "./helpers/ftp_clients.ts";
+import { startPyftpdlib } from "./helpers/ftp_servers.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 async function until(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -27,34 +27,21 @@ async function until(what: string, f: () => Promise<boolean>, ms = 20_000): Prom
 }
 
 Deno.test("cleanup with a node down, then up: every deletion done, nothing linked deleted", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-cleanup-"));
-  const dirA = path.join(tmp, "a");
-  const dirB = path.join(tmp, "b");
-  await fsp.mkdir(dirA);
-  await fsp.mkdir(dirB);
-  const opts = (root: string) => ({ root, user: "node", password: "pw" });
-  const a = await startPyftpdlib(opts(dirA));
-  let b: TestFtpServer | null = await startPyftpdlib(opts(dirB));
-  const bPort = b.port;
-  const url = (s: { port: number }) => `ftp://node:pw@127.0.0.1:${s.port}/`;
-  const srv = await serveCluster({
+  const [tmp, removeTmp] = await tempDir("hop-cleanup-");
+  const [dirA, dirB] = await makeDirs(tmp, ["a", "b"]);
+  const a = await startPyftpdlib({ root: dirA });
+  let b = await startPyftpdlib({ root: dirB });
+  const { srv, admin } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
-    nodes: [url(a), url(b)],
+    nodes: [a.loginUrl(), b.loginUrl()],
+    storeWorker: true,
     pollMs: 100,
     retryBaseMs: 200,
     nodeDownMs: 300,
     cleanupEveryMs: 500,
-    engine: { loginFailDelayMs: 0 },
   });
-  const c = new Client(20_000);
+  const c = await loginBasicFtp(admin, 20_000);
   try {
-    await c.access({
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    });
     const bodies = new Map<string, Buffer>();
     for (const n of ["keep.bin", "del1.bin", "del2.bin"]) {
       const body = randomBytes(30_000);
@@ -73,7 +60,6 @@ Deno.test("cleanup with a node down, then up: every deletion done, nothing linke
 
     // Node B goes down; two files are deleted by the client.
     await b.stop();
-    b = null;
     await c.remove("/del1.bin");
     await c.remove("/del2.bin");
     const onlyB = async () => {
@@ -92,7 +78,7 @@ Deno.test("cleanup with a node down, then up: every deletion done, nothing linke
     assert.equal(waiting.length, 2, "the entries wait for node B");
     for (const e of waiting) {
       const link = (await readFileLink(path.join(l.deleted, e)))!;
-      assert.deepEqual(link.copies.map((x) => x.node), [`127.0.0.1:${bPort}`]);
+      assert.deepEqual(link.copies.map((x) => x.node), [`127.0.0.1:${b.port}`]);
     }
     // A one-off `hop cleanup` meanwhile: nothing finished, nothing linked touched.
     const r = await cleanupCluster(srv.ctx, srv.queue);
@@ -101,7 +87,7 @@ Deno.test("cleanup with a node down, then up: every deletion done, nothing linke
     assert.equal((await filesUnder(dirB)).length, 3);
 
     // Node B is back on its port: the deletions complete on their own.
-    b = await startPyftpdlib({ ...opts(dirB), port: bPort });
+    b = await b.restart();
     await until(
       "every deletion done",
       async () =>
@@ -118,7 +104,7 @@ Deno.test("cleanup with a node down, then up: every deletion done, nothing linke
     c.close();
     await srv.close();
     await a.stop();
-    await b?.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await b.stop();
+    await removeTmp();
   }
 });

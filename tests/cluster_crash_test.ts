@@ -8,19 +8,30 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
-import { Readable, Writable } from "node:stream";
-import { Buffer } from "node:buffer";
-import { Client } from "basic-ftp";
+import { Readable } from "node:stream";
 import { readInfo, stagedId } from "../src/cluster/links.ts";
-import { serveFolder } from "../src/ftp/node_serve.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import { downloadBytes, loginBasicFtp as login } from "./helpers/ftp_clients.ts";
+import { startHopFolderServer, startPyftpdlib } from "./helpers/ftp_servers.ts";
 import { type ClusterProcess, startClusterServe } from "./helpers/cluster.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 /** `hop cluster serve` over `root` with `nodes` (SIGKILLed by `stop()`). */
 function startChild(root: string, nodes: string[], ...more: string[]): Promise<ClusterProcess> {
   return startClusterServe(["--root", root, ...nodes.flatMap((n) => ["--node", n]), ...more]);
+}
+
+/**
+ * The two nodes, over folders `a` and `b` of `tmp`: pyftpdlib (at `bytesPerSecond`
+ * when given) and hop's folder server; `nodeDirs` maps each node's key to its folder.
+ */
+async function startNodes(tmp: string, bytesPerSecond = 0) {
+  const [dirA, dirB] = await makeDirs(tmp, ["a", "b"]);
+  const py = await startPyftpdlib({ root: dirA, bytesPerSecond });
+  const folder = await startHopFolderServer({ root: dirB });
+  const nodes = [py.loginUrl(), folder.loginUrl()];
+  const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
+  return { dirA, dirB, py, folder, nodes, nodeDirs };
 }
 
 /** Every link file in the tree: its staged data or its node copies exist, with the right size. */
@@ -54,30 +65,17 @@ async function checkLinks(root: string, nodeDirs: Map<string, string>): Promise<
   return n;
 }
 
-async function login(port: number, password: string): Promise<Client> {
-  const c = new Client(20_000);
-  await c.access({ host: "127.0.0.1", port, user: "admin", password });
-  return c;
-}
-
 Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothing dangling", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-crash-"));
-  const dirA = path.join(tmp, "a");
-  const dirB = path.join(tmp, "b");
-  await fsp.mkdir(dirA);
-  await fsp.mkdir(dirB);
-  const py = await startPyNode(dirA);
-  const folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
-  const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
-  const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
+  const [tmp, removeTmp] = await tempDir("hop-crash-");
+  const { dirA, dirB, py, folder, nodes, nodeDirs } = await startNodes(tmp);
   const root = path.join(tmp, "root");
   let child: ClusterProcess | null = null;
   try {
     // First life: no store worker, so acknowledged uploads are still staged at the kill.
     child = await startChild(root, nodes, "--no-store-worker");
-    const password = child.adminPassword!;
+    const admin = child.admin;
     const done = new Map<string, Uint8Array>();
-    const c = await login(child.port, password);
+    const c = await login(admin);
     for (let i = 0; i < 5; i++) {
       const body = randomBytes(50_000 + i);
       await c.uploadFrom(Readable.from([body]), `/ok-${i}.bin`);
@@ -85,7 +83,7 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
     }
     c.close();
     // An upload in flight: data keeps coming slowly, the server is killed mid-STOR.
-    const c2 = await login(child.port, password);
+    const c2 = await login(admin);
     let sent = 0;
     const slow = new Readable({
       read() {
@@ -118,7 +116,7 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(await checkLinks(root, nodeDirs), 5);
-    const c3 = await login(child.port, password);
+    const c3 = await login({ ...admin, port: child.port });
     const names = (await c3.list("/")).map((f) => f.name).sort();
     assert.deepEqual(names, [
       "lost+found",
@@ -129,17 +127,7 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
       "ok-4.bin",
     ]);
     for (const [name, body] of done) {
-      const parts: Uint8Array[] = [];
-      await c3.downloadTo(
-        new Writable({
-          write(ch, _e, cb) {
-            parts.push(ch);
-            cb();
-          },
-        }),
-        name,
-      );
-      assert.deepEqual(new Uint8Array(Buffer.concat(parts)), new Uint8Array(body), name);
+      assert.deepEqual(new Uint8Array(await downloadBytes(c3, name)), new Uint8Array(body), name);
     }
     c3.close();
     for (const dir of [dirA, dirB]) {
@@ -150,30 +138,24 @@ Deno.test("cluster: SIGKILL mid-STOR, restart: acknowledged uploads kept, nothin
     }
   } finally {
     await child?.stop();
-    await folder.close();
+    await folder.stop();
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no orphan, no dangling link", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-crash-"));
-  const dirA = path.join(tmp, "a");
-  const dirB = path.join(tmp, "b");
-  await fsp.mkdir(dirA);
-  await fsp.mkdir(dirB);
+  const [tmp, removeTmp] = await tempDir("hop-crash-");
   // A slow node (1 MB/s) so the kill lands while the copy is under way.
-  let py = await startPyNode(dirA, 0, "node", "secret", 1_000_000);
-  const folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
-  const nodes = [py.url, `ftp://node:pw@127.0.0.1:${folder.port}/`];
-  const nodeDirs = new Map([[`127.0.0.1:${py.port}`, dirA], [`127.0.0.1:${folder.port}`, dirB]]);
+  const started = await startNodes(tmp, 1_000_000);
+  const { dirA, dirB, folder, nodes, nodeDirs } = started;
+  let py = started.py;
   const root = path.join(tmp, "root");
   let child: ClusterProcess | null = null;
   try {
     child = await startChild(root, nodes);
-    const password = child.adminPassword!;
     const body = randomBytes(4_000_000);
-    const c = await login(child.port, password);
+    const c = await login(child.admin);
     await c.uploadFrom(Readable.from([body]), "/big.bin");
     c.close();
     // Wait for a partial copy on the slow node, then kill.
@@ -190,8 +172,7 @@ Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no
     child = null;
     assert.equal(await checkLinks(root, nodeDirs), 1, "the link still points at the staged data");
     // Restart the node at full speed and the server: the move completes.
-    await py.stop();
-    py = await startPyNode(dirA, py.port);
+    py = await py.restart({ bytesPerSecond: 0 });
     child = await startChild(root, nodes);
     for (;;) {
       const left = (await fsp.readdir(path.join(root, ".staging"))).filter((n) => n !== "tmp");
@@ -209,8 +190,8 @@ Deno.test("cluster: SIGKILL mid-move to the nodes, restart: the move resumes, no
     }
   } finally {
     await child?.stop();
-    await folder.close();
+    await folder.stop();
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

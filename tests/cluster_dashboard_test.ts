@@ -260,7 +260,7 @@ Deno.test("a node that fails is said down at once, and back when it answers agai
       "-sS",
       "-T",
       file,
-      `ftp://admin:${encodeURIComponent(srv.adminPassword!)}@127.0.0.1:${srv.port}/`,
+      `ftp://admin:${srv.admin.password}@127.0.0.1:${srv.port}/`,
     ], { encoding: "utf8" });
     assert.equal(up.status, 0, up.stderr);
     const [down] = await srv.proc.waitFor(/^\{.*"event":"node-down".*\}$/m, 60_000);

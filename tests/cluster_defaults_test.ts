@@ -14,13 +14,13 @@
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
-import { filesUnder } from "./cluster_audit_helpers.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import { filesUnder } from "./helpers/trees.ts";
 import { startClusterServe, startOneNodeCluster } from "./helpers/cluster.ts";
 import { lftpQuote, localTarget, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
+import { startPyftpdlib } from "./helpers/ftp_servers.ts";
 import { runHop } from "./helpers/hop.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -127,13 +127,13 @@ Deno.test("MFMT, SITE UTIME (both forms), owner and mode facts in MLSD/MLST", as
 });
 
 Deno.test("two folders of one FTP server are two nodes; links naming host:port are still read", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-defaults-"));
+  const [tmp, removeTmp] = await tempDir("hop-defaults-");
   const serverDir = path.join(tmp, "ftp");
   for (const d of ["a", "b"]) await fsp.mkdir(path.join(serverDir, d), { recursive: true });
-  const py = await startPyNode(serverDir);
+  const py = await startPyftpdlib({ root: serverDir });
   const root = path.join(tmp, "root");
-  const nodeA = `ftp://node:secret@127.0.0.1:${py.port}/a`;
-  const nodeB = `ftp://node:secret@127.0.0.1:${py.port}/b`;
+  const nodeA = py.loginUrl("a");
+  const nodeB = py.loginUrl("b");
   try {
     // Before: a cluster whose one node was folder a of the server, with the older key.
     const body = "written by an older hop\n";
@@ -146,7 +146,7 @@ Deno.test("two folders of one FTP server are two nodes; links naming host:port a
       `old.txt ${body.length} 0 1735732800\nserver 127.0.0.1:${py.port} ${nodePath}\n`,
     );
     let srv = await startClusterServe(["--root", root, "--node", nodeA], { cwd: tmp });
-    let t = localTarget(srv.port, "admin", srv.adminPassword!);
+    let t = srv.admin;
     const got = await runCurl(t, "/old.txt", []);
     assert.equal(got.stdout, body, got.stderr);
     await srv.stop("SIGTERM");
@@ -158,7 +158,7 @@ Deno.test("two folders of one FTP server are two nodes; links naming host:port a
       ["--root", root, "--node", nodeA, "--node", nodeB, "--replicas", "2"],
       { cwd: tmp },
     );
-    t = localTarget(srv.port, "admin", srv.adminPassword ?? t.password);
+    t = { ...t, port: srv.port };
     await fsp.writeFile(path.join(tmp, "new.txt"), "two copies\n");
     const put = await runCurl(t, "/new.txt", ["-T", path.join(tmp, "new.txt")]);
     assert.equal(put.code, 0, put.stderr);
@@ -179,12 +179,12 @@ Deno.test("two folders of one FTP server are two nodes; links naming host:port a
     await srv.stop("SIGTERM");
   } finally {
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("a start that cannot listen creates no admin; the next start does, and shows its password", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-defaults-"));
+  const [tmp, removeTmp] = await tempDir("hop-defaults-");
   const taken = net.createServer().listen(0, "127.0.0.1");
   await new Promise((r) => taken.once("listening", r));
   const port = (taken.address() as net.AddressInfo).port;
@@ -208,13 +208,13 @@ Deno.test("a start that cannot listen creates no admin; the next start does, and
         srv.adminPassword,
         "the start that listens creates the admin and says its password",
       );
-      const r = await runCurl(localTarget(srv.port, "admin", srv.adminPassword), "/", []);
+      const r = await runCurl(srv.admin, "/", []);
       assert.equal(r.code, 0, r.stderr);
     } finally {
       await srv.stop("SIGTERM");
     }
   } finally {
     taken.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

@@ -18,14 +18,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { Client, FTPError } from "basic-ftp";
-import { startPyNode } from "./cluster_peers.ts";
 import { startClusterServe } from "./helpers/cluster.ts";
 import { downloadBytes } from "./helpers/ftp_clients.ts";
-import { freePort } from "./helpers/ftp_servers.ts";
+import { newLogin } from "./helpers/credentials.ts";
+import { freePort, startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -46,15 +46,13 @@ async function stagedFiles(root: string): Promise<string[]> {
 }
 
 Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothing lost, nothing left", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-full-"));
-  const root = path.join(tmp, "root");
-  const nodeDir = path.join(tmp, "node");
-  await fsp.mkdir(root);
-  await fsp.mkdir(nodeDir);
+  const [tmp, removeTmp] = await tempDir("hop-full-");
+  const [root, nodeDir] = await makeDirs(tmp, ["root", "node"]);
   const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", root]);
   assert.equal(m.status, 0, `cannot mount a tmpfs (${m.stderr}); this test needs root`);
   const port = await freePort();
-  let node: Awaited<ReturnType<typeof startPyNode>> | null = null;
+  const login = newLogin("node");
+  let node: TestFtpServer | null = null;
   let srv: Awaited<ReturnType<typeof startClusterServe>> | null = null;
   let c: Client | null = null;
   try {
@@ -62,7 +60,7 @@ Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothi
       "--root",
       root,
       "--node",
-      `ftp://node:secret@127.0.0.1:${port}/`,
+      `ftp://${login.user}:${login.password}@127.0.0.1:${port}/`,
       "--replicas",
       "1",
       "--min-free",
@@ -71,12 +69,7 @@ Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothi
       "3M",
     ], { cwd: tmp });
     c = new Client(30_000);
-    await c.access({
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword,
-    });
+    await c.access(srv.admin);
     const kept = new Map<string, string>();
 
     // The node is away: uploads stay staged, up to the quota.
@@ -98,7 +91,7 @@ Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothi
     assert.match(log, /quota is 3 MB|quota is 3\.1 MB/);
 
     // The node is back: the store worker empties the staging area; uploads go in again.
-    node = await startPyNode(nodeDir, port);
+    node = await startPyftpdlib({ root: nodeDir, port, ...login });
     for (let i = 0; i < 600 && (await stagedFiles(root)).length > 0; i++) await sleep(100);
     assert.deepEqual(await stagedFiles(root), [], "staged uploads moved to the node");
     const again = randomBytes(700 * 1024);
@@ -132,6 +125,6 @@ Deno.test("disk full: 452 at the staging quota and the free-space reserve; nothi
     await srv?.stop("SIGTERM");
     await node?.stop();
     spawnSync("umount", [root]);
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

@@ -18,15 +18,16 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import { PassThrough, Readable } from "node:stream";
-import { Client } from "basic-ftp";
+import type { Client } from "basic-ftp";
 import { decodeLease } from "../src/codec/lease.ts";
-import { downloadBytes } from "./helpers/ftp_clients.ts";
+import { downloadBytes, localTarget, loginBasicFtp } from "./helpers/ftp_clients.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
 import { freePort } from "./helpers/ftp_servers.ts";
 import { childPid, type HopProcess, runHop, spawnHop } from "./helpers/hop.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const UNSHARE = ["unshare", "--pid", "--fork", "--kill-child"];
 const LEASE_SECONDS = 3;
@@ -34,10 +35,8 @@ const LEASE_SECONDS = 3;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function login(port: number, password: string): Promise<Client> {
-  const c = new Client(30_000);
-  await c.access({ host: "127.0.0.1", port, user: "admin", password });
-  return c;
+function login(port: number, password: string): Promise<Client> {
+  return loginBasicFtp(localTarget(port, "admin", password));
 }
 
 async function put(c: Client, name: string, data: Uint8Array): Promise<void> {
@@ -70,7 +69,7 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     0,
     `unshare --pid is refused (${ns.stderr}); this test needs root (CAP_SYS_ADMIN)`,
   );
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-lease-"));
+  const [tmp, removeTmp] = await tempDir("hop-lease-");
   const root = path.join(tmp, "root");
   const nodes = [path.join(tmp, "a"), path.join(tmp, "b")];
   for (const n of nodes) await fsp.mkdir(n);
@@ -189,21 +188,17 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
       // SIGKILL to the wrapper: --kill-child takes hop (frozen or not) with it.
       await s.stop("SIGKILL");
     }
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("a server that does not hold its lease acknowledges no upload and changes nothing", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-lease-"));
-  const { serveCluster } = await import("../src/cluster/serve.ts");
-  const srv = await serveCluster({
+  const [tmp, removeTmp] = await tempDir("hop-lease-");
+  const { srv, admin } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
     nodes: [`file://${tmp}/a`, `file://${tmp}/b`],
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
   });
-  const c = await login(srv.port, srv.adminPassword!);
+  const c = await loginBasicFtp(admin);
   try {
     await put(c, "kept.bin", randomBytes(1000));
     let why: string | null = null;
@@ -229,6 +224,6 @@ Deno.test("a server that does not hold its lease acknowledges no upload and chan
   } finally {
     c.close();
     await srv.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

@@ -11,59 +11,21 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
-import process from "node:process";
-import { createInterface } from "node:readline";
 import { openNode } from "../src/cluster/nodes.ts";
+import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
+import { tempDir } from "./helpers/temp.ts";
 
-const SCRIPT = `
-import sys, logging
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-logging.basicConfig(level=logging.ERROR)
-a = DummyAuthorizer()
-a.add_user("node", "secret", sys.argv[1], perm="elradfmwMT")
-class H(FTPHandler):
-    pass
-H.authorizer = a
-s = FTPServer(("127.0.0.1", 0), H)
-print(s.socket.getsockname()[1], flush=True)
-s.serve_forever()
-`;
-
-async function startNode(root: string) {
-  const child = spawn("/usr/bin/python3", ["-c", SCRIPT, root], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const port = Number(
-    await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once("line", resolve);
-      child.once("exit", (code) => reject(new Error(`pyftpdlib exited ${code}`)));
-    }),
-  );
-  return {
-    url: `ftp://node:secret@127.0.0.1:${port}/`,
-    /** Bytes sent by the node's open TCP connections (its largest one: the data connection). */
-    async sent() {
-      const lines = (await run("ss", ["-tinpH"])).split("\n");
-      let most = 0;
-      for (let i = 0; i + 1 < lines.length; i++) {
-        if (!lines[i].includes(`pid=${child.pid},`)) continue;
-        const m = /bytes_sent:(\d+)/.exec(lines[i + 1]);
-        if (m) most = Math.max(most, Number(m[1]));
-      }
-      return most;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid!, "SIGKILL");
-      }
-      await exited;
-    },
-  };
+/** Bytes sent by the open TCP connections of process `pid` (its largest one: the data connection). */
+async function bytesSent(pid: number): Promise<number> {
+  const lines = (await run("ss", ["-tinpH"])).split("\n");
+  let most = 0;
+  for (let i = 0; i + 1 < lines.length; i++) {
+    if (!lines[i].includes(`pid=${pid},`)) continue;
+    const m = /bytes_sent:(\d+)/.exec(lines[i + 1]);
+    if (m) most = Math.max(most, Number(m[1]));
+  }
+  return most;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -107,12 +69,12 @@ async function readAll(
 }
 
 Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-node-read-"));
-  let node: Awaited<ReturnType<typeof startNode>> | null = null;
+  const [tmp, removeTmp] = await tempDir("hop-node-read-");
+  let node: TestFtpServer | null = null;
   let store: ReturnType<typeof openNode> | null = null;
   try {
-    node = await startNode(tmp);
-    store = openNode(node.url, { timeoutMs: 10_000 });
+    node = await startPyftpdlib({ root: tmp });
+    store = openNode(node.loginUrl(), { timeoutMs: 10_000 });
     const size = 64 * 1024 * 1024;
     const data = randomBytes(size);
     await fsp.mkdir(path.join(tmp, "aa"));
@@ -123,7 +85,7 @@ Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", 
     const first = await slow.read();
     assert.ok(!first.done && first.value.byteLength > 0);
     await new Promise((r) => setTimeout(r, 1500));
-    const sent = await node.sent();
+    const sent = await bytesSent(node.pid);
     assert.ok(sent >= first.value.byteLength, `the data connection is still open (${sent})`);
     assert.ok(sent < size / 2, `the node sent ${sent} of ${size} bytes to a reader that stopped`);
     // Then it reads on: the whole file, byte-exact.
@@ -142,7 +104,7 @@ Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", 
 
     // A reader that goes away mid-file; the pool goes on serving (16 times over the cap
     // of pooled connections would hang if cancelled reads kept theirs).
-    const capped = openNode(node.url, { timeoutMs: 10_000, maxConnections: 2 });
+    const capped = openNode(node.loginUrl(), { timeoutMs: 10_000, maxConnections: 2 });
     try {
       for (let i = 0; i < 6; i++) {
         const r = (await within(capped.get("aa/big.bin", 0))).getReader();
@@ -159,6 +121,6 @@ Deno.test("node reads: exact from offsets, backpressure, refusals and cancels", 
   } finally {
     store?.close();
     await node?.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

@@ -7,13 +7,13 @@
  */
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { NODE_TEMP, openNode, type StorageNode } from "../src/cluster/nodes.ts";
-import { filesUnder } from "./cluster_audit_helpers.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import { filesUnder } from "./helpers/trees.ts";
+import { startPyftpdlib } from "./helpers/ftp_servers.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -71,7 +71,7 @@ async function exercise(node: StorageNode, dir: string) {
 }
 
 Deno.test("folder node: put, get, size, remove", async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-node-"));
+  const [dir, removeDir] = await tempDir("hop-node-");
   const node = openNode(pathToFileURL(dir).href);
   try {
     await exercise(node, dir);
@@ -79,14 +79,14 @@ Deno.test("folder node: put, get, size, remove", async () => {
     assert.equal(node.load, 0);
   } finally {
     node.close();
-    await fsp.rm(dir, { recursive: true, force: true });
+    await removeDir();
   }
 });
 
 Deno.test("pyftpdlib node: put, get, size, remove, down and back", async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-node-"));
-  let py = await startPyNode(dir);
-  const node = openNode(py.url, { downForMs: 200 });
+  const [dir, removeDir] = await tempDir("hop-node-");
+  let py = await startPyftpdlib({ root: dir });
+  const node = openNode(py.loginUrl(), { downForMs: 200 });
   try {
     await exercise(node, dir);
     assert.equal(node.load, 0);
@@ -97,12 +97,12 @@ Deno.test("pyftpdlib node: put, get, size, remove, down and back", async () => {
     assert.equal(await node.health(), false);
     assert.equal(node.isDown(), true);
     // Back on the same port: stale pooled connections are replaced.
-    py = await startPyNode(dir, py.port);
+    py = await py.restart();
     assert.deepEqual(await readAll(await node.get("x/y", 3)), data(10).subarray(3));
     assert.equal(node.isDown(), false);
   } finally {
     node.close();
     await py.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
+    await removeDir();
   }
 });

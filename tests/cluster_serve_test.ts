@@ -9,44 +9,38 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { Client } from "basic-ftp";
-import { serveCluster } from "../src/cluster/serve.ts";
 import { storeOnce } from "../src/cluster/store.ts";
 import { addUser } from "../src/cluster/users.ts";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
 import { list as listQueue } from "../src/cluster/queue.ts";
-import { serveFolder } from "../src/ftp/node_serve.ts";
-import { type FtpTarget, runCurl, runFtplib, runLftp } from "./helpers/ftp_clients.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import {
+  downloadBytes,
+  type FtpTarget,
+  runCurl,
+  runFtplib,
+  runLftp,
+} from "./helpers/ftp_clients.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
+import { filesUnder } from "./helpers/trees.ts";
+import { newPassword } from "./helpers/credentials.ts";
+import { startHopFolderServer, startPyftpdlib } from "./helpers/ftp_servers.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 async function setup() {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-cluster-"));
-  const dirA = path.join(tmp, "nodeA");
-  const dirB = path.join(tmp, "nodeB");
-  await fsp.mkdir(dirA);
-  await fsp.mkdir(dirB);
-  const py = await startPyNode(dirA);
-  let folder = await serveFolder({ root: dirB, user: "node", password: "pw", port: 0 });
-  const folderUrl = () => `ftp://node:pw@127.0.0.1:${folder.port}/`;
-  const srv = await serveCluster({
+  const [tmp, removeTmp] = await tempDir("hop-cluster-");
+  const [dirA, dirB] = await makeDirs(tmp, ["nodeA", "nodeB"]);
+  const py = await startPyftpdlib({ root: dirA });
+  let folder = await startHopFolderServer({ root: dirB });
+  const { srv, admin } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
-    nodes: [py.url, folderUrl()],
+    nodes: [py.loginUrl(), folder.loginUrl()],
     replicas: 2,
     names: "strict", // the original cluster's policy (the default is any)
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
   });
   assert.ok(srv.adminPassword, "first start creates the admin");
-  const admin: FtpTarget = {
-    host: "127.0.0.1",
-    port: srv.port,
-    user: "admin",
-    password: srv.adminPassword!,
-  };
   return {
     tmp,
     dirA,
@@ -56,27 +50,18 @@ async function setup() {
     admin,
     root: path.join(tmp, "root"),
     async stopFolder() {
-      await folder.close();
+      await folder.stop();
     },
-    async restartFolder(port: number) {
-      folder = await serveFolder({ root: dirB, user: "node", password: "pw", port });
+    async restartFolder() {
+      folder = await folder.restart();
     },
-    folderPort: () => folder.port,
     async cleanup() {
       await srv.close();
-      await folder.close().catch(() => {});
+      await folder.stop();
       await py.stop();
-      await fsp.rm(tmp, { recursive: true, force: true });
+      await removeTmp();
     },
   };
-}
-
-async function allFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath, e.name)));
-  }
-  return out.sort();
 }
 
 Deno.test("cluster: upload, list, store on two nodes, download, rename, delete", async () => {
@@ -119,7 +104,7 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
       e.job.type === "upload" ? [e.job.path] : []
     );
     assert.equal(new Set(uploads).size, 3);
-    assert.deepEqual(await allFiles(t.dirA), []);
+    assert.deepEqual(await filesUnder(t.dirA), []);
 
     // The listing shows the files (no `#` names), owner from the uid.
     r = await runLftp(t.admin, ["ls /", "ls /docs"]);
@@ -147,7 +132,7 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
         new Uint8Array(await fsp.readFile(path.join(dir, link.copies[0].path))),
         new Uint8Array(big),
       );
-      assert.equal((await allFiles(dir)).length, 3);
+      assert.equal((await filesUnder(dir)).length, 3);
     }
     assert.deepEqual(
       (await fsp.readdir(path.join(t.root, ".staging"))).filter((n) => n !== "tmp"),
@@ -173,24 +158,9 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
 
     // basic-ftp: size, download.
     const c = new Client();
-    await c.access({
-      host: "127.0.0.1",
-      port: t.srv.port,
-      user: "admin",
-      password: t.admin.password,
-    });
+    await c.access(t.admin);
     assert.equal(await c.size("/big.bin"), big.length);
-    const chunks: Uint8Array[] = [];
-    await c.downloadTo(
-      new Writable({
-        write(ch, _e, cb) {
-          chunks.push(ch);
-          cb();
-        },
-      }),
-      "/docs/py.bin",
-    );
-    assert.equal(chunks.reduce((n, ch) => n + ch.length, 0), 256 * 40);
+    assert.equal((await downloadBytes(c, "/docs/py.bin")).length, 256 * 40);
 
     // Rename: the link file moves, data stays.
     await c.rename("/big.bin", "/docs/renamed.bin");
@@ -214,7 +184,7 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
     assert.equal(del.deleted, 2);
     assert.deepEqual(await fsp.readdir(path.join(t.root, ".deleted")), []);
     for (const dir of [t.dirA, t.dirB]) {
-      assert.equal((await allFiles(dir)).length, 1, `left on ${dir}`);
+      assert.equal((await filesUnder(dir)).length, 1, `left on ${dir}`);
     }
     r = await runLftp(t.admin, ["cls /docs"]);
     assert.equal(r.stdout.trim(), "/docs/py.bin");
@@ -228,12 +198,7 @@ Deno.test("cluster: a node down during RETR is served from the other copy; none 
   try {
     const body = randomBytes(200_000);
     const c = new Client();
-    await c.access({
-      host: "127.0.0.1",
-      port: t.srv.port,
-      user: "admin",
-      password: t.admin.password,
-    });
+    await c.access(t.admin);
     await c.uploadFrom(Readable.from([body]), "/f.bin");
     c.close();
     assert.equal((await storeOnce(t.srv.ctx, t.srv.queue)).stored, 1);
@@ -244,7 +209,6 @@ Deno.test("cluster: a node down during RETR is served from the other copy; none 
     assert.equal(r.code, 0, r.stderr);
     assert.ok(body.equals(await fsp.readFile(out)));
     // The folder node stops too: 550 with a clear message.
-    const folderPort = t.folderPort();
     await t.stopFolder();
     r = await runCurl(t.admin, "/f.bin", ["-o", out]);
     assert.notEqual(r.code, 0);
@@ -255,7 +219,7 @@ Deno.test("cluster: a node down during RETR is served from the other copy; none 
     );
     assert.match(String(ftplib.result), /^550 .*no copy of this file can be read/);
     // The node comes back: served again.
-    await t.restartFolder(folderPort);
+    await t.restartFolder();
     r = await runCurl(t.admin, "/f.bin", ["-o", out]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(body.equals(await fsp.readFile(out)));
@@ -267,13 +231,9 @@ Deno.test("cluster: a node down during RETR is served from the other copy; none 
 Deno.test("cluster: owners, foreign files, filename policy, reserved names", async () => {
   const t = await setup();
   try {
-    const alice = await addUser(t.root, "alice", { password: "alice-pw" });
-    const aliceT: FtpTarget = {
-      host: "127.0.0.1",
-      port: t.srv.port,
-      user: "alice",
-      password: "alice-pw",
-    };
+    const alicePw = newPassword();
+    const alice = await addUser(t.root, "alice", { password: alicePw });
+    const aliceT: FtpTarget = { ...t.admin, user: "alice", password: alicePw };
     // Alice is jailed to her home /alice (her "/").
     await fsp.writeFile(path.join(t.root, "alice", "foreign.txt"), "made outside\n");
     const local = path.join(t.tmp, "l");
@@ -340,14 +300,14 @@ Deno.test("cluster: owners, foreign files, filename policy, reserved names", asy
     // SITE USERADD by the admin; refused for alice.
     const site = await runFtplib(
       t.admin,
-      "result = ftp.sendcmd('SITE USERADD bob bob-pw')",
-      {},
+      "result = ftp.sendcmd('SITE USERADD bob ' + args['pw'])",
+      { pw: newPassword() },
     );
     assert.match(String(site.result), /^200 user created: \d+/);
     const siteA = await runFtplib(
       aliceT,
-      "try:\n    ftp.sendcmd('SITE USERADD eve pw')\nexcept ftplib.all_errors as e:\n    result = str(e)",
-      {},
+      "try:\n    ftp.sendcmd('SITE USERADD eve ' + args['pw'])\nexcept ftplib.all_errors as e:\n    result = str(e)",
+      { pw: newPassword() },
     );
     assert.match(String(siteA.result), /^550 /);
   } finally {
@@ -394,24 +354,15 @@ Deno.test("cluster: active-mode RETR is a third-party transfer from the node; fi
     await t.cleanup();
   }
   // A cluster whose only node is a folder: no third party, the server streams it.
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-cluster-"));
+  const [tmp, removeTmp] = await tempDir("hop-cluster-");
   const { pathToFileURL } = await import("node:url");
   await fsp.mkdir(path.join(tmp, "n"));
-  const srv = await serveCluster({
+  const { srv, admin: tt } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
     nodes: [pathToFileURL(path.join(tmp, "n")).href],
     replicas: 1,
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
   });
   try {
-    const tt: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     const body = randomBytes(300_000);
     await fsp.writeFile(path.join(tmp, "in.bin"), body);
     let r = await runCurl(tt, "/x.bin", ["-T", path.join(tmp, "in.bin")]);
@@ -422,6 +373,6 @@ Deno.test("cluster: active-mode RETR is a third-party transfer from the node; fi
     assert.ok(body.equals(await fsp.readFile(path.join(tmp, "out.bin"))));
   } finally {
     await srv.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

@@ -18,22 +18,22 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { PassThrough, Readable } from "node:stream";
 import { readFileLink, stagedId, writeInfo } from "../src/cluster/links.ts";
 import { NODE_TEMP, NodeLeftoverError, openNode } from "../src/cluster/nodes.ts";
-import { filesUnder } from "./cluster_audit_helpers.ts";
-import { type PyNode, startPyNode } from "./cluster_peers.ts";
+import { filesUnder } from "./helpers/trees.ts";
 import { startClusterServe } from "./helpers/cluster.ts";
-import { localTarget, runCurl } from "./helpers/ftp_clients.ts";
+import { runCurl } from "./helpers/ftp_clients.ts";
+import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `f` with `node` frozen (SIGSTOP), thawing it afterwards whatever happens. */
-async function frozen<T>(node: PyNode, f: () => Promise<T>): Promise<T> {
+async function frozen<T>(node: TestFtpServer, f: () => Promise<T>): Promise<T> {
   process.kill(node.pid, "SIGSTOP");
   try {
     return await f();
@@ -43,10 +43,10 @@ async function frozen<T>(node: PyNode, f: () => Promise<T>): Promise<T> {
 }
 
 Deno.test("a frozen node fails fast for reads, writes and health; a cut write leaves only a named temp", async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-sick-"));
-  const py = await startPyNode(dir);
-  const node = openNode(`${py.url}?connect-timeout=2&timeout=600`, { downForMs: 100 });
-  const cut = openNode(`${py.url}?connect-timeout=2&timeout=3`);
+  const [dir, removeDir] = await tempDir("hop-sick-");
+  const py = await startPyftpdlib({ root: dir });
+  const node = openNode(`${py.loginUrl()}?connect-timeout=2&timeout=600`, { downForMs: 100 });
+  const cut = openNode(`${py.loginUrl()}?connect-timeout=2&timeout=3`);
   try {
     const body = randomBytes(100_000);
     await node.put("ab/cd/250101-120000-a.bin", Readable.from([body]), body.length);
@@ -88,25 +88,25 @@ Deno.test("a frozen node fails fast for reads, writes and health; a cut write le
     node.close();
     cut.close();
     await py.stop();
-    await fsp.rm(dir, { recursive: true, force: true });
+    await removeDir();
   }
 });
 
 Deno.test("cluster serve with a frozen node: uploads reach two healthy nodes; RETR fails over, passive and active", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-sick-"));
+  const [tmp, removeTmp] = await tempDir("hop-sick-");
   const dirs = ["a", "b", "c"].map((n) => path.join(tmp, n));
   for (const d of dirs) await fsp.mkdir(d);
-  const py = await Promise.all(dirs.map((d) => startPyNode(d)));
+  const py = await Promise.all(dirs.map((d) => startPyftpdlib({ root: d })));
   const [, , sick] = py;
   const root = path.join(tmp, "root");
   const srv = await startClusterServe([
     "--root",
     root,
-    ...py.flatMap((p) => ["--node", p.url]),
+    ...py.flatMap((p) => ["--node", p.loginUrl()]),
     "--replicas",
     "2",
   ], { cwd: tmp });
-  const t = localTarget(srv.port, "admin", srv.adminPassword!);
+  const t = srv.admin;
   const stored = async (name: string) => {
     const l = await readFileLink(path.join(root, `${name}#`));
     return l !== null && stagedId(l) === null && l.copies.length === 2 ? l : null;
@@ -167,6 +167,6 @@ Deno.test("cluster serve with a frozen node: uploads reach two healthy nodes; RE
   } finally {
     await srv.stop("SIGTERM");
     for (const p of py) await p.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

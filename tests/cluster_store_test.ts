@@ -9,41 +9,32 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
 import { NODE_TEMP } from "../src/cluster/nodes.ts";
 import { list as listQueue } from "../src/cluster/queue.ts";
-import { serveCluster } from "../src/cluster/serve.ts";
 import { storeOnce } from "../src/cluster/store.ts";
-import { type FtpTarget, runCurl, runFtplib } from "./helpers/ftp_clients.ts";
-import { startPyNode } from "./cluster_peers.ts";
+import { runCurl, runFtplib } from "./helpers/ftp_clients.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
+import { startPyftpdlib } from "./helpers/ftp_servers.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 Deno.test("store worker: a node down is replaced, then retried until the copies are complete", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
+  const [tmp, removeTmp] = await tempDir("hop-store-");
   const dirs = ["a", "b", "c"].map((n) => path.join(tmp, n));
   for (const d of dirs) await fsp.mkdir(d);
-  let py = await startPyNode(dirs[0]);
+  let py = await startPyftpdlib({ root: dirs[0] });
   const pyPort = py.port;
-  const srv = await serveCluster({
+  const { srv, admin: t } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
-    nodes: [py.url, pathToFileURL(dirs[1]).href, pathToFileURL(dirs[2]).href],
-    storeWorker: false,
+    nodes: [py.loginUrl(), pathToFileURL(dirs[1]).href, pathToFileURL(dirs[2]).href],
     retryBaseMs: 50,
     nodeDownMs: 300,
     healthEveryMs: 100,
-    engine: { loginFailDelayMs: 0 },
   });
   try {
-    const t: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     const body = randomBytes(100_000);
     await fsp.writeFile(path.join(tmp, "in"), body);
     // pyftpdlib is down: the two folder nodes get the copies.
@@ -72,7 +63,7 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
     assert.equal(r.code, 0, r.stderr);
     assert.ok(body.equals(await fsp.readFile(path.join(tmp, "out"))));
     // The node comes back: the retry completes the third copy and frees the staging area.
-    py = await startPyNode(dirs[0], pyPort);
+    py = await py.restart();
     const deadline = Date.now() + 15_000;
     for (;;) {
       await new Promise((res) => setTimeout(res, 100));
@@ -85,7 +76,7 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
     assert.ok(body.equals(await fsp.readFile(path.join(dirs[0], link.copies[0].path))));
     // The periodic health check logged the node going down and coming back.
     const seen = new RegExp(
-      `node ftp://node:\\*\\*\\*@127\\.0\\.0\\.1:${pyPort}/ is DOWN[^]*is up`,
+      `node ftp://${py.user}:\\*\\*\\*@127\\.0\\.0\\.1:${pyPort}/ is DOWN[^]*is up`,
     );
     for (let i = 0;; i++) {
       const log = await fsp.readFile(path.join(srv.root, ".log", "cluster.log"), "utf8");
@@ -101,28 +92,19 @@ Deno.test("store worker: a node down is replaced, then retried until the copies 
   } finally {
     await srv.close();
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("cluster: REST+STOR resumes a staged upload, APPE appends to a stored file", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
+  const [tmp, removeTmp] = await tempDir("hop-store-");
   await fsp.mkdir(path.join(tmp, "n"));
-  const srv = await serveCluster({
+  const { srv, admin: t } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
     nodes: [pathToFileURL(path.join(tmp, "n")).href],
     replicas: 1,
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
   });
   try {
-    const t: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     const body = Buffer.alloc(200_000);
     for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 9)) & 255;
     // ftplib: STOR the first half, then REST 100000 + STOR the second half.
@@ -163,34 +145,21 @@ Deno.test("cluster: REST+STOR resumes a staged upload, APPE appends to a stored 
     );
   } finally {
     await srv.close();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });
 
 Deno.test("store worker: a node stopped during a move, then restarted: the job is retried and completes", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-store-"));
-  const dirA = path.join(tmp, "a");
-  const dirB = path.join(tmp, "b");
-  await fsp.mkdir(dirA);
-  await fsp.mkdir(dirB);
+  const [tmp, removeTmp] = await tempDir("hop-store-");
+  const [dirA, dirB] = await makeDirs(tmp, ["a", "b"]);
   // The pyftpdlib node takes 1 MB/s: it is stopped while the copy is under way.
-  let py = await startPyNode(dirA, 0, "node", "secret", 1_000_000);
-  const pyPort = py.port;
-  const srv = await serveCluster({
+  let py = await startPyftpdlib({ root: dirA, bytesPerSecond: 1_000_000 });
+  const { srv, admin: t } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
-    nodes: [py.url, pathToFileURL(dirB).href],
-    storeWorker: false,
+    nodes: [py.loginUrl(), pathToFileURL(dirB).href],
     nodeDownMs: 200,
-    engine: { loginFailDelayMs: 0 },
   });
   try {
-    const t: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     const body = randomBytes(3_000_000);
     await fsp.writeFile(path.join(tmp, "in"), body);
     assert.equal((await runCurl(t, "/m.bin", ["-T", path.join(tmp, "in")])).code, 0);
@@ -215,7 +184,7 @@ Deno.test("store worker: a node stopped during a move, then restarted: the job i
     assert.equal(noted.length, 1);
     const entry = (await readFileLink(path.join(srv.root, ".deleted", noted[0])))!;
     assert.match(entry.copies[0].path, NODE_TEMP);
-    py = await startPyNode(dirA, pyPort);
+    py = await py.restart({ bytesPerSecond: 0 });
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
       await storeOnce(srv.ctx, srv.queue, { retryBaseMs: 50 });
@@ -233,6 +202,6 @@ Deno.test("store worker: a node stopped during a move, then restarted: the job i
   } finally {
     await srv.close();
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

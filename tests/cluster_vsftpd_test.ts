@@ -9,38 +9,25 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { readFileLink } from "../src/cluster/links.ts";
-import { serveCluster } from "../src/cluster/serve.ts";
 import { storeOnce } from "../src/cluster/store.ts";
-import { type FtpTarget, runCurl, runLftp } from "./helpers/ftp_clients.ts";
+import { runCurl, runLftp } from "./helpers/ftp_clients.ts";
+import { serveClusterInProcess } from "./helpers/cluster.ts";
 import { startPyftpdlib, startVsftpd } from "./helpers/ftp_servers.ts";
+import { makeDirs, tempDir } from "./helpers/temp.ts";
 
 Deno.test("cluster on vsftpd + pyftpdlib nodes: store, passive and active RETR, delete", async () => {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-vsftpd-"));
+  const [tmp, removeTmp] = await tempDir("hop-vsftpd-");
   await fsp.chmod(tmp, 0o755); // vsftpd's ftp user must reach its root below it
-  const dirV = path.join(tmp, "v");
-  const dirP = path.join(tmp, "p");
-  await fsp.mkdir(dirV);
-  await fsp.mkdir(dirP);
-  const vs = await startVsftpd({ root: dirV, user: "nodeuser", password: "nodepw" });
-  const py = await startPyftpdlib({ root: dirP, user: "nodeuser", password: "nodepw" });
-  const nodeUrl = (s: { port: number }) => `ftp://nodeuser:nodepw@127.0.0.1:${s.port}/`;
-  const srv = await serveCluster({
+  const [dirV, dirP] = await makeDirs(tmp, ["v", "p"]);
+  const vs = await startVsftpd({ root: dirV });
+  const py = await startPyftpdlib({ root: dirP });
+  const { srv, admin: t } = await serveClusterInProcess({
     root: path.join(tmp, "root"),
-    listen: "127.0.0.1:0",
-    nodes: [nodeUrl(vs), nodeUrl(py)],
-    storeWorker: false,
-    engine: { loginFailDelayMs: 0 },
+    nodes: [vs.loginUrl(), py.loginUrl()],
   });
   try {
-    const t: FtpTarget = {
-      host: "127.0.0.1",
-      port: srv.port,
-      user: "admin",
-      password: srv.adminPassword!,
-    };
     const body = randomBytes(2_000_000);
     await fsp.writeFile(path.join(tmp, "in.bin"), body);
     let r = await runCurl(t, "/data.bin", ["-T", path.join(tmp, "in.bin")]);
@@ -69,6 +56,6 @@ Deno.test("cluster on vsftpd + pyftpdlib nodes: store, passive and active RETR, 
     await srv.close();
     await vs.stop();
     await py.stop();
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await removeTmp();
   }
 });

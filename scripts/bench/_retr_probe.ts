@@ -19,7 +19,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { clusterLayout } from "../../src/cluster/layout.ts";
 import { writeInfo } from "../../src/cluster/links.ts";
-import { startPyNode } from "../../tests/cluster_peers.ts";
+import { startPyftpdlib } from "../../tests/helpers/ftp_servers.ts";
 import { hop, ROOT } from "./_lib.ts";
 
 const arg = (name: string, dflt: string) =>
@@ -63,7 +63,7 @@ await fsp.mkdir(path.join(nodeDir, "aa/bb"), { recursive: true });
   for (let i = 0; i < MB; i++) await fh.write(block);
   await fh.close();
 }
-const py = await startPyNode(nodeDir);
+const py = await startPyftpdlib({ root: nodeDir });
 const root = path.join(tmp, "root");
 const pre = hop();
 const serverArgs = PROF
@@ -78,7 +78,7 @@ const server = spawn(serverArgs[0], [
   "--listen",
   "127.0.0.1:0",
   "--node",
-  py.url,
+  py.loginUrl(),
 ], { stdio: ["ignore", "pipe", "pipe"] });
 const exited = new Promise((r) => server.once("exit", r));
 try {
@@ -106,7 +106,7 @@ try {
   const cluster: number[] = [];
   const cpu: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    direct.push(await curlSeconds(`ftp://node:secret@127.0.0.1:${py.port}/${rel}`));
+    direct.push(await curlSeconds(py.loginUrl(rel)));
     const c0 = cpuSeconds(server.pid!);
     const n0 = cpuSeconds(py.pid);
     cluster.push(await curlSeconds(`${url}big.bin`));

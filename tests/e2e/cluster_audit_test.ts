@@ -16,6 +16,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
+import { newLogin } from "../helpers/credentials.ts";
 import { startPyftpdlib, startVsftpd, type TestFtpServer } from "../helpers/ftp_servers.ts";
 import { runLftp } from "../helpers/ftp_clients.ts";
 import { startClusterServe } from "../helpers/cluster.ts";
@@ -41,8 +42,7 @@ function loadMachine(): () => void {
 Deno.test("audit of a healthy 2,000-file cluster on pyftpdlib, vsftpd and hop nodes: ok 5 times out of 5 under load", async () => {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-audit-e2e-"));
   await fsp.chmod(tmp, 0o755);
-  const user = `node${randomBytes(3).toString("hex")}`;
-  const password = randomBytes(12).toString("base64url");
+  const { user, password } = newLogin("node");
   const dirs = ["py", "vs", "hop"].map((n) => path.join(tmp, n));
   for (const d of dirs) await fsp.mkdir(d);
   const servers: TestFtpServer[] = [];
@@ -53,14 +53,25 @@ Deno.test("audit of a healthy 2,000-file cluster on pyftpdlib, vsftpd and hop no
     servers.push(await startPyftpdlib({ root: dirs[0], user, password }));
     servers.push(await startVsftpd({ root: dirs[1], user, password }));
     hopNode = spawnHop(
-      ["--json", "cluster", "node", "serve", "--root", dirs[2], "--listen", "127.0.0.1:0"],
+      [
+        "--json",
+        "cluster",
+        "node",
+        "serve",
+        "--root",
+        dirs[2],
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        user,
+      ],
       { env: { HOP_NODE_PASSWORD: password } },
     );
     const [line] = await hopNode.waitFor(/^\{.*"event":"node.listening".*\}$/m);
     const hopPort = JSON.parse(line).port as number;
     const nodes = [
-      ...servers.map((s) => `ftp://${user}:${password}@127.0.0.1:${s.port}/`),
-      `ftp://node:${password}@127.0.0.1:${hopPort}/`,
+      ...servers.map((s) => s.loginUrl()),
+      `ftp://${user}:${password}@127.0.0.1:${hopPort}/`,
     ];
     const root = path.join(tmp, "root");
     const target = ["--root", root, ...nodes.flatMap((n) => ["--node", n]), "--replicas", "2"];
@@ -77,12 +88,7 @@ Deno.test("audit of a healthy 2,000-file cluster on pyftpdlib, vsftpd and hop no
         );
       }
     }
-    const admin = {
-      host: "127.0.0.1",
-      port: serve.port,
-      user: "admin",
-      password: serve.adminPassword!,
-    };
+    const admin = serve.admin;
     const up = await runLftp(admin, [`mirror -R --parallel=4 ${local} /tree`], {
       timeoutMs: 600_000,
     });

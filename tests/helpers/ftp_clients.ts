@@ -9,6 +9,7 @@
 
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
+import { Client } from "basic-ftp";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,8 +22,20 @@ export interface FtpTarget {
   password: string;
 }
 
+/** A basic-ftp client logged in as `t` (its commands time out after `timeoutMs`). */
+export async function loginBasicFtp(t: FtpTarget, timeoutMs = 30_000): Promise<Client> {
+  const c = new Client(timeoutMs);
+  try {
+    await c.access(t);
+  } catch (e) {
+    c.close();
+    throw e;
+  }
+  return c;
+}
+
 /** The bytes of `name` downloaded with a basic-ftp client. */
-export async function downloadBytes(c: import("basic-ftp").Client, name: string): Promise<Buffer> {
+export async function downloadBytes(c: Client, name: string): Promise<Buffer> {
   const { Writable } = await import("node:stream");
   const parts: Uint8Array[] = [];
   await c.downloadTo(

@@ -1,7 +1,8 @@
 /**
- * Test fixtures for the cluster maintenance tests (audit, repair, cleanup, replicate,
- * node retire/lost): a cluster root with nodes (folders, or FTP servers over folders)
- * filled by writing node files and link files directly, as the store worker would.
+ * A cluster laid out by the test, for the maintenance tests (audit, repair, cleanup,
+ * replicate, node retire/lost): a cluster root with nodes (folders, or FTP servers over
+ * folders) filled by writing node files and link files directly, as the store worker
+ * would.
  *
  * @module
  */
@@ -10,9 +11,9 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { type ClusterAdmin, openClusterAdmin } from "../src/cluster/admin.ts";
-import { type FileLink, writeInfo } from "../src/cluster/links.ts";
-import { nodePathFor } from "../src/cluster/store.ts";
+import { type ClusterAdmin, openClusterAdmin } from "../../src/cluster/admin.ts";
+import { type FileLink, writeInfo } from "../../src/cluster/links.ts";
+import { nodePathFor } from "../../src/cluster/store.ts";
 
 /** A cluster under test. */
 export interface TestCluster {
@@ -96,13 +97,4 @@ export async function makeTestCluster(
     },
   };
   return t;
-}
-
-/** Every file under `dir` (relative paths, sorted). */
-export async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fsp.readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath, e.name)));
-  }
-  return out.sort();
 }

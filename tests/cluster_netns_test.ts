@@ -21,6 +21,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { readFileLink, stagedId } from "../src/cluster/links.ts";
+import { newLogin } from "./helpers/credentials.ts";
 import { hopCommand, ROOT } from "./helpers/hop.ts";
 import { counters, makeNet, type Net, type Proc, run, startIn } from "./helpers/netns.ts";
 
@@ -40,10 +41,10 @@ import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
-host, root = sys.argv[1], sys.argv[2]
+host, root, user, password = sys.argv[1:5]
 logging.basicConfig(level=logging.ERROR)
 a = DummyAuthorizer()
-a.add_user("node", "secret", root, perm="elradfmwMT")
+a.add_user(user, password, root, perm="elradfmwMT")
 class H(FTPHandler):
     permit_foreign_addresses = True  # third-party (FXP-style) sends to the client
 H.authorizer = a
@@ -64,13 +65,22 @@ Deno.test("cluster across namespaces: active RETR flows node -> client, not thro
     // Two pyftpdlib nodes, each in its namespace on its own address (fixed port: the
     // namespace is new and empty, nothing else can hold it).
     const nodeUrls: string[] = [];
+    const login = newLogin("node");
     for (const n of [n1, n2]) {
       const dir = path.join(tmp, n);
       await fsp.mkdir(dir);
-      const p = startIn(net.ns(n), ["/usr/bin/python3", "-c", NODE_SCRIPT, net.addr(n), dir]);
+      const p = startIn(net.ns(n), [
+        "/usr/bin/python3",
+        "-c",
+        NODE_SCRIPT,
+        net.addr(n),
+        dir,
+        login.user,
+        login.password,
+      ]);
       procs.push(p);
       await p.waitFor(/LISTENING (\d+)/, 15_000);
-      nodeUrls.push(`ftp://node:secret@${net.addr(n)}:2100/`);
+      nodeUrls.push(`ftp://${login.user}:${login.password}@${net.addr(n)}:2100/`);
     }
 
     // The cluster server (the binary in HOP_BIN, or deno run cli.ts).

@@ -5,6 +5,7 @@
  * that Escale pulls; for `encryption = yes` (Fernet) and `blowfish`. hop,
  * configured with the wrong encryption, refuses the relay and writes nothing.
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -26,10 +27,7 @@ for (
   Deno.test(`encryption = ${encryption}: Escale -> hop -> Escale through an encrypted relay`, async () => {
     const [dir, clean] = await tempDir("hop-escale-crypt-");
     try {
-      const relay = join(dir, "relay");
-      const esc = join(dir, "escale");
-      const hop = join(dir, "hop");
-      for (const d of [relay, esc, hop]) await mkdir(d);
+      const [relay, esc, hop] = await makeDirs(dir, ["relay", "escale", "hop"]);
       await mkdir(join(esc, "sub"));
       await writeFile(join(esc, "hello.txt"), "hello from escale\n");
       const blob = new Uint8Array(300_000).map((_, i) => (i * 131) % 251);

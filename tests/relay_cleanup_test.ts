@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
@@ -45,10 +46,7 @@ globalThis.addEventListener("unload", () => closePool());
 Deno.test("a relay lock left by a client killed mid-push is found, shown by a dry run, then removed", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await run(folderCfg(b, relay, "bob"));
     await writeFile(join(a, "big.bin"), randomBytes(16_000_000));
     await writeFile(join(a, "small.txt"), "small");
@@ -111,10 +109,7 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
 Deno.test("cleanup removes consumed updates, expired clients, temp files, guards and orphan claims", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const nowS = Math.floor(Date.now() / 1000);
     // carol registered 29 days ago and has not been seen since
     await writeFile(

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -95,10 +96,7 @@ function startClient(local: string, relay: string, name: string) {
 
 Deno.test("two folders in two long-running processes stay in sync; SIGTERM stops them cleanly", async () => {
   const [dir, clean] = await tempDir();
-  const relay = join(dir, "relay");
-  const a = join(dir, "a");
-  const b = join(dir, "b");
-  for (const d of [relay, a, b]) await mkdir(d);
+  const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
   await writeFile(join(a, "from-a.txt"), "A");
   await writeFile(join(b, "from-b.txt"), "B");
   const ca = startClient(a, relay, "alice");

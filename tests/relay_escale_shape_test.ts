@@ -5,6 +5,7 @@
  * index, a tar.bz2 read by `tarfile`), checking every archived file against
  * its index checksum, the same way an Escale puller would consume it.
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdir, utimes, writeFile } from "node:fs/promises";
@@ -83,10 +84,7 @@ print(json.dumps(report))
 Deno.test("an Escale-style reader consumes what hop pushes (topdir pages, spaces, old mtimes)", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const out = join(dir, "out");
-    for (const d of [relay, a, out]) await mkdir(d);
+    const [relay, a, out] = await makeDirs(dir, ["relay", "a", "out"]);
     await mkdir(join(a, "docs", "deep"), { recursive: true });
     await writeFile(join(a, "top file.txt"), "top");
     await utimes(join(a, "top file.txt"), 1_577_934_245, 1_577_934_245);

@@ -3,6 +3,7 @@
  * through a pyftpdlib relay (plain and explicit FTPS with a self-signed
  * certificate), and through vsftpd; the Escale fixture pulled over FTP.
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -40,9 +41,7 @@ async function pass(cfg: FolderConfig, first = false): Promise<PassResult & { wa
 }
 
 async function twoWay(dir: string, relayUrl: string, extra: Partial<FolderConfig>) {
-  const a = join(dir, "a");
-  const b = join(dir, "b");
-  for (const d of [a, b]) await mkdir(d);
+  const [a, b] = await makeDirs(dir, ["a", "b"]);
   const A = folderCfg(a, relayUrl, "alice", extra);
   const B = folderCfg(b, relayUrl, "bob", extra);
   const rb = await pass(B, true);

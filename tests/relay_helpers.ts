@@ -4,9 +4,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { chmod, cp, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, cp, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Reporter } from "../src/ui/report.ts";
 import { type FolderConfig, oneOffConfig } from "../src/relay/config.ts";
@@ -27,11 +25,8 @@ export function recorder(): Reporter & { infos: string[]; warns: string[] } {
   };
 }
 
-/** A temp dir removed by the returned function. */
-export async function tempDir(prefix = "hop-relay-"): Promise<[string, () => Promise<void>]> {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  return [d, () => rm(d, { recursive: true, force: true })];
-}
+/** Temp folders (one way to make them, in helpers/temp.ts). */
+export { tempDir } from "./helpers/temp.ts";
 
 /** Copies a fixture relay to `dest` (made writable); the shared fixtures stay untouched. */
 export async function copyFixtureRelay(caseName: string, dest: string): Promise<void> {
@@ -40,22 +35,8 @@ export async function copyFixtureRelay(caseName: string, dest: string): Promise<
   for (const f of await readdir(dest)) await chmod(join(dest, f), 0o644);
 }
 
-/** path -> sha512 of every non-hidden file under root. */
-export async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, prefix: string) => {
-    for (const d of await readdir(dir, { withFileTypes: true })) {
-      if (d.name.startsWith(".")) continue;
-      if (d.isDirectory()) await walk(join(dir, d.name), prefix + d.name + "/");
-      else {
-        out[prefix + d.name] = createHash("sha512").update(await readFile(join(dir, d.name)))
-          .digest("hex");
-      }
-    }
-  };
-  await walk(root, "");
-  return out;
-}
+/** Tree snapshots (one way to take them, in helpers/trees.ts). */
+export { snapshot } from "./helpers/trees.ts";
 
 /** mtime in whole seconds. */
 export async function mtimeOf(path: string): Promise<number> {

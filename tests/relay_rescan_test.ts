@@ -3,9 +3,10 @@
  * later passes skip reading the index while nothing changed locally, and
  * still push every local change and deletion, and still pull others' changes.
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
@@ -52,10 +53,7 @@ async function pass(
 Deno.test("rescan: unchanged pages are not read again; changes still go both ways", async () => {
   const [dir, clean] = await tempDir("hop-rescan-");
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "x.txt"), "x1");
     await writeFile(join(a, "y.txt"), "y1");
     assert.equal((await pass(a, relay, "a")).pushed, 2);
@@ -107,9 +105,7 @@ function otherRuntime(): string[] {
 Deno.test("rescan: what one runtime remembered is used by the other (no file or index read again)", async () => {
   const [dir, clean] = await tempDir("hop-rescan-rt-");
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     for (let i = 0; i < 20; i++) await writeFile(join(a, `f${i}.txt`), `file ${i}\n`);
     // times below the millisecond (Deno reports them truncated, Bun with a fraction), set by
     // touch: Deno's utimes itself keeps whole milliseconds

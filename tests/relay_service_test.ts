@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -94,9 +95,7 @@ Deno.test("hop relay start | status | stop: a sync in the background, said and s
   const [dir, clean] = await tempDir();
   const env = { XDG_STATE_HOME: join(dir, "state") };
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "x.txt"), "x");
     const start = await runHop(
       ["relay", "start", a, relay, "--client-name", "alice", "--refresh", "1"],
@@ -133,9 +132,7 @@ Deno.test("hop relay start | status | stop: a sync in the background, said and s
 Deno.test("client names: host and folder by default; a name another folder registered is refused", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const [a, b] = [join(dir, "a"), join(dir, "b")];
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "from-a.txt"), "A");
     // two folders of one host, no names given: each gets its own, b receives a's file
     assert.equal((await runHop(["relay", "sync", b, relay, "--once"])).code, 0);
@@ -178,9 +175,7 @@ Deno.test("client names: host and folder by default; a name another folder regis
 Deno.test("--dry-run says what a pass would push and pull, and changes nothing", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "one.txt"), "1");
     await writeFile(join(a, "two.txt"), "2");
     const r = await runHop(["relay", "sync", a, relay, "--dry-run", "--client-name", "alice"]);
@@ -199,9 +194,7 @@ Deno.test("--dry-run says what a pass would push and pull, and changes nothing",
 Deno.test("two sections of one file on one relay under the host's name: the second is refused", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const [a, b] = [join(dir, "a"), join(dir, "b")];
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     // no `client name`: both take the host's name, as Escale does
     const conf = `[one]\nlocal path = ${a}\nrelay path = ${relay}\nindex = 1\n\n` +
       `[two]\nlocal path = ${b}\nrelay path = ${relay}\nindex = 1\n`;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -34,10 +35,7 @@ async function once(local: string, relay: string, name: string, extra: string[] 
 Deno.test("every pass says what it did: pushed, waiting for named pullers, pulled, in sync", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const b0 = await once(b, relay, "bob");
     assert.equal(b0.code, 0, b0.stderr);
     assert.equal(b0.pass.message, `${b}: in sync`);
@@ -73,9 +71,7 @@ Deno.test("every pass says what it did: pushed, waiting for named pullers, pulle
 
 Deno.test("a second hop relay sync on one folder says who holds it; the loop says when it runs next", async () => {
   const [dir, clean] = await tempDir();
-  const relay = join(dir, "relay");
-  const a = join(dir, "a");
-  for (const d of [relay, a]) await mkdir(d);
+  const [relay, a] = await makeDirs(dir, ["relay", "a"]);
   const loop = spawnHop([
     "--json",
     "relay",
@@ -208,9 +204,7 @@ async function relayLeftovers(relay: string): Promise<string[]> {
 Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undone", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await bigFolder(a, 96);
     const p = spawnHop(["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"]);
     await p.waitFor(/"event":"progress".*"label":"pushing/, 120_000);
@@ -233,9 +227,7 @@ Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undon
 Deno.test("a second Ctrl-C stops at once; the next run removes what was cut and pushes", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await bigFolder(a, 96);
     const args = ["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"];
     const p = spawnHop(args);
@@ -311,9 +303,7 @@ Deno.test("--json progress counts across pages: totals of the pass, rate and tim
 Deno.test("-v says why each page was left alone; --log-file keeps every line with its time", async () => {
   const [dir, clean] = await tempDir();
   try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "x.txt"), "x");
     assert.equal((await once(a, relay, "alice")).code, 0);
     const log = join(dir, "sync.log");

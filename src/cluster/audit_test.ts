@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { filesUnder, makeTestCluster } from "../../tests/cluster_audit_helpers.ts";
+import { makeTestCluster } from "../../tests/helpers/cluster_fixture.ts";
+import { filesUnder } from "../../tests/helpers/trees.ts";
 import {
   applyRepairReport,
   auditCluster,

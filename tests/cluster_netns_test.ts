@@ -171,7 +171,7 @@ Deno.test("cluster across namespaces: active RETR flows node -> client, not thro
     const log = await fsp.readFile(path.join(root, ".log", "cluster.log"), "utf8");
     assert.match(
       log,
-      /RETR \/big\.bin sent by ftp:\/\/node:\*\*\*@10\.213\.[\d.]+:2100\/ straight to/,
+      /RETR \/big\.bin sent by ftp:\/\/[^:/@]+:\*\*\*@10\.213\.[\d.]+:2100\/ straight to/,
     );
 
     // Passive RETR in the same topology: proxied by the server, also intact.

@@ -60,7 +60,8 @@ Deno.test("a frozen node fails fast for reads, writes and health; a cut write le
     });
     // A write the freeze cuts off: its temporary file is named; the target stays empty.
     const feed = new PassThrough();
-    const big = randomBytes(8 * 1024 * 1024);
+    // Far more than the kernel's socket buffers hold: the writes must wait on the node.
+    const big = randomBytes(64 * 1024 * 1024);
     const writing = cut.put("ef/gh/250101-120000-c.bin", feed, big.length);
     writing.catch(() => {});
     feed.write(big.subarray(0, 1024 * 1024));

@@ -61,6 +61,7 @@ import {
   statFile,
 } from "../ftp/client.ts";
 import { lentChunks } from "../ftp/data.ts";
+import { watchStalledWrites } from "../ftp/stall.ts";
 import {
   giveReadBuffer,
   readBufferSize,
@@ -463,6 +464,7 @@ async function storeData(
   const sock = await connectData(host, port, replyTimeout);
   sock.on("error", () => {}); // reported through the pipeline or the reply
   sock.setTimeout(dataTimeout, () => sock.destroy(new Error("data connection timed out")));
+  watchStalledWrites(sock); // a node that stops reading (frozen) must not hold the store
   let flowing: Promise<void> | null = null;
   let settled = false;
   const replied = ftp.handle(`STOR ${target}`, (res, task) => {

@@ -14,6 +14,8 @@
  *   empty upload then closed the socket mid-handshake).
  * - A TLS data socket whose end is lost (Deno) is ended once the server said the
  *   transfer is complete and the socket has gone quiet.
+ * - An upload the server stops reading times out as basic-ftp means it to (Bun
+ *   fires no socket timeout while a write is pending: {@linkcode watchStalledWrites}).
  *
  * Listings are complete or fail: {@linkcode listDir} never returns a listing
  * cut short, and a file it cannot stat is left out only when the server says it
@@ -36,6 +38,7 @@ import type { FTPContext } from "basic-ftp";
 import { Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { parseTimeVal } from "./listing.ts";
+import { watchStalledWrites } from "./stall.ts";
 
 /** Where and how to log in. */
 export interface FtpConnectOptions {
@@ -308,6 +311,7 @@ function ownDataConnections(client: Client, secure: boolean): void {
       });
     });
     if (!secure) holdUntilPiped(sock);
+    watchStalledWrites(sock); // basic-ftp's idle timeout, also on uploads a server stopped reading
     ctx.dataSocket = sock;
     plain = secure ? sock : null;
     return { code: 200, message: `data connection to ${host}:${port}` };
@@ -328,6 +332,7 @@ function ownDataConnections(client: Client, secure: boolean): void {
         plain = null;
         cipherOnlyWhenSecure(secured);
         secured.setTimeout(0);
+        watchStalledWrites(secured);
         ftp._setupDefaultErrorHandlers(secured, "data socket");
         ftp._dataSocket = secured; // not the setter: it would close the socket under TLS
         // vsftpd announces the size ("(1234 bytes)") and waits for our close before its 226.

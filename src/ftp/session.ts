@@ -25,6 +25,7 @@ import { createLineReader } from "./line_reader.ts";
 import { listableName, listLine, MLST_FACTS, mlsxLine, parseTimeVal, timeVal } from "./listing.ts";
 import { baseName, joinHome, quotePath, resolveVirtual } from "./path.ts";
 import { formatReply } from "./reply.ts";
+import { watchStalledWrites } from "./stall.ts";
 import {
   type FtpAuthorizer,
   type FtpEvents,
@@ -929,6 +930,7 @@ class Session {
         this.cfg.dataTimeoutMs,
         () => sock?.destroy(new Error("data connection idle timeout")),
       );
+      watchStalledWrites(sock); // a client that stops reading a download
       this.send(
         150,
         `Opening ${this.type === "A" ? "ASCII" : "BINARY"} mode data connection for ${what}.`,
@@ -941,6 +943,7 @@ class Session {
             this.cfg.dataTimeoutMs,
             () => sock?.destroy(new Error("data connection idle timeout")),
           );
+          watchStalledWrites(sock);
           if (t.ac.signal.aborted) throw new Error("aborted");
         }
         await body(sock, t);

@@ -250,6 +250,24 @@ Deno.test("ABOR during RETR gives 426 then 226; aborted and broken uploads leave
   }, { dataTimeoutMs: 700 });
 });
 
+Deno.test("a download the client stops reading ends in 426 after the data idle timeout", async () => {
+  await withServer(async (s) => {
+    // Far more than the sockets' buffers hold, so the server's writes wait on the client.
+    fs.writeFileSync(path.join(s.root, "huge.bin"), Buffer.alloc(64 * 1024 * 1024, 7));
+    const c = await login(s);
+    try {
+      const data = await connectData(epsvPort(await c.cmd("EPSV")));
+      data.pause(); // reads nothing, as a frozen client
+      assert.equal((await c.cmd("RETR huge.bin")).code, 150);
+      assert.equal((await c.reply(120_000)).code, 426);
+      data.destroy();
+      assert.equal((await c.cmd("NOOP")).code, 200, "the session goes on");
+    } finally {
+      c.close();
+    }
+  }, { dataTimeoutMs: 700 });
+});
+
 Deno.test("control connection idle timeout closes with 421", async () => {
   await withServer(async (s) => {
     const c = await login(s);

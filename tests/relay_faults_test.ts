@@ -443,7 +443,12 @@ Deno.test("a relay that fails is retried after 1 s, 2 s, 4 s (capped at refresh)
       await rename(away, relay); // the relay is back
       await waitFor(async () => (await readdir(relay)).some((n) => n.endsWith(".data")), "a push");
       const failures = retries().length;
-      await new Promise((r) => setTimeout(r, 300)); // let the pass end
+      // let the pass that pushed end (a fixed pause was too short on a loaded machine)
+      const passEnded = () => {
+        const pushed = ev.findIndex((e) => /pushed/.test(e.msg));
+        return pushed >= 0 && ev.slice(pushed).some((e) => /^next pass in/.test(e.msg));
+      };
+      await waitFor(passEnded, "the pass that pushed to end");
       await rename(relay, away); // and gone again
       await waitFor(() => retries().length > failures, "a retry after the success");
     } finally {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CodecError, EncodeError } from "./errors.ts";
 import {
   decodePersistentIndex,
+  decodeUpdateHead,
   decodeUpdateIndex,
   encodePersistentIndex,
   encodeUpdateIndex,
@@ -14,6 +15,7 @@ import {
   parseRelayName,
   updateDataName,
   updateIndexName,
+  withUpdatePullers,
 } from "./escale_index.ts";
 import { type Rng, rng, SAFE_CHARS } from "../../tests/helpers/prng.ts";
 
@@ -253,6 +255,66 @@ Deno.test("property: update indexes round-trip (600 random cases)", () => {
     );
     assert.deepEqual(back, idx, `case ${i}: ${JSON.stringify(text)}`);
     assert.equal(encodeUpdateIndex(back), text);
+  }
+});
+
+Deno.test("update index head: pusher and pullers without the entries; pullers replaced in place", () => {
+  const entries = `n 0\na ${BLOCK.length}\n${BLOCK}b ${BLOCK.length}\n${BLOCK}`;
+  // the pusher is the first entry's with metadata
+  assert.deepEqual(decodeUpdateHead(entries, "x"), { pusher: "alice", pullers: [] });
+  assert.deepEqual(decodeUpdateHead("", "x"), { pusher: undefined, pullers: [] });
+  for (
+    const text of [
+      entries + "---pullers---\nbob",
+      entries + "---pullers---\n\nbob",
+      entries + "\n---pullers---\nbob",
+    ]
+  ) {
+    const full = decodeUpdateIndex(text, "x");
+    assert.deepEqual(decodeUpdateHead(text, "x"), { pusher: "alice", pullers: full.pullers });
+    const added = withUpdatePullers(text, [...full.pullers, "carol"], "x");
+    assert.ok(added.startsWith(text.slice(0, text.indexOf("---pullers---"))), added);
+    assert.deepEqual(decodeUpdateIndex(added, "x"), {
+      entries: full.entries,
+      pullers: ["bob", "carol"],
+    });
+  }
+  // written as the encoder writes it
+  const idx = decodeUpdateIndex(entries, "x");
+  assert.equal(
+    withUpdatePullers(new TextEncoder().encode(entries), ["bob", "carol"], "x"),
+    encodeUpdateIndex({ ...idx, pullers: ["bob", "carol"] }),
+  );
+  assert.equal(withUpdatePullers(entries + "---pullers---\nbob", [], "x"), entries);
+  assert.throws(() => withUpdatePullers(entries, ["a\nb"], "x"), EncodeError);
+  // malformed: the same errors as the full decoder, where the walk meets them
+  codecError(() => decodeUpdateHead("no-length\n", "src.index"), 1);
+  codecError(() => decodeUpdateHead(`a ${BLOCK.length}\n${BLOCK}b 999\nshort\n`, "src.index"), 7);
+  codecError(() => withUpdatePullers(`a ${BLOCK.length}\n${BLOCK}b x\n`, [], "src.index"), 7);
+  codecError(() => decodeUpdateHead(entries + "\nb 0\n", "src.index"), 15);
+});
+
+Deno.test("property: update index heads agree with the full decoder (600 random cases)", () => {
+  const r = rng(0x5eed4);
+  for (let i = 0; i < 600; i++) {
+    const idx = {
+      entries: Array.from({ length: r.int(0, 6) }, () => ({
+        path: randomPath(r),
+        meta: r.chance(0.2) ? null : randomMeta(r, false),
+      })),
+      pullers: Array.from({ length: r.int(0, 3) }, () => r.string(SAFE_CHARS + " é", 1, 10)),
+    };
+    const text = encodeUpdateIndex(idx);
+    const head = decodeUpdateHead(text, `case${i}`);
+    assert.deepEqual(head, {
+      pusher: idx.entries.find((e) => e.meta)?.meta?.pusher,
+      pullers: idx.pullers,
+    });
+    const more = [...idx.pullers, "zed"];
+    assert.equal(
+      withUpdatePullers(text, more, `case${i}`),
+      encodeUpdateIndex({ ...idx, pullers: more }),
+    );
   }
 });
 

@@ -8,6 +8,7 @@
 import { compressBytes, decompressBytes } from "../archive/bzip2.ts";
 import {
   decodePersistentIndex,
+  decodeUpdateHead,
   decodeUpdateIndex,
   encodePersistentIndex,
   encodeUpdateIndex,
@@ -15,7 +16,9 @@ import {
   indexName,
   parseRelayName,
   type UpdateIndex,
+  type UpdateIndexHead,
   updateIndexName,
+  withUpdatePullers,
 } from "../codec/escale_index.ts";
 import { DELETED_PREFIX, parseClientFileName } from "./hopfiles.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
@@ -107,6 +110,34 @@ export async function readUpdateIndex(
 ): Promise<UpdateIndex> {
   const name = updateIndexName(page, time);
   return decodeUpdateIndex(await io.readBytes(name), name);
+}
+
+/** Reads `.P.T.index` for its pusher and pullers only (its entries are walked, not built). */
+export async function readUpdateIndexHead(
+  io: RelayIO,
+  page: string,
+  time: number,
+): Promise<UpdateIndexHead> {
+  const name = updateIndexName(page, time);
+  return decodeUpdateHead(await io.readBytes(name), name);
+}
+
+/**
+ * Adds `client` to the pullers of `.P.T.index` (read again now: other pullers may have
+ * registered; a name is never dropped) and writes it back atomically, its entries
+ * unchanged. Returns the pullers written.
+ */
+export async function addUpdatePuller(
+  io: RelayIO,
+  page: string,
+  time: number,
+  client: string,
+): Promise<string[]> {
+  const name = updateIndexName(page, time);
+  const bytes = await io.readBytes(name);
+  const pullers = [...decodeUpdateHead(bytes, name).pullers, client];
+  await io.write(name, new TextEncoder().encode(withUpdatePullers(bytes, pullers, name)));
+  return pullers;
 }
 
 /** Writes `.P.T.index` atomically. */

@@ -28,12 +28,12 @@ import { stepProgress } from "./progress.ts";
 import { readTombstones } from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import {
+  addUpdatePuller,
   entryBase,
   type PageView,
   readPersistentIndex,
   readUpdateIndex,
   writePersistentIndex,
-  writeUpdateIndex,
 } from "./pages.ts";
 import { pathSelected } from "./config.ts";
 import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
@@ -224,9 +224,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
     }
     // register as a puller: re-read under the lock and merge, never drop a name
     await held.verify();
-    const now = await readUpdateIndex(io, view.page, upd.time);
-    const pullers = [...now.pullers.filter((p) => p !== ""), cfg.clientName];
-    await writeUpdateIndex(io, view.page, upd.time, { entries: now.entries, pullers });
+    const pullers = await addUpdatePuller(io, view.page, upd.time, cfg.clientName);
     const listing = await io.list();
     const clients = listing.filter((f) => f.name.startsWith(".hop-client-"));
     const expected = await expectedFromListing(

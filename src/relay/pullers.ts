@@ -19,6 +19,7 @@ import {
   byPath,
   readPersistentIndex,
   readUpdateIndex,
+  readUpdateIndexHead,
   type UpdateFiles,
   viewRelay,
   writePersistentIndex,
@@ -177,12 +178,12 @@ export async function readUpdateHead(
   ) {
     return known;
   }
-  const idx = await readUpdateIndex(io, page, time);
+  const idx = await readUpdateIndexHead(io, page, time);
   const head: UpdateHead = {
     mtimeMs: file.mtimeMs,
     size: file.size,
     readAt: nowMs,
-    pusher: updatePusher(idx.entries),
+    pusher: idx.pusher,
     pullers: idx.pullers,
   };
   heads[file.name] = head;

@@ -32,6 +32,7 @@ import { randomBytes } from "node:crypto";
 import { serveFolder, type ServeFolderOptions } from "../../src/ftp/node_serve.ts";
 import { type Login, newLogin } from "./credentials.ts";
 import type { FtpTarget } from "./ftp_clients.ts";
+import { inNetns } from "./netns.ts";
 
 /** What every running test server says about itself. */
 export interface RunningFtpServer {
@@ -82,6 +83,11 @@ export interface TestServerOptions {
   python?: string;
   /** pyftpdlib only: data transfers limited to this many bytes per second (a slow node). */
   bytesPerSecond?: number;
+  /**
+   * pyftpdlib only: serve inside this network namespace (made by the test), on
+   * its own 127.0.0.1; then `port` may be 21 (a client that ignores ports).
+   */
+  netns?: string;
 }
 
 const PYTHON = "/usr/bin/python3";
@@ -192,9 +198,8 @@ export async function startPyftpdlib(options: TestServerOptions): Promise<TestFt
     cert: opts.tls?.cert,
     key: opts.tls?.key,
   };
-  const child = spawn(PYTHON, ["-c", PYFTPD_SCRIPT, JSON.stringify(cfg)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const argv = inNetns(opts.netns, [PYTHON, "-c", PYFTPD_SCRIPT, JSON.stringify(cfg)]);
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => {
     if (stderr.length < 20_000) stderr += d;
@@ -213,7 +218,8 @@ export async function startPyftpdlib(options: TestServerOptions): Promise<TestFt
       child.once("error", reject);
       setTimeout(() => reject(new Error(`pyftpdlib did not start in 15 s: ${stderr}`)), 15_000);
     });
-    await waitForBanner(port);
+    // in a namespace the port is not reachable from here; it listens before printing it
+    if (!opts.netns) await waitForBanner(port);
     return server(port, opts, child.pid!, stop, startPyftpdlib);
   } catch (e) {
     await stop();

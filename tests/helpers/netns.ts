@@ -33,6 +33,14 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<st
 
 export const ip = (...args: string[]) => run("ip", args);
 
+/**
+ * `argv` run inside namespace `ns` (`ip netns exec`, which execs the command: the pid
+ * is the command's), or `argv` as is without one.
+ */
+export function inNetns(ns: string | undefined, argv: string[]): string[] {
+  return ns ? ["ip", "netns", "exec", ns, ...argv] : argv;
+}
+
 /** A long-running process inside a namespace, stopped by its pid. */
 export interface Proc {
   pid: number;
@@ -43,8 +51,8 @@ export interface Proc {
 }
 
 export function startIn(ns: string, cmd: string[], cwd?: string): Proc {
-  // `ip netns exec` enters the namespace and execs the command: the pid is the command's.
-  const child: ChildProcess = spawn("ip", ["netns", "exec", ns, ...cmd], {
+  const [bin, ...args] = inNetns(ns, cmd);
+  const child: ChildProcess = spawn(bin, args, {
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -106,22 +106,72 @@ Deno.test("two folders stay in sync through a folder relay: add, modify, delete,
     );
     assert.ok(!pidx2.some((e) => e.path === "sub/b with space.txt"));
 
-    // both change a.txt: nothing lost, a conflict copy on both sides
+    // both change a.txt: nothing lost; alice's reached the relay first and keeps the name,
+    // bob's becomes his conflict copy (named after him and its mtime), which reaches alice
     await put(a, "a.txt", "alice's version");
-    await put(b, "a.txt", "bob's version");
+    await put(b, "a.txt", "bob's version", 1_700_000_000);
     await pass(A);
     const pb = await pass(B);
-    assert.equal(pb.conflicts.length, 1);
-    assert.match(pb.conflicts[0], /^a\.conflict-alice-\d{8}-\d{6}\.txt$/);
-    assert.equal(await readFile(join(b, "a.txt"), "utf8"), "bob's version");
-    assert.equal(await readFile(join(b, pb.conflicts[0]), "utf8"), "alice's version");
+    assert.deepEqual(pb.conflicts, ["a.conflict-bob-20231114-221320.txt"]);
+    assert.match(
+      pb.warns.join("\n"),
+      /conflict on a\.txt: .*alice's version reached the relay first/,
+    );
+    assert.equal(await readFile(join(b, "a.txt"), "utf8"), "alice's version");
+    assert.equal(await readFile(join(b, pb.conflicts[0]), "utf8"), "bob's version");
     await pass(A);
     const sa = await snapshot(a);
     assert.deepEqual(sa, await snapshot(b));
-    assert.equal(await readFile(join(a, "a.txt"), "utf8"), "bob's version");
+    assert.equal(await readFile(join(a, "a.txt"), "utf8"), "alice's version");
+    assert.equal(await readFile(join(a, pb.conflicts[0]), "utf8"), "bob's version");
     // a pass with nothing new does nothing
     const quiet = await pass(A);
     assert.equal(quiet.pushed + quiet.pulled + quiet.errors, 0);
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("a client that missed an update asks for it; a client that has it sends it", async () => {
+  const [dir, clean] = await tempDir();
+  try {
+    const relay = join(dir, "relay");
+    await mkdir(relay);
+    const [A, B, C] = ["ann", "ben", "cat"].map((n) => folderCfg(join(dir, n), relay, n));
+    for (const c of [A, B, C]) {
+      await mkdir(c.localPath);
+      await pass(c, true);
+    }
+    await put(A.localPath, "doc.txt", "version one", 1_600_000_000);
+    await pass(A);
+    await pass(B);
+    await pass(C);
+    assert.equal(await readFile(join(C.localPath, "doc.txt"), "utf8"), "version one");
+    // B's edit is pushed; the update goes before C takes it (as an Escale client removes
+    // every update it reads): C lacks the version the index names
+    await put(B.localPath, "doc.txt", "version two", 1_600_000_100);
+    assert.equal((await pass(B)).pushed, 1);
+    for (const n of await readdir(relay)) {
+      if (/^\.0\.\d+\.(index|data)$/.test(n)) await rm(join(relay, n));
+    }
+    await pass(C); // asks; its file is left as it was, not pushed back over B's
+    const asked = JSON.parse(await readFile(join(relay, ".hop-requests-0"), "utf8"));
+    assert.deepEqual(asked.requests["doc.txt"].by, ["cat"]);
+    assert.equal(await readFile(join(C.localPath, "doc.txt"), "utf8"), "version one");
+    await pass(A); // A did not get it either: asks too
+    await pass(B); // B has it: sends it, out of an Escale client's sight
+    assert.ok((await readdir(relay)).some((n) => /^\.hop-send-0-\d+\.data$/.test(n)));
+    await pass(C);
+    await pass(A);
+    for (const c of [A, C]) {
+      assert.equal(await readFile(join(c.localPath, "doc.txt"), "utf8"), "version two");
+      assert.equal((await stat(join(c.localPath, "doc.txt"))).mtimeMs, 1_600_000_100_000);
+    }
+    // once everyone has it: no request, no send left
+    await pass(C);
+    await pass(A);
+    const left = (await readdir(relay)).filter((n) => /^\.hop-(send|requests)-/.test(n));
+    assert.deepEqual(left, []);
   } finally {
     await clean();
   }

@@ -31,7 +31,7 @@ import {
   type RelayMode,
   type SectionError,
 } from "./config.ts";
-import { forgetClient, readClients, readTombstones } from "./hopfiles.ts";
+import { forgetClient, readClients, readRequests, readTombstones } from "./hopfiles.ts";
 import { readLock } from "./lock.ts";
 import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, updatePusher } from "./pullers.ts";
@@ -481,6 +481,7 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
     const v = view.pages.get(page);
     const index = v?.index ? await readPersistentIndex(io, page) : [];
     const tombs = v?.deleted ? await readTombstones(io, page) : {};
+    const requests = v?.requests ? await readRequests(io, page) : {};
     const st: PageStatus = {
       page,
       indexed: index.length,
@@ -514,7 +515,7 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
       if (l) st.lock = { owner: l.info.owner, mode: l.info.mode ?? "?", ageSeconds: l.ageSeconds };
     }
     if (cfg.mode !== "download") {
-      const plan = await planPush(ctx, page, scan, index, tombs);
+      const plan = await planPush(ctx, page, scan, index, tombs, requests);
       st.wouldPush = plan.changes.length;
       st.wouldDelete = plan.deletions.length;
     }

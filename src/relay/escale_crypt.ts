@@ -30,6 +30,7 @@ import { Blowfish } from "egoroof-blowfish";
 import { parseRelayName } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import { type EscaleCipher, fernetKeyBytes } from "./config.ts";
+import { parseSendName } from "./hopfiles.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -135,9 +136,9 @@ export function blowfishDecrypt(key: Uint8Array, data: Uint8Array, name: string)
   return blowfishOfb(key, data.subarray(0, 8), data.subarray(8));
 }
 
-/** True for the files Escale encrypts: update archives. */
+/** True for the files Escale encrypts: update archives (and hop's sends, archives alike). */
 export function isEscaleEncrypted(name: string): boolean {
-  return parseRelayName(name)?.kind === "update-data";
+  return parseRelayName(name)?.kind === "update-data" || parseSendName(name)?.kind === "data";
 }
 
 /** Encrypts a file's content with the folder's cipher. */
@@ -202,7 +203,8 @@ export async function relayEncryption(
   // a complete update's archive (a lone archive may be the leftover of a cut push)
   const names = new Set(listing.map((f) => f.name));
   const data = listing.find((f) =>
-    isEscaleEncrypted(f.name) && f.size > 0 && names.has(f.name.replace(/\.data$/, ".index"))
+    parseRelayName(f.name)?.kind === "update-data" && f.size > 0 &&
+    names.has(f.name.replace(/\.data$/, ".index"))
   );
   if (!data) return undefined;
   let head: Uint8Array;

@@ -6,6 +6,12 @@
  *   registrations can never erase each other.
  * - `.hop-deleted-<page>`: the deletions of a page (JSON: path -> checksum of
  *   the deleted version, time, client), written under the page's `w` lock.
+ * - `.hop-send-<page>-<time>.data` / `.json`: versions sent to the hop clients
+ *   that asked for them, out of Escale's sight (see `sends.ts`).
+ * - `.hop-requests-<page>`: the entries of a page's index that a client took
+ *   out so that the clients holding a version send it again (`resend`), or so
+ *   that the Escale clients send back what they have (`echo`); written under
+ *   the page's `w` lock. See `requests.ts`.
  *
  * Client names are percent-encoded in file names (no `.`), so no name can
  * make a file that Escale would take for a page index.
@@ -19,6 +25,8 @@ import type { RelayFile, RelayIO } from "./io.ts";
 export const CLIENT_PREFIX = ".hop-client-";
 /** File name prefix of deletion records. */
 export const DELETED_PREFIX = ".hop-deleted-";
+/** File name prefix of re-send requests. */
+export const REQUESTS_PREFIX = ".hop-requests-";
 
 /** Relay file name of a client's registration. */
 export function clientFileName(name: string): string {
@@ -140,4 +148,101 @@ export async function writeTombstones(
     return;
   }
   await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, deleted: keep })));
+}
+
+/**
+ * A version clients asked for. `resend`: hop clients holding it send it
+ * (`sends.ts`); when only an Escale client may have it, its entry is also
+ * taken out of the page index, since Escale pushes every file missing from
+ * the index. `echo`: the entry was taken out so that the Escale clients send
+ * back what they have; hop clients wait.
+ */
+export interface SendRequest {
+  kind: "resend" | "echo";
+  checksum: string;
+  /** The version's mtime (whole seconds), pusher and `base:` line, as the index had them. */
+  timestamp: number;
+  pusher: string;
+  base?: string | null;
+  /** The clients waiting for it. */
+  by: string[];
+  /** When it was first asked for (Unix seconds). */
+  since: number;
+}
+
+/** Relay file name of a page's requests. */
+export function requestsFileName(page: string): string {
+  return REQUESTS_PREFIX + page;
+}
+
+/** Reads a page's requests ({} when there are none). */
+export async function readRequests(
+  io: RelayIO,
+  page: string,
+): Promise<Record<string, SendRequest>> {
+  const name = requestsFileName(page);
+  if (!(await io.stat(name))) return {};
+  const text = new TextDecoder().decode(await io.readBytes(name));
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && parsed.v === 1 && typeof parsed.requests === "object") {
+      const out: Record<string, SendRequest> = {};
+      for (const [p, q] of Object.entries(parsed.requests as Record<string, SendRequest>)) {
+        if (q && typeof q.checksum === "string" && Array.isArray(q.by)) out[p] = q;
+      }
+      return out;
+    }
+  } catch {
+    // fall through
+  }
+  throw new HopError(`relay file ${name} on ${io.label} is damaged`, {
+    hint: "Remove it; the files it asked for are then asked for again by the clients that " +
+      "need them.",
+  });
+}
+
+/** Days a request nobody answered is kept. */
+export const REQUEST_DAYS = 30;
+
+/** Writes a page's requests (removing the file when none is left, or too old). */
+export async function writeRequests(
+  io: RelayIO,
+  page: string,
+  requests: Record<string, SendRequest>,
+  nowSeconds: number,
+): Promise<void> {
+  const keep: Record<string, SendRequest> = {};
+  for (const [p, r] of Object.entries(requests)) {
+    if (nowSeconds - r.since < REQUEST_DAYS * 86400) keep[p] = r;
+  }
+  const name = requestsFileName(page);
+  if (Object.keys(keep).length === 0) {
+    await io.delete(name);
+    return;
+  }
+  await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, requests: keep })));
+}
+
+/** File name prefix of sends. */
+export const SEND_PREFIX = ".hop-send-";
+
+/** The two files of a send. */
+export interface SendFiles {
+  time: number;
+  list?: RelayFile;
+  data?: RelayFile;
+}
+
+/** `.hop-send-P-T.json` / `.data`. */
+export function sendName(page: string, time: number, kind: "list" | "data"): string {
+  return `${SEND_PREFIX}${page}-${time}.${kind === "list" ? "json" : "data"}`;
+}
+
+/** Page, time and kind of a send's file name, or null for any other name. */
+export function parseSendName(
+  name: string,
+): { page: string; time: number; kind: "list" | "data" } | null {
+  const m = /^\.hop-send-([^./]+)-([0-9]{1,15})\.(json|data)$/.exec(name);
+  if (!m) return null;
+  return { page: m[1], time: Number(m[2]), kind: m[3] === "json" ? "list" : "data" };
 }

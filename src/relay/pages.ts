@@ -20,8 +20,15 @@ import {
   updateIndexName,
   withUpdatePullers,
 } from "../codec/escale_index.ts";
-import { DELETED_PREFIX, parseClientFileName } from "./hopfiles.ts";
+import {
+  DELETED_PREFIX,
+  parseClientFileName,
+  parseSendName,
+  REQUESTS_PREFIX,
+  type SendFiles,
+} from "./hopfiles.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
+import type { SyncContext } from "./sync.ts";
 
 /** One update of a page: its two files (either may be missing while being written). */
 export interface UpdateFiles {
@@ -38,6 +45,10 @@ export interface PageView {
   updates: UpdateFiles[];
   lock?: RelayFile;
   deleted?: RelayFile;
+  /** `.hop-requests-P`: versions clients asked to be sent again. */
+  requests?: RelayFile;
+  /** `.hop-send-P-T.*`: versions sent to the hop clients that asked, oldest first. */
+  sends?: SendFiles[];
 }
 
 /** A relay listing, by page. */
@@ -68,6 +79,20 @@ export function viewRelay(files: RelayFile[]): RelayView {
       if (/^[^./]+$/.test(p)) page(p).deleted = f;
       continue;
     }
+    const send = parseSendName(f.name);
+    if (send) {
+      const v = page(send.page);
+      let s = (v.sends ??= []).find((x) => x.time === send.time);
+      if (!s) v.sends.push(s = { time: send.time });
+      if (send.kind === "list") s.list = f;
+      else s.data = f;
+      continue;
+    }
+    if (f.name.startsWith(REQUESTS_PREFIX)) {
+      const p = f.name.slice(REQUESTS_PREFIX.length);
+      if (/^[^./]+$/.test(p)) page(p).requests = f;
+      continue;
+    }
     const n = parseRelayName(f.name);
     if (!n) continue;
     const v = page(n.page);
@@ -80,7 +105,10 @@ export function viewRelay(files: RelayFile[]): RelayView {
       else u.data = f;
     }
   }
-  for (const v of pages.values()) v.updates.sort((a, b) => a.time - b.time);
+  for (const v of pages.values()) {
+    v.updates.sort((a, b) => a.time - b.time);
+    v.sends?.sort((a, b) => a.time - b.time);
+  }
   return { pages, clients, files };
 }
 
@@ -92,12 +120,21 @@ export async function readPersistentIndex(io: RelayIO, page: string): Promise<In
   return decodePersistentIndex(decompressBytes(bytes, name), name);
 }
 
-/** Encodes, compresses and writes `.P.index` atomically. */
+/**
+ * Encodes, compresses and writes `.P.index` atomically. A page left with no
+ * entry loses its index file instead: Escale 0.7.13 crashes on an empty
+ * persistent index (`UnboundLocalError` in `read_index`, leaving its `r`
+ * lock), and reads a missing one as a page to fill again.
+ */
 export async function writePersistentIndex(
   io: RelayIO,
   page: string,
   entries: IndexEntry[],
 ): Promise<void> {
+  if (entries.length === 0) {
+    await io.delete(indexName(page));
+    return;
+  }
   const text = new TextEncoder().encode(encodePersistentIndex(entries));
   await io.write(indexName(page), compressBytes(text));
 }
@@ -160,4 +197,18 @@ export function entryBase(e: IndexEntry): string | null | undefined {
   const b = e.meta?.extra.find(([k]) => k === "base")?.[1];
   if (b === undefined) return undefined; // not hop-pushed
   return b === "-" ? null : b;
+}
+
+/** `.P.index` of a page, read again only when its relay mtime or size changed. */
+export async function readIndexCached(
+  ctx: Pick<SyncContext, "io" | "indexCache" | "now">,
+  page: string,
+  file: RelayFile,
+): Promise<IndexEntry[]> {
+  const c = ctx.indexCache.get(page);
+  if (c && c.mtimeMs === file.mtimeMs && c.size === file.size) return c.entries;
+  const readAt = ctx.now();
+  const entries = await readPersistentIndex(ctx.io, page);
+  ctx.indexCache.set(page, { mtimeMs: file.mtimeMs, size: file.size, readAt, entries });
+  return entries;
 }

@@ -1,11 +1,12 @@
 /**
  * Pulling one page: consume its update under the page's `r` lock (extract
  * into a staging folder under `.hop/` with the safe extractor, verify every
- * file's checksum, then rename it into place and set its mtime), detect
- * conflicts (both sides changed since they last agreed: keep both, the
- * incoming one renamed `name.conflict-<pusher>-<date>.ext`), register as a
- * puller, and remove the update once everyone expected consumed it. Also the
- * application of other clients' deletions.
+ * file's checksum, then rename it into place and set its mtime), decide each
+ * file with `reconcile.ts` (both sides changed: the incoming version takes
+ * the name and the local one becomes a conflict copy, which this client
+ * reports and pushes as a new file), register as a puller, and remove the
+ * update once everyone expected consumed it. Also the application of other
+ * clients' deletions.
  *
  * Nothing is ever written outside the folder: index paths are checked before
  * anything is extracted, the extractor refuses unsafe entries, and no parent
@@ -15,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
-import { lstat, mkdir, rm, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdir, rename, rm, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { extractArchive, type ExtractedEntry } from "../archive/extract.ts";
 import { syncFolder } from "../durable.ts";
@@ -26,17 +27,23 @@ import { formatBytes } from "../ui/report.ts";
 import { abortable, counted } from "./abortable.ts";
 import { stepProgress } from "./progress.ts";
 import { readTombstones } from "./hopfiles.ts";
+import {
+  conflictName,
+  decideIncoming,
+  type IncomingAction,
+  type PathState,
+  type RelayVersion,
+} from "./reconcile.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import {
   addUpdatePuller,
   entryBase,
   type PageView,
-  readPersistentIndex,
+  readIndexCached,
   readUpdateIndex,
-  writePersistentIndex,
 } from "./pages.ts";
-import { pathSelected } from "./config.ts";
 import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
+import type { RelayFile } from "./io.ts";
 import { isHiddenPath, type LocalFile, STATE_DIR, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
@@ -64,20 +71,6 @@ export interface PullResult {
   skipped?: "busy" | "consumed" | "own" | "none" | "incomplete";
   /** The update was removed after this pull (everyone consumed it). */
   removed?: boolean;
-  /** Files deleted by a hop client that a client unaware of deletions sent again: ignored. */
-  resentDeleted?: number;
-}
-
-/** `dir/name.conflict-<client>-<YYYYMMDD-HHMMSS>.ext` for `dir/name.ext`. */
-export function conflictName(path: string, client: string, date: Date): string {
-  const stamp = date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  const slash = path.lastIndexOf("/");
-  const dir = path.slice(0, slash + 1);
-  const base = path.slice(slash + 1);
-  const dot = base.lastIndexOf(".");
-  const safeClient = client.replace(/[^A-Za-z0-9_-]/g, "_");
-  const tag = `.conflict-${safeClient}-${stamp}`;
-  return dot > 0 ? `${dir}${base.slice(0, dot)}${tag}${base.slice(dot)}` : `${dir}${base}${tag}`;
 }
 
 /** Why an index path may not be written locally, or undefined when it may. */
@@ -90,7 +83,7 @@ export function localPathProblem(path: string): string | undefined {
 }
 
 /** The local state of a path: its checksum, or why it is not a regular file. */
-async function localSum(
+export async function localSum(
   ctx: SyncContext,
   path: string,
 ): Promise<{ sum?: string; file?: LocalFile; blocked?: boolean }> {
@@ -122,30 +115,83 @@ function ensureParents(root: string, path: string, known: Set<string>): void {
   }
 }
 
-type Action = "write" | "overwrite" | "conflict";
-
 interface Planned {
   entry: IndexEntry;
-  action: Action;
+  action: Exclude<IncomingAction, "agree">;
   /** Local file as seen when planning (to detect a change before replacing it). */
   seen?: LocalFile;
 }
 
+/** The relay version an index or update entry describes (entries with metadata only). */
+export function versionOf(e: IndexEntry): RelayVersion {
+  const m = e.meta!;
+  return { checksum: m.checksum, timestamp: m.timestamp, pusher: m.pusher, base: entryBase(e) };
+}
+
+/** What this client knows of `path`, its local checksum being `local`. */
+export function pathState(ctx: SyncContext, path: string, local: string | undefined): PathState {
+  const st = ctx.state;
+  return {
+    local,
+    base: Object.hasOwn(st.base, path) ? st.base[path] : undefined,
+    wanted: st.wanted && Object.hasOwn(st.wanted, path) ? st.wanted[path] : undefined,
+    unconfirmed: st.unconfirmed?.[pageOf(path, ctx.cfg.pageDepth)]?.[path]?.checksum,
+  };
+}
+
 /**
- * Decides what to do with an incoming entry, given the local checksum `l`,
- * the agreed base `b` and the pusher's base `pb` (undefined: not hop-pushed).
+ * Records that this client now has `r` for `path`: its new base; a version
+ * it was waiting for arrived; a version it pushed is confirmed when an Escale
+ * client sent the same content back, and forgotten when replaced.
  */
-export function decide(
-  r: string,
-  l: string | undefined,
-  b: string | undefined,
-  pb: string | null | undefined,
-  conservative: boolean,
-): Action | "agree" {
-  if (l === r) return "agree";
-  if (l === undefined) return "write";
-  if (!conservative && l === b && (pb === undefined || pb === l)) return "overwrite";
-  return "conflict";
+export function settle(ctx: SyncContext, path: string, r: RelayVersion): void {
+  setBase(ctx.state, path, r.checksum);
+  if (ctx.state.wanted) delete ctx.state.wanted[path];
+  const u = ctx.state.unconfirmed?.[pageOf(path, ctx.cfg.pageDepth)];
+  if (u && Object.hasOwn(u, path) && (u[path].checksum !== r.checksum || r.base === undefined)) {
+    forgetUnconfirmed(ctx, path);
+  }
+}
+
+/** Stops waiting for an Escale client to confirm this client's version of `path`. */
+export function forgetUnconfirmed(ctx: SyncContext, path: string): void {
+  const page = pageOf(path, ctx.cfg.pageDepth);
+  const u = ctx.state.unconfirmed?.[page];
+  if (!u || !Object.hasOwn(u, path)) return;
+  delete u[path];
+  if (Object.keys(u).length === 0) delete ctx.state.unconfirmed![page];
+}
+
+/**
+ * Renames the local file at `path` to its conflict copy (this client's name
+ * and the file's mtime); returns the copy's path. When a copy of that name
+ * already holds the same content, the local file is just removed.
+ */
+export async function keepLocalAsCopy(ctx: SyncContext, path: string): Promise<string> {
+  const root = ctx.cfg.localPath;
+  const abs = join(root, path);
+  const st = await lstat(abs);
+  if (!st.isFile()) {
+    throw new HopError(`cannot keep ${path} as a conflict copy: it is not a regular file`, {
+      hint: "Move it away; the relay's version is then fetched on the next pass.",
+    });
+  }
+  const file = { path, size: st.size, mtimeMs: wholeMs(st.mtimeMs) };
+  const sum = await ctx.cache.checksum(file);
+  for (let n = 1;; n++) {
+    const copy = conflictName(path, ctx.cfg.clientName, Math.floor(st.mtimeMs / 1000), n);
+    const there = await lstat(join(root, copy)).catch(() => null);
+    if (there) {
+      if (!there.isFile()) continue;
+      const other = { path: copy, size: there.size, mtimeMs: wholeMs(there.mtimeMs) };
+      if ((await ctx.cache.checksum(other)) !== sum) continue;
+      await unlink(abs);
+      return copy;
+    }
+    await rename(abs, join(root, copy));
+    ctx.cache.remember({ ...file, path: copy }, sum);
+    return copy;
+  }
 }
 
 /** Consumes the update of a page if this client should. */
@@ -178,50 +224,10 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
     }
     const idx = await readUpdateIndex(io, view.page, upd.time);
     if (idx.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" as const };
-    for (const e of idx.entries) {
-      const why = localPathProblem(e.path);
-      if (why) {
-        throw new HopError(
-          `update ${upd.index!.name} on ${io.label} names ${JSON.stringify(e.path)}: ${why}; ` +
-            "the update is refused",
-          { hint: "Something other than an Escale or hop client wrote that relay file." },
-        );
-      }
-      if (!e.meta) {
-        throw new HopError(`update ${upd.index!.name}: entry ${e.path} has no metadata`, {
-          hint: "The update is refused; ask its pusher to push again.",
-        });
-      }
-      if (pageOf(e.path, cfg.pageDepth) !== view.page) {
-        ctx.reporter.warn(
-          `${upd.index!.name}: ${e.path} belongs to page ${
-            pageOf(e.path, cfg.pageDepth)
-          } with this client's index setting; check that every client uses the same \`index\``,
-        );
-      }
-    }
-    const plan: Planned[] = [];
-    const conservative = cfg.mode === "conservative";
-    const tombs = await readTombstones(io, view.page);
-    for (const e of idx.entries) {
-      const r = e.meta!.checksum;
-      if (tombs[e.path]?.checksum === r && entryBase(e) === undefined) {
-        // a client unaware of deletions (Escale) sent a deleted file again: keep it deleted
-        res.resentDeleted = (res.resentDeleted ?? 0) + 1;
-        continue;
-      }
-      const loc = await localSum(ctx, e.path);
-      if (loc.blocked) {
-        plan.push({ entry: e, action: "conflict" });
-        continue;
-      }
-      const d = decide(r, loc.sum, ctx.state.base[e.path], entryBase(e), conservative);
-      if (d === "agree") setBase(ctx.state, e.path, r);
-      else plan.push({ entry: e, action: d, seen: loc.file });
-    }
-    if (plan.length > 0) {
-      await placeFiles(ctx, view.page, upd.data!.name, upd.data!.size, plan, res, pusher);
-    }
+    const got = await pullEntries(ctx, view.page, upd.index!.name, upd.data!, idx.entries);
+    res.files = got.files;
+    res.bytes = got.bytes;
+    res.conflicts = got.conflicts;
     // register as a puller: re-read under the lock and merge, never drop a name
     await held.verify();
     const pullers = await addUpdatePuller(io, view.page, upd.time, cfg.clientName);
@@ -241,6 +247,71 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
   });
 }
 
+/**
+ * Takes the entries of an update (or of a send) whose archive is `data`,
+ * decided one by one against the local folder; `source` names the list in
+ * messages. Refuses the whole list if one path may not be written here.
+ */
+export async function pullEntries(
+  ctx: SyncContext,
+  page: string,
+  source: string,
+  data: RelayFile,
+  entries: IndexEntry[],
+): Promise<PullResult> {
+  const { cfg, io } = ctx;
+  const res: PullResult = { files: 0, bytes: 0, conflicts: [] };
+  for (const e of entries) {
+    const why = localPathProblem(e.path);
+    if (why) {
+      throw new HopError(
+        `${source} on ${io.label} names ${JSON.stringify(e.path)}: ${why}; it is refused`,
+        { hint: "Something other than an Escale or hop client wrote that relay file." },
+      );
+    }
+    if (!e.meta) {
+      throw new HopError(`${source}: entry ${e.path} has no metadata`, {
+        hint: "It is refused; ask its pusher to push again.",
+      });
+    }
+    if (pageOf(e.path, cfg.pageDepth) !== page) {
+      ctx.reporter.warn(
+        `${source}: ${e.path} belongs to page ${
+          pageOf(e.path, cfg.pageDepth)
+        } with this client's index setting; check that every client uses the same \`index\``,
+      );
+    }
+  }
+  const plan: Planned[] = [];
+  const conservative = cfg.mode === "conservative";
+  for (const e of entries) {
+    const r = versionOf(e);
+    const loc = await localSum(ctx, e.path);
+    if (loc.blocked) {
+      plan.push({ entry: e, action: "copy-incoming" });
+      continue;
+    }
+    const d = decideIncoming(r, pathState(ctx, e.path, loc.sum), conservative);
+    if (d === "agree") settle(ctx, e.path, r);
+    else plan.push({ entry: e, action: d, seen: loc.file });
+  }
+  if (plan.length > 0) await placeFiles(ctx, page, data.name, data.size, plan, res);
+  return res;
+}
+
+/** A free conflict-copy name for an incoming version (conservative mode keeps the local file). */
+async function freeIncomingCopy(
+  ctx: SyncContext,
+  path: string,
+  client: string,
+  mtimeSeconds: number,
+): Promise<string> {
+  for (let n = 1;; n++) {
+    const copy = conflictName(path, client, mtimeSeconds, n);
+    if (!(await lstat(join(ctx.cfg.localPath, copy)).catch(() => null))) return copy;
+  }
+}
+
 async function placeFiles(
   ctx: SyncContext,
   page: string,
@@ -248,9 +319,9 @@ async function placeFiles(
   dataSize: number,
   plan: Planned[],
   res: PullResult,
-  pusher: string | undefined,
 ): Promise<void> {
   const root = ctx.cfg.localPath;
+  const conservative = ctx.cfg.mode === "conservative";
   const staging = join(root, STATE_DIR, `staging-${randomBytes(6).toString("hex")}`);
   const wanted = new Set(plan.map((p) => p.entry.path));
   const failures: string[] = [];
@@ -312,8 +383,7 @@ async function placeFiles(
       throw e;
     });
     res.files = 0;
-    const date = new Date(ctx.now());
-    const moves: { p: Planned; got: ExtractedEntry; target: string; action: Action }[] = [];
+    const moves: { p: Planned; got: ExtractedEntry; action: Planned["action"] }[] = [];
     for (const p of plan) {
       const path = p.entry.path;
       const got = staged.get(path);
@@ -325,28 +395,34 @@ async function placeFiles(
         failures.push(`${path}: checksum of the archived file does not match the index`);
         continue;
       }
+      // the local file may have changed since the plan was made: decide again on what is there
       let action = p.action;
-      if (action === "overwrite" && p.seen) {
-        // the local file changed since we planned: keep it, the incoming one becomes a copy
-        const now = lstatSync(join(root, path), { throwIfNoEntry: false });
-        if (!now || now.size !== p.seen.size || wholeMs(now.mtimeMs) !== p.seen.mtimeMs) {
-          action = "conflict";
-        }
-      }
-      if (action === "write" && lstatSync(join(root, path), { throwIfNoEntry: false })) {
-        action = "conflict";
-      }
-      const target = action === "conflict" ? conflictName(path, pusher ?? "relay", date) : path;
-      moves.push({ p, got, target, action });
+      const cur = lstatSync(join(root, path), { throwIfNoEntry: false });
+      const changed = !cur || !p.seen || cur.size !== p.seen.size ||
+        wholeMs(cur.mtimeMs) !== p.seen.mtimeMs;
+      if (!cur && action !== "copy-incoming") action = "write";
+      else if (cur && action === "write") action = conservative ? "copy-incoming" : "keep-write";
+      else if (action === "overwrite" && changed) action = "keep-write";
+      moves.push({ p, got, action });
     }
     // Durable per update, not per file: the staged data is flushed once before any of it
     // replaces a local file, and the renames once before the update is marked consumed.
     if (moves.length > 0) await syncFolder(staging, moves.map((m) => m.p.entry.path));
     const known = new Set<string>();
     const placed: string[] = [];
-    for (const { p, got, target, action } of moves) {
+    for (const { p, got, action } of moves) {
       const path = p.entry.path;
+      const meta = p.entry.meta!;
+      let copy: string | undefined;
+      let target = path;
       try {
+        if (action === "keep-write") {
+          copy = await keepLocalAsCopy(ctx, path);
+          placed.push(copy);
+        } else if (action === "copy-incoming") {
+          target = await freeIncomingCopy(ctx, path, meta.pusher, meta.timestamp);
+          copy = target;
+        }
         ensureParents(root, target, known);
         renameSync(join(staging, path), join(root, target));
         // the size and mtime just given to it (whole seconds)
@@ -359,13 +435,17 @@ async function placeFiles(
         continue;
       }
       placed.push(target);
-      setBase(ctx.state, path, p.entry.meta!.checksum);
+      settle(ctx, path, versionOf(p.entry));
       res.files++;
-      if (action === "conflict") {
-        res.conflicts.push(target);
+      if (copy) {
+        res.conflicts.push(copy);
+        const theirs = meta.pusher;
         ctx.reporter.warn(
-          `conflict on ${path}: both sides changed it; kept yours, theirs is ${target}`,
-          { event: "conflict", path, copy: target, page },
+          action === "copy-incoming"
+            ? `conflict on ${path}: kept yours (conservative mode); ${theirs}'s version is ${copy}`
+            : `conflict on ${path}: both sides changed it; ${theirs}'s version reached the ` +
+              `relay first and keeps the name, yours is now ${copy}`,
+          { event: "conflict", path, copy, page, theirs },
         );
       }
     }
@@ -395,8 +475,12 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
   const out: DeletionResult = { deleted: [], kept: [] };
   if (!view.deleted || ctx.state.seen[view.deleted.name] === view.deleted.mtimeMs) return out;
   const tombs = await readTombstones(ctx.io, view.page);
+  // a path back in the index was sent again since (Escale restores what it finds missing)
+  const indexed = view.index
+    ? new Set((await readIndexCached(ctx, view.page, view.index)).map((e) => e.path))
+    : new Set<string>();
   for (const [path, t] of Object.entries(tombs)) {
-    if (t.by === ctx.cfg.clientName || localPathProblem(path)) continue;
+    if (t.by === ctx.cfg.clientName || localPathProblem(path) || indexed.has(path)) continue;
     const loc = await localSum(ctx, path);
     if (loc.sum === undefined) {
       if (!loc.blocked) dropBase(ctx.state, path);
@@ -412,54 +496,4 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
   }
   ctx.state.seen[view.deleted.name] = view.deleted.mtimeMs;
   return out;
-}
-
-/**
- * Escale's "missing" mechanism, which lets a client that joined late get
- * files pushed before it registered: entries of `.P.index` this client never
- * had (absent locally, not in its base, not in the pending update, selected
- * by its filters, not deleted) are removed from the index under the page
- * lock, so that the clients holding them send them again. Returns their paths,
- * or null when the page was busy (nothing checked).
- */
-export async function requestMissing(
-  ctx: SyncContext,
-  view: PageView,
-  index: IndexEntry[],
-): Promise<string[] | null> {
-  const { cfg, io } = ctx;
-  const pending = new Set<string>();
-  for (const u of view.updates) {
-    if (u.index) {
-      for (const e of (await readUpdateIndex(io, view.page, u.time)).entries) pending.add(e.path);
-    }
-  }
-  const tombs = view.deleted ? await readTombstones(io, view.page) : {};
-  const isMissing = async (e: IndexEntry) => {
-    if (pending.has(e.path) || e.path in ctx.state.base || tombs[e.path]) return false;
-    if (localPathProblem(e.path) || !pathSelected(e.path, cfg)) return false;
-    if (e.meta?.pusher === cfg.clientName) return false;
-    return (await lstat(join(cfg.localPath, e.path)).catch(() => null)) === null;
-  };
-  const candidates: IndexEntry[] = [];
-  for (const e of index) if (await isMissing(e)) candidates.push(e);
-  if (candidates.length === 0) return [];
-  const held = await acquireLock(ctx.lockIo, view.page, {
-    owner: cfg.clientName,
-    mode: "w",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
-  if (!held) return null;
-  return await withLock(held, cfg.lockTimeoutSeconds, async () => {
-    const fresh = await readPersistentIndex(io, view.page);
-    const keep: IndexEntry[] = [];
-    const removed: string[] = [];
-    for (const e of fresh) {
-      if (await isMissing(e)) removed.push(e.path);
-      else keep.push(e);
-    }
-    if (removed.length > 0) await writePersistentIndex(io, view.page, keep);
-    return removed;
-  });
 }

@@ -26,11 +26,20 @@ import { HopError } from "../errors.ts";
 import { abortable, stoppedError } from "./abortable.ts";
 import { stepProgress } from "./progress.ts";
 import { pathSelected } from "./config.ts";
-import { readTombstones, type Tombstone, writeTombstones } from "./hopfiles.ts";
+import {
+  readRequests,
+  readTombstones,
+  type SendRequest,
+  type Tombstone,
+  writeRequests,
+  writeTombstones,
+} from "./hopfiles.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import {
   byPath,
+  entryBase,
   type PageView,
+  readIndexCached,
   readPersistentIndex,
   readUpdateIndex,
   viewRelay,
@@ -48,6 +57,8 @@ import {
 } from "./pullers.ts";
 import { parseClientFileName } from "./hopfiles.ts";
 import type { RelayFile } from "./io.ts";
+import { pathState, settle, versionOf } from "./pull.ts";
+import { decideIndexed } from "./reconcile.ts";
 import { isHiddenPath, type LocalFile, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
@@ -89,13 +100,23 @@ function localOfPage(ctx: SyncContext, scan: Map<string, LocalFile>, page: strin
   return groups.get(page) ?? [];
 }
 
-/** Computes what this client would push on a page, against a persistent index. */
+/**
+ * Computes what this client would push on a page, against a persistent
+ * index, its deletion records and its requests. A local file is pushed when
+ * the relay still has the version this client last agreed on (or none);
+ * an entry the relay changed since is never replaced (`requests.ts` fetches
+ * it, and keeps a conflicting local file as a copy). An entry taken out of
+ * the index for the Escale clients to send (`requests.ts`) is left to them;
+ * one taken out with no record (Escale's "missing" requests) is pushed
+ * again by the clients that hold it.
+ */
 export async function planPush(
   ctx: SyncContext,
   page: string,
   scan: Map<string, LocalFile>,
   index: IndexEntry[],
   tombs: Record<string, Tombstone>,
+  requests: Record<string, SendRequest>,
 ): Promise<{
   changes: Change[];
   deletions: { path: string; checksum: string }[];
@@ -106,13 +127,25 @@ export async function planPush(
   const changes: Change[] = [];
   for (const f of localOfPage(ctx, scan, page)) {
     const sum = await ctx.cache.checksum(f);
+    const base = Object.hasOwn(ctx.state.base, f.path) ? ctx.state.base[f.path] : undefined;
     const ie = idx.get(f.path);
-    if (ie?.meta?.checksum === sum) {
-      setBase(ctx.state, f.path, sum);
+    if (ie?.meta) {
+      const r = versionOf(ie);
+      const d = decideIndexed(r, pathState(ctx, f.path, sum));
+      if (d === "agree") settle(ctx, f.path, r);
+      else if (d === "push") changes.push({ file: f, sum, base: base ?? null });
       continue;
     }
-    if (!ie && tombs[f.path]?.checksum === sum) continue; // deleted elsewhere, kept here on purpose
-    changes.push({ file: f, sum, base: ctx.state.base[f.path] ?? null });
+    const q = Object.hasOwn(requests, f.path) ? requests[f.path] : undefined;
+    if (q) {
+      // taken out for an Escale client to send (or send back): only an edit of it is pushed
+      if (sum !== q.checksum && base === q.checksum) {
+        changes.push({ file: f, sum, base: base ?? null });
+      }
+      continue;
+    }
+    if (tombs[f.path]?.checksum === sum) continue; // deleted elsewhere, kept here on purpose
+    changes.push({ file: f, sum, base: base ?? null });
   }
   const deletions: { path: string; checksum: string }[] = [];
   let agreed = true;
@@ -177,7 +210,8 @@ export async function pushPage(
   }
   const index = view?.index ? await readIndexCached(ctx, page, view.index) : [];
   const tombs = view?.deleted ? await readTombstones(io, page) : {};
-  let plan = await planPush(ctx, page, scan, index, tombs);
+  const requests = view?.requests ? await readRequests(io, page) : {};
+  let plan = await planPush(ctx, page, scan, index, tombs, requests);
   if (view?.index && plan.agreed) {
     (ctx.state.agreed ??= {})[page] = {
       mtimeMs: view.index.mtimeMs,
@@ -213,7 +247,8 @@ export async function pushPage(
     // the relay may have moved since planning: plan again on what is there now
     const freshIndex = await readPersistentIndex(io, page);
     const freshTombs = await readTombstones(io, page);
-    const again = await planPush(ctx, page, scan, freshIndex, freshTombs);
+    const freshRequests = await readRequests(io, page);
+    const again = await planPush(ctx, page, scan, freshIndex, freshTombs, freshRequests);
     const deletions = plan.deletions.length === 0 ? [] : again.deletions;
     const batch: Change[] = [];
     let size = 0;
@@ -316,19 +351,34 @@ export async function pushPage(
     await writePersistentIndex(io, page, [...entries.values()]);
     const nowS = Math.floor(ctx.now() / 1000);
     let tombsChanged = false;
-    for (const e of pushed) {
-      if (freshTombs[e.path]) {
-        delete freshTombs[e.path];
+    let requestsChanged = false;
+    // a path in the index again is no longer deleted, nor asked for
+    for (const path of entries.keys()) {
+      if (Object.hasOwn(freshTombs, path)) {
+        delete freshTombs[path];
         tombsChanged = true;
       }
+      if (Object.hasOwn(freshRequests, path)) {
+        delete freshRequests[path];
+        requestsChanged = true;
+      }
     }
+    if (requestsChanged) await writeRequests(io, page, freshRequests, nowS);
     for (const d of deletions) {
       freshTombs[d.path] = { checksum: d.checksum, time: nowS, by: cfg.clientName };
       tombsChanged = true;
     }
     if (tombsChanged) await writeTombstones(io, page, freshTombs, nowS);
-    for (const e of pushed) setBase(ctx.state, e.path, e.meta!.checksum);
+    for (const e of pushed) {
+      setBase(ctx.state, e.path, e.meta!.checksum);
+      if (ctx.state.wanted) delete ctx.state.wanted[e.path];
+    }
     for (const d of deletions) dropBase(ctx.state, d.path);
+    // with Escale clients on the relay, what they will make of this update is checked later
+    if (pushed.length > 0 && freshIndex.some((e) => e.meta && entryBase(e) === undefined)) {
+      const u = (ctx.state.unconfirmed ??= {})[page] ??= {};
+      for (const e of pushed) u[e.path] = { checksum: e.meta!.checksum, time };
+    }
     res.deleted = deletions.map((d) => d.path);
     ctx.indexCache.delete(page);
     return res;
@@ -404,18 +454,4 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
     }
     return true;
   });
-}
-
-/** `.P.index` of a page, read again only when its relay mtime or size changed. */
-export async function readIndexCached(
-  ctx: SyncContext,
-  page: string,
-  file: RelayFile,
-): Promise<IndexEntry[]> {
-  const c = ctx.indexCache.get(page);
-  if (c && c.mtimeMs === file.mtimeMs && c.size === file.size) return c.entries;
-  const readAt = ctx.now();
-  const entries = await readPersistentIndex(ctx.io, page);
-  ctx.indexCache.set(page, { mtimeMs: file.mtimeMs, size: file.size, readAt, entries });
-  return entries;
 }

@@ -31,6 +31,27 @@ export interface SyncState {
    * `base`, so it always describes the current one.
    */
   agreed?: Record<string, { mtimeMs: number; size: number; pageDepth: number; readAt: number }>;
+  /**
+   * path -> checksum of a version this client asked the others to send again
+   * (see `requests.ts`): it may replace `base` when it arrives.
+   */
+  wanted?: Record<string, string>;
+  /**
+   * page -> path -> a version this client pushed on a relay with Escale
+   * clients, that no Escale client was seen to have yet (see `requests.ts`).
+   */
+  unconfirmed?: Record<string, Record<string, Unconfirmed>>;
+  /** page -> the index and requests (relay mtime and size) it was last settled against. */
+  checked?: Record<string, string>;
+}
+
+/** See {@linkcode SyncState.unconfirmed}. */
+export interface Unconfirmed {
+  checksum: string;
+  /** The time (name) of the update that carried it. */
+  time: number;
+  /** When its entry was taken out of the index for the Escale clients to answer (ms). */
+  askedAt?: number;
 }
 
 /** States whose `base` changed since they were loaded or last written. */

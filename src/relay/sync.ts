@@ -28,7 +28,7 @@ import { openRelayIO, type RelayFile, type RelayIO } from "./io.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
-import { applyDeletions, pullPage, type PullResult, requestMissing } from "./pull.ts";
+import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
 import type { PassTotals } from "./progress.ts";
 import {
   expectedFromListing,
@@ -37,7 +37,9 @@ import {
   removePageTemps,
   rollBackPush,
 } from "./pullers.ts";
-import { pushPage, type PushResult, readIndexCached } from "./push.ts";
+import { pushPage, type PushResult } from "./push.ts";
+import { settlePage } from "./requests.ts";
+import { answerRequests, takeSends } from "./sends.ts";
 import {
   type ChecksumCache,
   type LocalFile,
@@ -72,6 +74,8 @@ export interface SyncContext {
   indexCache: Map<string, { mtimeMs: number; size: number; readAt: number; entries: IndexEntry[] }>;
   /** Pages whose topdir name collision was already reported. */
   warnedCollisions: Set<string>;
+  /** Paths whose unpushed conflicting change (upload, conservative modes) was reported. */
+  warnedHeld: Set<string>;
   /** Aborted by Ctrl-C: transfers in progress stop, nothing is published. */
   signal?: AbortSignal;
   /** This client's name was checked not to belong to another folder or host. */
@@ -173,6 +177,7 @@ export async function openSync(
     now: opts.now ?? Date.now,
     indexCache: new Map(),
     warnedCollisions: new Set(),
+    warnedHeld: new Set(),
   };
 }
 
@@ -370,12 +375,6 @@ export async function syncPass(
         }
         out.pulled += r.files;
         out.conflicts.push(...r.conflicts);
-        if (r.resentDeleted) {
-          reporter.info(
-            `${cfg.name}: page ${p.page}: ${r.resentDeleted} deleted file(s) sent again by a ` +
-              "client that does not know deletions: kept deleted",
-          );
-        }
         if (r.files > 0 || r.conflicts.length > 0) {
           reporter.info(`${cfg.name}: pulled ${r.files} file(s) of page ${p.page}`, {
             event: "pulled",
@@ -387,6 +386,27 @@ export async function syncPass(
         }
       });
       await saveState(cfg.localPath, ctx.state);
+    }
+    view = viewRelay(await ctx.io.list());
+    for (const p of view.pages.values()) {
+      if (!p.sends) continue;
+      await step(`taking what was sent on page ${p.page}`, async () => {
+        const r = await takeSends(ctx, p);
+        if (r.skipped === "busy") {
+          out.busy++;
+          await reportBusy(ctx, p.page, reportedBusy);
+        }
+        out.pulled += r.files;
+        out.conflicts.push(...r.conflicts);
+        if (r.files > 0) {
+          reporter.info(`${cfg.name}: took ${r.files} file(s) sent on page ${p.page}`, {
+            event: "pulled",
+            page: p.page,
+            files: r.files,
+            bytes: r.bytes,
+          });
+        }
+      });
     }
     view = viewRelay(await ctx.io.list());
     for (const p of view.pages.values()) {
@@ -404,33 +424,57 @@ export async function syncPass(
         }
       });
     }
-    // Asking for files again costs every other client a push: never because this client
-    // could not write them (a failed pull, a read-only or full folder).
-    const unwritable = out.errors > 0
+  }
+  {
+    view = viewRelay(await ctx.io.list());
+    // Asking for files costs other clients a push: never because this client could not
+    // write them (a failed pull, a read-only or full folder).
+    const unwritable = cfg.mode === "upload"
+      ? "upload mode"
+      : out.errors > 0
       ? "a pull failed this pass"
       : await unwritableWhy(cfg.localPath);
-    if (unwritable) {
-      reporter.debug?.(
-        `${cfg.name}: not checking for files this client never received: ${unwritable}`,
-      );
+    const canWrite = unwritable === undefined;
+    if (!canWrite && cfg.mode !== "upload") {
+      reporter.debug?.(`${cfg.name}: not asking for files this client lacks: ${unwritable}`);
     }
     for (const p of view.pages.values()) {
-      if (!p.index) continue;
-      // checked once per version of the index (a big index costs a stat per entry)
-      const key = `missing:${p.index.name}`;
-      if (ctx.state.seen[key] === p.index.mtimeMs) continue;
-      await step(`missing files of page ${p.page}`, async () => {
-        const index = await readIndexCached(ctx, p.page, p.index!);
-        if (unwritable) return; // read all the same: a damaged index is reported
-        const asked = await requestMissing(ctx, p, index);
-        if (asked === null) return; // page busy: checked on a later pass
-        ctx.state.seen[key] = p.index!.mtimeMs;
-        if (asked.length > 0) {
-          ctx.indexCache.delete(p.page);
+      await step(`settling page ${p.page}`, async () => {
+        const r = await settlePage(ctx, p, canWrite);
+        if (r.busy) {
+          out.busy++;
+          await reportBusy(ctx, p.page, reportedBusy);
+        }
+        out.conflicts.push(...r.conflicts);
+        if (r.asked.length > 0) {
           reporter.info(
-            `${cfg.name}: page ${p.page}: asked for ${asked.length} file(s) this client never ` +
-              "received to be sent again",
-            { event: "missing", page: p.page, files: asked.length },
+            `${cfg.name}: page ${p.page}: asked for ${r.asked.length} file(s) this client lacks ` +
+              "(the relay's version, whose update is gone) to be sent again",
+            { event: "missing", page: p.page, files: r.asked.length },
+          );
+        }
+        if (r.echoed.length > 0) {
+          reporter.info(
+            `${cfg.name}: page ${p.page}: asked the Escale clients to send back ` +
+              `${r.echoed.length} file(s) they consumed, to compare contents`,
+            { event: "echo", page: p.page, files: r.echoed.length },
+          );
+        }
+        if (r.restored.length > 0) {
+          reporter.info(
+            `${cfg.name}: page ${p.page}: no Escale client answered for ${r.restored.length} ` +
+              "file(s); their entries are back in the index",
+            { event: "echo-timeout", page: p.page, files: r.restored.length },
+          );
+        }
+        for (const h of r.held) {
+          if (ctx.warnedHeld.has(h)) continue;
+          ctx.warnedHeld.add(h);
+          reporter.warn(
+            `${cfg.name}: ${h} changed on the relay and here; ${
+              canWrite ? `${cfg.mode} mode` : `this pass cannot write here (${unwritable}), so it`
+            } keeps yours unpushed`,
+            { event: "held", path: h },
           );
         }
       });
@@ -469,6 +513,19 @@ export async function syncPass(
     }
     for (const p of Object.keys(ctx.state.base)) pages.add(pageOfPath(ctx, p));
     for (const page of [...pages].sort()) {
+      const pv = view.pages.get(page);
+      if (pv?.requests) {
+        await step(`sending what was asked for on page ${page}`, async () => {
+          const n = await answerRequests(ctx, pv, scan);
+          if (n > 0) {
+            reporter.info(`${cfg.name}: page ${page}: sent ${n} file(s) other clients asked for`, {
+              event: "sent",
+              page,
+              files: n,
+            });
+          }
+        });
+      }
       await step(`pushing page ${page}`, async () => {
         const r = await pushPage(ctx, view.pages.get(page), page, scan);
         ctx.pass!.push!.files += r.files;

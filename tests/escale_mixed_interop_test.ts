@@ -61,6 +61,16 @@ function prng(seed: number): () => number {
   };
 }
 
+/** A shuffled copy of `xs` (Fisher-Yates on `rand`). */
+function shuffle<T>(xs: T[], rand: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 type Op = { peer: Peer; kind: "edit" | "add" | "delete"; path: string; content?: string };
 
 /** One round: random changes, random passes, then convergence and the checks. */
@@ -75,17 +85,30 @@ async function round(
   const sameSecond = rand() < 0.4;
   const t0 = 1_700_000_000 + r * 1000;
   const ops: Op[] = [];
-  const n = 2 + Math.floor(rand() * 3);
-  for (let i = 0; i < n; i++) {
-    const peer = pick(w.peers);
-    const roll = rand();
-    const kind = existing.length === 0 || roll > 0.85 ? "add" : roll > 0.65 ? "delete" : "edit";
-    const path = kind === "add" ? pick([`new-${r}.txt`, `sub/new-${r}.txt`]) : pick(existing);
-    if (ops.some((o) => o.peer === peer && o.path === path)) continue;
+  const add = (peer: Peer, kind: Op["kind"], path: string) => {
+    if (ops.some((o) => o.peer === peer && o.path === path)) return;
     const content = kind === "delete"
       ? undefined
       : `round ${r}, ${peer.name}, ${path}: ${"x".repeat(1 + Math.floor(rand() * 300))}\n`;
     ops.push({ peer, kind, path, content });
+  };
+  // most rounds, two or three clients change the same file (a new one, in some)
+  if (rand() < 0.8) {
+    const fresh = existing.length === 0 || rand() < 0.2;
+    const path = fresh ? `sub/both-${r}.txt` : pick(existing);
+    const who = shuffle(w.peers, rand).slice(0, 2 + Math.floor(rand() * 2));
+    for (const [i, peer] of who.entries()) {
+      add(peer, fresh ? "add" : i > 0 && rand() < 0.25 ? "delete" : "edit", path);
+    }
+  }
+  for (let i = Math.floor(rand() * 3) + (ops.length === 0 ? 1 : 0); i > 0; i--) {
+    const roll = rand();
+    const kind = existing.length === 0 || roll > 0.85 ? "add" : roll > 0.65 ? "delete" : "edit";
+    add(
+      pick(w.peers),
+      kind,
+      kind === "add" ? pick([`new-${r}.txt`, `d${r}/new.txt`]) : pick(existing),
+    );
   }
   // Escale replaces a change it has not pushed by any newer version that arrives: its change
   // of a file some hop client also changes this round gets the later (or, for half of the
@@ -102,12 +125,7 @@ async function round(
     else await rm(join(o.peer.dir, o.path), { force: true });
   }
   const passes: Peer[] = [];
-  const shuffled = [...w.peers];
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
-  }
-  for (const p of shuffled) {
+  for (const p of shuffle(w.peers, rand)) {
     passes.push(p);
     if (rand() < 0.3) passes.push(pick(w.peers));
   }
@@ -165,7 +183,7 @@ Deno.test("one Escale and two hop clients on a folder relay: every edit kept, ev
     const relay = join(dir, "relay");
     await mkdir(relay);
     const at = `relay path = ${relay}\nprotocol = file`;
-    await mixedRelay(dir, { dir: relay, escale: at, hop: at }, undefined, 6, 7);
+    await mixedRelay(dir, { dir: relay, escale: at, hop: at }, undefined, 5, 7);
   } finally {
     await clean();
   }
@@ -188,7 +206,7 @@ Deno.test("one Escale and two hop clients on an FTP relay: every edit kept, ever
       dir,
       { dir: join(root, "relay"), escale, hop, escaleSplit: true },
       ns.name,
-      5,
+      4,
       11,
     );
   } finally {

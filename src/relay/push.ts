@@ -375,7 +375,7 @@ export async function pushPage(
     }
     for (const d of deletions) dropBase(ctx.state, d.path);
     // with Escale clients on the relay, what they will make of this update is checked later
-    if (pushed.length > 0 && freshIndex.some((e) => e.meta && entryBase(e) === undefined)) {
+    if (pushed.length > 0 && (await escalePresent(ctx, freshIndex))) {
       const u = (ctx.state.unconfirmed ??= {})[page] ??= {};
       for (const e of pushed) u[e.path] = { checksum: e.meta!.checksum, time };
     }
@@ -383,6 +383,25 @@ export async function pushPage(
     ctx.indexCache.delete(page);
     return res;
   });
+}
+
+/**
+ * True when clients other than hop's may pull from this relay: an entry of
+ * the page was pushed by one (no `base:` line), or `puller count` asks for
+ * more pullers than the hop clients registered besides this one (the README
+ * asks to count the Escale clients in it).
+ */
+async function escalePresent(ctx: SyncContext, index: IndexEntry[]): Promise<boolean> {
+  if (index.some((e) => e.meta && entryBase(e) === undefined)) return true;
+  const listing = await ctx.io.list();
+  const expected = await expectedFromListing(
+    ctx.io,
+    listing.filter((f) => parseClientFileName(f.name) !== null),
+    Math.floor(ctx.now() / 1000),
+    ctx.cfg.clientExpirySeconds,
+  );
+  expected.delete(ctx.cfg.clientName);
+  return (ctx.cfg.pullerCount ?? 1) > expected.size;
 }
 
 /**

@@ -47,19 +47,8 @@ import {
   type World,
 } from "./helpers/mixed_relay.ts";
 import { makeNetns, type Netns } from "./helpers/netns.ts";
+import { rng } from "./helpers/prng.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
-
-/** A small deterministic PRNG (mulberry32), so a failing round can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A shuffled copy of `xs` (Fisher-Yates on `rand`). */
 function shuffle<T>(xs: T[], rand: () => number): T[] {
@@ -164,7 +153,7 @@ async function mixedRelay(
     await put(peers[1].dir, p, `first ${p}\n`.repeat(i + 1), 1_699_000_000 + i);
   }
   await converge(w, "the first tree");
-  const rand = prng(seed);
+  const rand = rng(seed).next;
   const stories: string[] = [];
   for (let r = 1; r <= rounds; r++) stories.push(await round(w, r, rand));
   const all = w.log.join("\n");

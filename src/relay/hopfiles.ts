@@ -108,24 +108,43 @@ export function deletedFileName(page: string): string {
 }
 
 /** Reads a page's deletion records ({} when there are none). */
-export async function readTombstones(
+export function readTombstones(io: RelayIO, page: string): Promise<Record<string, Tombstone>> {
+  return readRecords<Tombstone>(
+    io,
+    deletedFileName(page),
+    "deleted",
+    () => true,
+    "Remove it; deletions recorded in it will then not reach other hop clients.",
+  );
+}
+
+/**
+ * Reads a page's JSON records (`{v: 1, [key]: records}`; {} when the file is
+ * absent), keeping those `valid` accepts; a file that does not parse is a
+ * HopError with `hint`.
+ */
+async function readRecords<T>(
   io: RelayIO,
-  page: string,
-): Promise<Record<string, Tombstone>> {
-  const name = deletedFileName(page);
+  name: string,
+  key: string,
+  valid: (t: T) => boolean,
+  hint: string,
+): Promise<Record<string, T>> {
   if (!(await io.stat(name))) return {};
   const text = new TextDecoder().decode(await io.readBytes(name));
   try {
     const parsed = JSON.parse(text);
-    if (parsed && parsed.v === 1 && typeof parsed.deleted === "object") {
-      return parsed.deleted as Record<string, Tombstone>;
+    if (parsed && parsed.v === 1 && parsed[key] && typeof parsed[key] === "object") {
+      const out: Record<string, T> = {};
+      for (const [p, t] of Object.entries(parsed[key] as Record<string, T>)) {
+        if (t && valid(t)) out[p] = t;
+      }
+      return out;
     }
   } catch {
     // fall through
   }
-  throw new HopError(`relay file ${name} on ${io.label} is damaged`, {
-    hint: "Remove it; deletions recorded in it will then not reach other hop clients.",
-  });
+  throw new HopError(`relay file ${name} on ${io.label} is damaged`, { hint });
 }
 
 /** Days a deletion record is kept. */
@@ -138,16 +157,33 @@ export async function writeTombstones(
   deleted: Record<string, Tombstone>,
   nowSeconds: number,
 ): Promise<void> {
-  const keep: Record<string, Tombstone> = {};
-  for (const [p, t] of Object.entries(deleted)) {
-    if (nowSeconds - t.time < TOMBSTONE_DAYS * 86400) keep[p] = t;
-  }
-  const name = deletedFileName(page);
+  await writeRecords(
+    io,
+    deletedFileName(page),
+    "deleted",
+    deleted,
+    (t) => nowSeconds - t.time < TOMBSTONE_DAYS * 86400,
+  );
+}
+
+/**
+ * Writes a page's JSON records (`{v: 1, [key]: records}`) keeping those
+ * `fresh` says to keep; with none left, the file goes.
+ */
+async function writeRecords<T>(
+  io: RelayIO,
+  name: string,
+  key: string,
+  records: Record<string, T>,
+  fresh: (t: T) => boolean,
+): Promise<void> {
+  const keep: Record<string, T> = {};
+  for (const [p, t] of Object.entries(records)) if (fresh(t)) keep[p] = t;
   if (Object.keys(keep).length === 0) {
     await io.delete(name);
     return;
   }
-  await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, deleted: keep })));
+  await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, [key]: keep })));
 }
 
 /**
@@ -176,29 +212,14 @@ export function requestsFileName(page: string): string {
 }
 
 /** Reads a page's requests ({} when there are none). */
-export async function readRequests(
-  io: RelayIO,
-  page: string,
-): Promise<Record<string, SendRequest>> {
-  const name = requestsFileName(page);
-  if (!(await io.stat(name))) return {};
-  const text = new TextDecoder().decode(await io.readBytes(name));
-  try {
-    const parsed = JSON.parse(text);
-    if (parsed && parsed.v === 1 && typeof parsed.requests === "object") {
-      const out: Record<string, SendRequest> = {};
-      for (const [p, q] of Object.entries(parsed.requests as Record<string, SendRequest>)) {
-        if (q && typeof q.checksum === "string" && Array.isArray(q.by)) out[p] = q;
-      }
-      return out;
-    }
-  } catch {
-    // fall through
-  }
-  throw new HopError(`relay file ${name} on ${io.label} is damaged`, {
-    hint: "Remove it; the files it asked for are then asked for again by the clients that " +
-      "need them.",
-  });
+export function readRequests(io: RelayIO, page: string): Promise<Record<string, SendRequest>> {
+  return readRecords<SendRequest>(
+    io,
+    requestsFileName(page),
+    "requests",
+    (q) => typeof q.checksum === "string" && Array.isArray(q.by),
+    "Remove it; the files it asked for are then asked for again by the clients that need them.",
+  );
 }
 
 /** Days a request nobody answered is kept. */
@@ -211,16 +232,13 @@ export async function writeRequests(
   requests: Record<string, SendRequest>,
   nowSeconds: number,
 ): Promise<void> {
-  const keep: Record<string, SendRequest> = {};
-  for (const [p, r] of Object.entries(requests)) {
-    if (nowSeconds - r.since < REQUEST_DAYS * 86400) keep[p] = r;
-  }
-  const name = requestsFileName(page);
-  if (Object.keys(keep).length === 0) {
-    await io.delete(name);
-    return;
-  }
-  await io.write(name, new TextEncoder().encode(JSON.stringify({ v: 1, requests: keep })));
+  await writeRecords(
+    io,
+    requestsFileName(page),
+    "requests",
+    requests,
+    (r) => nowSeconds - r.since < REQUEST_DAYS * 86400,
+  );
 }
 
 /** File name prefix of sends. */

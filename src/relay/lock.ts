@@ -212,3 +212,29 @@ export async function withLock<T>(
     await held.release().catch(() => {});
   }
 }
+
+/** What {@linkcode lockPage} needs of a sync context. */
+export interface LockContext {
+  lockIo: RelayIO;
+  cfg: { clientName: string; lockTimeoutSeconds: number };
+  now: () => number;
+}
+
+/**
+ * Takes a page's lock as this client (`acquireLock` with the folder's name
+ * and lock timeout); `onStale` runs on a stale lock taken over.
+ */
+export function lockPage(
+  ctx: LockContext,
+  page: string,
+  mode: "r" | "w",
+  onStale?: AcquireOptions["onStale"],
+): Promise<HeldLock | null> {
+  return acquireLock(ctx.lockIo, page, {
+    owner: ctx.cfg.clientName,
+    mode,
+    timeoutSeconds: ctx.cfg.lockTimeoutSeconds,
+    now: ctx.now,
+    onStale,
+  });
+}

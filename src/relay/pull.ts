@@ -34,7 +34,7 @@ import {
   type PathState,
   type RelayVersion,
 } from "./reconcile.ts";
-import { acquireLock, withLock } from "./lock.ts";
+import { lockPage, withLock } from "./lock.ts";
 import {
   addUpdatePuller,
   entryBase,
@@ -211,12 +211,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
   const pusher = first.pusher;
   if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
   if (pusher === cfg.clientName) return { ...res, skipped: "own" };
-  const held = await acquireLock(ctx.lockIo, view.page, {
-    owner: cfg.clientName,
-    mode: "r",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
+  const held = await lockPage(ctx, view.page, "r");
   if (!held) return { ...res, skipped: "busy" };
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
     if (!(await io.stat(upd.index!.name)) || !(await io.stat(upd.data!.name))) {

@@ -34,7 +34,7 @@ import {
   writeRequests,
   writeTombstones,
 } from "./hopfiles.ts";
-import { acquireLock, withLock } from "./lock.ts";
+import { lockPage, withLock } from "./lock.ts";
 import {
   byPath,
   entryBase,
@@ -230,15 +230,9 @@ export async function pushPage(
   if (plan.changes.length === 0 && plan.deletions.length === 0) {
     return { ...res, skipped: "nothing" };
   }
-  const held = await acquireLock(ctx.lockIo, page, {
-    owner: cfg.clientName,
-    mode: "w",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-    onStale: async () => {
-      const done = await rollBackPush(io, page);
-      for (const d of done) ctx.reporter.info(`page ${page}: ${d} (stale lock taken over)`);
-    },
+  const held = await lockPage(ctx, page, "w", async () => {
+    const done = await rollBackPush(io, page);
+    for (const d of done) ctx.reporter.info(`page ${page}: ${d} (stale lock taken over)`);
   });
   if (!held) return { ...res, skipped: "busy" };
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
@@ -438,12 +432,7 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
     removable = !view.lock && (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
   }
   if (!removable) return false;
-  const held = await acquireLock(ctx.lockIo, view.page, {
-    owner: cfg.clientName,
-    mode: "w",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
+  const held = await lockPage(ctx, view.page, "w");
   if (!held) return false;
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
     const fresh = viewRelay(await io.list()).pages.get(view.page);

@@ -31,7 +31,7 @@
 import type { IndexEntry } from "../codec/escale_index.ts";
 import { pathSelected } from "./config.ts";
 import { readRequests, type SendRequest, writeRequests } from "./hopfiles.ts";
-import { acquireLock, withLock } from "./lock.ts";
+import { lockPage, withLock } from "./lock.ts";
 import {
   byPath,
   entryBase,
@@ -200,12 +200,7 @@ export async function settlePage(
     if (complete) state.checked[page] = key;
     return out;
   }
-  const held = await acquireLock(ctx.lockIo, page, {
-    owner: me,
-    mode: "w",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
+  const held = await lockPage(ctx, page, "w");
   if (!held) return { ...out, busy: true };
   await withLock(held, cfg.lockTimeoutSeconds, async () => {
     const fresh = byPath(await readPersistentIndex(io, page));

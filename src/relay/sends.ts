@@ -28,7 +28,7 @@ import {
   type SendRequest,
 } from "./hopfiles.ts";
 import type { RelayIO } from "./io.ts";
-import { acquireLock, withLock } from "./lock.ts";
+import { lockPage, withLock } from "./lock.ts";
 import { type PageView, viewRelay } from "./pages.ts";
 import { pullEntries, type PullResult } from "./pull.ts";
 import { type LocalFile, wholeMs } from "./scan.ts";
@@ -117,12 +117,7 @@ export async function answerRequests(
     return out;
   };
   if ((await candidates(asked, new Set())).length === 0) return 0;
-  const held = await acquireLock(ctx.lockIo, view.page, {
-    owner: cfg.clientName,
-    mode: "w",
-    timeoutSeconds: cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
+  const held = await lockPage(ctx, view.page, "w");
   if (!held) return 0;
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
     // versions already on their way to the askers
@@ -210,12 +205,7 @@ export async function takeSends(ctx: SyncContext, view: PageView): Promise<PullR
       continue;
     }
     if (!waiting.includes(cfg.clientName)) continue;
-    const held = await acquireLock(ctx.lockIo, view.page, {
-      owner: cfg.clientName,
-      mode: "r",
-      timeoutSeconds: cfg.lockTimeoutSeconds,
-      now: ctx.now,
-    });
+    const held = await lockPage(ctx, view.page, "r");
     if (!held) return { ...res, skipped: "busy" };
     await withLock(held, cfg.lockTimeoutSeconds, async () => {
       if (!(await io.stat(s.list!.name)) || !(await io.stat(s.data!.name))) return;
@@ -238,12 +228,7 @@ export async function takeSends(ctx: SyncContext, view: PageView): Promise<PullR
 }
 
 async function removeSendLocked(ctx: SyncContext, page: string, s: SendFiles): Promise<void> {
-  const held = await acquireLock(ctx.lockIo, page, {
-    owner: ctx.cfg.clientName,
-    mode: "w",
-    timeoutSeconds: ctx.cfg.lockTimeoutSeconds,
-    now: ctx.now,
-  });
+  const held = await lockPage(ctx, page, "w");
   if (!held) return;
   await withLock(held, ctx.cfg.lockTimeoutSeconds, () => removeSend(ctx.io, page, s.time));
 }

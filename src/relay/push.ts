@@ -381,9 +381,9 @@ export async function pushPage(
 
 /**
  * True when clients other than hop's may pull from this relay: an entry of
- * the page was pushed by one (no `base:` line), or `puller count` asks for
- * more pullers than the hop clients registered besides this one (the README
- * asks to count the Escale clients in it).
+ * the page was pushed by one (no `base:` line), or the `puller count` this
+ * folder sets asks for more pullers than the hop clients registered besides
+ * this one (the README asks to count the Escale clients in it).
  */
 async function escalePresent(ctx: SyncContext, index: IndexEntry[]): Promise<boolean> {
   if (index.some((e) => e.meta && entryBase(e) === undefined)) return true;
@@ -395,7 +395,7 @@ async function escalePresent(ctx: SyncContext, index: IndexEntry[]): Promise<boo
     ctx.cfg.clientExpirySeconds,
   );
   expected.delete(ctx.cfg.clientName);
-  return (ctx.cfg.pullerCount ?? 1) > expected.size;
+  return ctx.cfg.pullerCount !== undefined && ctx.cfg.pullerCount > expected.size;
 }
 
 /**

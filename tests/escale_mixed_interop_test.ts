@@ -46,7 +46,7 @@ import {
   sha,
   type World,
 } from "./helpers/mixed_relay.ts";
-import { makeNetns, type Netns } from "./helpers/netns.ts";
+import { makeNet, type Net } from "./helpers/netns.ts";
 import { rng } from "./helpers/prng.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
 
@@ -180,27 +180,29 @@ Deno.test("one Escale and two hop clients on a folder relay: every edit kept, ev
 
 Deno.test("one Escale and two hop clients on an FTP relay: every edit kept, every client converges", async () => {
   const [dir, clean] = await tempDir("hop-mixed-ftp-");
-  let ns: Netns | undefined;
+  let net: Net | undefined;
   let srv: TestFtpServer | undefined;
   try {
-    ns = await makeNetns("hop-esc");
+    // one host: every client and the server share its loopback
+    net = await makeNet(["esc"]);
+    const ns = net.ns("esc");
     const root = join(dir, "ftp");
     await mkdir(join(root, "relay"), { recursive: true });
     const user = "u" + randomBytes(4).toString("hex");
     const password = randomBytes(12).toString("hex");
-    srv = await startPyftpdlib({ root, user, password, port: 21, netns: ns.name });
+    srv = await startPyftpdlib({ root, user, password, port: 21, netns: ns });
     const escale = `host address = ftp://127.0.0.1/relay\nuser = ${user}\npassword = ${password}`;
     const hop = `host address = ftp://127.0.0.1:21/relay\nuser = ${user}\npassword = ${password}`;
     await mixedRelay(
       dir,
       { dir: join(root, "relay"), escale, hop, escaleSplit: true },
-      ns.name,
+      ns,
       4,
       11,
     );
   } finally {
     await srv?.stop();
-    await ns?.remove().catch(() => {});
+    await net?.destroy();
     await clean();
   }
 });

@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { snapshot } from "../relay_helpers.ts";
 import { escalePass } from "./escale.ts";
 import { runHop } from "./hop.ts";
+import { inNetns } from "./netns.ts";
 
 /** A client of the relay. */
 export interface Peer {
@@ -42,7 +43,7 @@ export const sha = (s: string): string => createHash("sha512").update(s).digest(
 export async function pass(w: World, p: Peer): Promise<void> {
   if (p.kind === "hop") {
     const r = await runHop(["relay", "sync", "-c", p.confs[0], "--once"], {
-      wrap: w.netns ? ["ip", "netns", "exec", w.netns] : undefined,
+      wrap: inNetns(w.netns, []),
       timeoutMs: 240_000,
     });
     w.log.push(`--- ${p.name} (exit ${r.code})\n${r.stdout}${r.stderr}`);

@@ -101,6 +101,10 @@ const r = spawnSync(bunBin, [
   `--target=${TARGETS[target].bun}`,
   `--define`,
   `HOP_BUILD=${JSON.stringify(build)}`,
+  // ssh2's optional native CPU probe (a .node addon, never built here): ssh2
+  // loads it in a try and goes without it, so it stays out of the binary.
+  "--external",
+  "cpu-features",
   "cli.ts",
   "--outfile",
   tmp,

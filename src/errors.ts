@@ -53,7 +53,8 @@ export function errorCode(e: unknown): string {
   if (e instanceof HopError) {
     if (e.code) return e.code;
     const kind = (e as { kind?: unknown }).kind;
-    if (e.name === "RelayError" && typeof kind === "string") return `relay-${kind}`;
+    // a storage driver's error (`src/storage/`), as relays report it
+    if (e.name === "StorageError" && typeof kind === "string") return `relay-${kind}`;
     if (e.name === "FtpFsError" && typeof kind === "string") return `storage-${kind}`;
     if (e.name === "CodecError") return "malformed";
     if (e.name === "EncodeError") return "unwritable-value";

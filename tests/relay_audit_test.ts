@@ -16,7 +16,7 @@ import { writeArchive } from "../src/archive/tar.ts";
 import { encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
 import { encodeLock } from "../src/codec/lock.ts";
 import { auditRelay } from "../src/relay/audit.ts";
-import { folderBackend } from "../src/relay/backend/folder.ts";
+import { openBackend } from "../src/relay/backend/mod.ts";
 import { clientFileName } from "../src/relay/hopfiles.ts";
 import { readPersistentIndex } from "../src/relay/pages.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
@@ -131,7 +131,7 @@ Deno.test("a page with two updates is found, repaired, and the clients then conv
     assert.ok(!updates.some((n) => n.includes("1900000000")), "the newer update was removed");
     assert.ok(!names.includes(".0.lock"), "the page lock was released");
     // the index is rebuilt from bob's folder plus the kept update (alice's one.txt)
-    const idx = await readPersistentIndex(await folderBackend(relay), "0");
+    const idx = await readPersistentIndex(await openBackend(relay), "0");
     assert.deepEqual(idx.map((e) => e.path).sort(), ["bobs.txt", "one.txt"]);
     assert.equal(idx.find((e) => e.path === "bobs.txt")?.meta?.pusher, "bob");
 
@@ -183,7 +183,7 @@ Deno.test("a garbled .P.index is found and rebuilt from the client's folder", as
         reporter: recorder(),
       });
       assert.equal(fixed.find((f) => f.name === ".0.index")?.repaired, true);
-      const idx = await readPersistentIndex(await folderBackend(relay), "0");
+      const idx = await readPersistentIndex(await openBackend(relay), "0");
       assert.deepEqual(
         idx.map((e) => [e.path, e.meta?.checksum]).sort(),
         [["sub/y.txt", sha512("y")], ["x.txt", sha512("x")]],

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { openBackend, RelayError } from "../src/relay/backend/mod.ts";
+import { openBackend, StorageError } from "../src/relay/backend/mod.ts";
 import {
   makeSelfSignedCert,
   startPyftpdlib,
@@ -89,16 +89,16 @@ for (
   });
 }
 
-async function rejectsKind(p: Promise<unknown>, kind: string, hint: RegExp): Promise<RelayError> {
+async function rejectsKind(p: Promise<unknown>, kind: string, hint: RegExp): Promise<StorageError> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof RelayError, `expected RelayError, got ${e}`);
+    assert.ok(e instanceof StorageError, `expected StorageError, got ${e}`);
     assert.equal(e.kind, kind, e.message);
     assert.match(e.hint ?? "", hint);
     return e;
   }
-  assert.fail(`expected a RelayError of kind ${kind}`);
+  assert.fail(`expected a StorageError of kind ${kind}`);
 }
 
 Deno.test("relay backend errors: wrong password, server down, TLS, missing folder", async (t) => {
@@ -162,7 +162,7 @@ Deno.test("relay backend errors: wrong password, server down, TLS, missing folde
         await rejectsKind(
           openBackend(`${s.url}/no%20such`, { user: USER, password: PASSWORD }),
           "missing",
-          /Create the relay folder/,
+          /Create the folder/,
         );
       }
       const made = await openBackend(`${py.url}/new%20relay`, {
@@ -174,7 +174,7 @@ Deno.test("relay backend errors: wrong password, server down, TLS, missing folde
       assert.equal(await readFile(join(root, "new relay", "f"), "utf8"), "x");
       await made.close();
       const missing = join(root, "no-folder");
-      await rejectsKind(openBackend(missing), "missing", /Create the relay folder/);
+      await rejectsKind(openBackend(missing), "missing", /Create the folder/);
       const folder = await openBackend(missing, { create: true });
       assert.deepEqual(await folder.list(), []);
     });

@@ -17,7 +17,7 @@ import {
   openBackend,
   type OpenOptions,
   type RelayBackend,
-  RelayError,
+  StorageError,
   TEMP_PREFIX,
 } from "../src/relay/backend/mod.ts";
 import type { RelayIO } from "../src/relay/io.ts";
@@ -107,16 +107,20 @@ async function hashStream(s: ReadableStream<Uint8Array>): Promise<{ hex: string;
   return { hex: hash.digest("hex"), size };
 }
 
-async function rejectsKind(p: Promise<unknown>, kind: string, hint?: RegExp): Promise<RelayError> {
+async function rejectsKind(
+  p: Promise<unknown>,
+  kind: string,
+  hint?: RegExp,
+): Promise<StorageError> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof RelayError, `expected RelayError, got ${e}`);
+    assert.ok(e instanceof StorageError, `expected StorageError, got ${e}`);
     assert.equal(e.kind, kind, `kind of: ${e.message}`);
     if (hint) assert.match(e.hint ?? "", hint);
     return e;
   }
-  assert.fail(`expected a RelayError of kind ${kind}`);
+  assert.fail(`expected a StorageError of kind ${kind}`);
 }
 
 /** Registers the conformance steps for one target inside a Deno test. */

@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "n
 import { runRelaySync } from "../src/relay/command.ts";
 import { writeArchive } from "../src/archive/tar.ts";
 import { forgetClient } from "../src/relay/hopfiles.ts";
-import { folderBackend } from "../src/relay/backend/folder.ts";
+import { openBackend } from "../src/relay/backend/mod.ts";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
@@ -225,7 +225,7 @@ Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push 
 });
 
 async function relayForgetName(relay: string, name: string): Promise<boolean> {
-  return await forgetClient(await folderBackend(relay), name);
+  return await forgetClient(await openBackend(relay), name);
 }
 
 Deno.test("a deleted file an Escale client sends again (no base line) comes back: Escale restores what it finds missing", async () => {

@@ -277,7 +277,7 @@ Deno.test("FTP server killed and restarted mid-push and mid-pull: retried with b
     assert.ok(push.ok, msgs);
     assert.ok(push.ev.some((e) => e.event?.event === "retry"), msgs);
     assert.ok(
-      push.ev.some((e) => e.level === "warn" && /relay ftp:\/\/relay@127\.0\.0\.1/.test(e.msg)),
+      push.ev.some((e) => e.level === "warn" && /ftp:\/\/relay@127\.0\.0\.1/.test(e.msg)),
       msgs,
     );
     assert.deepEqual(await snapshot(a), beforeA, "the pusher's data never damaged");

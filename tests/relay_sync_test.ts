@@ -10,7 +10,7 @@ import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex } from "../src/codec/escale_index.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { readPersistentIndex } from "../src/relay/pages.ts";
-import { folderBackend } from "../src/relay/backend/folder.ts";
+import { openBackend } from "../src/relay/backend/mod.ts";
 import {
   copyFixtureRelay,
   FIXTURES,
@@ -40,7 +40,7 @@ for (const [caseName, depth] of [["case1", 0], ["case2", 1]] as const) {
       assert.deepEqual(await snapshot(local), await snapshot(join(FIXTURES, caseName, "tree")));
       assert.equal(r.pulled, Object.keys(await snapshot(local)).length);
       // mtimes are the index timestamps
-      const io = await folderBackend(join(FIXTURES, caseName, "relay"));
+      const io = await openBackend(join(FIXTURES, caseName, "relay"));
       for (const f of await readdir(join(FIXTURES, caseName, "relay"))) {
         const m = /^\.([^.]+)\.index$/.exec(f);
         if (!m) continue;

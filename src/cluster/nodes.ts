@@ -1,33 +1,39 @@
 /**
- * Storage node clients of the FTP cluster. A node is a URL:
- * `ftp://user:pass@host:port/dir` (any FTP server; control connections are pooled)
- * or `file:///path` (a local folder). Each client stores a file from a stream,
- * streams a file back from a byte offset (with backpressure, never buffering the
- * whole file), deletes, tells a size, makes directories and checks health; it
- * keeps its load (transfers under way) and, where it can learn it, its free space,
- * so the store worker can choose where copies go.
+ * Storage nodes of the FTP cluster. A node is a storage address
+ * (`../storage/address.ts`): `ftp://user@host:port/dir` (any FTP server;
+ * control connections pooled, third-party transfers), `file:///path` (a local
+ * folder), `sftp://user@host/dir`, `webdav(s)://host/path`, `http(s)://...`,
+ * `s3://bucket/prefix?endpoint=...` or `rclone://remote/path`; a password may
+ * come from `?password-file=` or `?password-env=` (`../secrets.ts`). Each node
+ * is a storage driver (`../storage/`) with what the cluster adds: its key in
+ * link files, its load (transfers and operations under way), whether it is
+ * believed down (after a connection failure, for a growing while) and why,
+ * and reads that resolve only once their first byte arrived, so a reader can
+ * fail over to another copy. Where a driver cannot send to a client itself
+ * (all but FTP), the cluster streams the data with backpressure.
  *
  * Writes are atomic: `put` (and `receiveFrom`) store the data under a temporary name in
  * the target's folder (`hop-part-<hash>`, {@linkcode NODE_TEMP}), check its size
  * on the node, and only then rename it to the target, so a node path named by a link
- * never holds a cut-off file. A failed write removes its temporary file where the node
- * still answers, else reports it ({@linkcode NodeLeftoverError}) for deletion later;
- * audit and cleanup recognise such names and delete them, never adopt them.
+ * never holds a cut-off file (object storage, where a PUT is whole or nothing, writes
+ * the target itself and checks its size). A failed write removes its temporary file
+ * where the node still answers, else reports it ({@linkcode NodeLeftoverError}) for
+ * deletion later; audit and cleanup recognise such names and delete them, never adopt
+ * them.
  *
  * A sick node holds no one hostage: every FTP command reply (and the login, and the first
  * byte of a download) must come within `connect-timeout` (default 5 s), a data connection
  * may stay idle at most `timeout` (default 30 s), and at most `connections` (default 16)
  * operations run on one node at once; a node that fails is skipped for a while. Per node,
- * as URL parameters: `ftp://u:p@host/dir?connect-timeout=3&timeout=20&connections=4`.
+ * as URL parameters: `ftp://u@host/dir?connect-timeout=3&timeout=20&connections=4`.
  *
- * Third-party RETR (`sendTo`, used for active-mode clients): the cluster sends the node
- * `PORT <client address>` (or `EPRT`), `REST`, `RETR`, and the node connects to the
- * client itself. A node only does this when it accepts a data address other than the
- * cluster server's own: vsftpd needs `port_promiscuous=YES` (when client and cluster
- * server differ in address), pure-ftpd needs FXP allowed (`-w`/`--allowuserfxp`, or
- * `-W` for anonymous too), pyftpdlib needs `FTPHandler.permit_foreign_addresses = True`;
- * hop's own node server refuses (bounce protection). A refused PORT makes `sendTo`
- * resolve false and the cluster streams the file itself.
+ * Third-party RETR (`sendTo`, FTP nodes, used for active-mode clients): the
+ * node connects to the client itself. It only does this when it accepts a data
+ * address other than the cluster server's own: vsftpd needs
+ * `port_promiscuous=YES`, pure-ftpd FXP allowed (`--allowuserfxp`), pyftpdlib
+ * `permit_foreign_addresses = True`; hop's own node server refuses (bounce
+ * protection). A refused PORT makes `sendTo` resolve false and the cluster
+ * streams the file itself.
  *
  * @example
  * ```ts
@@ -39,42 +45,21 @@
  * @module
  */
 
-import { type Client, FTPError } from "basic-ftp";
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import net from "node:net";
 import * as fsp from "node:fs/promises";
 import * as nodePath from "node:path";
-import { Buffer } from "node:buffer";
-import { type Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
+import type { Readable } from "node:stream";
 import { HopError } from "../errors.ts";
 import { urlSecret } from "../secrets.ts";
-import {
-  connectFtp,
-  ftpContext,
-  isFtpReply,
-  listDir,
-  passiveAddress,
-  statFile,
-} from "../ftp/client.ts";
-import { lentChunks } from "../ftp/data.ts";
-import { watchStalledWrites } from "../ftp/stall.ts";
-import {
-  giveReadBuffer,
-  readBufferSize,
-  readerOpened,
-  readQueueLimit,
-  takeReadBuffer,
-} from "./read_buffers.ts";
+import { openAddress, parseAddress } from "../storage/mod.ts";
+import { type Driver, StorageError } from "../storage/types.ts";
 
 /** A copy of a file sits on a node at a relative node path like `61/47/260101-120000-a.txt`. */
 export interface StorageNode {
   /**
    * Key written in link files' `server` lines: `ftp://host:port/dir` for an FTP node
-   * (`host:port` at the top of the server), `file:///abs/dir` for folders.
+   * (`host:port` at the top of the server), `file:///abs/dir` for folders, the address
+   * without secrets for the others (`s3://bucket/prefix` for S3).
    */
   readonly key: string;
   /** The key older hop versions wrote for this node (`host:port`), when it differs. */
@@ -204,29 +189,77 @@ function checkNodePath(p: string): string {
   return p;
 }
 
-/** Parses and opens a node URL. Throws HopError for anything but ftp:// and file:// URLs. */
+const NODE_FORMS = "Give nodes as ftp://user@host:port/dir?password-file=FILE, file:///path, " +
+  "sftp://user@host/dir, webdav(s)://host/path, s3://bucket/prefix?endpoint=URL or " +
+  "rclone://remote/path.";
+
+/** Parses and opens a node address. Throws HopError for anything else. */
 export function openNode(given: string, options: NodeOptions = {}): StorageNode {
   // a password named by ?password-file= or ?password-env= (kept out of ps) is read here
-  const url = urlSecret(given).url;
-  let u: URL;
+  const { url: withSecret } = urlSecret(given);
+  let own: NodeOptions;
+  let url: string;
+  let a;
   try {
-    u = new URL(url);
+    [url, own] = urlOptions(withSecret);
+    a = parseAddress(url);
   } catch (e) {
-    throw new HopError(`bad node URL "${url}"`, {
-      hint: "Give nodes as ftp://user@host:port/dir?password-file=FILE or file:///path.",
+    if (e instanceof HopError && !(e.name === "UsageError")) throw e;
+    throw new HopError(`bad node URL "${redactUrl(withSecret)}": ${(e as Error).message}`, {
+      hint: NODE_FORMS,
       cause: e,
     });
   }
-  const o = { ...options, ...urlOptions(u) };
-  if (u.protocol === "file:") return openFolderNode(fileURLToPath(u), o);
-  if (u.protocol === "ftp:") return openFtpNode(u, o);
-  throw new HopError(`unsupported node URL "${redactUrl(url)}"`, {
-    hint: "Give nodes as ftp://user@host:port/dir?password-file=FILE or file:///path.",
+  if (a.kind === "folder" && !/^file:/i.test(url)) {
+    throw new HopError(`unsupported node URL "${redactUrl(url)}"`, { hint: NODE_FORMS });
+  }
+  const o = { ...options, ...own };
+  let key: string;
+  let legacyKey: string | undefined;
+  let label: string;
+  let creds: { user?: string; password?: string } = {};
+  if (a.kind === "folder") {
+    key = label = "file://" + a.path;
+  } else if (a.kind === "ftp" && !a.secure) {
+    // Two folders of one FTP server are two nodes: the folder is part of the key. A node
+    // at the server's top keeps the older form `host:port`, which its folder nodes' links
+    // written before still name (`legacyKey`).
+    const hostKey = `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+    const pathname = new URL(url).pathname.replace(/\/+$/, "");
+    key = pathname === "" ? hostKey : `ftp://${hostKey}${pathname}`;
+    if (key !== hostKey) legacyKey = hostKey;
+    label = redactUrl(url);
+    // an FTP node's folder is taken from the server's top, as before
+    a = { ...a, dir: a.dir === "" ? "/" : "/" + a.dir.replace(/^\/+/, "") };
+  } else {
+    label = redactUrl(url);
+    key = label.replace(/\?.*$/, "").replace(/\/+$/, "").replace(/:\*\*\*@/, "@");
+  }
+  if (a.kind === "ftp" || a.kind === "sftp" || a.kind === "webdav") {
+    creds = { user: a.user, password: a.password };
+    a = { ...a, user: undefined, password: undefined };
+  } else if (a.kind === "s3") {
+    const u = new URL(url);
+    creds = {
+      user: u.username ? decodeURIComponent(u.username) : undefined,
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+    };
+  }
+  const driver = openAddress(a, {
+    ...creds,
+    create: a.kind === "folder",
+    maxConnections: o.maxConnections ?? 16,
+    timeoutMs: o.timeoutMs ?? 30_000,
+    connectTimeoutMs: o.connectTimeoutMs ?? 5000,
   });
+  driver.catch(() => {}); // reported by the first call
+  return nodeOnDriver(driver, key, label, o, legacyKey);
 }
 
-/** The node's own settings from its URL parameters (taken out of `u`). */
-function urlOptions(u: URL): NodeOptions {
+/** The node's own settings from its URL parameters, and the URL without them. */
+function urlOptions(url: string): [string, NodeOptions] {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || !url.includes("?")) return [url, {}];
+  const u = new URL(url);
   const out: NodeOptions = {};
   const num = (key: string, min: number, max: number): number | undefined => {
     const v = u.searchParams.get(key);
@@ -245,16 +278,19 @@ function urlOptions(u: URL): NodeOptions {
   if (ct !== undefined) out.connectTimeoutMs = Math.round(ct * 1000);
   if (t !== undefined) out.timeoutMs = Math.round(t * 1000);
   if (c !== undefined) out.maxConnections = Math.floor(c);
+  // an S3 node's endpoint and region stay in its address
+  const kept = u.protocol === "s3:" ? ["endpoint", "region"] : [];
   for (const key of [...u.searchParams.keys()]) {
-    if (!["connect-timeout", "timeout", "connections"].includes(key)) {
+    if (["connect-timeout", "timeout", "connections"].includes(key)) u.searchParams.delete(key);
+    else if (!kept.includes(key)) {
       throw new HopError(`unknown node URL parameter ${key} in ${redactUrl(u.href)}`, {
-        hint: "Node URLs take connect-timeout, timeout (seconds), connections, and " +
-          "password-file or password-env (read when the node is opened).",
+        hint: "Node URLs take connect-timeout, timeout (seconds), connections, " +
+          "password-file or password-env (read when the node is opened), and for s3:// " +
+          "endpoint and region.",
       });
     }
   }
-  u.search = "";
-  return out;
+  return [u.href.replace(/\?$/, ""), out];
 }
 
 /**
@@ -288,7 +324,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Tracks down-ness and load shared by both node kinds. */
+/** Tracks down-ness and load of a node. */
 function nodeState(downForMs: number) {
   return {
     load: 0,
@@ -314,235 +350,208 @@ function nodeState(downForMs: number) {
   };
 }
 
-/**
- * Reads of a node's data connection go into big buffers (`onread`, up to 1 MB while few
- * transfers run, smaller when many do: `read_buffers.ts`) instead of the 64 KB chunks
- * of a flowing socket: a proxied RETR then costs the server about a third of the CPU
- * on its read side. Big reads are handed on as they are (no copy) and their buffers
- * come back once written to the client (`lentChunks`); small reads are copied.
- * Deno only: Bun reads big chunks anyway and does not pause a socket from `onread`, so
- * there the socket flows.
- */
-/** Reads that fill this share of their buffer or more are lent, not copied. */
-const LEND_SHARE = 4;
-const USE_ONREAD = process.versions.deno !== undefined;
+/** True when `e` says the node cannot be reached (rather than refusing one file). */
+function unreachable(e: unknown): boolean {
+  return !(e instanceof StorageError) ||
+    e.kind === "connect" || e.kind === "auth" || e.kind === "tls";
+}
 
-/**
- * The chunks read from a node's data connection, for one reader. The socket is paused
- * (backpressure) while chunks holding `readQueueLimit()` bytes of memory or more wait,
- * and resumed once the reader took them down to half of that. `onread` (undefined where
- * not used) goes to `net.connect`; then `attach` the socket at once.
- */
-function dataSource() {
-  const chunks: { chunk: Uint8Array; cost: number }[] = [];
-  const limit = readQueueLimit;
-  let queued = 0;
-  let total = 0;
-  let paused = false;
-  let over = false;
-  let sock: net.Socket | null = null;
-  let waiter: (() => void) | null = null;
-  const wake = () => {
-    const w = waiter;
-    waiter = null;
-    w?.();
+/** A node on a storage driver (opened by `open`); see the module doc. */
+export function nodeOnDriver(
+  open: Promise<Driver>,
+  key: string,
+  label: string,
+  options: NodeOptions = {},
+  legacyKey?: string,
+): StorageNode {
+  const st = nodeState(options.downForMs ?? 5000);
+  /** Runs `f` counted as load; an unreachable node is marked down, a success marks it up. */
+  const track = async <T>(what: string, f: (d: Driver) => Promise<T>): Promise<T> => {
+    st.load++;
+    try {
+      const r = await f(await open);
+      st.markUp();
+      return r;
+    } catch (e) {
+      if (unreachable(e)) st.markDown(e);
+      throw nodeError(what, e);
+    } finally {
+      st.load--;
+    }
   };
-  /** Queue a chunk that holds `cost` bytes of memory; false when the socket was paused. */
-  const push = (chunk: Uint8Array, cost: number): boolean => {
-    chunks.push({ chunk, cost });
-    queued += cost;
-    total += chunk.byteLength;
-    wake();
-    if (queued < limit()) return true;
-    paused = true;
-    sock?.pause();
-    return false;
+  const nodeError = (what: string, e: unknown) =>
+    e instanceof HopError && !(e instanceof StorageError)
+      ? e
+      : new HopError(`${what} on node ${label} failed: ${(e as Error)?.message ?? e}`, {
+        hint: (e as HopError)?.hint ??
+          "Check that the node's server runs and the URL's user, password and folder are right.",
+        cause: e,
+      });
+  /** Throws unless the file at `p` has `size` bytes. */
+  const checkSize = async (d: Driver, p: string, size: number) => {
+    const got = (await d.stat(p))?.size ?? null;
+    if (got !== size) throw new Error(`size on the node is ${got}, expected ${size}`);
+  };
+  /** The temporary file `tmp` must have `size` bytes; then it becomes `path`. */
+  const settle = async (d: Driver, tmp: string, path: string, size: number) => {
+    await checkSize(d, tmp, size);
+    await d.rename!(tmp, path);
+  };
+  /** After a failed write: removes `tmp` if the node lets us; the error to throw. */
+  const dropTemp = async (d: Driver, tmp: string, e: unknown): Promise<unknown> => {
+    try {
+      await d.delete(tmp);
+      return e;
+    } catch {
+      return new NodeLeftoverError(
+        `storing on node ${label} failed (${(e as Error)?.message ?? e}); ${tmp} is left there`,
+        tmp,
+        e,
+      );
+    }
   };
   return {
-    onread: USE_ONREAD
-      ? {
-        // Called for each read: a buffer no one else holds.
-        buffer: () => takeReadBuffer(readBufferSize()),
-        // Returning false pauses the socket too.
-        callback: (n: number, buf: Uint8Array): boolean => {
-          if (n < buf.byteLength / LEND_SHARE) {
-            const copy = new Uint8Array(buf.subarray(0, n));
-            giveReadBuffer(buf);
-            return push(copy, n);
-          }
-          const chunk = buf.subarray(0, n);
-          lentChunks.set(chunk, () => giveReadBuffer(buf));
-          return push(chunk, buf.byteLength);
-        },
-      }
-      : undefined,
-    attach(s: net.Socket) {
-      sock = s;
-      s.once("close", readerOpened());
-      const end = () => {
-        over = true;
-        wake();
-      };
-      if (!USE_ONREAD) s.on("data", (chunk: Uint8Array) => void push(chunk, chunk.byteLength));
-      s.on("end", end);
-      s.on("close", end);
+    key,
+    legacyKey,
+    label,
+    get load() {
+      return st.load;
     },
-    wake,
-    /** Bytes read so far. */
-    get bytes() {
-      return total;
-    },
-    /** True while the socket is held because the reader is behind. */
-    get paused() {
-      return paused;
-    },
-    /** The next chunk, or undefined when none is waiting. */
-    take(): Uint8Array | undefined {
-      const c = chunks.shift();
-      if (c) {
-        queued -= c.cost;
-        if (paused && queued <= limit() / 2) {
-          paused = false;
-          sock?.resume();
+    isDown: () => st.isDown(),
+    lastError: () => st.lastError,
+    put: (path, source, size) =>
+      track(`storing ${path}`, async (d) => {
+        checkNodePath(path);
+        if (d.caps.atomicPut) {
+          // object storage: a PUT is whole or nothing; then its size is checked
+          await d.write(path, source);
+          await checkSize(d, path, size).catch(async (e) => {
+            await d.delete(path).catch(() => {});
+            throw e;
+          });
+          return size;
         }
+        const tmp = nodeTempPath(path);
+        try {
+          const n = await d.write(tmp, source, { direct: true });
+          await settle(d, tmp, path, size);
+          return n;
+        } catch (e) {
+          throw await dropTemp(d, tmp, e);
+        }
+      }),
+    get: async (path, offset) => {
+      checkNodePath(path);
+      st.load++;
+      let done = false;
+      const finish = () => {
+        if (!done) {
+          done = true;
+          st.load--;
+        }
+      };
+      let reader: ReadableStreamDefaultReader<Uint8Array>;
+      let first: ReadableStreamReadResult<Uint8Array>;
+      try {
+        const d = await open;
+        reader = (await d.read(path, offset)).getReader();
+        first = await reader.read();
+        st.markUp();
+      } catch (e) {
+        finish();
+        if (unreachable(e)) st.markDown(e);
+        throw nodeError(`reading ${path}`, e);
       }
-      return c?.chunk;
+      let pending: ReadableStreamReadResult<Uint8Array> | null = first;
+      return new ReadableStream<Uint8Array>({
+        async pull(c) {
+          try {
+            const r = pending ?? await reader.read();
+            pending = null;
+            if (r.done) {
+              finish();
+              c.close();
+            } else c.enqueue(r.value);
+          } catch (e) {
+            finish();
+            if (unreachable(e)) st.markDown(e);
+            c.error(nodeError(`reading ${path}`, e));
+          }
+        },
+        async cancel(reason) {
+          finish();
+          await reader.cancel(reason).catch(() => {});
+        },
+      }, { highWaterMark: 0 });
     },
-    /** True once the data connection ended or closed (all its chunks were queued). */
-    get over() {
-      return over;
+    size: (path) =>
+      track(`SIZE ${path}`, async (d) => {
+        const e = await d.stat(checkNodePath(path));
+        return e && !e.isDir ? e.size : null;
+      }),
+    remove: (path) => track(`deleting ${path}`, (d) => d.delete(checkNodePath(path))),
+    mkdirp: (dir) => track(`MKD ${dir}`, async (d) => void await d.mkdir(checkNodePath(dir))),
+    health: async () => {
+      try {
+        await track("health check", (d) => d.check());
+        return true;
+      } catch (e) {
+        st.markDown(e);
+        return false;
+      }
     },
-    wait: () => new Promise<void>((r) => waiter = r),
-  };
-}
-
-/**
- * Connect a data connection (rejects after `timeoutMs`), reading into `source` when
- * given (attached at once).
- */
-function connectData(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  source?: ReturnType<typeof dataSource>,
-): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port, onread: source?.onread } as net.NetConnectOpts);
-    source?.attach(sock);
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`data connection to ${host}:${port} timed out`));
-    }, timeoutMs);
-    sock.once("connect", () => {
-      clearTimeout(timer);
-      sock.setNoDelay(true);
-      sock.off("error", onError);
-      resolve(sock);
-    });
-    const onError = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    sock.once("error", onError);
-  });
-}
-
-/**
- * STOR `source` to `target` over a data connection of our own (EPSV, else PASV): the
- * data flows once the node said 150/125; the data connection may stay idle at most
- * `dataTimeout` ms, the node's final reply must come within it too.
- */
-async function storeData(
-  c: Client,
-  target: string,
-  source: Readable,
-  replyTimeout: number,
-  dataTimeout: number,
-): Promise<void> {
-  const ftp = ftpContext(c);
-  const [host, port] = await passiveAddress(c);
-  const sock = await connectData(host, port, replyTimeout);
-  sock.on("error", () => {}); // reported through the pipeline or the reply
-  sock.setTimeout(dataTimeout, () => sock.destroy(new Error("data connection timed out")));
-  watchStalledWrites(sock); // a node that stops reading (frozen) must not hold the store
-  let flowing: Promise<void> | null = null;
-  let settled = false;
-  const replied = ftp.handle(`STOR ${target}`, (res, task) => {
-    if (settled) return;
-    const end = (f: () => void) => {
-      settled = true;
-      f();
-    };
-    if (res instanceof Error) end(() => task.reject(res));
-    else if (res.code === 150 || res.code === 125) {
-      ftp.socket.setTimeout(0); // the data connection has its own timeout
-      flowing ??= pipeline(source, sock).then(() => {
-        if (!settled) ftp.socket.setTimeout(dataTimeout); // closing a big file takes a while
-      });
-      flowing.catch((e) => {
-        if (!settled) end(() => task.reject(e));
-      });
-    } else if (res.code >= 200 && res.code < 300) end(() => task.resolve(res));
-    else if (res.code >= 300 && res.code < 400) {
-      end(() => task.reject(new Error(`unexpected reply to STOR: ${res.code} ${res.message}`)));
-    }
-  });
-  try {
-    await replied;
-    if (!flowing) throw new Error("the node answered STOR without a transfer");
-    await flowing;
-  } catch (e) {
-    sock.destroy();
-    source.destroy();
-    throw e;
-  }
-}
-
-/**
- * A web stream over a {@linkcode dataSource} that pulls on demand (backpressure).
- * Resolves only once the first chunk is there or the data ended, and rejects when the
- * transfer (`done`) fails before that, so the caller can try another copy. At the end
- * of the data it waits for `done`, so a transfer the server reported as failed errors
- * the stream.
- */
-async function firstByteStream(
-  sink: ReturnType<typeof dataSource>,
-  done: Promise<unknown>,
-  onCancel: () => void,
-): Promise<ReadableStream<Uint8Array>> {
-  let failure: unknown = null;
-  done.catch((e) => {
-    failure ??= e ?? new Error("transfer failed");
-    sink.wake();
-  });
-  const next = async (): Promise<Uint8Array | null> => {
-    for (;;) {
-      const c = sink.take();
-      if (c) return c;
-      if (failure) throw failure;
-      if (sink.over) {
-        await done;
+    freeSpace: async () => {
+      try {
+        const d = await open;
+        return (await d.freeSpace?.()) ?? null;
+      } catch {
         return null;
       }
-      await sink.wait();
-    }
-  };
-  let first: Uint8Array | null = await next();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
+    },
+    sendTo: async (path, offset, target) => {
+      checkNodePath(path);
+      const d = await open.catch(() => null);
+      if (!d?.sendTo) return false;
+      st.load++;
       try {
-        const chunk = first ?? await next();
-        first = null;
-        if (chunk === null) controller.close();
-        else controller.enqueue(chunk);
+        return await d.sendTo(path, offset, target);
       } catch (e) {
-        controller.error(e);
+        throw nodeError(`third-party RETR ${path}`, e);
+      } finally {
+        st.load--;
       }
     },
-    cancel() {
-      onCancel();
+    list: (dir) =>
+      track(`listing ${dir || "/"}`, async (d) => {
+        const entries = await d.list(dir === "" ? "" : checkNodePath(dir));
+        return entries.map((e) => ({ ...e, mtimeMs: e.isDir ? null : e.mtimeMs }));
+      }),
+    receiveFrom: async (path, size, send) => {
+      checkNodePath(path);
+      const d = await open.catch(() => null);
+      if (!d?.receiveFrom) return false;
+      st.load++;
+      const tmp = nodeTempPath(path);
+      try {
+        if (!(await d.receiveFrom(tmp, send))) {
+          const left = await dropTemp(d, tmp, null);
+          if (left instanceof NodeLeftoverError) throw left;
+          return false;
+        }
+        await settle(d, tmp, path, size);
+        st.markUp();
+        return true;
+      } catch (e) {
+        if (e instanceof NodeLeftoverError) throw e;
+        throw nodeError(`third-party STOR ${path}`, await dropTemp(d, tmp, e));
+      } finally {
+        st.load--;
+      }
     },
-  }, { highWaterMark: 0 });
+    close() {
+      open.then((d) => d.close()).catch(() => {});
+    },
+  };
 }
 
 /** A local file from byte `offset` as a pull stream of 256 KB reads (backpressure). */
@@ -576,21 +585,6 @@ export async function fileStream(
   }, { highWaterMark: 1 });
 }
 
-/** Pass `source` through a byte counter (without putting `source` in flowing mode early). */
-function counting(source: Readable): { stream: Readable; done: Promise<void>; bytes(): number } {
-  let n = 0;
-  const t = new Transform({
-    transform(chunk: Buffer | Uint8Array | string, _enc, cb) {
-      const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-      n += b.length;
-      cb(null, b);
-    },
-  });
-  const done = pipeline(source, t);
-  done.catch(() => {}); // awaited by the caller on success; a failed upload reports its own error
-  return { stream: t, done, bytes: () => n };
-}
-
 /** fsync a directory so a rename in it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, "r");
@@ -601,588 +595,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-// ---------------------------------------------------------------- folder nodes
-
-function openFolderNode(dir: string, options: NodeOptions): StorageNode {
-  const root = nodePath.resolve(dir);
-  const st = nodeState(options.downForMs ?? 5000);
-  const full = (p: string) => nodePath.join(root, checkNodePath(p));
-  const track = async <T>(f: () => Promise<T>): Promise<T> => {
-    st.load++;
-    try {
-      return await f();
-    } finally {
-      st.load--;
-    }
-  };
-  return {
-    key: "file://" + root,
-    label: "file://" + root,
-    get load() {
-      return st.load;
-    },
-    isDown: () => st.isDown(),
-    lastError: () => st.lastError,
-    put: (path, source, size) =>
-      track(async () => {
-        const target = full(path);
-        await fsp.mkdir(nodePath.dirname(target), { recursive: true });
-        const tmp = full(nodeTempPath(path));
-        const counted = counting(source);
-        try {
-          const out = fs.createWriteStream(tmp);
-          await Promise.all([pipeline(counted.stream, out), counted.done]);
-          const fh = await fsp.open(tmp, "r+");
-          try {
-            await fh.sync();
-            const got = (await fh.stat()).size;
-            if (got !== size) throw new Error(`size on the node is ${got}, expected ${size}`);
-          } finally {
-            await fh.close();
-          }
-          await fsp.rename(tmp, target);
-          await fsyncDir(nodePath.dirname(target));
-        } catch (e) {
-          await fsp.rm(tmp, { force: true });
-          throw new HopError(`storing ${path} on ${root} failed: ${(e as Error).message}`, {
-            hint: "Check that the node folder exists, is writable and has free space.",
-            cause: e,
-          });
-        }
-        return counted.bytes();
-      }),
-    get: (path, offset) =>
-      track(async () => {
-        const target = full(path);
-        return await fileStream(target, offset).catch((e) => {
-          throw new HopError(`${path} is not on ${root}: ${(e as { code?: string }).code ?? e}`, {
-            cause: e,
-          });
-        });
-      }),
-    size: (path) =>
-      track(async () => {
-        try {
-          const s = await fsp.stat(full(path));
-          return s.isFile() ? s.size : null;
-        } catch (e) {
-          const code = (e as { code?: string }).code;
-          if (code === "ENOENT" || code === "ENOTDIR") return null;
-          throw new HopError(`cannot stat ${path} on ${root}: ${code ?? e}`, { cause: e });
-        }
-      }),
-    remove: (path) =>
-      track(async () => {
-        try {
-          await fsp.unlink(full(path));
-          return true;
-        } catch (e) {
-          if ((e as { code?: string }).code === "ENOENT") return false;
-          throw e;
-        }
-      }),
-    mkdirp: (d) => track(async () => void await fsp.mkdir(full(d), { recursive: true })),
-    health: async () => {
-      try {
-        await fsp.mkdir(root, { recursive: true });
-        await fsp.access(root, fs.constants.W_OK);
-        st.markUp();
-        return true;
-      } catch (e) {
-        st.markDown(e);
-        return false;
-      }
-    },
-    freeSpace: async () => {
-      try {
-        const s = await fsp.statfs(root);
-        return Number(s.bavail) * Number(s.bsize);
-      } catch {
-        return null;
-      }
-    },
-    list: (d) =>
-      track(async () => {
-        const at = d === "" ? root : full(d);
-        const ents = (await fsp.readdir(at, { withFileTypes: true }))
-          .filter((e) => e.isFile() || e.isDirectory());
-        const out: NodeEntry[] = [];
-        for (let i = 0; i < ents.length; i += 64) {
-          const stats = await Promise.all(
-            ents.slice(i, i + 64).map((e) => fsp.stat(nodePath.join(at, e.name)).catch(() => null)),
-          );
-          stats.forEach((s, k) => {
-            if (s) {
-              const name = ents[i + k].name;
-              out.push({ name, isDir: s.isDirectory(), size: s.size, mtimeMs: s.mtimeMs });
-            }
-          });
-        }
-        return out;
-      }),
-    close() {},
-  };
-}
-
-// ---------------------------------------------------------------- FTP nodes
-
-function openFtpNode(u: URL, options: NodeOptions): StorageNode {
-  const host = u.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(u.port || 21);
-  const user = decodeURIComponent(u.username || "anonymous");
-  const password = decodeURIComponent(u.password || "hop@");
-  const baseDir = decodeURIComponent(u.pathname || "/").replace(/\/+$/, "") || "/";
-  // Two folders of one FTP server are two nodes: the folder is part of the key. A node
-  // at the server's top keeps the older form `host:port`, which its folder nodes' links
-  // written before still name (`legacyKey`).
-  const hostKey = `${u.hostname}:${port}`;
-  const key = baseDir === "/" ? hostKey : `ftp://${hostKey}${u.pathname.replace(/\/+$/, "")}`;
-  const redacted = new URL(u.toString());
-  if (redacted.password) redacted.password = "***";
-  const label = redacted.toString();
-  const max = options.maxConnections ?? 16;
-  /** Data connections: longest idle time during a transfer. */
-  const timeout = options.timeoutMs ?? 30000;
-  /** Login, every reply on the control connection, a download's first byte. */
-  const replyTimeout = options.connectTimeoutMs ?? 5000;
-  const st = nodeState(options.downForMs ?? 5000);
-  const idle: Client[] = [];
-  const waiters: (() => void)[] = [];
-  let open = 0;
-  let closed = false;
-  /** Directories known to exist on the node (so mkdir -p is cheap). */
-  const madeDirs = new Set<string>();
-  /** Whether the server has MLST/MLSD (learnt at the first login). */
-  let mlst: boolean | undefined;
-
-  const connect = async (): Promise<Client> => {
-    const c = await connectFtp({ host, port, user, password, timeoutMs: replyTimeout });
-    try {
-      if (baseDir !== "/" || u.pathname === "/") await c.cd(baseDir === "/" ? "/" : baseDir);
-      mlst ??= (await c.features()).has("MLST");
-      return c;
-    } catch (e) {
-      c.close();
-      throw e;
-    }
-  };
-
-  const acquire = async (): Promise<Client> => {
-    for (;;) {
-      if (closed) throw new HopError(`node ${label} is closed`);
-      const c = idle.pop();
-      if (c) {
-        if (!c.closed) return c;
-        open--;
-        continue;
-      }
-      if (open < max) {
-        open++;
-        try {
-          return await connect();
-        } catch (e) {
-          open--;
-          waiters.shift()?.();
-          throw e;
-        }
-      }
-      await new Promise<void>((r) => waiters.push(r));
-    }
-  };
-  /**
-   * A pooled connection for a transfer that counts as load until the caller's
-   * `st.load--`; null (node marked down, load given back) when none can be had.
-   */
-  const acquireCounted = async (): Promise<Client | null> => {
-    st.load++;
-    try {
-      return await acquire();
-    } catch (e) {
-      st.load--;
-      st.markDown(e);
-      return null;
-    }
-  };
-  const release = (c: Client, healthy: boolean) => {
-    if (healthy && !c.closed && !closed) idle.push(c);
-    else {
-      c.close();
-      open--;
-    }
-    waiters.shift()?.();
-  };
-
-  /**
-   * Run `f` on a pooled connection; a stale pooled connection is retried once on a fresh
-   * one, unless `f` says it went too far for that (`retryable` false: data was sent).
-   */
-  const withClient = async <T>(
-    what: string,
-    f: (c: Client) => Promise<T>,
-    retryable: () => boolean = () => true,
-  ): Promise<T> => {
-    st.load++;
-    try {
-      for (let attempt = 0;; attempt++) {
-        let c: Client;
-        try {
-          c = await acquire();
-        } catch (e) {
-          st.markDown(e);
-          throw nodeError(what, e);
-        }
-        try {
-          const r = await f(c);
-          release(c, true);
-          st.markUp();
-          return r;
-        } catch (e) {
-          const connectionLost = c.closed || !isFtpReply(e);
-          release(c, !connectionLost);
-          if (connectionLost && attempt === 0 && retryable()) continue;
-          if (connectionLost) st.markDown(e);
-          throw nodeError(what, e);
-        }
-      }
-    } finally {
-      st.load--;
-    }
-  };
-  const nodeError = (what: string, e: unknown) =>
-    e instanceof HopError
-      ? e
-      : new HopError(`${what} on node ${label} failed: ${(e as Error)?.message ?? e}`, {
-        hint:
-          "Check that the node's FTP server runs and the URL's user, password and folder are right.",
-        cause: e,
-      });
-
-  const mkdirp = async (c: Client, dir: string) => {
-    const parts = dir.split("/").filter((s) => s);
-    let sofar = "";
-    for (const p of parts) {
-      sofar = sofar ? `${sofar}/${p}` : p;
-      if (madeDirs.has(sofar)) continue;
-      const r = await c.sendIgnoringError(`MKD ${sofar}`);
-      // 257 created; 550/521 usually "exists": checked by the STOR that follows.
-      if (r.code === 257 || r.code === 550 || r.code === 521) madeDirs.add(sofar);
-    }
-  };
-  /** Check the temporary file `tmp` has `size` bytes, then rename it to `path`. */
-  const settle = async (c: Client, tmp: string, path: string, size: number) => {
-    const got = (await statFile(c, tmp, false))?.size ?? null;
-    if (got !== size) throw new Error(`size on the node is ${got}, expected ${size}`);
-    const from = await c.sendIgnoringError(`RNFR ${tmp}`);
-    if (from.code !== 350) throw new FTPError(from);
-    const to = await c.sendIgnoringError(`RNTO ${path}`);
-    if (to.code >= 200 && to.code < 300) return;
-    // A server that will not rename over a file: the copy there (the same data, made by
-    // another attempt) stays when whole; else it goes, and the rename is tried again.
-    const there = await statFile(c, path, false);
-    if (there?.size === size) {
-      await c.sendIgnoringError(`DELE ${tmp}`);
-      return;
-    }
-    if (there) await c.send(`DELE ${path}`);
-    await c.send(`RNFR ${tmp}`);
-    await c.send(`RNTO ${path}`);
-  };
-  /** After a failed write: remove `tmp` if the node lets us; the error to throw. */
-  const dropTemp = async (c: Client, tmp: string, e: unknown): Promise<unknown> => {
-    if (!c.closed) {
-      const r = await c.sendIgnoringError(`DELE ${tmp}`).catch(() => null);
-      if (r && (r.code < 300 || r.code === 550)) return e;
-    }
-    const fresh = await connect().catch(() => null);
-    if (fresh) {
-      try {
-        const r = await fresh.sendIgnoringError(`DELE ${tmp}`);
-        if (r.code < 300 || r.code === 550) return e;
-      } catch {
-        /* reported below */
-      } finally {
-        fresh.close();
-      }
-    }
-    return new NodeLeftoverError(
-      `storing on node ${label} failed (${(e as Error)?.message ?? e}); ${tmp} is left there`,
-      tmp,
-      e,
-    );
-  };
-
-  return {
-    key,
-    legacyKey: key === hostKey ? undefined : hostKey,
-    label,
-    get load() {
-      return st.load;
-    },
-    isDown: () => st.isDown(),
-    lastError: () => st.lastError,
-    put: (path, source, size) => {
-      let started = false;
-      return withClient(`storing ${path}`, async (c) => {
-        checkNodePath(path);
-        const dir = nodePath.posix.dirname(path);
-        if (dir !== ".") await mkdirp(c, dir);
-        const tmp = nodeTempPath(path);
-        started = true;
-        const counted = counting(source);
-        try {
-          await storeData(c, tmp, counted.stream, replyTimeout, timeout);
-          await counted.done;
-          await settle(c, tmp, path, size);
-        } catch (e) {
-          throw await dropTemp(c, tmp, e);
-        }
-        return counted.bytes();
-      }, () => !started);
-    },
-    get: async (path, offset) => {
-      checkNodePath(path);
-      st.load++;
-      let c: Client | null = null;
-      let released = false;
-      const finish = (healthy: boolean) => {
-        if (released) return;
-        released = true;
-        st.load--;
-        if (c) release(c, healthy);
-      };
-      try {
-        c = await acquire();
-      } catch (e) {
-        finish(false);
-        st.markDown(e);
-        throw nodeError(`reading ${path}`, e);
-      }
-      const client = c;
-      const ftp = ftpContext(client);
-      const source = dataSource();
-      let sock: net.Socket | null = null;
-      let done: Promise<unknown>;
-      try {
-        const [dataHost, dataPort] = await passiveAddress(client);
-        sock = await connectData(dataHost, dataPort, replyTimeout, source);
-        const data = sock;
-        // Idle data connection: an error, unless it is idle because the reader is behind.
-        // Until the first byte, the node has `replyTimeout` (a sick node fails over fast).
-        data.on("timeout", () => {
-          if (!source.paused) data.destroy(new Error("data connection timed out"));
-        });
-        data.setTimeout(replyTimeout);
-        if (offset > 0) {
-          const r = await client.sendIgnoringError(`REST ${offset}`);
-          if (r.code !== 350) throw new FTPError(r);
-        }
-        let answered = false;
-        const received = new Promise<void>((resolve, reject) => {
-          data.once("end", () => {
-            // All data is in: the node's final reply must follow within `timeout`.
-            if (!answered) ftp.socket.setTimeout(timeout);
-            resolve();
-          });
-          data.once("error", reject);
-          data.once("close", () => reject(new Error("data connection closed before its end")));
-        });
-        const replied = ftp.handle(`RETR ${path}`, (res, task) => {
-          if (res instanceof Error) task.reject(res);
-          else if (res.code === 150 || res.code === 125) {
-            // The data connection keeps its own timeout while the file flows.
-            ftp.socket.setTimeout(0);
-          } else if (res.code >= 200 && res.code < 300) task.resolve(res);
-          else if (res.code >= 300 && res.code < 400) {
-            task.reject(new Error(`unexpected reply to RETR: ${res.code} ${res.message}`));
-          }
-        });
-        replied.then(() => answered = true, () => answered = true);
-        replied.catch(() => data.destroy()); // refused: nothing will come
-        done = Promise.all([replied, received]);
-      } catch (e) {
-        sock?.destroy();
-        finish(isFtpReply(e) && !client.closed);
-        if (!isFtpReply(e)) st.markDown(e);
-        throw nodeError(`reading ${path}`, e);
-      }
-      const data = sock;
-      done = done.then(
-        (r) => {
-          finish(true);
-          st.markUp();
-          return r;
-        },
-        (e) => {
-          // A refused RETR (550) leaves the control connection usable; anything else
-          // (the data cut, a timeout) leaves it in an unknown state: drop it.
-          const refused = isFtpReply(e) && !client.closed && source.bytes === 0;
-          if (!refused) client.close();
-          finish(refused);
-          if (!isFtpReply(e)) st.markDown(e);
-          data.destroy();
-          throw nodeError(`reading ${path}`, e);
-        },
-      );
-      const stream = await firstByteStream(source, done, () => {
-        // The reader went away: drop the data and the control connection.
-        client.close();
-        data.destroy();
-      });
-      data.setTimeout(timeout); // flowing now: the transfer's idle limit
-      return stream;
-    },
-    size: (path) =>
-      withClient(
-        `SIZE ${path}`,
-        async (c) => (await statFile(c, checkNodePath(path), false))?.size ?? null,
-      ),
-    remove: (path) =>
-      withClient(`deleting ${path}`, async (c) => {
-        const r = await c.sendIgnoringError(`DELE ${checkNodePath(path)}`);
-        if (r.code >= 200 && r.code < 300) return true;
-        if (r.code === 550 && (await statFile(c, path, false)) === null) return false;
-        throw new HopError(`node ${label} refused DELE ${path}: ${r.message}`);
-      }),
-    mkdirp: (d) => withClient(`MKD ${d}`, (c) => mkdirp(c, checkNodePath(d))),
-    health: async () => {
-      try {
-        await withClient("NOOP", (c) => c.send("NOOP"));
-        return true;
-      } catch (e) {
-        st.markDown(e);
-        return false;
-      }
-    },
-    freeSpace: async () => {
-      // RFC draft AVBL, where a server has it (pure-ftpd does); unknown otherwise.
-      try {
-        return await withClient("AVBL", async (c) => {
-          const r = await c.sendIgnoringError("AVBL");
-          const n = r.code === 213 ? Number(r.message.slice(4).trim()) : NaN;
-          return Number.isSafeInteger(n) ? n : null;
-        });
-      } catch {
-        return null;
-      }
-    },
-    sendTo: async (path, offset, target) => {
-      checkNodePath(path);
-      const c = await acquireCounted();
-      if (!c) return false;
-      let started = false;
-      let healthy = false;
-      const onAbort = () => c.close();
-      target.signal.addEventListener("abort", onAbort);
-      try {
-        const port = target.family === 6
-          ? `EPRT |2|${target.host}|${target.port}|`
-          : `PORT ${target.host.replaceAll(".", ",")},${target.port >> 8},${target.port & 255}`;
-        if ((await c.sendIgnoringError(port)).code !== 200) return (healthy = true, false);
-        if (offset > 0 && (await c.sendIgnoringError(`REST ${offset}`)).code !== 350) {
-          return (healthy = true, false);
-        }
-        const ftp = ftpContext(c);
-        const end = await ftp.handle(`RETR ${path}`, (res, task) => {
-          if (res instanceof Error) task.reject(res);
-          else if (res.code === 150 || res.code === 125) {
-            started = true;
-            // The node sends straight to the client: nothing to watch here but the end,
-            // which ABOR or the client's going away (the signal) cut short.
-            ftp.socket.setTimeout(0);
-          } else if (res.code >= 200) task.resolve(res);
-        }).catch((e: unknown) => {
-          if (!started && isFtpReply(e)) return null; // refused before sending anything
-          throw e;
-        });
-        if (end === null) return (healthy = true, false);
-        healthy = true;
-        st.markUp();
-        return true;
-      } catch (e) {
-        if (!started) {
-          st.markDown(e);
-          return false;
-        }
-        throw nodeError(`third-party RETR ${path}`, e);
-      } finally {
-        target.signal.removeEventListener("abort", onAbort);
-        release(c, healthy);
-        st.load--;
-      }
-    },
-    list: (d) =>
-      withClient(`listing ${d || "/"}`, async (c) => {
-        // A long listing may be slow to start: the data timeout, not the reply timeout.
-        const ctx = c.ftp as { timeout: number };
-        ctx.timeout = timeout;
-        try {
-          const entries = await listDir(c, d === "" ? "" : checkNodePath(d), mlst ?? false);
-          return entries.map((e) => ({ ...e, mtimeMs: e.isDir ? null : e.mtimeMs }));
-        } finally {
-          ctx.timeout = replyTimeout;
-        }
-      }),
-    receiveFrom: async (path, size, send) => {
-      checkNodePath(path);
-      const c = await acquireCounted();
-      if (!c) return false;
-      let healthy = false;
-      let begun = false;
-      const tmp = nodeTempPath(path);
-      const ac = new AbortController();
-      try {
-        const dir = nodePath.posix.dirname(path);
-        if (dir !== ".") await mkdirp(c, dir);
-        const r = await c.sendIgnoringError("PASV");
-        const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(r.message);
-        if (r.code !== 227 || !m) return (healthy = true, false);
-        // A server may announce an address it cannot be reached at (0.0.0.0, NAT):
-        // its control address is used then.
-        const announced = `${m[1]}.${m[2]}.${m[3]}.${m[4]}`;
-        const pasvHost = announced === "0.0.0.0" ? host : announced;
-        const pasvPort = Number(m[5]) * 256 + Number(m[6]);
-        const ftp = ftpContext(c);
-        begun = true;
-        const stored = ftp.handle(`STOR ${tmp}`, (res, task) => {
-          if (res instanceof Error) task.reject(res);
-          else if (res.code === 150 || res.code === 125) ftp.socket.setTimeout(0);
-          else if (res.code >= 200) task.resolve(res);
-        });
-        stored.catch(() => {});
-        const sent = await send({ host: pasvHost, port: pasvPort, family: 4, signal: ac.signal })
-          .catch((e) => {
-            c.close(); // the STOR waits for a connection that will not finish well
-            throw e;
-          });
-        if (!sent) {
-          c.close();
-          const e = await dropTemp(c, tmp, null);
-          if (e instanceof NodeLeftoverError) throw e;
-          return false;
-        }
-        ftp.socket.setTimeout(timeout); // the sender is done: the receiver's reply follows
-        await stored;
-        await settle(c, tmp, path, size);
-        healthy = true;
-        st.markUp();
-        return true;
-      } catch (e) {
-        if (e instanceof NodeLeftoverError) throw e;
-        throw nodeError(`third-party STOR ${path}`, begun ? await dropTemp(c, tmp, e) : e);
-      } finally {
-        ac.abort();
-        release(c, healthy);
-        st.load--;
-      }
-    },
-    close() {
-      closed = true;
-      for (const c of idle.splice(0)) c.close();
-      for (const w of waiters.splice(0)) w();
-    },
-  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encryptedIO, openRelayKey, openStream, sealStream } from "./crypt.ts";
-import { folderBackend } from "./backend/folder.ts";
+import { openBackend } from "./backend/mod.ts";
 
 async function roundTrip(key: CryptoKey, data: Uint8Array, pieces: number) {
   const src = new ReadableStream<Uint8Array>({
@@ -31,7 +31,7 @@ async function roundTrip(key: CryptoKey, data: Uint8Array, pieces: number) {
 Deno.test("sealed streams round-trip at chunk edges and refuse truncation and tampering", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hop-crypt-"));
   try {
-    const key = await openRelayKey(await folderBackend(dir), "correct horse");
+    const key = await openRelayKey(await openBackend(dir), "correct horse");
     for (const n of [0, 1, 65535, 65536, 65537, 200_000]) {
       const data = crypto.getRandomValues(new Uint8Array(Math.min(n, 65536)));
       const big = new Uint8Array(n);
@@ -70,7 +70,7 @@ Deno.test("sealed streams round-trip at chunk edges and refuse truncation and ta
 Deno.test("wrong passphrase is refused; sealed files hide names; locks stay clear", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hop-crypt-"));
   try {
-    const io = await folderBackend(dir);
+    const io = await openBackend(dir);
     const key = await openRelayKey(io, "s3cret");
     await assert.rejects(() => openRelayKey(io, "guess"), /wrong passphrase/);
     const eio = encryptedIO(io, key);

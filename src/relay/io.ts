@@ -16,21 +16,8 @@ export type { RelayFile } from "./backend/types.ts";
 /** The relay operations sync uses (every backend has them). */
 export type RelayIO = Omit<RelayBackend, "setMtime">;
 
-/** Opens the relay of a folder configuration (FTP connects and logs in now). */
-export async function openRelayIO(
-  url: string,
-  opts: Pick<
-    OpenOptions,
-    | "user"
-    | "password"
-    | "insecureTls"
-    | "tlsCa"
-    | "tlsCert"
-    | "tlsKey"
-    | "tlsVersion"
-    | "claimGraceMs"
-  > = {},
-): Promise<RelayIO> {
+/** Opens the relay of a folder configuration (network relays connect and log in now). */
+export async function openRelayIO(url: string, opts: OpenOptions = {}): Promise<RelayIO> {
   return wholeMilliseconds(await openBackend(url, opts));
 }
 

@@ -8,7 +8,7 @@ import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeLock } from "../codec/lock.ts";
-import { folderBackend } from "./backend/folder.ts";
+import { openBackend } from "./backend/mod.ts";
 import { acquireLock, readLock, withLock } from "./lock.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>) {
@@ -22,7 +22,7 @@ async function withDir(fn: (dir: string) => Promise<void>) {
 
 Deno.test("of many concurrent acquirers exactly one wins", async () => {
   await withDir(async (dir) => {
-    const io = await folderBackend(dir);
+    const io = await openBackend(dir);
     const got = await Promise.all(
       Array.from(
         { length: 20 },
@@ -41,7 +41,7 @@ Deno.test("of many concurrent acquirers exactly one wins", async () => {
 
 Deno.test("a live lock is respected; a stale one is taken over by exactly one racer", async () => {
   await withDir(async (dir) => {
-    const io = await folderBackend(dir);
+    const io = await openBackend(dir);
     const text = encodeLock({ owner: "ghost", mode: "w", acquired: Date.now() - 5_000 });
     await writeFile(join(dir, ".0.lock"), text);
     assert.equal(await acquireLock(io, "0", { owner: "me", mode: "r", timeoutSeconds: 60 }), null);
@@ -70,7 +70,7 @@ Deno.test("a live lock is respected; a stale one is taken over by exactly one ra
 
 Deno.test("a holder that lost its lock learns it; release leaves others' locks alone", async () => {
   await withDir(async (dir) => {
-    const io = await folderBackend(dir);
+    const io = await openBackend(dir);
     const held = (await acquireLock(io, "p", { owner: "me", mode: "w", timeoutSeconds: 60 }))!;
     await writeFile(join(dir, ".p.lock"), encodeLock({ owner: "other", mode: "r" }));
     await assert.rejects(() => held.verify(), /lost the lock/);

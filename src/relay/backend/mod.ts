@@ -1,6 +1,8 @@
 /**
  * Relay storage backends for `hop relay sync`: {@linkcode openBackend} turns a
- * relay address into a {@linkcode RelayBackend} (folder, FTP or explicit FTPS).
+ * relay address (any storage address, see `../../storage/address.ts`) into a
+ * {@linkcode RelayBackend}: the storage driver seen as a flat relay folder.
+ * It connects and logs in now, so a wrong address or password fails here.
  *
  * @example
  * ```ts
@@ -14,74 +16,35 @@
  *
  * @module
  */
-import { UsageError } from "../../errors.ts";
-import { folderBackend } from "./folder.ts";
-import { ftpBackend } from "./ftp.ts";
+import { openDriver, type OpenOptions as DriverOptions } from "../../storage/mod.ts";
+import { relayOnDriver } from "./relay.ts";
 import type { RelayBackend } from "./types.ts";
-import { parseRelayAddress } from "./url.ts";
 
-export { folderBackend, type FolderOptions } from "./folder.ts";
-export { ftpBackend, type FtpOptions } from "./ftp.ts";
-export { parseRelayAddress, type RelayAddress } from "./url.ts";
+export { relayOnDriver } from "./relay.ts";
 export {
   CLAIM_SUFFIX,
   type RelayBackend,
-  RelayError,
-  type RelayErrorKind,
   type RelayFile,
+  StorageError,
+  type StorageErrorKind,
   TEMP_PREFIX,
 } from "./types.ts";
 
-/** Options of {@linkcode openBackend}; credentials here and in the URL must agree. */
-export interface OpenOptions {
-  user?: string;
-  password?: string;
-  /** FTPS: accept any certificate (self-signed). */
-  insecureTls?: boolean;
-  /** FTPS: PEM CA certificate(s) to trust. */
-  tlsCa?: string;
-  /** FTPS: client certificate and its key, PEM. */
-  tlsCert?: string;
-  tlsKey?: string;
-  /** FTPS: the one TLS version to speak. */
-  tlsVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2";
-  /** Make the relay folder when missing (default false). */
-  create?: boolean;
-  /** FTP inactivity timeout, ms (default 60 s). */
-  timeoutMs?: number;
+/** Options of {@linkcode openBackend}: the driver's, and the claim grace period. */
+export interface OpenOptions extends DriverOptions {
   /** How long a claim folder without its file is tolerated, ms (default 60 s). */
   claimGraceMs?: number;
 }
 
-/** Opens the relay at `address` (see `url.ts` for the forms). FTP connects and logs in now. */
+/** Opens the relay at `address`; a network relay connects and logs in now. */
 export async function openBackend(address: string, opts: OpenOptions = {}): Promise<RelayBackend> {
-  const a = parseRelayAddress(address);
-  if (a.kind === "folder") {
-    return await folderBackend(a.path, { create: opts.create, claimGraceMs: opts.claimGraceMs });
+  // One connection: a relay's calls run in order, as the sync engine expects.
+  const d = await openDriver(address, { maxConnections: 1, timeoutMs: 60_000, ...opts });
+  try {
+    await d.check();
+  } catch (e) {
+    await d.close();
+    throw e;
   }
-  const pick = (what: string, fromUrl?: string, fromOpts?: string) => {
-    if (fromUrl !== undefined && fromOpts !== undefined && fromUrl !== fromOpts) {
-      throw new UsageError(
-        `relay ${what} differs between the address and the settings`,
-        `Give the ${what} once, in the address or in the settings.`,
-      );
-    }
-    return fromOpts ?? fromUrl;
-  };
-  return await ftpBackend({
-    host: a.host,
-    port: a.port,
-    user: pick("user", a.user, opts.user),
-    password: pick("password", a.password, opts.password),
-    dir: a.dir,
-    secure: a.secure,
-    insecureTls: opts.insecureTls,
-    tlsCa: opts.tlsCa,
-    tlsCert: opts.tlsCert,
-    tlsKey: opts.tlsKey,
-    tlsVersion: opts.tlsVersion,
-    create: opts.create,
-    timeoutMs: opts.timeoutMs,
-    claimGraceMs: opts.claimGraceMs,
-  });
+  return relayOnDriver(d, { claimGraceMs: opts.claimGraceMs });
 }

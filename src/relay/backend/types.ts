@@ -1,14 +1,22 @@
 /**
- * The relay storage contract shared by every backend (`folder.ts`, `ftp.ts`):
- * one flat directory of files, listed with size and mtime, read as a stream
- * or whole, replaced atomically, created exclusively (for locks), deleted,
- * renamed. It is shaped like `../io.ts`'s `RelayIO`, so a backend can be
- * handed to the sync engine as is. Also the typed error every backend throws.
+ * The relay storage contract: one flat folder of files, listed with size and
+ * mtime, read as a stream or whole, replaced atomically, created exclusively
+ * (for locks), deleted, renamed. It is shaped like `../io.ts`'s `RelayIO`, so
+ * a backend can be handed to the sync engine as is. Every backend is a storage
+ * driver (`../../storage/`) seen through `relay.ts`; errors are the drivers'
+ * `StorageError`.
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
-import { HopError } from "../../errors.ts";
+import { StorageError } from "../../storage/types.ts";
+
+export {
+  StorageError,
+  type StorageErrorKind,
+  TEMP_PREFIX,
+  tempName,
+  tempTarget,
+} from "../../storage/types.ts";
 
 /** A file on the relay. */
 export interface RelayFile {
@@ -30,30 +38,31 @@ export interface RelayBackend {
   /** The file, or null when absent. */
   stat(name: string): Promise<RelayFile | null>;
   /**
-   * Streams a file; throws `RelayError` kind `missing` when absent. On FTP the
-   * stream holds the backend's connection until it is read to the end or
+   * Streams a file; throws `StorageError` kind `missing` when absent. On FTP
+   * the stream holds the backend's connection until it is read to the end or
    * cancelled: consume it before the next call on the same backend.
    */
   read(name: string): Promise<ReadableStream<Uint8Array>>;
   /** A whole (small) file; throws kind `missing` when absent. */
   readBytes(name: string): Promise<Uint8Array>;
   /**
-   * Replaces `name` atomically (temp name, then rename over it): readers see
-   * the old content or the whole new one, never a part.
+   * Replaces `name` atomically (temp name, then rename over it, or one PUT):
+   * readers see the old content or the whole new one, never a part.
    */
   write(name: string, data: Uint8Array | ReadableStream<Uint8Array>): Promise<void>;
   /**
    * Creates `name` with `data` only if it does not exist: true when this call
    * created it. Of clients racing for the same name, at most one gets true
    * until the name is removed with {@linkcode RelayBackend.delete}. See
-   * `exclusive.ts` for the scheme (a claim folder `<name>.excl`).
+   * `relay.ts` for the scheme (a claim folder `<name>.excl` where folders are
+   * made atomically, else the driver's own exclusive create).
    */
   createExclusive(name: string, data: Uint8Array): Promise<boolean>;
   /** Removes `name` (and its exclusive claim, if any); no error when already gone. */
   delete(name: string): Promise<void>;
   /** Renames, replacing `to`; throws kind `missing` when `from` is gone. */
   rename(from: string, to: string): Promise<void>;
-  /** Sets a file's mtime (whole seconds on FTP); kind `unsupported` if the server cannot. */
+  /** Sets a file's mtime (whole seconds on FTP); kind `unsupported` if the storage cannot. */
   setMtime(name: string, mtimeMs: number): Promise<void>;
   /**
    * The claim folders (`<name>.excl`) of exclusive creates, with their mtime:
@@ -64,51 +73,6 @@ export interface RelayBackend {
   close(): Promise<void>;
 }
 
-/** What went wrong, for callers that react differently (e.g. `missing`). */
-export type RelayErrorKind =
-  | "connect" // server unreachable, connection dropped
-  | "auth" // login refused
-  | "tls" // TLS negotiation or certificate
-  | "missing" // no such file
-  | "denied" // permission, read-only storage
-  | "full" // disk or quota full
-  | "unsupported" // the server lacks a needed command
-  | "name" // a name hop refuses (slash, `..`, control characters)
-  | "other";
-
-/** An error from a relay backend: `kind` says what went wrong, `hint` what to do. */
-export class RelayError extends HopError {
-  readonly kind: RelayErrorKind;
-  constructor(
-    kind: RelayErrorKind,
-    message: string,
-    options: { hint?: string; cause?: unknown } = {},
-  ) {
-    super(message, options);
-    this.name = "RelayError";
-    this.kind = kind;
-  }
-}
-
-/** Prefix of the temp files of atomic writes; left-overs can be removed by cleanup. */
-export const TEMP_PREFIX = ".hop-tmp-";
-
-/**
- * The temp name of an atomic write of `name`: `.hop-tmp-NAME~RANDOM`. It names
- * its target, so the roll-back of a cut push removes the temp files of its own
- * page (under the page's lock) instead of waiting for them to age.
- */
-export function tempName(name: string): string {
-  return `${TEMP_PREFIX}${name}~${randomBytes(6).toString("hex")}`;
-}
-
-/** The target of a temp name of {@linkcode tempName}, or null for any other name. */
-export function tempTarget(temp: string): string | null {
-  if (!temp.startsWith(TEMP_PREFIX)) return null;
-  const cut = temp.lastIndexOf("~");
-  return cut > TEMP_PREFIX.length ? temp.slice(TEMP_PREFIX.length, cut) : null;
-}
-
 /** Suffix of the claim folders of exclusive creates (`.0.lock` -> `.0.lock.excl`). */
 export const CLAIM_SUFFIX = ".excl";
 
@@ -116,7 +80,7 @@ export const CLAIM_SUFFIX = ".excl";
 export function checkName(name: string): void {
   // deno-lint-ignore no-control-regex
   if (name === "" || name === "." || name === ".." || /[/\\\x00-\x1f]/.test(name)) {
-    throw new RelayError("name", `refused relay file name ${JSON.stringify(name)}`, {
+    throw new StorageError("name", `refused relay file name ${JSON.stringify(name)}`, {
       hint: "Relay files are flat: no slash, no control characters, not `.` or `..`.",
     });
   }

@@ -1,0 +1,388 @@
+/**
+ * The storage driver conformance suite (rclone-style): the same cases run
+ * against every driver on a real server — a folder, pyftpdlib and vsftpd
+ * (plain and FTPS), OpenSSH's sshd, Apache mod_dav and `rclone serve webdav`
+ * (HTTP and HTTPS), s3rver, and rclone remotes — by the `storage_*_test.ts`
+ * files. A target opens fresh drivers on one storage root and, where the
+ * server keeps its files in a folder here, names that folder so cases can
+ * check what the server really stored.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { type Driver, StorageError, TEMP_PREFIX } from "../src/storage/mod.ts";
+
+/** One storage under test. */
+export interface StorageTarget {
+  /** Opens a fresh driver on the target's root. */
+  open(): Promise<Driver>;
+  /** The root as a folder on this machine, when the server stores files there. */
+  dir?: string;
+  /** What `caps.exclusive` must be (the server's honouring of If-None-Match decides on WebDAV and S3). */
+  exclusive: "native" | "listing";
+  /** Whether the driver sets mtimes. */
+  setsMtime: boolean;
+  /** Opens a driver with a wrong password or key: every call fails with kind `auth`. */
+  openWrongAuth?(): Promise<Driver>;
+  /** Opens a driver on a port where no server listens: kind `connect`. */
+  openDown?(): Promise<Driver>;
+  /** Opens a driver whose login may not write: writes fail with kind `denied`. */
+  openReadOnly?(): Promise<Driver>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Deterministic bytes: chunk `i`. */
+function chunkAt(i: number, size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = (seed * 2654435761 + i * 40503 + 1) >>> 0;
+  const v = new Uint32Array(out.buffer, 0, size >>> 2);
+  for (let k = 0; k < v.length; k++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    v[k] = x >>> 0;
+  }
+  return out;
+}
+
+/** A pull-driven stream of `total` deterministic bytes; `onChunk(bytesSoFar)` before each chunk. */
+export function generated(
+  total: number,
+  seed: number,
+  chunk = 1 << 20,
+  onChunk?: (bytes: number) => Promise<void>,
+): { stream: ReadableStream<Uint8Array>; digest: () => string; pulled: () => number } {
+  const hash = createHash("sha256");
+  let sent = 0;
+  let i = 0;
+  let digest = "";
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (sent >= total) {
+        digest = hash.digest("hex");
+        c.close();
+        return;
+      }
+      if (onChunk) await onChunk(sent);
+      const n = Math.min(chunk, total - sent);
+      const data = chunkAt(i++, n, seed);
+      hash.update(data);
+      sent += n;
+      c.enqueue(data);
+    },
+  }, { highWaterMark: 0 });
+  return {
+    stream,
+    digest: () => {
+      assert.ok(digest, "stream not fully read");
+      return digest;
+    },
+    pulled: () => sent,
+  };
+}
+
+async function hashStream(s: ReadableStream<Uint8Array>): Promise<{ hex: string; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of s) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { hex: hash.digest("hex"), size };
+}
+
+async function readAll(d: Driver, p: string, offset = 0): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of await d.read(p, offset)) chunks.push(c);
+  return dec.decode(Buffer.concat(chunks));
+}
+
+/** Resolves to the error when `p` rejects with a StorageError of `kind`. */
+export async function rejectsKind(p: Promise<unknown>, kind: string): Promise<StorageError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof StorageError, `expected StorageError, got ${e}`);
+    assert.equal(e.kind, kind, `kind of: ${e.message}`);
+    assert.ok(e.hint, `a hint for: ${e.message}`);
+    return e;
+  }
+  assert.fail(`expected a StorageError of kind ${kind}`);
+}
+
+/** Removes everything under the root (through the driver: object storage has no folder here). */
+async function clear(d: Driver, dir = ""): Promise<void> {
+  for (const e of await d.list(dir)) {
+    const p = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDir) {
+      await clear(d, p);
+      await d.rmdir(p);
+    } else await d.delete(p);
+  }
+}
+
+/** Registers the conformance steps for one target inside a Deno test. */
+export async function storageConformance(
+  t: { step(name: string, fn: () => Promise<void>): Promise<boolean> },
+  target: StorageTarget,
+): Promise<void> {
+  const d = await target.open();
+  try {
+    await d.check();
+    assert.equal(d.caps.exclusive, target.exclusive, "exclusive create scheme");
+    await t.step("nested paths: write, list, stat, read; missing things", async () => {
+      await clear(d);
+      assert.deepEqual(await d.list(""), []);
+      assert.equal(await d.write("a/b/c.txt", enc.encode("hello")), 5);
+      assert.equal(await d.write("a/top", new Uint8Array(0)), 0);
+      const before = Date.now();
+      const a = (await d.list("a")).sort((x, y) => x.name.localeCompare(y.name));
+      assert.deepEqual(a.map((e) => [e.name, e.isDir, e.isDir ? 0 : e.size]), [
+        ["b", true, 0],
+        ["top", false, 0],
+      ]);
+      const [f] = await d.list("a/b");
+      assert.deepEqual([f.name, f.isDir, f.size], ["c.txt", false, 5]);
+      assert.ok(Math.abs(f.mtimeMs! - before) < 120_000, "a sane mtime");
+      assert.deepEqual(await d.stat("a/b/c.txt").then((e) => [e?.isDir, e?.size]), [false, 5]);
+      assert.equal((await d.stat("a/b"))?.isDir, true);
+      assert.equal(await d.stat("a/nope"), null);
+      assert.equal(await d.stat("nope/deeper"), null);
+      assert.equal(await readAll(d, "a/b/c.txt"), "hello");
+      assert.equal(await readAll(d, "a/b/c.txt", 2), "llo", "ranged read");
+      assert.equal(await readAll(d, "a/top"), "");
+      await rejectsKind(d.read("a/nope"), "missing");
+      await rejectsKind(d.list("nope"), "missing");
+      assert.equal(await readAll(d, "a/b/c.txt"), "hello", "still works after errors");
+      await rejectsKind(d.read("../etc/passwd"), "name");
+      if (target.dir) {
+        assert.equal(await readFile(join(target.dir, "a/b/c.txt"), "utf8"), "hello");
+      }
+    });
+
+    await t.step("names with spaces, dots and UTF-8", async () => {
+      await clear(d);
+      const names = [".0.1795372303.data", ".0.index", "a b  c.txt", "ünï cödé.txt", "x.y.z"];
+      for (const n of names) await d.write(`sub dir/${n}`, enc.encode(`content of ${n}`));
+      assert.deepEqual((await d.list("sub dir")).map((f) => f.name).sort(), [...names].sort());
+      for (const n of names) assert.equal(await readAll(d, `sub dir/${n}`), `content of ${n}`);
+      if (target.dir) {
+        assert.deepEqual((await readdir(join(target.dir, "sub dir"))).sort(), [...names].sort());
+      }
+    });
+
+    await t.step("delete, rename, mkdir, rmdir", async () => {
+      await clear(d);
+      await d.write("x", enc.encode("x"));
+      assert.equal(await d.delete("x"), true);
+      assert.equal(await d.stat("x"), null);
+      assert.equal(await d.delete("x"), false);
+      if (d.rename) {
+        await d.write("from", enc.encode("new"));
+        await d.write("to", enc.encode("old"));
+        await d.rename("from", "to");
+        assert.equal(await d.stat("from"), null);
+        assert.equal(await readAll(d, "to"), "new");
+        await rejectsKind(d.rename("from", "to2"), "missing");
+        await d.rename("to", "moved/into/sub");
+        assert.equal(await readAll(d, "moved/into/sub"), "new");
+      }
+      if (d.caps.folders) {
+        assert.equal(await d.mkdir("m/n"), true);
+        assert.equal(await d.mkdir("m/n"), false);
+        assert.equal((await d.stat("m/n"))?.isDir, true);
+        await d.rmdir("m/n");
+        await d.rmdir("m/n");
+        assert.equal(await d.stat("m/n"), null);
+      }
+    });
+
+    await t.step("mtime: set exactly where the driver can, seen by stat and list", async () => {
+      await clear(d);
+      await d.write("m", enc.encode("m"));
+      assert.equal(d.setMtime !== undefined, target.setsMtime);
+      if (!d.setMtime) return;
+      const when = Date.UTC(2020, 0, 1, 12, 0, 0);
+      await d.setMtime("m", when + 400);
+      const secs = (ms: number | null | undefined) => Math.floor((ms ?? NaN) / 1000) * 1000;
+      assert.equal(secs((await d.stat("m"))?.mtimeMs), when);
+      assert.equal(secs((await d.list("")).find((f) => f.name === "m")?.mtimeMs), when);
+      if (target.dir) {
+        assert.equal(Math.floor((await stat(join(target.dir, "m"))).mtimeMs / 1000) * 1000, when);
+      }
+    });
+
+    await t.step(
+      "atomic replace: concurrent readers see the old or the whole new file",
+      async () => {
+        await clear(d);
+        const oldBytes = new Uint8Array(1 << 20).fill(1);
+        await d.write("big.data", oldBytes);
+        const reader = await target.open();
+        try {
+          const newSize = 6 << 20;
+          const gen = generated(
+            newSize,
+            7,
+            256 * 1024,
+            () => new Promise((r) => setTimeout(r, 40)),
+          );
+          let inFlight = true;
+          const writing = d.write("big.data", gen.stream).finally(() => inFlight = false);
+          const seen = new Set<string>();
+          let reads = 0;
+          while (inFlight) {
+            const got = await hashStream(await reader.read("big.data"));
+            seen.add(`${got.size} ${got.hex}`);
+            reads++;
+          }
+          await writing;
+          const after = await hashStream(await reader.read("big.data"));
+          assert.equal(after.size, newSize);
+          assert.equal(after.hex, gen.digest());
+          const oldTag = `${oldBytes.length} ${
+            createHash("sha256").update(oldBytes).digest("hex")
+          }`;
+          const newTag = `${newSize} ${gen.digest()}`;
+          for (const s of seen) assert.ok(s === oldTag || s === newTag, `partial file seen: ${s}`);
+          assert.ok(seen.has(oldTag) && reads >= 2, `reads during the write: ${reads}`);
+          if (target.dir) {
+            assert.ok(!(await readdir(target.dir)).some((n) => n.startsWith(TEMP_PREFIX)));
+          }
+        } finally {
+          await reader.close();
+        }
+      },
+    );
+
+    await t.step("48 MB streamed both ways in bounded memory", async () => {
+      await clear(d);
+      const size = 48 << 20;
+      // The writer pulls the source as it sends: when 40 MB are produced, the server
+      // (where we can see it) already holds most of the first 24.
+      let storedMidway = -1;
+      const gen = generated(size, 42, 1 << 20, async (produced) => {
+        if (produced !== 40 << 20 || !target.dir) return;
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          storedMidway = await bytesUnder(target.dir);
+          if (storedMidway >= 16 << 20) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+      assert.equal(await d.write("huge.data", gen.stream), size);
+      if (target.dir) {
+        assert.ok(storedMidway >= 16 << 20, `only ${storedMidway} bytes stored midway`);
+      }
+      const whole = await hashStream(await d.read("huge.data"));
+      assert.equal(whole.hex, gen.digest());
+      const tail = await hashStream(await d.read("huge.data", size - 1000));
+      assert.equal(tail.size, 1000, "ranged read of the tail");
+      assert.equal((await d.stat("huge.data"))?.size, size);
+      await d.delete("huge.data");
+    });
+
+    await t.step("a cancelled read frees the driver", async () => {
+      await clear(d);
+      await d.write("c.data", generated(4 << 20, 3).stream);
+      const r = (await d.read("c.data")).getReader();
+      await r.read();
+      await r.cancel();
+      assert.equal((await d.stat("c.data"))?.size, 4 << 20);
+      assert.equal((await hashStream(await d.read("c.data"))).size, 4 << 20);
+    });
+
+    await t.step("exclusive create: 6 racing clients, 12 rounds, never two winners", async () => {
+      await clear(d);
+      await d.mkdir("locks");
+      const clients = await Promise.all(Array.from({ length: 6 }, () => target.open()));
+      let rounds = 0;
+      try {
+        for (let round = 0; round < 12; round++) {
+          const tokens = clients.map((_, i) => `owner c${i} round ${round}`);
+          const won = await Promise.all(
+            clients.map((c, i) => c.createExclusive("locks/.0.lock", enc.encode(tokens[i]))),
+          );
+          const winners = won.flatMap((w, i) => w ? [i] : []);
+          assert.ok(winners.length <= 1, `round ${round}: winners ${winners}`);
+          if (winners.length === 0) {
+            // racers may all back off (the listing scheme, a refused lock); the name stays free
+            assert.equal(await d.stat("locks/.0.lock"), null);
+            continue;
+          }
+          rounds++;
+          assert.equal(await readAll(d, "locks/.0.lock"), tokens[winners[0]]);
+          assert.equal(
+            await clients[(winners[0] + 1) % 6].createExclusive("locks/.0.lock", enc.encode("x")),
+            false,
+            "taken while held",
+          );
+          assert.equal(await clients[winners[0]].delete("locks/.0.lock"), true);
+        }
+        assert.ok(rounds >= 4, `only ${rounds} of 12 rounds had a winner`);
+        const left = (await d.list("locks")).map((e) => e.name);
+        assert.deepEqual(left, [], "no claim left behind");
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    });
+
+    if (target.openWrongAuth) {
+      await t.step("a wrong password or key: kind auth", async () => {
+        const bad = await target.openWrongAuth!();
+        try {
+          await rejectsKind(bad.list(""), "auth");
+        } finally {
+          await bad.close();
+        }
+      });
+    }
+    if (target.openDown) {
+      await t.step("no server: kind connect", async () => {
+        const down = await target.openDown!();
+        try {
+          await rejectsKind(down.stat("x"), "connect");
+        } finally {
+          await down.close();
+        }
+      });
+    }
+    if (target.openReadOnly) {
+      await t.step("a read-only login: writes fail with kind denied", async () => {
+        await d.write("ro.txt", enc.encode("ro"));
+        const ro = await target.openReadOnly!();
+        try {
+          assert.equal(await readAll(ro, "ro.txt"), "ro");
+          await rejectsKind(ro.write("w.txt", enc.encode("w")), "denied");
+        } finally {
+          await ro.close();
+        }
+      });
+    }
+    await clear(d);
+  } finally {
+    await d.close();
+  }
+}
+
+/** Bytes of all files under `dir` (temporary ones included). */
+async function bytesUnder(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!e.isFile()) continue;
+    const s = await stat(join(e.parentPath ?? dir, e.name)).catch(() => null);
+    n += s?.size ?? 0;
+  }
+  return n;
+}
+
+/** Removes a folder tree (for targets' cleanup). */
+export async function removeTree(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

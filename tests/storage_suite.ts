@@ -26,6 +26,14 @@ export interface StorageTarget {
   exclusive: "native" | "listing";
   /** Whether the driver sets mtimes. */
   setsMtime: boolean;
+  /** Racing clients and rounds of the exclusive create step (default 6 and 12: fewer where each call starts a process). */
+  race?: { clients: number; rounds: number };
+  /**
+   * Set (to the reason) for a test server known to show a replaced file part-written
+   * while a write is under way (s3rver writes objects in place): the atomic replace
+   * step then checks only the final content. Real servers of that kind must not set it.
+   */
+  replacesInPlace?: string;
   /** Opens a driver with a wrong password or key: every call fails with kind `auth`. */
   openWrongAuth?(): Promise<Driver>;
   /** Opens a driver on a port where no server listens: kind `connect`. */
@@ -250,7 +258,11 @@ export async function storageConformance(
             createHash("sha256").update(oldBytes).digest("hex")
           }`;
           const newTag = `${newSize} ${gen.digest()}`;
-          for (const s of seen) assert.ok(s === oldTag || s === newTag, `partial file seen: ${s}`);
+          if (!target.replacesInPlace) {
+            for (const s of seen) {
+              assert.ok(s === oldTag || s === newTag, `partial file seen: ${s}`);
+            }
+          }
           assert.ok(seen.has(oldTag) && reads >= 2, `reads during the write: ${reads}`);
           if (target.dir) {
             assert.ok(!(await readdir(target.dir)).some((n) => n.startsWith(TEMP_PREFIX)));
@@ -298,13 +310,16 @@ export async function storageConformance(
       assert.equal((await hashStream(await d.read("c.data"))).size, 4 << 20);
     });
 
-    await t.step("exclusive create: 6 racing clients, 12 rounds, never two winners", async () => {
+    const race = target.race ?? { clients: 6, rounds: 12 };
+    const raceName = `exclusive create: ${race.clients} racing clients, ${race.rounds} rounds, ` +
+      "never two winners";
+    await t.step(raceName, async () => {
       await clear(d);
       await d.mkdir("locks");
-      const clients = await Promise.all(Array.from({ length: 6 }, () => target.open()));
+      const clients = await Promise.all(Array.from({ length: race.clients }, () => target.open()));
       let rounds = 0;
       try {
-        for (let round = 0; round < 12; round++) {
+        for (let round = 0; round < race.rounds; round++) {
           const tokens = clients.map((_, i) => `owner c${i} round ${round}`);
           const won = await Promise.all(
             clients.map((c, i) => c.createExclusive("locks/.0.lock", enc.encode(tokens[i]))),
@@ -319,14 +334,24 @@ export async function storageConformance(
           rounds++;
           assert.equal(await readAll(d, "locks/.0.lock"), tokens[winners[0]]);
           assert.equal(
-            await clients[(winners[0] + 1) % 6].createExclusive("locks/.0.lock", enc.encode("x")),
+            await clients[(winners[0] + 1) % race.clients].createExclusive(
+              "locks/.0.lock",
+              enc.encode("x"),
+            ),
             false,
             "taken while held",
           );
           assert.equal(await clients[winners[0]].delete("locks/.0.lock"), true);
         }
-        assert.ok(rounds >= 4, `only ${rounds} of 12 rounds had a winner`);
-        const left = (await d.list("locks")).map((e) => e.name);
+        assert.ok(
+          rounds >= race.rounds / 3,
+          `only ${rounds} of ${race.rounds} rounds had a winner`,
+        );
+        // (object storage: a folder with nothing left in it is gone)
+        const left = (await d.list("locks").catch((e) => {
+          if (d.caps.folders) throw e;
+          return [];
+        })).map((e) => e.name);
         assert.deepEqual(left, [], "no claim left behind");
       } finally {
         await Promise.all(clients.map((c) => c.close()));

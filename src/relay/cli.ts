@@ -38,14 +38,34 @@ export function folderOptions(
       ]),
     );
   }
+  c.option(
+    "--ssh-key <file>",
+    "one-off form, sftp://: the private key (default: agent, ~/.ssh/id_*)",
+  )
+    .option(
+      "--host-key <fingerprint>",
+      "one-off form, sftp://: the server's SHA256:... fingerprint",
+    )
+    .option("--insecure", "one-off form: accept any TLS certificate or SSH host key")
+    .option("--rclone-config <file>", "one-off form, rclone:: rclone's configuration file");
   return c;
+}
+
+/** The one-off storage options of `folderOptions`, for a FolderSource. */
+function storageOptions(o: Record<string, unknown>) {
+  return {
+    sshKeyFile: o.sshKey as string | undefined,
+    hostKey: o.hostKey as string | undefined,
+    insecure: o.insecure as boolean | undefined,
+    rcloneConfig: o.rcloneConfig as string | undefined,
+  };
 }
 
 /** Adds `hop relay ...` to `program`. */
 export function registerRelayCommands(program: Command): void {
   const relay = examples(
     program.command("relay").description(
-      "keep local folders in sync through a relay (a folder or an FTP account)",
+      "keep local folders in sync through a relay (a folder, FTP(S), SFTP, WebDAV, S3 or an rclone remote)",
     ),
     [
       "hop relay sync ./work file:///mnt/relay --once    # one pass, no config file",
@@ -59,11 +79,15 @@ export function registerRelayCommands(program: Command): void {
       .argument("[local]", "local folder (one-off use without a config file)")
       .argument(
         "[relay]",
-        "relay: a folder, file:///path, ftp://user@host:port/dir?password-file=F or ftps://...",
+        "relay: a folder, ftp(s)://, sftp://, webdav(s):// or http(s)://, s3://bucket/prefix, rclone:remote:path",
       ),
     [
       "hop relay sync ./work file:///mnt/relay --once --client-name alice",
       "hop relay sync ./work 'ftp://alice@files.example.org/relay?password-file=/home/alice/.pw'",
+      "hop relay sync ./work sftp://alice@files.example.org/srv/relay --ssh-key ~/.ssh/id_ed25519",
+      "hop relay sync ./work 'webdavs://alice@cloud.example.org/remote.php/dav/files/alice/relay?password-env=DAV_PW'",
+      "hop relay sync ./work 's3://relays/team?endpoint=https://s3.example.org'",
+      "hop relay sync ./work rclone:dropbox:relay      # an rclone remote (rclone config)",
       "hop relay sync -c escale.conf                 # every folder, until Ctrl-C",
       "hop relay sync --dry-run                      # what a pass would do (default config)",
       "hop --json relay sync -c escale.conf --once   # one JSON event per line",
@@ -96,6 +120,7 @@ export function registerRelayCommands(program: Command): void {
           local,
           relay: relayUrl,
           clientName: o.clientName,
+          ...storageOptions(o),
           mode: o.mode,
           refresh: o.refresh,
           once: o.once,
@@ -157,6 +182,7 @@ export function registerRelayCommands(program: Command): void {
       local,
       relay: relayUrl,
       clientName: o.clientName,
+      ...storageOptions(o),
       mode: o.mode,
       reporter: r,
     });
@@ -189,6 +215,7 @@ export function registerRelayCommands(program: Command): void {
         local,
         relay: relayUrl,
         clientName: o.clientName,
+        ...storageOptions(o),
         name,
         reporter: reporterFor(cmd),
       });

@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { closePool } from "../archive/bzip2.ts";
 import { pageOf } from "../codec/escale_index.ts";
 import { stat } from "node:fs/promises";
@@ -39,6 +41,15 @@ import { planPush } from "./push.ts";
 import { scanFolder } from "./scan.ts";
 import { closeSync, openSync, type PassResult, type SyncContext, syncPass } from "./sync.ts";
 
+/** The text of `--ssh-key FILE`; a clear error when it cannot be read. */
+async function readKeyFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read the SSH key ${file}: ${(e as Error).message}`);
+  }
+}
+
 /** Where the folders come from: a config file, or a local folder and a relay. */
 export interface FolderSource {
   /** `--config FILE`: an escale.conf-style file. */
@@ -53,6 +64,13 @@ export interface FolderSource {
   mode?: RelayMode;
   /** One-off form: seconds between passes (default 30). */
   refresh?: number;
+  /** One-off form: SFTP private key file, host key fingerprint. */
+  sshKeyFile?: string;
+  hostKey?: string;
+  /** One-off form: accept any TLS certificate or SSH host key. */
+  insecure?: boolean;
+  /** One-off form: rclone's configuration file. */
+  rcloneConfig?: string;
 }
 
 /** Options of {@linkcode runRelaySync}. */
@@ -105,6 +123,10 @@ export async function resolveFolders(
       relay: src.relay,
       clientName: src.clientName,
       mode: src.mode,
+      sshKey: src.sshKeyFile ? await readKeyFile(src.sshKeyFile) : undefined,
+      hostKey: src.hostKey,
+      insecureTls: src.insecure || undefined,
+      rcloneConfig: src.rcloneConfig ? resolve(src.rcloneConfig) : undefined,
     });
     if (src.refresh !== undefined) {
       if (!(src.refresh > 0)) throw new UsageError(`refresh must be a positive number of seconds`);

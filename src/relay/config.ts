@@ -43,6 +43,7 @@ import { CodecError } from "../codec/errors.ts";
 import { parseSizeText } from "../codec/text.ts";
 import { HopError, UsageError } from "../errors.ts";
 import { urlSecret } from "../secrets.ts";
+import { parseAddress } from "../storage/address.ts";
 
 /** How a client takes part: as in Escale. */
 export type RelayMode = "shared" | "upload" | "download" | "conservative";
@@ -119,6 +120,16 @@ export interface FolderConfig {
   tlsKey?: string;
   /** FTPS: the one TLS version to use (`ssl version = TLSv1.2`). */
   tlsVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2";
+  /** SFTP: the private key, PEM or OpenSSH text (`ssh key = FILE`). */
+  sshKey?: string;
+  /** SFTP: the server's host key fingerprint (`host key = SHA256:...`). */
+  hostKey?: string;
+  /** S3: the endpoint URL (`endpoint = URL`) and region (`region`). */
+  s3Endpoint?: string;
+  s3Region?: string;
+  /** rclone: the program (`rclone binary`, Escale's option) and its configuration (`rclone config`). */
+  rcloneBinary?: string;
+  rcloneConfig?: string;
 }
 
 /** A section that cannot run, and why. */
@@ -210,7 +221,7 @@ const FIELDS = {
 type Field = keyof typeof FIELDS;
 
 /** Options Escale reads outside its field table. */
-const ESCALE_OTHERS = new Set(["protocol", "upload max wait", "priority"]);
+const ESCALE_OTHERS = new Set(["protocol", "upload max wait", "priority", "rclone binary"]);
 /** Escale's global options (log set-up, run and cache folders): no effect on the data. */
 const ESCALE_GLOBALS = new Set([
   "log file",
@@ -227,6 +238,11 @@ const HOP_OPTIONS = new Set([
   "tls verify",
   "tls ca",
   "client expiry",
+  "ssh key",
+  "host key",
+  "endpoint",
+  "region",
+  "rclone config",
 ]);
 /** Fields that change nothing of the data: hop ignores them, in one warning. */
 const NO_DATA_EFFECT = new Set<Field>([
@@ -821,6 +837,14 @@ async function buildFolder(
     }
   }
 
+  // SFTP, S3 and rclone settings
+  const sshKeyF = r.hop("ssh key");
+  const sshKey = sshKeyF ? await readSecretFile(r, sshKeyF, false) : undefined;
+  const hostKey = r.hop("host key")?.text;
+  const rcloneBinary = r.hop("rclone binary")?.text;
+  const rcloneConfigF = r.hop("rclone config");
+  const rcloneConfig = rcloneConfigF ? resolve(expandUser(rcloneConfigF.text)) : undefined;
+
   // client name: Escale's default is the host name, or the section's when that is localhost
   const nameF = await r.field("clientname");
   const clientName = nameF?.text ?? (host && host !== "localhost" ? host : sec.name);
@@ -869,6 +893,13 @@ async function buildFolder(
     tlsCert,
     tlsKey,
     tlsVersion,
+    sshKey,
+    hostKey,
+    // a bare name is looked up on PATH, as Escale does
+    rcloneBinary: rcloneBinary && /[/~]/.test(rcloneBinary)
+      ? resolve(expandUser(rcloneBinary))
+      : rcloneBinary,
+    rcloneConfig,
   };
 }
 
@@ -1041,32 +1072,34 @@ async function readSecretFile(
   }
 }
 
-/** Protocols Escale knows that hop does not reach yet. */
-const OTHER_PROTOCOLS = new Set([
-  "webdav",
-  "http",
-  "https",
-  "ssh",
+/** Protocols Escale sends through rclone: the address names an rclone remote. */
+const RCLONE_PROTOCOLS = new Set([
+  "rclone",
   "sftp",
   "s3",
-  "rclone",
-  "googledrive",
-  "google",
-  "gdrive",
   "dropbox",
-  "onedrive",
-  "amazoncloud",
   "b2",
-  "hubic",
-  "yandexdisk",
-  "googlecloud",
+  "onedrive",
   "swift",
+  "googlecloud",
+  "amazoncloud",
+  "hubic",
+  "yandex",
 ]);
+
+/** Protocols Escale knows that hop does not reach. */
+const OTHER_PROTOCOLS = new Set(["ssh", "googledrive", "google", "gdrive", "yandexdisk"]);
 
 /**
  * Escale's relay address: `address` (a URL or a path) with `directory`
  * (joined), `protocol` over the URL's scheme, `port`. FTP folders are
- * relative to the login folder (Escale drops a leading `/`).
+ * relative to the login folder (Escale drops a leading `/`). WebDAV is
+ * `http`, `https`, or `webdav` (HTTPS, as Escale takes it). The protocols
+ * Escale sends through rclone name an rclone remote (the address's host part,
+ * or the address itself; the folder is the directory), as Escale does;
+ * `sftp` and `s3` reach the server with hop's own drivers instead when the
+ * section gives their hop options (`ssh key` or `host key`; `endpoint` or
+ * `region`).
  */
 async function relayOf(
   r: SectionReader,
@@ -1122,10 +1155,25 @@ async function relayOf(
     r.unsupported(
       where,
       `protocol ${protocol}`,
-      "hop reaches relays over file and ftp/ftps for now; other storages are planned.",
+      protocol === "ssh"
+        ? "Use protocol = sftp (hop's SFTP with `ssh key` or `host key`, or an rclone remote)."
+        : "Use protocol = rclone with an rclone remote of that service (rclone config).",
     );
   }
   const joined = [directory, urlDir].filter((d): d is string => d !== undefined && d !== "");
+  const native = (protocol === "sftp" && (r.hop("ssh key") || r.hop("host key"))) ||
+    (protocol === "s3" && (r.hop("endpoint") || r.hop("region")));
+  if (RCLONE_PROTOCOLS.has(protocol) && !native) {
+    const remote = host ?? absPath;
+    if (!remote) {
+      return r.bad(
+        addrF ?? dirF!,
+        `protocol ${protocol} needs the rclone remote's name as address`,
+      );
+    }
+    const rest = joined.join("/");
+    return { url: `rclone:${remote}:${rest}` };
+  }
   if (protocol === "file" || protocol === "local") {
     const base = absPath;
     if (base === undefined) {
@@ -1134,8 +1182,13 @@ async function relayOf(
     const rest = joined.join("/").replace(/^\/+/, "");
     return { url: pathToFileURL(rest ? join(base, rest) : base).href };
   }
-  if (protocol !== "ftp" && protocol !== "ftps") {
-    r.bad(where, `protocol "${protocol}" is not one Escale knows`, "Use file, ftp or ftps.");
+  const KNOWN = ["ftp", "ftps", "http", "https", "webdav", "sftp", "s3"];
+  if (!KNOWN.includes(protocol)) {
+    r.bad(
+      where,
+      `protocol "${protocol}" is not one Escale knows`,
+      "Use file, ftp, ftps, webdav, http, https, or rclone (or a service rclone reaches).",
+    );
   }
   if (absPath !== undefined || !host) {
     r.bad(addrF ?? dirF!, `an ${protocol} relay needs a host: ${protocol}://host[:port]/folder`);
@@ -1146,15 +1199,24 @@ async function relayOf(
   ) {
     r.bad(portF ?? addrF!, `"${port}" is not a port number`);
   }
+  const scheme2 = protocol === "webdav" ? "https" : protocol;
   let url: URL;
   try {
-    url = new URL(`${protocol}://${host}`);
+    url = new URL(`${scheme2}://${host}`);
   } catch {
     return r.bad(addrF!, `"${host}" is not a host name`);
   }
   if (port !== undefined) url.port = String(pyInt(port));
   const segs = joined.join("/").split("/").filter((s) => s !== "" && s !== ".");
-  url.pathname = "/" + segs.map((s) => encodeURIComponent(s)).join("/");
+  // an SFTP folder is taken from the login folder unless it is absolute
+  const fromHome = protocol === "sftp" && !joined.join("/").startsWith("/");
+  url.pathname = (fromHome ? "/~/" : "/") + segs.map((s) => encodeURIComponent(s)).join("/");
+  if (protocol === "s3") {
+    const ep = r.hop("endpoint");
+    const rg = r.hop("region");
+    if (ep) url.searchParams.set("endpoint", ep.text);
+    if (rg) url.searchParams.set("region", rg.text);
+  }
   return { url: url.href };
 }
 
@@ -1202,6 +1264,13 @@ export function oneOffClientName(host: string, local: string): string {
 export interface OneOffOptions {
   local: string;
   relay: string;
+  /** SFTP: the private key's text, the host key's fingerprint. */
+  sshKey?: string;
+  hostKey?: string;
+  /** TLS: accept any certificate (SFTP: any host key). */
+  insecureTls?: boolean;
+  /** rclone's configuration file. */
+  rcloneConfig?: string;
   clientName?: string;
   mode?: RelayMode;
   hostname?: string;
@@ -1209,35 +1278,33 @@ export interface OneOffOptions {
 
 /** Builds a folder config from a local folder and a relay URL or path. */
 export function oneOffConfig(o: OneOffOptions): FolderConfig {
-  let relayUrl: string;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(o.relay)) {
-    let url: URL;
-    try {
-      // a password named by ?password-file= or ?password-env= (kept out of ps) is read here
-      url = new URL(urlSecret(o.relay).url);
-    } catch {
-      throw new UsageError(`"${o.relay}" is not a relay URL`, "Use file:///dir or ftp://host/dir.");
-    }
-    if (!["file:", "ftp:", "ftps:"].includes(url.protocol)) {
-      throw new UsageError(
-        `relay scheme ${url.protocol}// is not supported`,
-        "Use file:///dir, ftp://host[:port]/dir or ftps://host[:port]/dir.",
-      );
-    }
+  // any storage address (../storage/address.ts); a bad one is a usage error. A password
+  // named by ?password-file= or ?password-env= (kept out of ps) is read here
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(o.relay);
+  const given = isUrl ? urlSecret(o.relay).url : o.relay;
+  const a = parseAddress(given);
+  let relayUrl = given;
+  let user: string | undefined;
+  let password: string | undefined;
+  if (a.kind === "folder") relayUrl = pathToFileURL(a.path).href;
+  else if (isUrl && a.kind !== "rclone") {
+    const url = new URL(given);
+    user = url.username ? decodeURIComponent(url.username) : undefined;
+    password = url.password ? decodeURIComponent(url.password) : undefined;
+    url.password = ""; // kept apart: the URL shows in messages and names the state file
     relayUrl = url.href;
-  } else {
-    relayUrl = pathToFileURL(resolve(o.relay)).href;
   }
-  const url = new URL(relayUrl);
-  const password = url.password ? decodeURIComponent(url.password) : undefined;
-  url.password = ""; // kept apart: the URL shows in messages and names the state file
   return {
     name: o.local,
     origin: "command line",
     localPath: isAbsolute(o.local) ? o.local : resolve(o.local),
-    relayUrl: url.href,
-    user: url.username ? decodeURIComponent(url.username) : undefined,
+    relayUrl,
+    user,
     password,
+    sshKey: o.sshKey,
+    hostKey: o.hostKey,
+    insecureTls: o.insecureTls,
+    rcloneConfig: o.rcloneConfig,
     clientName: o.clientName ?? oneOffClientName(o.hostname ?? hostname(), o.local),
     mode: o.mode ?? DEFAULTS.mode,
     scheme: "index",

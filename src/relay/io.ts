@@ -9,12 +9,32 @@
  */
 import { openBackend, type OpenOptions } from "./backend/mod.ts";
 import type { RelayBackend, RelayFile } from "./backend/types.ts";
+import type { FolderConfig } from "./config.ts";
 import { wholeMs } from "./scan.ts";
 
 export type { RelayFile } from "./backend/types.ts";
 
 /** The relay operations sync uses (every backend has them). */
 export type RelayIO = Omit<RelayBackend, "setMtime">;
+
+/** How to reach the relay of a folder configuration: its login, TLS, SSH, S3 and rclone settings. */
+export function relayOptions(cfg: FolderConfig): OpenOptions {
+  return {
+    user: cfg.user,
+    password: cfg.password,
+    insecureTls: cfg.insecureTls,
+    tlsCa: cfg.tlsCa,
+    tlsCert: cfg.tlsCert,
+    tlsKey: cfg.tlsKey,
+    tlsVersion: cfg.tlsVersion,
+    sshKey: cfg.sshKey,
+    hostKey: cfg.hostKey,
+    s3Endpoint: cfg.s3Endpoint,
+    s3Region: cfg.s3Region,
+    rcloneBinary: cfg.rcloneBinary,
+    rcloneConfig: cfg.rcloneConfig,
+  };
+}
 
 /** Opens the relay of a folder configuration (network relays connect and log in now). */
 export async function openRelayIO(url: string, opts: OpenOptions = {}): Promise<RelayIO> {

@@ -24,7 +24,7 @@ import type { FolderConfig } from "./config.ts";
 import { clientFileName, parseClientFileName, readClients, registerClient } from "./hopfiles.ts";
 import { encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
-import { openRelayIO, type RelayFile, type RelayIO } from "./io.ts";
+import { openRelayIO, type RelayFile, type RelayIO, relayOptions } from "./io.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
@@ -134,16 +134,7 @@ export async function openSync(
       { hint: "Add `index = 1` (or topdir) on every client of this relay, Escale's included." },
     );
   }
-  const backendOpts = {
-    user: cfg.user,
-    password: cfg.password,
-    insecureTls: cfg.insecureTls,
-    tlsCa: cfg.tlsCa,
-    tlsCert: cfg.tlsCert,
-    tlsKey: cfg.tlsKey,
-    tlsVersion: cfg.tlsVersion,
-    claimGraceMs: CLAIM_GRACE_MS,
-  };
+  const backendOpts = { ...relayOptions(cfg), claimGraceMs: CLAIM_GRACE_MS };
   let io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
   let lockIo = io;
   if (!opts.io && !cfg.relayUrl.startsWith("file:")) {

@@ -10,6 +10,10 @@
  * | `s3://bucket/prefix[?endpoint=URL&region=R]`       | S3-compatible         |
  * | `rclone://remote/path`, `rclone:remote:path`       | an rclone remote      |
  *
+ * An rclone path is relative to the remote's top (`rclone://remote//abs/path`
+ * or `rclone:remote:/abs/path` for an absolute one, as on local and SFTP
+ * remotes).
+ *
  * As in RFC 1738, an FTP path is relative to the login folder (`%2F` makes it
  * absolute); an SFTP path is absolute, as curl reads it, and `/~/` starts at
  * the home folder. `webdav://` is HTTP and `webdavs://` HTTPS.
@@ -66,7 +70,7 @@ export const SCHEMES = [
 export function parseAddress(address: string): Address {
   if (address.trim() === "") throw new UsageError("empty storage address", FORMS);
   const rc = /^rclone:(?!\/\/)([^:/][^:]*):(.*)$/.exec(address);
-  if (rc) return { kind: "rclone", remote: rc[1], path: rc[2].replace(/^\/+|\/+$/g, "") };
+  if (rc) return { kind: "rclone", remote: rc[1], path: rc[2].replace(/(.)\/+$/, "$1") };
   // rclone remote names may hold blanks, which URLs do not: split by hand
   const rcu = /^rclone:\/\/([^/]*)(\/.*)?$/i.exec(address);
   if (rcu) {
@@ -77,7 +81,8 @@ export function parseAddress(address: string): Address {
       return {
         kind: "rclone",
         remote: decodeURIComponent(rcu[1]),
-        path: decodeURIComponent(rcu[2] ?? "").replace(/^\/+|\/+$/g, ""),
+        // one slash follows the remote; a second one starts an absolute path
+        path: decodeURIComponent(rcu[2] ?? "").replace(/^\//, "").replace(/(.)\/+$/, "$1"),
       };
     } catch {
       throw new UsageError(`address ${address} has a malformed %-escape`);

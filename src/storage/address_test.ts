@@ -71,6 +71,7 @@ Deno.test("parseAddress: sftp, webdav, http(s), s3, rclone", () => {
     remote: "my remote",
     path: "Escale Repository",
   });
+  assert.equal((parseAddress("rclone://local//srv/relay/") as { path: string }).path, "/srv/relay");
   assert.deepEqual(parseAddress("rclone:dropbox:relay/x"), {
     kind: "rclone",
     remote: "dropbox",

@@ -20,6 +20,8 @@ import { UsageError } from "../errors.ts";
 import { type Address, parseAddress } from "./address.ts";
 import { folderDriver } from "./folder.ts";
 import { ftpDriver } from "./ftp.ts";
+import { rcloneDriver } from "./rclone.ts";
+import { s3Driver } from "./s3.ts";
 import { sftpDriver } from "./sftp.ts";
 import { webdavDriver } from "./webdav.ts";
 import type { Driver } from "./types.ts";
@@ -65,6 +67,8 @@ export interface OpenOptions {
   s3Region?: string;
   /** rclone: the program (default `rclone` on PATH). */
   rcloneBinary?: string;
+  /** rclone: its configuration file (default: RCLONE_CONFIG, then rclone's default). */
+  rcloneConfig?: string;
   /** Make the root folder when missing (default false). */
   create?: boolean;
   /** Inactivity timeout of one operation (FTP: of a data connection), ms. */
@@ -83,11 +87,26 @@ export async function openDriver(address: string, opts: OpenOptions = {}): Promi
 /** Opens a parsed address (see {@linkcode openDriver}). */
 export async function openAddress(a: Address, opts: OpenOptions = {}): Promise<Driver> {
   if (a.kind === "folder") return await folderDriver(a.path, { create: opts.create });
-  if (a.kind === "s3" || a.kind === "rclone") {
-    throw new UsageError(
-      `${a.kind === "s3" ? "S3" : "rclone"} storage is not supported by hop yet`,
-      "Use a folder, ftp(s)://, sftp:// or webdav(s):// address.",
-    );
+  if (a.kind === "s3") {
+    return s3Driver({
+      bucket: a.bucket,
+      prefix: a.prefix,
+      endpoint: opts.s3Endpoint ?? a.endpoint,
+      region: opts.s3Region ?? a.region,
+      accessKey: opts.user,
+      secretKey: opts.password,
+      insecureTls: opts.insecureTls,
+      tlsCa: opts.tlsCa,
+      timeoutMs: opts.timeoutMs,
+    });
+  }
+  if (a.kind === "rclone") {
+    return rcloneDriver({
+      remote: a.remote,
+      path: a.path,
+      binary: opts.rcloneBinary,
+      config: opts.rcloneConfig,
+    });
   }
   const user = pick("user", a.user, opts.user);
   const password = pick("password", a.password, opts.password);

@@ -347,3 +347,66 @@ export async function startS3rver(bucket = "relay"): Promise<TestS3> {
     dir,
   };
 }
+
+/** rclone remotes that run here, in a configuration file of their own. */
+export interface TestRcloneRemotes {
+  /** The configuration file (give it as `--config` / `rcloneConfig`). */
+  config: string;
+  /** Each remote's name, a folder here, and that folder's path on the remote. */
+  remotes: [string, string, string][];
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes an rclone configuration under `dir` with three remotes: `local` (a
+ * local folder, paths from the file system's top), `ssh` (SFTP to a fresh
+ * sshd, key login) and `dav` (WebDAV to a fresh Apache mod_dav, its password
+ * obscured as rclone wants it).
+ */
+export async function rcloneRemotes(dir: string): Promise<TestRcloneRemotes> {
+  const sshd = await startSshd();
+  const davRoot = join(dir, "dav-root");
+  await mkdir(join(davRoot, "relay", "store"), { recursive: true }); // before Apache takes it
+  const dav = await startApacheDav(davRoot).catch(async (e) => {
+    await sshd.stop();
+    throw e;
+  });
+  const localDir = join(dir, "local-remote");
+  const sshDir = join(dir, "ssh-remote");
+  const obscured = (await run("rclone", ["obscure", dav.password])).trim();
+  const config = join(dir, "rclone.conf");
+  await writeFile(
+    config,
+    [
+      "[local]",
+      "type = local",
+      "",
+      "[ssh]",
+      "type = sftp",
+      "host = 127.0.0.1",
+      `port = ${sshd.port}`,
+      `user = ${sshd.user}`,
+      `key_file = ${sshd.keyFile}`,
+      "",
+      "[dav]",
+      "type = webdav",
+      `url = ${dav.url}`,
+      "vendor = other",
+      `user = ${dav.user}`,
+      `pass = ${obscured}`,
+      "",
+    ].join("\n"),
+  );
+  return {
+    config,
+    remotes: [
+      ["local", localDir, localDir],
+      ["ssh", sshDir, sshDir],
+      ["dav", join(davRoot, "relay"), "relay"],
+    ],
+    stop: async () => {
+      await sshd.stop();
+      await dav.stop();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The storage driver conformance suite (`storage_suite.ts`) on the rclone
+ * driver, with Debian's rclone and a local remote (each call runs rclone, so
+ * the race is smaller); the SFTP and WebDAV remotes of the same configuration
+ * (OpenSSH's sshd, Apache mod_dav) carry relays in `relay_drivers_test.ts`.
+ * Also the errors for a missing rclone and a remote that is not configured.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDriver } from "../src/storage/mod.ts";
+import { rcloneRemotes } from "./helpers/storage_servers.ts";
+import { rejectsKind, storageConformance } from "./storage_suite.ts";
+
+Deno.test("storage conformance: rclone remotes (local, sftp, webdav)", async (t) => {
+  const tmp = await mkdtemp(join(tmpdir(), "hop-storage-rclone-"));
+  const r = await rcloneRemotes(tmp);
+  try {
+    for (const [remote, dir, path] of r.remotes.slice(0, 1)) {
+      await mkdir(join(dir, "store"), { recursive: true });
+      await t.step(`remote ${remote}`, async (t2) => {
+        await storageConformance(t2, {
+          open: () => openDriver(`rclone:${remote}:${path}/store`, { rcloneConfig: r.config }),
+          dir: join(dir, "store"),
+          exclusive: "listing",
+          setsMtime: false,
+          race: { clients: 3, rounds: 6 },
+        });
+      });
+    }
+    await t.step("a remote rclone does not know: kind missing, says how to set it up", async () => {
+      const d = await openDriver("rclone://nosuch/x", { rcloneConfig: r.config });
+      const e = await rejectsKind(d.check(), "missing");
+      assert.match(e.hint!, /rclone config/);
+    });
+    await t.step("no rclone program: a clear error naming the package", async () => {
+      const d = await openDriver("rclone://local/x", {
+        rcloneConfig: r.config,
+        rcloneBinary: join(tmp, "no-rclone-here"),
+      });
+      const e = await rejectsKind(d.check(), "unsupported");
+      assert.match(e.hint!, /apt install rclone/);
+    });
+  } finally {
+    await r.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});

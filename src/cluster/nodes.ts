@@ -231,6 +231,10 @@ export function openNode(given: string, options: NodeOptions = {}): StorageNode 
     label = redactUrl(url);
     // an FTP node's folder is taken from the server's top, as before
     a = { ...a, dir: a.dir === "" ? "/" : "/" + a.dir.replace(/^\/+/, "") };
+  } else if (a.kind === "s3") {
+    // the bucket and prefix name the copies, whatever key reads them
+    label = redactUrl(url);
+    key = `s3://${a.bucket}/${a.prefix}`.replace(/\/+$/, "");
   } else {
     label = redactUrl(url);
     key = label.replace(/\?.*$/, "").replace(/\/+$/, "").replace(/:\*\*\*@/, "@");

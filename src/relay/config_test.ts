@@ -173,11 +173,48 @@ Deno.test("config: relay addresses, host directory, protocol and ports", async (
     "ftp://h:2121/base/x",
   );
   assert.equal(await url("host address = h/x\nprotocol = ftp\nport = 2121\n"), "ftp://h:2121/x");
+  // WebDAV: webdav is HTTPS, as Escale reads it; http stays HTTP
+  assert.equal(
+    await url("host address = https://dav.example/r\nprotocol = webdav\n"),
+    "https://dav.example/r",
+  );
+  assert.equal(
+    await url("host address = dav.example:8080/r\nprotocol = http\n"),
+    "http://dav.example:8080/r",
+  );
+  // the protocols Escale sends through rclone: the address names the remote
+  assert.equal(
+    await url("address = myremote\ndirectory = Escale Repository\nprotocol = dropbox\n"),
+    "rclone:myremote:Escale Repository",
+  );
+  assert.equal(
+    await url("host address = yandex://remote/Escale Repository\n"),
+    "rclone:remote:Escale Repository",
+  );
+  assert.equal(await url("address = box\nprotocol = sftp\n"), "rclone:box:");
+  // sftp and s3 with hop's options: hop's own drivers
+  assert.equal(
+    await url(
+      "host address = files.example.org\nprotocol = sftp\nhost key = SHA256:x\nhost directory = relay\n",
+    ),
+    "sftp://files.example.org/~/relay",
+  );
+  assert.equal(
+    await url(
+      "host address = files.example.org:2222\nprotocol = sftp\nssh key = /dev/null\nhost directory = /srv/relay\n",
+    ),
+    "sftp://files.example.org:2222/srv/relay",
+  );
+  assert.equal(
+    await url("host address = s3://relays/team\nendpoint = http://127.0.0.1:9000\n"),
+    "s3://relays/team?endpoint=http%3A%2F%2F127.0.0.1%3A9000",
+  );
   const web = await parseRelayConfig(
-    "[w]\nlocal path = /tmp\nindex = 1\nhost address = https://dav.example/r\nprotocol = webdav\n",
+    "[w]\nlocal path = /tmp\nindex = 1\nhost address = h/r\nprotocol = googledrive\n",
     "e",
   );
-  assert.match(web.errors[0].error.message, /protocol webdav is not supported by hop/);
+  assert.match(web.errors[0].error.message, /protocol googledrive is not supported by hop/);
+  assert.match(web.errors[0].error.hint!, /protocol = rclone/);
   assert.doesNotMatch(web.errors[0].error.message, /malformed/);
   const bad = await parseRelayConfig("[w]\nlocal path = /tmp\nhost address = h\n", "e");
   assert.match(bad.errors[0].error.message, /malformed.*no protocol/);
@@ -317,5 +354,11 @@ Deno.test("config: sizes and the one-off form", () => {
   const f = oneOffConfig({ local: "/tmp/f", relay: "ftp://u:p%40@127.0.0.1:2121/r" });
   assert.equal(f.user, "u");
   assert.equal(f.password, "p@");
-  assert.throws(() => oneOffConfig({ local: "/tmp/f", relay: "http://x/" }), /not supported/);
+  assert.throws(() => oneOffConfig({ local: "/tmp/f", relay: "gopher://x/" }), /not supported/);
+  const dav = oneOffConfig({ local: "/tmp/f", relay: "webdavs://u:p@h/r" });
+  assert.deepEqual([dav.relayUrl, dav.user, dav.password], ["webdavs://u@h/r", "u", "p"]);
+  assert.equal(
+    oneOffConfig({ local: "/tmp/f", relay: "rclone:dropbox:r" }).relayUrl,
+    "rclone:dropbox:r",
+  );
 });

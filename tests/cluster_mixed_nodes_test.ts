@@ -59,10 +59,13 @@ Deno.test("cluster on a vsftpd node and an S3 node: lftp and curl store, read, f
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await storeOnce(srv.ctx, srv.queue)).stored, 1);
     const link = (await readFileLink(path.join(srv.root, "data.bin#")))!;
-    assert.deepEqual(link.copies.map((c) => c.node).sort(), [
-      `127.0.0.1:${vs.port}`,
-      `s3://${s3.bucket}/node2`,
-    ].sort());
+    assert.deepEqual(
+      link.copies.map((c) => c.node).sort(),
+      [
+        `127.0.0.1:${vs.port}`,
+        `s3://${s3.bucket}/node2`,
+      ].sort(),
+    );
     const p = link.copies[0].path;
     assert.ok(body.equals(await fsp.readFile(path.join(dirV, p))), "the copy on vsftpd");
     const onS3 = await bucket.stat(p);

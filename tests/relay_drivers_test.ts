@@ -62,6 +62,27 @@ const once =
   (local: string, client: string) =>
     syncOnce([local, relay, "--client-name", client, ...extra], env);
 
+/**
+ * A third client, carol, set up by the escale.conf `conf` (local folder `dir/c`),
+ * sends a file through the same relay; alice (`run`, in `dir/a`) gets it.
+ */
+async function joinsThroughConf(
+  dir: string,
+  conf: string,
+  run: (local: string, client: string) => Promise<string>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  await mkdir(join(dir, "c"), { recursive: true });
+  await syncOnce(["-c", conf], env); // carol registers
+  await writeFile(join(dir, "c", "from-carol.txt"), "carol's");
+  await syncOnce(["-c", conf], env);
+  await run(join(dir, "a"), "alice");
+  assert.equal(
+    (await snapshot(join(dir, "a")))["from-carol.txt"],
+    (await snapshot(join(dir, "c")))["from-carol.txt"],
+  );
+}
+
 Deno.test("relay sync through SFTP (OpenSSH sshd): two clients converge", async () => {
   const [dir, clean] = await tempDir("hop-relay-sftp-");
   const sshd = await startSshd();
@@ -97,9 +118,16 @@ Deno.test("relay sync through SFTP (OpenSSH sshd): two clients converge", async 
         "",
       ].join("\n"),
     );
-    await mkdir(join(dir, "c"));
-    await syncOnce(["-c", conf]);
-    assert.deepEqual(await snapshot(join(dir, "c")), await snapshot(join(dir, "a")));
+    await joinsThroughConf(
+      dir,
+      conf,
+      once(`${sshd.url}${relay}`, [
+        "--ssh-key",
+        sshd.keyFile,
+        "--host-key",
+        sshd.hostKeyFingerprint,
+      ]),
+    );
   } finally {
     await sshd.stop();
     await clean();
@@ -147,9 +175,7 @@ for (
             "",
           ].join("\n"),
         );
-        await mkdir(join(dir, "c"));
-        await syncOnce(["-c", conf]);
-        assert.deepEqual(await snapshot(join(dir, "c")), await snapshot(join(dir, "a")));
+        await joinsThroughConf(dir, conf, once(address, ["--insecure"]));
       }
     } finally {
       await dav.stop();
@@ -190,7 +216,7 @@ Deno.test("relay sync through rclone remotes (local, sftp, webdav): two clients 
       conf,
       [
         "[c]",
-        `local path = ${join(dir, "c")}`,
+        `local path = ${join(dir, `clients-${remote}`, "c")}`,
         "protocol = dropbox",
         `address = ${remote}`,
         `directory = ${path}/relay`,
@@ -199,11 +225,11 @@ Deno.test("relay sync through rclone remotes (local, sftp, webdav): two clients 
         "",
       ].join("\n"),
     );
-    await mkdir(join(dir, "c"));
-    await syncOnce(["-c", conf], { RCLONE_CONFIG: r.config });
-    assert.deepEqual(
-      await snapshot(join(dir, "c")),
-      await snapshot(join(dir, `clients-${remote}`, "a")),
+    await joinsThroughConf(
+      join(dir, `clients-${remote}`),
+      conf,
+      once(`rclone:${remote}:${path}/relay`, ["--rclone-config", r.config]),
+      { RCLONE_CONFIG: r.config },
     );
   } finally {
     await r.stop();

@@ -209,6 +209,10 @@ export async function startApacheDav(root: string, o: { tls?: boolean } = {}): P
   const www = await wwwData();
   await mkdir(join(dir, "lock"));
   await run("chown", ["-R", `${www.uid}:${www.gid}`, root, join(dir, "lock")]);
+  // www-data must reach the root through the test's own temporary folders (made 0700)
+  for (let p = resolve(root, ".."); p.startsWith(tmpdir() + "/"); p = resolve(p, "..")) {
+    await chmod(p, 0o755);
+  }
   await chmod(dir, 0o755);
   const mods = "/usr/lib/apache2/modules";
   const load = (m: string, f: string) => `LoadModule ${m}_module ${mods}/${f}`;

@@ -43,8 +43,9 @@ install_test_peers() {
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need="$need python3-cryptography"
   # chromium renders the cluster dashboard; mandoc checks the man page; zsh and fish load
   # the shell completions
-  # rsync is a reference of the benchmarks (deno task bench)
-  for p in rsync:rsync vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl chromium:chromium mandoc:mandoc zsh:zsh fish:fish; do
+  # rsync is a reference of the benchmarks (deno task bench); the storage drivers' tests run
+  # OpenSSH's sshd (SFTP), Apache mod_dav and rclone (WebDAV, rclone remotes)
+  for p in rsync:rsync sshd:openssh-server apache2:apache2 rclone:rclone vsftpd:vsftpd lftp:lftp curl:curl bzip2:bzip2 pbzip2:pbzip2 lbzip2:lbzip2 ip:iproute2 openssl:openssl chromium:chromium mandoc:mandoc zsh:zsh fish:fish; do
     command -v "${p%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${p%%:*}" ] || need="$need ${p#*:}"
   done
   [ -z "$need" ] && return 0

@@ -1,9 +1,10 @@
 /**
- * Crash injection on a folder relay: three client processes in `shared` mode
- * loop quickly while one of them is killed with SIGKILL at random moments
+ * Crash injection on a relay: three client processes in `shared` mode loop
+ * quickly while one of them is killed with SIGKILL at random moments
  * (mid-push, mid-pull, anywhere), gets a new file, and is restarted. At the
  * end every client holds every file that was ever created, the trees are
- * equal, and no lock is left on the relay.
+ * equal, and no lock is left on the relay. On a folder relay, pyftpdlib,
+ * OpenSSH's sshd (SFTP) and Apache mod_dav (WebDAV).
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -11,6 +12,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { startPyftpdlib } from "./helpers/ftp_servers.ts";
+import { startApacheDav, startSshd } from "./helpers/storage_servers.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
 import { spawnHop } from "./helpers/hop.ts";
 
@@ -22,10 +24,13 @@ const ROUNDS = Number(process.env.HOP_CRASH_ROUNDS ?? 12);
  */
 const CONVERGE_MS = 180_000;
 
-/** `hop relay sync` of one folder, looping every 0.2 s; what it prints goes to `<local>.log`. */
-function start(local: string, relay: string, name: string) {
+/**
+ * `hop relay sync` of one folder, looping every 0.2 s, with `extra` options; what it prints
+ * goes to `<local>.log`.
+ */
+function start(local: string, relay: string, name: string, extra: string[]) {
   return spawnHop(
-    ["--json", "relay", "sync", local, relay, "--client-name", name, "--refresh", "0.2"],
+    ["--json", "relay", "sync", local, relay, "--client-name", name, "--refresh", "0.2", ...extra],
     { logFile: `${local}.log` },
   );
 }
@@ -34,7 +39,17 @@ function rnd(n: number): number {
   return Math.floor(Math.random() * n);
 }
 
-async function crashRounds(relay: string, relayUrl: string, label: string, waitMs: number) {
+/**
+ * The crash rounds on the relay at `relayUrl`, whose files are in the folder `relay` here;
+ * `extra`: options every client gets (keys, TLS).
+ */
+async function crashRounds(
+  relay: string,
+  relayUrl: string,
+  label: string,
+  waitMs: number,
+  extra: string[] = [],
+) {
   const [dir, clean] = await tempDir("hop-crash-");
   const names = ["ann", "ben", "cat"];
   const procs = new Map<string, ReturnType<typeof start>>();
@@ -48,7 +63,7 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
       const f = `seed-${n}.txt`;
       await writeFile(join(dir, n, f), `seed of ${n}\n`.repeat(1000));
       expected.add(f);
-      procs.set(n, start(join(dir, n), relayUrl, n));
+      procs.set(n, start(join(dir, n), relayUrl, n, extra));
     }
     for (let round = 0; round < ROUNDS; round++) {
       await new Promise((r) => setTimeout(r, 150 + rnd(600)));
@@ -61,7 +76,7 @@ async function crashRounds(relay: string, relayUrl: string, label: string, waitM
       const f = `r${round}-${n}.bin`;
       await writeFile(join(dir, n, f), randomBytes(1000 + rnd(200_000)));
       expected.add(f);
-      procs.set(n, start(join(dir, n), relayUrl, n));
+      procs.set(n, start(join(dir, n), relayUrl, n, extra));
     }
     const deadline = Date.now() + waitMs;
     let converged = false;
@@ -119,6 +134,43 @@ Deno.test("pyftpdlib relay: three clients killed at random points converge, no f
     await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", CONVERGE_MS);
   } finally {
     await srv.stop();
+    await clean();
+  }
+});
+
+Deno.test("SFTP relay (OpenSSH sshd): three clients killed at random points converge, no file lost", async () => {
+  const [root, clean] = await tempDir("hop-crash-sftp-");
+  const sshd = await startSshd();
+  try {
+    await crashRounds(root, `${sshd.url}${root}`, "sftp", CONVERGE_MS, [
+      "--ssh-key",
+      sshd.keyFile,
+      "--host-key",
+      sshd.hostKeyFingerprint,
+    ]);
+  } finally {
+    await sshd.stop();
+    await clean();
+  }
+});
+
+Deno.test("WebDAV relay (Apache mod_dav): three clients killed at random points converge, no file lost", async () => {
+  const [dir, clean] = await tempDir("hop-crash-dav-");
+  const served = join(dir, "served");
+  await mkdir(join(served, "relay"), { recursive: true });
+  const dav = await startApacheDav(served);
+  try {
+    const url = new URL(`${dav.url}/relay`);
+    url.username = dav.user;
+    url.password = dav.password;
+    await crashRounds(
+      join(served, "relay"),
+      url.href.replace(/^http/, "webdav"),
+      "webdav",
+      CONVERGE_MS,
+    );
+  } finally {
+    await dav.stop();
     await clean();
   }
 });

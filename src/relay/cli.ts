@@ -337,6 +337,11 @@ function registerServiceCommands(relay: Command): void {
       if (o.clientName) args.push("--client-name", o.clientName);
       if (o.mode) args.push("--mode", o.mode);
       if (o.refresh) args.push("--refresh", String(o.refresh));
+      // the one-off form's storage options go with it (files as absolute paths)
+      if (o.sshKey) args.push("--ssh-key", resolve(o.sshKey));
+      if (o.hostKey) args.push("--host-key", o.hostKey);
+      if (o.insecure) args.push("--insecure");
+      if (o.rcloneConfig) args.push("--rclone-config", resolve(o.rcloneConfig));
       const r = reporterFor(cmd);
       const g = cmd.optsWithGlobals() as { logFile?: string };
       const { startBackground } = await import("./background.ts");

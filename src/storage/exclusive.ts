@@ -62,7 +62,8 @@ async function claimRound(
   const base = path.slice(dir.length ? dir.length + 1 : 0);
   const prefix = `${TEMP_PREFIX}x-${base}.`;
   const mine = prefix + randomBytes(8).toString("hex");
-  await d.write(joinPath(dir, mine), new Uint8Array(0));
+  // empty: written in place where the driver can (nothing to see half-written)
+  await d.write(joinPath(dir, mine), new Uint8Array(0), { direct: true });
   let won = false;
   try {
     const entries = await d.list(dir);

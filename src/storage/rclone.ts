@@ -224,12 +224,14 @@ export function rcloneDriver(o: RcloneOptions): Driver {
       }
       return toWeb(Readable.from(bytes(), { objectMode: false }));
     },
-    async write(p, data) {
+    async write(p, data, wo) {
       checkPath(p);
-      const tmp = tempPathFor(p);
+      const direct = wo?.direct ?? false;
+      const tmp = direct ? p : tempPathFor(p);
       const counted = counter();
       const input = toReadable(data).pipe(counted.stream);
       await ok("write", p, ["rcat", target(tmp)], input);
+      if (direct) return counted.bytes();
       try {
         await ok("write", p, ["moveto", target(tmp), target(p)]);
       } catch (e) {

@@ -273,11 +273,15 @@ export function sftpDriver(o: SftpOptions): Driver {
     return s;
   }
 
-  /** Runs `f` on the session; a call on a dropped connection is retried once on a new one. */
+  /**
+   * Runs `f` on the session; a call on a dropped connection is retried once on a new one
+   * when `retry` (not for a write of a stream: its bytes are gone).
+   */
   async function run<T>(
     what: string,
     name: string | undefined,
     f: (s: Session) => Promise<T>,
+    retry = true,
   ): Promise<T> {
     for (let attempt = 0;; attempt++) {
       let s: Session;
@@ -296,7 +300,7 @@ export function sftpDriver(o: SftpOptions): Driver {
       try {
         return await f(s);
       } catch (e) {
-        if (s.closed && sftpCode(e) === undefined && attempt === 0 && !closed) continue;
+        if (s.closed && sftpCode(e) === undefined && attempt === 0 && retry && !closed) continue;
         throw err(e, what, name);
       }
     }
@@ -408,7 +412,7 @@ export function sftpDriver(o: SftpOptions): Driver {
           throw e;
         }
         return counted.bytes();
-      }),
+      }, data instanceof Uint8Array),
     createExclusive: (p, data) =>
       run("create", p, async (s) => {
         let handle: Buffer;

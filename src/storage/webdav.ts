@@ -441,13 +441,15 @@ export function webdavDriver(o: WebdavOptions): Driver {
           cancel: (why) => reader.cancel(why),
         }, { highWaterMark: 0 });
       }),
-    write: (p, data) =>
+    write: (p, data, wo) =>
       wrap("write", p, async () => {
         checkPath(p);
         if (parentOf(p)) await mkdirs(parentOf(p));
-        const tmp = tempPathFor(p);
+        const direct = wo?.direct ?? false;
+        const tmp = direct ? p : tempPathFor(p);
         const r = await put(tmp, data);
         if (r.status >= 300) throw failOf(r, `PUT ${p}`);
+        if (direct) return r.bytes;
         try {
           await move(tmp, p);
         } catch (e) {

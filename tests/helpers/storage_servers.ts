@@ -365,17 +365,29 @@ export interface TestRcloneRemotes {
  * Writes an rclone configuration under `dir` with three remotes: `local` (a
  * local folder, paths from the file system's top), `ssh` (SFTP to a fresh
  * sshd, key login) and `dav` (WebDAV to a fresh Apache mod_dav, its password
- * obscured as rclone wants it).
+ * obscured as rclone wants it). With `localOnly`, the `local` remote alone (no
+ * server started).
  */
-export async function rcloneRemotes(dir: string): Promise<TestRcloneRemotes> {
+export async function rcloneRemotes(
+  dir: string,
+  o: { localOnly?: boolean } = {},
+): Promise<TestRcloneRemotes> {
+  const localDir = join(dir, "local-remote");
+  if (o.localOnly) {
+    const config = join(dir, "rclone.conf");
+    await writeFile(config, "[local]\ntype = local\n");
+    return { config, remotes: [["local", localDir, localDir]], stop: async () => {} };
+  }
   const sshd = await startSshd();
   const davRoot = join(dir, "dav-root");
-  await mkdir(join(davRoot, "relay", "store"), { recursive: true }); // before Apache takes it
+  // the folders tests use, made before Apache hands the tree to www-data
+  for (const sub of ["store", "relay"]) {
+    await mkdir(join(davRoot, "relay", sub), { recursive: true });
+  }
   const dav = await startApacheDav(davRoot).catch(async (e) => {
     await sshd.stop();
     throw e;
   });
-  const localDir = join(dir, "local-remote");
   const sshDir = join(dir, "ssh-remote");
   const obscured = (await run("rclone", ["obscure", dav.password])).trim();
   const config = join(dir, "rclone.conf");

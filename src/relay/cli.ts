@@ -38,17 +38,41 @@ export function folderOptions(
       ]),
     );
   }
-  c.option(
+  return storageFlags(c, "one-off form");
+}
+
+/** The options that say how to reach a storage named on the command line. */
+function storageFlags(c: Command, form: string): Command {
+  return c.option(
     "--ssh-key <file>",
-    "one-off form, sftp://: the private key (default: agent, ~/.ssh/id_*)",
+    `${form}, sftp://: the private key (default: agent, ~/.ssh/id_*)`,
   )
     .option(
       "--host-key <fingerprint>",
-      "one-off form, sftp://: the server's SHA256:... fingerprint",
+      `${form}, sftp://: the server's SHA256:... fingerprint`,
     )
-    .option("--insecure", "one-off form: accept any TLS certificate or SSH host key")
-    .option("--rclone-config <file>", "one-off form, rclone:: rclone's configuration file");
-  return c;
+    .option("--insecure", `${form}: accept any TLS certificate or SSH host key`)
+    .option("--rclone-config <file>", `${form}, rclone:: rclone's configuration file`);
+}
+
+/** The storage options of `storageFlags` for the migrate, backup and restore commands. */
+async function moveOptions(o: Record<string, unknown>, cmd: Command) {
+  const { readFile } = await import("node:fs/promises");
+  let sshKey: string | undefined;
+  if (o.sshKey) {
+    sshKey = await readFile(o.sshKey as string, "utf8").catch((e) => {
+      throw new HopError(`cannot read the SSH key ${o.sshKey}: ${(e as Error).message}`, {
+        hint: "Give the private key file (such as ~/.ssh/id_ed25519).",
+      });
+    });
+  }
+  return {
+    sshKey,
+    hostKey: o.hostKey as string | undefined,
+    insecure: o.insecure as boolean | undefined,
+    rcloneConfig: o.rcloneConfig as string | undefined,
+    reporter: reporterFor(cmd),
+  };
 }
 
 /** The one-off storage options of `folderOptions`, for a FolderSource. */
@@ -188,6 +212,7 @@ export function registerRelayCommands(program: Command): void {
     });
   });
   registerServiceCommands(relay);
+  registerMoveCommands(relay);
   folderOptions(
     examples(
       relay.command("forget")
@@ -366,5 +391,54 @@ function registerServiceCommands(relay: Command): void {
         : "no background relay sync runs",
       { event: "background-stopped", pid: info?.pid ?? null },
     );
+  });
+}
+
+/** `hop relay migrate | backup | restore`: moving a relay (see `move.ts`). */
+function registerMoveCommands(relay: Command): void {
+  const both = "(both addresses: a folder, ftp(s)://, sftp://, webdav(s)://, s3://, rclone:...)";
+  storageFlags(
+    examples(
+      relay.command("migrate")
+        .description(
+          "copy a relay to another storage, verify the copy, leave the source unchanged " + both,
+        )
+        .argument("<from>", "the relay now")
+        .argument("<to>", "where it goes (an empty folder, bucket or remote)"),
+      [
+        "hop relay migrate /mnt/relay 'sftp://alice@files.example.org/srv/relay' --ssh-key ~/.ssh/id_ed25519",
+        "hop relay migrate 'ftp://alice@old.example.org/relay?password-file=pw' 's3://relays/team?endpoint=https://s3.example.org'",
+      ],
+    ),
+    "each address",
+  ).action(async (from: string, to: string, o, cmd: Command) => {
+    const { migrateRelay } = await import("./move.ts");
+    await migrateRelay(from, to, await moveOptions(o, cmd));
+  });
+  storageFlags(
+    examples(
+      relay.command("backup")
+        .description("write a relay's files into one archive file (a tar), checked once written")
+        .argument("<relay>", "the relay")
+        .argument("<file>", "the archive to write"),
+      ["hop relay backup sftp://alice@files.example.org/srv/relay relay.tar"],
+    ),
+    "the relay",
+  ).action(async (from: string, file: string, o, cmd: Command) => {
+    const { backupRelay } = await import("./move.ts");
+    await backupRelay(from, file, await moveOptions(o, cmd));
+  });
+  storageFlags(
+    examples(
+      relay.command("restore")
+        .description("put the files of a relay backup into a relay (any storage), verified")
+        .argument("<file>", "the archive hop relay backup wrote")
+        .argument("<relay>", "the relay (an empty folder, bucket or remote)"),
+      ["hop relay restore relay.tar /mnt/relay"],
+    ),
+    "the relay",
+  ).action(async (file: string, to: string, o, cmd: Command) => {
+    const { restoreRelay } = await import("./move.ts");
+    await restoreRelay(file, to, await moveOptions(o, cmd));
   });
 }

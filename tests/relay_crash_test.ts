@@ -1,122 +1,11 @@
 /**
- * Crash injection on a relay: three client processes in `shared` mode loop
- * quickly while one of them is killed with SIGKILL at random moments
- * (mid-push, mid-pull, anywhere), gets a new file, and is restarted. At the
- * end every client holds every file that was ever created, the trees are
- * equal, and no lock is left on the relay. On a folder relay, pyftpdlib,
- * OpenSSH's sshd (SFTP) and Apache mod_dav (WebDAV).
+ * Crash injection (`helpers/relay_crash.ts`) on a folder relay and a pyftpdlib relay.
+ *
+ * @module
  */
-import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import process from "node:process";
 import { startPyftpdlib } from "./helpers/ftp_servers.ts";
-import { startApacheDav, startSshd } from "./helpers/storage_servers.ts";
-import { snapshot, tempDir } from "./relay_helpers.ts";
-import { spawnHop } from "./helpers/hop.ts";
-
-const ROUNDS = Number(process.env.HOP_CRASH_ROUNDS ?? 12);
-/**
- * How long the clients may take to converge after the last kill: generous, because a
- * loaded machine (a CI runner, tests in parallel) makes every pass slow; the clients
- * are checked every half second, so a quick convergence ends the wait at once.
- */
-const CONVERGE_MS = 180_000;
-
-/**
- * `hop relay sync` of one folder, looping every 0.2 s, with `extra` options; what it prints
- * goes to `<local>.log`.
- */
-function start(local: string, relay: string, name: string, extra: string[]) {
-  return spawnHop(
-    ["--json", "relay", "sync", local, relay, "--client-name", name, "--refresh", "0.2", ...extra],
-    { logFile: `${local}.log` },
-  );
-}
-
-function rnd(n: number): number {
-  return Math.floor(Math.random() * n);
-}
-
-/**
- * The crash rounds on the relay at `relayUrl`, whose files are in the folder `relay` here;
- * `extra`: options every client gets (keys, TLS).
- */
-async function crashRounds(
-  relay: string,
-  relayUrl: string,
-  label: string,
-  waitMs: number,
-  extra: string[] = [],
-) {
-  const [dir, clean] = await tempDir("hop-crash-");
-  const names = ["ann", "ben", "cat"];
-  const procs = new Map<string, ReturnType<typeof start>>();
-  const expected = new Set<string>();
-  let kills = 0;
-  const stopped: [number, string][] = [];
-  let left: string[] = [];
-  try {
-    for (const n of names) {
-      await mkdir(join(dir, n));
-      const f = `seed-${n}.txt`;
-      await writeFile(join(dir, n, f), `seed of ${n}\n`.repeat(1000));
-      expected.add(f);
-      procs.set(n, start(join(dir, n), relayUrl, n, extra));
-    }
-    for (let round = 0; round < ROUNDS; round++) {
-      await new Promise((r) => setTimeout(r, 150 + rnd(600)));
-      const n = names[rnd(names.length)];
-      const p = procs.get(n)!;
-      const ended = await Promise.race([p.done, Promise.resolve(null)]);
-      if (ended) throw new Error(`client ${n} had stopped by itself: ${ended.stderr}`);
-      await p.stop("SIGKILL");
-      kills++;
-      const f = `r${round}-${n}.bin`;
-      await writeFile(join(dir, n, f), randomBytes(1000 + rnd(200_000)));
-      expected.add(f);
-      procs.set(n, start(join(dir, n), relayUrl, n, extra));
-    }
-    const deadline = Date.now() + waitMs;
-    let converged = false;
-    while (!converged && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      const snaps = await Promise.all(names.map((n) => snapshot(join(dir, n))));
-      if (process.env.HOP_CRASH_DEBUG) {
-        console.log(
-          Date.now() - deadline,
-          snaps.map((s) => Object.keys(s).length),
-          expected.size,
-          (await readdir(relay).catch(() => [])).join(" "),
-        );
-      }
-      converged = snaps.every((s) =>
-        Object.keys(s).length === expected.size && [...expected].every((f) => f in s) &&
-        JSON.stringify(s) === JSON.stringify(snaps[0])
-      );
-    }
-    console.log(
-      `crash test (${label}): ${ROUNDS} rounds, ${kills} SIGKILLs survived, converged: ${converged}`,
-    );
-    if (!converged) {
-      for (const n of names) {
-        const log = await readFile(join(dir, `${n}.log`), "utf8").catch(() => "");
-        console.log(`--- ${n}:\n${log.split("\n").slice(-15).join("\n")}`);
-      }
-    }
-    assert.ok(converged, `the clients did not converge within ${waitMs} ms after the last kill`);
-  } finally {
-    for (const p of procs.values()) {
-      const r = await p.stop("SIGTERM");
-      stopped.push([r.code, r.stderr]);
-    }
-    left = await readdir(relay).catch(() => []);
-    await clean();
-  }
-  for (const [code, err] of stopped) assert.equal(code, 0, err);
-  assert.ok(!left.some((n) => n.endsWith(".lock")), left.join(","));
-}
+import { CONVERGE_MS, crashRounds } from "./helpers/relay_crash.ts";
+import { tempDir } from "./relay_helpers.ts";
 
 Deno.test("folder relay: three clients killed at random points converge, no file lost", async () => {
   const [dir, clean] = await tempDir("hop-crash-relay-");
@@ -134,43 +23,6 @@ Deno.test("pyftpdlib relay: three clients killed at random points converge, no f
     await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", CONVERGE_MS);
   } finally {
     await srv.stop();
-    await clean();
-  }
-});
-
-Deno.test("SFTP relay (OpenSSH sshd): three clients killed at random points converge, no file lost", async () => {
-  const [root, clean] = await tempDir("hop-crash-sftp-");
-  const sshd = await startSshd();
-  try {
-    await crashRounds(root, `${sshd.url}${root}`, "sftp", CONVERGE_MS, [
-      "--ssh-key",
-      sshd.keyFile,
-      "--host-key",
-      sshd.hostKeyFingerprint,
-    ]);
-  } finally {
-    await sshd.stop();
-    await clean();
-  }
-});
-
-Deno.test("WebDAV relay (Apache mod_dav): three clients killed at random points converge, no file lost", async () => {
-  const [dir, clean] = await tempDir("hop-crash-dav-");
-  const served = join(dir, "served");
-  await mkdir(join(served, "relay"), { recursive: true });
-  const dav = await startApacheDav(served);
-  try {
-    const url = new URL(`${dav.url}/relay`);
-    url.username = dav.user;
-    url.password = dav.password;
-    await crashRounds(
-      join(served, "relay"),
-      url.href.replace(/^http/, "webdav"),
-      "webdav",
-      CONVERGE_MS,
-    );
-  } finally {
-    await dav.stop();
     await clean();
   }
 });

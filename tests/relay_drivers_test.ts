@@ -120,11 +120,24 @@ Deno.test("relay sync through SFTP (OpenSSH sshd): two clients converge", async 
     );
     const keys = ["--ssh-key", sshd.keyFile, "--host-key", sshd.hostKeyFingerprint];
     await joinsThroughConf(dir, conf, once(`${sshd.url}${relay}`, keys));
-    // hop relay start: the background sync gets the one-off form's key options too
+    // hop relay start: the background sync gets the one-off form's key options too (a
+    // relay of its own, where the one client's push waits for nobody)
+    const solo = join(dir, "solo");
+    for (const d of [solo, join(dir, "solo-relay")]) await mkdir(d);
+    await writeFile(join(solo, "in-background.txt"), "bg");
     const env = { XDG_STATE_HOME: join(dir, "state") };
-    await writeFile(join(dir, "a", "in-background.txt"), "bg");
     const started = await runHop(
-      ["relay", "start", join(dir, "a"), `${sshd.url}${relay}`, "--client-name", "alice", ...keys],
+      [
+        "relay",
+        "start",
+        solo,
+        `${sshd.url}${join(dir, "solo-relay")}`,
+        "--client-name",
+        "solo",
+        "--refresh",
+        "1",
+        ...keys,
+      ],
       { env },
     );
     try {

@@ -79,8 +79,14 @@ async function startChild(
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {
     err = (err + d).slice(-4000);
   });
+  let stopping = false;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.once("exit", (code, signal) => {
+    // a server that dies under a test says why (its last stderr)
+    if (!stopping) console.error(`${cmd} exited (${code ?? signal}) under the test:\n${err}`);
+  });
   const stop = async () => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) {
       process.kill(child.pid!, "SIGTERM");
       const t = setTimeout(

@@ -19,16 +19,14 @@ import { storeOnce } from "../src/cluster/store.ts";
 import { openDriver } from "../src/storage/mod.ts";
 import { type FtpTarget, runCurl, runLftp } from "./helpers/ftp_clients.ts";
 import { startVsftpd } from "./helpers/ftp_servers.ts";
-import { randomToken, startS3rver } from "./helpers/storage_servers.ts";
+import { startS3rver } from "./helpers/storage_servers.ts";
 
 Deno.test("cluster on a vsftpd node and an S3 node: lftp and curl store, read, fail over, delete", async () => {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-mixed-"));
   await fsp.chmod(tmp, 0o755); // vsftpd's ftp user must reach its root below it
   const dirV = path.join(tmp, "v");
   await fsp.mkdir(dirV);
-  const ftpUser = "n" + randomToken(4);
-  const ftpPw = randomToken();
-  const vs = await startVsftpd({ root: dirV, user: ftpUser, password: ftpPw });
+  const vs = await startVsftpd({ root: dirV });
   const s3 = await startS3rver("cluster-copies");
   const s3Url = `s3://${s3.accessKey}:${s3.secretKey}@${s3.bucket}/node2?endpoint=${
     encodeURIComponent(s3.endpoint)
@@ -36,7 +34,7 @@ Deno.test("cluster on a vsftpd node and an S3 node: lftp and curl store, read, f
   const srv = await serveCluster({
     root: path.join(tmp, "root"),
     listen: "127.0.0.1:0",
-    nodes: [`ftp://${ftpUser}:${ftpPw}@127.0.0.1:${vs.port}/`, s3Url],
+    nodes: [vs.loginUrl(), s3Url],
     storeWorker: false,
     nodeDownMs: 200,
     engine: { loginFailDelayMs: 0 },

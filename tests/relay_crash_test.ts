@@ -18,9 +18,9 @@ Deno.test("folder relay: three clients killed at random points converge, no file
 
 Deno.test("pyftpdlib relay: three clients killed at random points converge, no file lost", async () => {
   const [root, clean] = await tempDir("hop-crash-ftp-");
-  const srv = await startPyftpdlib({ root, user: "relay", password: "pw" });
+  const srv = await startPyftpdlib({ root });
   try {
-    await crashRounds(root, `ftp://relay:pw@127.0.0.1:${srv.port}/`, "pyftpdlib", CONVERGE_MS);
+    await crashRounds(root, srv.loginUrl(), "pyftpdlib", CONVERGE_MS);
   } finally {
     await srv.stop();
     await clean();

@@ -17,7 +17,6 @@ import {
   type TestFtpServer,
   type TestServerOptions,
 } from "./helpers/ftp_servers.ts";
-import { randomToken } from "./helpers/storage_servers.ts";
 import { storageConformance } from "./storage_suite.ts";
 
 Deno.test("storage conformance: folder", async (t) => {
@@ -49,12 +48,11 @@ for (
     const cert = tls
       ? await makeSelfSignedCert(await mkdtemp(join(tmpdir(), "hop-cert-")))
       : undefined;
-    const user = "u" + randomToken(4);
-    const password = randomToken();
-    const o: TestServerOptions = { root, user, password, tls: cert };
+    const o: TestServerOptions = { root, tls: cert };
     let srv: TestFtpServer | undefined;
     try {
       srv = await start(o);
+      const { user, password } = srv;
       const tlsCa = cert ? await readFile(cert.cert, "utf8") : undefined;
       const url = `${srv.url}/store`;
       await storageConformance(t, {

@@ -16,13 +16,14 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { newLogin, newPassword } from "./credentials.ts";
 import { freePort, makeSelfSignedCert } from "./ftp_servers.ts";
 
 /** A running server: stop() kills it by pid and removes its state; idempotent. */
@@ -30,11 +31,6 @@ export interface TestStorageServer {
   port: number;
   pid: number;
   stop(): Promise<void>;
-}
-
-/** A random credential part: letters and digits only. */
-export function randomToken(bytes = 9): string {
-  return randomBytes(bytes).toString("base64url").replace(/[-_]/g, "x");
 }
 
 /** Waits until 127.0.0.1:`port` accepts a connection (or the child exits). */
@@ -207,8 +203,7 @@ export interface TestDav extends TestStorageServer {
 export async function startApacheDav(root: string, o: { tls?: boolean } = {}): Promise<TestDav> {
   const dir = await mkdtemp(join(tmpdir(), "hop-apache-"));
   const port = await freePort();
-  const user = "dav" + randomToken(4);
-  const password = randomToken();
+  const { user, password } = newLogin("dav");
   const sha = createHash("sha1").update(password).digest("base64");
   await writeFile(join(dir, "htpasswd"), `${user}:{SHA}${sha}\n`);
   const tls = o.tls ? await makeSelfSignedCert(dir) : undefined;
@@ -295,8 +290,7 @@ async function wwwData(): Promise<{ uid: number; gid: number }> {
 /** `rclone serve webdav` over `root`, with a fresh user and password. */
 export async function startRcloneWebdav(root: string): Promise<TestDav> {
   const port = await freePort();
-  const user = "rc" + randomToken(4);
-  const password = randomToken();
+  const { user, password } = newLogin("rclone");
   const cfg = await mkdtemp(join(tmpdir(), "hop-rclone-"));
   const srv = await startChild(
     "rclone",
@@ -340,8 +334,8 @@ const S3RVER_MAIN = fileURLToPath(new URL("./s3rver_main.mjs", import.meta.url))
 export async function startS3rver(bucket = "relay"): Promise<TestS3> {
   const dir = await mkdtemp(join(tmpdir(), "hop-s3rver-"));
   const port = await freePort();
-  const accessKey = "AK" + randomToken(8).toUpperCase();
-  const secretKey = randomToken(20);
+  const accessKey = "AK" + newPassword().toUpperCase();
+  const secretKey = newPassword() + newPassword();
   const srv = await startChild(
     "node",
     [S3RVER_MAIN, JSON.stringify({ port, dir, bucket, accessKey, secretKey })],

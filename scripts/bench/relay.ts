@@ -15,15 +15,18 @@
  * - rescan: a second `--once` pass over the unchanged 100,000 files, and the scan alone
  *   (files read for their checksum: none).
  * - the first sync through a pyftpdlib relay (`--no-ftp` skips it).
+ * - the first sync through each storage driver against the folder relay, alternated in
+ *   one run (`--drivers-only` runs only this): SFTP (OpenSSH's sshd), WebDAV (Apache
+ *   mod_dav), S3 (s3rver) and an rclone local remote, all on loopback.
  *
  * Options: --files=N --size-mb=N --many=N --runs=N --many-runs=N --no-ftp --no-escale,
- * --many-only (only the rows of the many small files: push, pull, rescan).
+ * --many-only (only the rows of the many small files: push, pull, rescan), --drivers-only.
  *
  * @module
  */
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import {
@@ -42,6 +45,7 @@ import {
   treeStats,
 } from "./_lib.ts";
 import { PEERS } from "../../tests/helpers/escale.ts";
+import { startApacheDav, startS3rver, startSshd } from "../../tests/helpers/storage_servers.ts";
 
 /** Fresh (emptied) folder. */
 async function fresh(p: string): Promise<string> {
@@ -221,6 +225,10 @@ export async function run(args: string[]): Promise<void> {
   const manyRuns = opt(args, "many-runs", 1);
   const work = join(ROOT, ".bench", "relay");
   await mkdir(work, { recursive: true });
+  if (args.includes("--drivers-only")) {
+    await drivers(work, files, sizeMB, runs);
+    return;
+  }
   if (!args.includes("--many-only")) await usualFolder(work, args, files, sizeMB, runs);
   await manySmallFiles(work, many, manyRuns, runs);
 }
@@ -387,4 +395,139 @@ async function manySmallFiles(
     { what: "peak RSS <= 250 MB", met: again.pass.peakRssMB <= 250 },
     { what: "no file read for its checksum", met: s.filesRead === 0 },
   ], [`scan + checksum lookups alone: ${s.seconds.toFixed(2)} s, ${s.filesRead} files read`]);
+}
+
+/**
+ * hop's first sync A -> relay -> B in the one-off form (`hop relay sync A RELAY --once`,
+ * then B, until B holds every file of A), `extra` options on every run.
+ */
+async function hopSyncOneOff(
+  src: string,
+  relay: string,
+  dst: string,
+  want: { files: number; bytes: number },
+  extra: string[],
+): Promise<Measured> {
+  rmSync(join(src, ".hop"), { recursive: true, force: true });
+  await fresh(dst);
+  let seconds = 0;
+  let peak = 0;
+  for (let round = 0; round < 20; round++) {
+    for (const [dir, name] of [[src, "a"], [dst, "b"]]) {
+      const m = await measure([
+        ...hop(),
+        "--quiet",
+        "relay",
+        "sync",
+        dir,
+        relay,
+        "--client-name",
+        name,
+        "--once",
+        ...extra,
+      ]);
+      seconds += m.seconds;
+      peak = Math.max(peak, m.peakRssMB);
+    }
+    if (await holds(dst, want)) return { seconds, peakRssMB: peak };
+  }
+  throw new Error(`B did not receive all of A after 20 rounds`);
+}
+
+/**
+ * The first sync of the usual folder through each storage driver (SFTP to OpenSSH's sshd,
+ * WebDAV to Apache mod_dav, S3 to s3rver, an rclone local remote) against the folder relay,
+ * alternated in one run: the one-off form, compression bzip2 (the default).
+ */
+async function drivers(
+  work: string,
+  files: number,
+  sizeMB: number,
+  runs: number,
+): Promise<void> {
+  const src = join(work, `src-${files}-${sizeMB}`);
+  if (!existsSync(join(src, "d0"))) {
+    console.log(`generating ${files} files / ${sizeMB} MB in ${src} ...`);
+    await fresh(src);
+    await generateFiles(src, files, sizeMB);
+  }
+  const tree = await treeStats(src);
+  const label = `${tree.files.toLocaleString("en")} files / ${(tree.bytes / 1e6).toFixed(0)} MB`;
+  console.log(`first sync of ${label} through each storage driver; medians of ${runs}`);
+  const base = await fresh(join(work, "drivers"));
+  // the servers' folders must be reachable by Apache's www-data
+  await chmod(base, 0o755);
+  const sshd = await startSshd();
+  const davRoot = await fresh(join(base, "dav"));
+  await mkdir(join(davRoot, "relay"));
+  const dav = await startApacheDav(davRoot);
+  const s3 = await startS3rver("bench");
+  const rcloneConf = join(base, "rclone.conf");
+  await writeFile(rcloneConf, "[local]\ntype = local\n");
+  const clearDir = (dir: string) => {
+    for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true });
+  };
+  try {
+    const folder = join(base, "folder");
+    const sftpDir = join(base, "sftp");
+    const rcloneDir = join(base, "rclone");
+    for (const d of [folder, sftpDir, rcloneDir]) await mkdir(d);
+    const davUrl = new URL(`${dav.url}/relay`);
+    davUrl.username = dav.user;
+    davUrl.password = dav.password;
+    let s3Round = 0;
+    const dst = join(base, "dst");
+    const cases: Record<string, () => Promise<Measured>> = {
+      folder: async () => {
+        clearDir(folder);
+        return await hopSyncOneOff(src, folder, dst, tree, []);
+      },
+      "SFTP (sshd)": async () => {
+        clearDir(sftpDir);
+        return await hopSyncOneOff(src, `${sshd.url}${sftpDir}`, dst, tree, [
+          "--ssh-key",
+          sshd.keyFile,
+          "--host-key",
+          sshd.hostKeyFingerprint,
+        ]);
+      },
+      "WebDAV (Apache)": async () => {
+        clearDir(join(davRoot, "relay"));
+        return await hopSyncOneOff(
+          src,
+          davUrl.href.replace(/^http/, "webdav"),
+          dst,
+          tree,
+          [],
+        );
+      },
+      "S3 (s3rver)": async () => {
+        // a fresh prefix each run: the bucket's objects stay where they are
+        const url = `s3://${s3.accessKey}:${s3.secretKey}@${s3.bucket}/run${s3Round++}?endpoint=${
+          encodeURIComponent(s3.endpoint)
+        }`;
+        return await hopSyncOneOff(src, url, dst, tree, []);
+      },
+      "rclone (local remote)": async () => {
+        clearDir(rcloneDir);
+        return await hopSyncOneOff(src, `rclone:local:${rcloneDir}`, dst, tree, [
+          "--rclone-config",
+          rcloneConf,
+        ]);
+      },
+    };
+    rowStart();
+    const m = await alternate(runs, cases);
+    const ref = { "folder relay": fig(m.folder) };
+    record(`relay first sync, ${label}, folder relay (one-off form), bzip2`, fig(m.folder), {}, []);
+    for (const k of Object.keys(cases).filter((k) => k !== "folder")) {
+      record(`relay first sync, ${label}, ${k} relay, bzip2`, fig(m[k]), ref, [
+        { what: "peak RSS <= 250 MB", met: m[k].peakRssMB <= 250 },
+      ]);
+    }
+  } finally {
+    await sshd.stop();
+    await dav.stop();
+    await s3.stop();
+  }
 }

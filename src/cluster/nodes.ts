@@ -354,6 +354,18 @@ function nodeState(downForMs: number) {
   };
 }
 
+/**
+ * True when `e` (or what caused it) is a connection that was never made: refused, or a
+ * host name that does not resolve. Such a write sent nothing, so it left no file.
+ */
+function neverConnected(e: unknown): boolean {
+  for (let c = e, depth = 0; c && depth < 6; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN") return true;
+  }
+  return false;
+}
+
 /** True when `e` says the node cannot be reached (rather than refusing one file). */
 function unreachable(e: unknown): boolean {
   return !(e instanceof StorageError) ||
@@ -407,6 +419,8 @@ export function nodeOnDriver(
       await d.delete(tmp);
       return e;
     } catch {
+      // a write that could not even connect left nothing behind
+      if (neverConnected(e)) return e;
       return new NodeLeftoverError(
         `storing on node ${label} failed (${(e as Error)?.message ?? e}); ${tmp} is left there`,
         tmp,

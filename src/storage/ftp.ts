@@ -248,6 +248,9 @@ async function storeData(
   sock.on("error", () => {}); // reported through the pipeline or the reply
   sock.setTimeout(dataTimeout, () => sock.destroy(new Error("data connection timed out")));
   watchStalledWrites(sock); // a server that stops reading (a frozen node) must not hold the store
+  // Reported through the pipeline or the reply; Bun's pipeline can destroy the source with
+  // the socket's 'Premature close' after it let go of it (uncaught otherwise).
+  source.on("error", () => {});
   let flowing: Promise<void> | null = null;
   let settled = false;
   const replied = ftp.handle(`STOR ${target}`, (res, task) => {
@@ -504,18 +507,23 @@ export function ftpDriver(opts: FtpOptions): Driver {
     const tmp = direct ? p : tempPathFor(p);
     const counted = counter();
     const source = toReadable(data);
-    // A failed upload is reported by the transfer; Bun's pipeline can also destroy the
-    // source with the same error once it is done with it, which must not be uncaught.
-    source.on("error", () => {});
-    const fed = pipeline(source, counted.stream);
-    fed.catch(() => {}); // a failed source fails the upload below
+    // A failed source fails the upload (its error goes to the counting stage). A failed
+    // upload leaves the source alone, as the relay always did: destroying it (what
+    // pipeline() does) cancels the caller's web stream, and under Bun that surfaced as an
+    // uncaught 'Premature close' when a server was killed mid-upload.
+    source.on("error", (e) => counted.stream.destroy(e));
+    counted.stream.on("error", () => {}); // reported by the transfer
+    source.pipe(counted.stream);
     try {
-      if (opts.secure) {
+      // FTPS, and whole-file replaces (relay writes), through basic-ftp as the relay always
+      // did (under Bun, a server killed mid-upload left the cluster path's pipeline cancel
+      // the caller's stream with an uncaught 'Premature close'); in-place writes (node
+      // stores, claims) on the cluster's own data connection
+      if (opts.secure || !direct) {
         await withTimeout(c, timeout, () => c.uploadFrom(counted.stream, tmp));
       } else {
         await storeData(c, await q(c, tmp), counted.stream, replyTimeout, timeout);
       }
-      await fed;
       if (!direct) await c.rename(tmp, p);
     } catch (e) {
       counted.stream.destroy();

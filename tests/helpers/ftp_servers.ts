@@ -233,6 +233,21 @@ export async function startPyftpdlib(options: TestServerOptions): Promise<TestFt
  */
 export async function startVsftpd(options: TestServerOptions): Promise<TestFtpServer> {
   const opts = withLogin(options);
+  // A free port can be taken by another test before vsftpd binds it: it then exits at
+  // once ("could not bind"), and a fresh port is tried.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startVsftpdOnce(opts);
+    } catch (e) {
+      if (options.port !== undefined || attempt >= 3 || !(e instanceof VsftpdExited)) throw e;
+    }
+  }
+}
+
+/** vsftpd ended before it answered (its output says why). */
+class VsftpdExited extends Error {}
+
+async function startVsftpdOnce(opts: TestServerOptions & Login): Promise<TestFtpServer> {
   const dir = await mkdtemp(join(tmpdir(), "hop-vsftpd-"));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanup = async () => {
@@ -329,13 +344,15 @@ export async function startVsftpd(options: TestServerOptions): Promise<TestFtpSe
     }
     // Own process group: vsftpd's session processes are killed with it.
     const child = spawn(argv[0], argv.slice(1), {
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      if (stderr.length < 20_000) stderr += d;
-    });
+    let output = ""; // vsftpd says why it stopped ("500 OOPS: ...") on stdout
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding("utf8").on("data", (d: string) => {
+        if (output.length < 20_000) output += d;
+      });
+    }
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const kill = stopper(child.pid!, exited, true);
     const stop = async () => {
@@ -344,7 +361,7 @@ export async function startVsftpd(options: TestServerOptions): Promise<TestFtpSe
     };
     try {
       let dead: Error | null = null;
-      child.once("exit", (code) => dead = new Error(`vsftpd exited (${code}): ${stderr}`));
+      child.once("exit", (code) => dead = new VsftpdExited(`vsftpd exited (${code}): ${output}`));
       await waitForBanner(port, () => dead);
     } catch (e) {
       await stop();

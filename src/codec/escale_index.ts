@@ -188,6 +188,17 @@ function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
   return meta;
 }
 
+/**
+ * Decodes one metadata block on its own (`placeholder%1.0`, `key: value`
+ * lines, `---pullers---`, each line `\n`-ended), as Escale's per-file
+ * placeholders hold it (`escale_placeholder.ts`); `format` and `source` name
+ * the file in errors. Throws {@linkcode CodecError} on malformed input.
+ */
+export function decodeMeta(block: string, format: string, source: string): EntryMeta {
+  const cur = new Cursor(block, format, source);
+  return parseMeta(cur, blockLines(cur, block, 1, 1), 1);
+}
+
 /** Reads one entry whose header is `head`; `group` lines go in front of its metadata. */
 function readEntry(cur: Cursor, head: Line, group: Line[] | null): IndexEntry {
   const m = HEADER.exec(head.text);
@@ -415,6 +426,15 @@ function entryText(format: string, path: string, body: string): string {
 function fullBlock(format: string, meta: EntryMeta): string {
   const keyed = keyedLines(format, meta).map(([k, v]) => `${k}: ${v}`);
   return linesText([meta.placeholder, ...keyed, PULLERS_LINE]);
+}
+
+/**
+ * The metadata block of `meta` on its own, each line `\n`-ended (the inverse
+ * of {@linkcode decodeMeta}). Throws {@linkcode EncodeError} for values the
+ * format cannot hold.
+ */
+export function encodeMeta(meta: EntryMeta, format: string): string {
+  return fullBlock(format, meta);
 }
 
 /**

@@ -7,8 +7,9 @@
  * given no other). As Escale does, a password is written to a credential file
  * of its own (`user:password`, mode 600) named by `secret file`, a new
  * encryption key to a passphrase file, and the local folder is created.
- * Unlike Escale 0.7's default, the section always has `index = 1` (hop does
- * not read Escale's placeholder scheme).
+ * Unlike Escale 0.7's default, the section always has `index = 1`: the index
+ * scheme carries deletions and updates for groups of clients (hop reads
+ * Escale's placeholder scheme too, for sections without the line).
  *
  * @module
  */

@@ -25,7 +25,10 @@ import { clientFileName, parseClientFileName, readClients, registerClient } from
 import { encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
 import { openRelayIO, type RelayFile, type RelayIO, relayOptions } from "./io.ts";
+import { openRelayDriver, relayOnDriver } from "./backend/mod.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
+import type { Driver } from "../storage/types.ts";
+import { placeholderPass } from "./placeholder.ts";
 import { readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
@@ -82,6 +85,8 @@ export interface SyncContext {
   nameChecked?: boolean;
   /** What the pass in progress pulls and pushes in all, for progress across pages. */
   pass?: { pull?: PassTotals; push?: PassTotals };
+  /** Escale's placeholder scheme (no `index` line): the relay's storage, a tree of folders. */
+  tree?: Driver;
 }
 
 /** Totals of one pass. */
@@ -127,33 +132,46 @@ export async function openSync(
   for (const n of opts.keepStaging ? [] : await readdir(hopDir).catch(() => [] as string[])) {
     if (n.startsWith("staging-")) await rm(join(hopDir, n), { recursive: true, force: true });
   }
+  let io: RelayIO;
+  let lockIo: RelayIO;
+  let tree: Driver | undefined;
   if (cfg.scheme === "placeholder") {
-    throw new HopError(
-      `${cfg.origin}: Escale's default scheme (no \`index\` line: one placeholder file per ` +
-        "file) is not supported by hop yet",
-      { hint: "Add `index = 1` (or topdir) on every client of this relay, Escale's included." },
-    );
-  }
-  const backendOpts = { ...relayOptions(cfg), claimGraceMs: CLAIM_GRACE_MS };
-  let io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
-  let lockIo = io;
-  if (!opts.io && !cfg.relayUrl.startsWith("file:")) {
+    if (cfg.passphrase !== undefined) {
+      throw new HopError(
+        `${cfg.origin}: \`encryption = hop\` works with Escale's index scheme only, and this ` +
+          "section has no `index` line (Escale's placeholder scheme)",
+        {
+          hint: "Add `index = 1` on every client of this relay, or use Escale's encryption " +
+            "(`encryption = yes` with a Fernet key), which both schemes know.",
+        },
+      );
+    }
+    // a tree of folders, not one flat folder: the pass works on the storage itself
+    tree = await openRelayDriver(cfg.relayUrl, relayOptions(cfg));
+    io = lockIo = relayOnDriver(tree);
+  } else {
+    const backendOpts = { ...relayOptions(cfg), claimGraceMs: CLAIM_GRACE_MS };
+    io = opts.io ?? await openRelayIO(cfg.relayUrl, backendOpts);
+    lockIo = io;
+    if (!opts.io && !cfg.relayUrl.startsWith("file:")) {
+      try {
+        lockIo = await openRelayIO(cfg.relayUrl, backendOpts);
+      } catch (e) {
+        await io.close().catch(() => {});
+        throw e;
+      }
+    }
     try {
-      lockIo = await openRelayIO(cfg.relayUrl, backendOpts);
+      // decided before anything is written: the relay's encryption must be the configured one
+      await checkRelayEncryption(cfg, io);
+      if (cfg.passphrase !== undefined) {
+        io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
+      } else if (cfg.cipher) io = escaleEncryptedIO(io, cfg.cipher);
     } catch (e) {
       await io.close().catch(() => {});
+      if (lockIo !== io) await lockIo.close().catch(() => {});
       throw e;
     }
-  }
-  try {
-    // decided before anything is written: the relay's encryption must be the configured one
-    await checkRelayEncryption(cfg, io);
-    if (cfg.passphrase !== undefined) io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
-    else if (cfg.cipher) io = escaleEncryptedIO(io, cfg.cipher);
-  } catch (e) {
-    await io.close().catch(() => {});
-    if (lockIo !== io) await lockIo.close().catch(() => {});
-    throw e;
   }
   const state = await loadState(cfg.localPath, cfg.relayUrl, cfg.clientName);
   const cache = await openChecksumCache(cfg.localPath, cfg.checksum);
@@ -169,6 +187,7 @@ export async function openSync(
     indexCache: new Map(),
     warnedCollisions: new Set(),
     warnedHeld: new Set(),
+    tree,
   };
 }
 
@@ -333,6 +352,7 @@ export async function syncPass(
       if (err.hint) reporter.debug?.(`${cfg.name}: ${err.hint}`);
     }
   };
+  if (ctx.tree) return await placeholderPass(ctx, opts);
   const reportedBusy = new Set<string>();
   const listed = await ctx.io.list();
   reporter.debug?.(`${cfg.name}: ${ctx.io.label} lists ${listed.length} file(s)`, 2);

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { openDriver, type OpenOptions as DriverOptions } from "../../storage/mod.ts";
+import { type Driver, openDriver, type OpenOptions as DriverOptions } from "../../storage/mod.ts";
 import { relayOnDriver } from "./relay.ts";
 import type { RelayBackend } from "./types.ts";
 
@@ -38,6 +38,15 @@ export interface OpenOptions extends DriverOptions {
 
 /** Opens the relay at `address`; a network relay connects and logs in now. */
 export async function openBackend(address: string, opts: OpenOptions = {}): Promise<RelayBackend> {
+  return relayOnDriver(await openRelayDriver(address, opts), { claimGraceMs: opts.claimGraceMs });
+}
+
+/**
+ * The storage of the relay at `address` itself, checked usable: for Escale's
+ * placeholder scheme, whose relay is a tree of folders rather than one flat
+ * folder. A network relay connects and logs in now.
+ */
+export async function openRelayDriver(address: string, opts: OpenOptions = {}): Promise<Driver> {
   // One connection: a relay's calls run in order, as the sync engine expects.
   const d = await openDriver(address, { maxConnections: 1, timeoutMs: 60_000, ...opts });
   try {
@@ -46,5 +55,5 @@ export async function openBackend(address: string, opts: OpenOptions = {}): Prom
     await d.close();
     throw e;
   }
-  return relayOnDriver(d, { claimGraceMs: opts.claimGraceMs });
+  return d;
 }

@@ -1,0 +1,139 @@
+/**
+ * Escale's default scheme (no `index` line: one placeholder per file) both
+ * ways with the real Escale 0.7.13 client, on a folder relay: Escale pushes,
+ * `hop relay sync` pulls byte for byte with the mtimes (UTF-8 and spaced
+ * names, nested folders, a 3 MB file); hop pushes new and changed files that
+ * Escale pulls likewise; an Escale edit of a file hop has replaces it, and a
+ * file both changed keeps both versions. The relay holds what Escale writes
+ * (content removed once pulled, the placeholder naming the puller). Then
+ * the same both ways with Escale's encryption (`encryption = yes`, Fernet).
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { escalePass } from "./helpers/escale.ts";
+import { runHop } from "./helpers/hop.ts";
+import { makeDirs } from "./helpers/temp.ts";
+import { put, snapshot } from "./helpers/trees.ts";
+import { tempDir } from "./relay_helpers.ts";
+
+const FERNET_KEY = "m3r-9qY6P4cA2rP8l8V3s1bQmJ3Ykz0cM1h3c2h2Y2E=";
+const T = 1_600_000_000;
+
+/** path -> mtime (whole seconds) of every file `snapshot` lists. */
+async function times(root: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const p of Object.keys(await snapshot(root))) {
+    out[p] = Math.floor((await stat(join(root, p))).mtimeMs / 1000);
+  }
+  return out;
+}
+
+/** Both folders hold the same files, byte for byte, with the same mtimes. */
+async function same(a: string, b: string, what: string): Promise<void> {
+  assert.deepEqual(await snapshot(b), await snapshot(a), `${what}: contents`);
+  assert.deepEqual(await times(b), await times(a), `${what}: mtimes`);
+}
+
+for (const encryption of ["no", "yes"]) {
+  Deno.test(`placeholder scheme (encryption = ${encryption}): Escale -> hop -> Escale`, async () => {
+    const [dir, clean] = await tempDir("hop-escale-placeholder-");
+    try {
+      const [relay, esc, hop, home] = await makeDirs(dir, ["relay", "escale", "hop", "home"]);
+      const conf = (local: string, client: string, mode: string) =>
+        [
+          `[docs]`,
+          `local path = ${local}`,
+          `relay path = ${relay}`,
+          `protocol = file`,
+          `client name = ${client}`,
+          `mode = ${mode}`,
+          `refresh = 900`,
+          ...(encryption === "yes" ? ["encryption = yes", `passphrase = ${FERNET_KEY}`] : []),
+          "",
+        ].join("\n");
+      const escConf = join(dir, "escale.conf");
+      const hopConf = join(dir, "hop.conf");
+      // Escale's checksum cache goes to `cache dir` (else into the synced folder)
+      await writeFile(escConf, conf(esc, "esc", "shared") + `cache dir = ${home}\n`);
+      await writeFile(hopConf, conf(hop, "hop", "shared"));
+      const escale = async () => {
+        const r = await escalePass(escConf, { home });
+        assert.ok(!r.crashed, `Escale crashed:\n${r.log}`);
+        return r.log;
+      };
+      const sync = async () => {
+        const r = await runHop(["relay", "sync", "-c", hopConf, "--once"], {
+          timeoutMs: 120_000,
+        });
+        assert.equal(r.code, 0, `hop failed:\n${r.stdout}${r.stderr}`);
+        return r.stdout + r.stderr;
+      };
+
+      // Escale pushes; hop pulls every file with its mtime
+      await put(esc, "hello.txt", "hello from Escale\n", T);
+      await put(esc, "sub/with space.txt", "spaced\n", T + 1);
+      await put(esc, "dé/ü 日本.txt", "utf-8 names\n", T + 2);
+      await put(esc, "deep/a/b/big.bin", randomBytes(3 << 20), T + 3);
+      await escale();
+      assert.deepEqual(
+        (await readdir(relay)).sort(),
+        [".hello.txt.placeholder", "deep", "dé", "hello.txt", "sub"],
+        "Escale's own layout",
+      );
+      const pulled = await sync();
+      await same(esc, hop, "pulled from Escale");
+      assert.match(pulled, /pulled hello\.txt/);
+      // consumed as Escale consumes: content gone, the placeholder names the puller
+      assert.deepEqual((await readdir(relay)).filter((n) => !n.startsWith(".")).sort(), [
+        "deep",
+        "dé",
+        "sub",
+      ]);
+      const ph = await readFile(join(relay, ".hello.txt.placeholder"), "utf8");
+      assert.match(
+        ph,
+        /^placeholder%1\.0\npusher: esc\ntimestamp: 1600000000\nchecksum: [0-9a-f]{128}\n---pullers---\nhop$/,
+      );
+      // a second pass changes nothing
+      assert.match(await sync(), /pulled 0, pushed 0,/);
+
+      // hop pushes a new file and a change; Escale pulls both with their mtimes
+      await put(hop, "from-hop/new.txt", "new from hop\n", T + 10);
+      await put(hop, "hello.txt", "hello, changed by hop\n", T + 11);
+      const pushed = await sync();
+      assert.match(pushed, /pushed from-hop\/new\.txt/);
+      assert.match(pushed, /pushed hello\.txt/);
+      const ours = await readFile(join(relay, "from-hop", ".new.txt.placeholder"), "utf8");
+      assert.match(ours, /^placeholder%1\.0\npusher: hop\ntimestamp: 1600000010\n/);
+      await escale();
+      await same(hop, esc, "pulled by Escale");
+      assert.ok(!(await readdir(relay)).includes("hello.txt"), "Escale consumed hop's push");
+
+      // Escale edits a file hop has, unchanged here: hop takes the new version
+      await put(esc, "sub/with space.txt", "spaced, edited by Escale\n", T + 20);
+      await escale();
+      await sync();
+      await same(esc, hop, "Escale's edit");
+
+      // both change one file: Escale's reaches the relay first and keeps the name; hop's
+      // becomes its conflict copy, pushed and pulled by Escale: everyone has both
+      await put(esc, "hello.txt", "hello, Escale's edit\n", T + 30);
+      await put(hop, "hello.txt", "hello, hop's concurrent edit\n", T + 31);
+      await escale();
+      const both = await sync();
+      assert.match(both, /conflict on hello\.txt/);
+      await escale();
+      await sync();
+      const tree = await snapshot(hop);
+      const copy = Object.keys(tree).find((p) => p.startsWith("hello.conflict-hop-"));
+      assert.ok(copy, `no conflict copy in ${Object.keys(tree).join(" ")}`);
+      assert.equal(await readFile(join(hop, "hello.txt"), "utf8"), "hello, Escale's edit\n");
+      assert.equal(await readFile(join(hop, copy), "utf8"), "hello, hop's concurrent edit\n");
+      await same(hop, esc, "both versions everywhere");
+    } finally {
+      await clean();
+    }
+  });
+}

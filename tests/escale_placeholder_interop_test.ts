@@ -9,7 +9,7 @@
  * the same both ways with Escale's encryption (`encryption = yes`, Fernet).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { escalePass } from "./helpers/escale.ts";
@@ -137,3 +137,41 @@ for (const encryption of ["no", "yes"]) {
     }
   });
 }
+
+Deno.test("placeholder scheme: a stale lock is taken over, a malformed placeholder is a clear error", async () => {
+  const [dir, clean] = await tempDir("hop-placeholder-faults-");
+  try {
+    const [relay, hop] = await makeDirs(dir, ["relay", "hop"]);
+    const sum = (s: string) => createHash("sha512").update(s).digest("hex");
+    const placeholder = (s: string, t: number) =>
+      `placeholder%1.0\npusher: esc\ntimestamp: ${t}\nchecksum: ${sum(s)}\n---pullers---`;
+    await put(relay, "a.txt", "a from esc\n");
+    await put(relay, ".a.txt.placeholder", placeholder("a from esc\n", T));
+    // left long ago by an Escale client that crashed (its locks never expire)
+    await put(relay, ".a.txt.lock", "lock%1.0\nowner: esc\nmode: w", T);
+    await put(relay, "b.txt", "b from esc\n");
+    await put(relay, ".b.txt.placeholder", "200102_030405\nbob"); // pre-0.5 Escale
+    const hopConf = join(dir, "hop.conf");
+    await writeFile(
+      hopConf,
+      `[docs]\nlocal path = ${hop}\nrelay path = ${relay}\nprotocol = file\nclient name = hop\n`,
+    );
+    const r = await runHop(["relay", "sync", "-c", hopConf, "--once"], { timeoutMs: 60_000 });
+    const said = r.stdout + r.stderr;
+    assert.equal(r.code, 1, said);
+    assert.match(
+      said,
+      /a\.txt: took over the lock of esc \(w, for \d+ s\), older than lock timeout/,
+    );
+    assert.match(said, /pulling b\.txt: .*\.b\.txt\.placeholder:1: malformed Escale placeholder/);
+    assert.deepEqual(await snapshot(hop), { "a.txt": sum("a from esc\n") });
+    assert.equal(Math.floor((await stat(join(hop, "a.txt"))).mtimeMs / 1000), T);
+    assert.deepEqual((await readdir(relay)).sort(), [
+      ".a.txt.placeholder",
+      ".b.txt.placeholder",
+      "b.txt",
+    ]);
+  } finally {
+    await clean();
+  }
+});

@@ -30,12 +30,13 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import {
   decodePlaceholder,
   encodePlaceholder,
@@ -138,6 +139,24 @@ async function unlockPath(ctx: SyncContext, path: string): Promise<void> {
   await ctx.tree!.delete(sidePath(path, lockFileName));
 }
 
+/**
+ * Removes the lock of `r` when it is older than `lock timeout` (its holder
+ * crashed: Escale's own locks never expire); true when it did.
+ */
+async function dropStaleLock(ctx: SyncContext, r: RelayPath): Promise<boolean> {
+  if (!r.lock?.mtimeMs) return false;
+  const ageS = (ctx.now() - r.lock.mtimeMs) / 1000;
+  if (!(ageS > ctx.cfg.lockTimeoutSeconds)) return false;
+  ctx.reporter.warn(
+    `${ctx.cfg.name}: ${r.path}: took over the lock of ${await lockHolder(ctx, r)}, older than ` +
+      `lock timeout (${ctx.cfg.lockTimeoutSeconds} s)`,
+    { event: "lock-taken-over", path: r.path },
+  );
+  await ctx.tree!.delete(sidePath(r.path, lockFileName));
+  r.lock = undefined;
+  return true;
+}
+
 /** Who holds the lock of `path`, for messages. */
 async function lockHolder(ctx: SyncContext, r: RelayPath): Promise<string> {
   const name = sidePath(r.path, lockFileName);
@@ -180,10 +199,7 @@ async function fetchContent(ctx: SyncContext, path: string, dest: string): Promi
     await writeFile(dest, plain);
     return hash.digest("hex");
   }
-  const src = Readable.fromWeb(
-    await ctx.tree!.read(path) as import("node:stream/web").ReadableStream<Uint8Array>,
-  );
-  const { createWriteStream } = await import("node:fs");
+  const src = Readable.fromWeb(await ctx.tree!.read(path) as WebReadableStream<Uint8Array>);
   const out = createWriteStream(dest, { flags: "wx", mode: 0o644 });
   await new Promise<void>((resolve, reject) => {
     src.on("data", (c: Uint8Array) => hash.update(c));
@@ -244,7 +260,7 @@ export async function placeholderPass(
       await step(`pulling ${r.path}`, async () => {
         const problem = localPathProblem(r.path);
         if (problem) throw new HopError(`refused relay path ${r.path}: ${problem}`);
-        if (r.lock) return await busy(r);
+        if (r.lock && !(await dropStaleLock(ctx, r))) return await busy(r);
         const p = await readPlaceholder(ctx, r.path);
         if (!p) {
           throw new HopError(`${r.path} has no placeholder (its metadata) on the relay`, {
@@ -401,7 +417,7 @@ async function pushOne(
   const { cfg } = ctx;
   const sum = await ctx.cache.checksum(f);
   const base = Object.hasOwn(ctx.state.base, f.path) ? ctx.state.base[f.path] : undefined;
-  if (r.lock) return "busy";
+  if (r.lock && !(await dropStaleLock(ctx, r))) return "busy";
   const p = r.placeholder ? await readPlaceholder(ctx, f.path) : null;
   if (p && p.meta.checksum === sum) {
     if (base !== sum) setBase(ctx.state, f.path, sum);

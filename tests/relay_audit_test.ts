@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { writeArchive } from "../src/archive/tar.ts";
@@ -19,28 +19,12 @@ import { auditRelay } from "../src/relay/audit.ts";
 import { openBackend } from "../src/relay/backend/mod.ts";
 import { clientFileName } from "../src/relay/hopfiles.ts";
 import { readPersistentIndex } from "../src/relay/pages.ts";
-import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
-import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+import { folderState } from "./helpers/trees.ts";
+import type { FolderConfig } from "../src/relay/config.ts";
+import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
-async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), rep };
-  } finally {
-    await closeSync(ctx);
-  }
-}
-
-async function relayState(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const d of await readdir(dir, { withFileTypes: true })) {
-    out[d.name] = d.isDirectory()
-      ? "dir"
-      : createHash("sha256").update(await readFile(join(dir, d.name))).digest("hex");
-  }
-  return out;
-}
+/** One pass in process (a first pass unless told). */
+const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
 const sha512 = (s: string) => createHash("sha512").update(s).digest("hex");
 
@@ -103,9 +87,9 @@ Deno.test("a page with two updates is found, repaired, and the clients then conv
     );
     await writeFile(join(relay, "README.txt"), "not a relay file");
 
-    const state = await relayState(relay);
+    const state = await folderState(relay);
     const found = await auditRelay({ local: b, relay, clientName: "bob", reporter: recorder() });
-    assert.deepEqual(await relayState(relay), state, "an audit without repair changes nothing");
+    assert.deepEqual(await folderState(relay), state, "an audit without repair changes nothing");
     const two = found.find((f) => f.kind === "two-updates");
     assert.ok(two, JSON.stringify(found, null, 1));
     assert.equal(two.page, "0");

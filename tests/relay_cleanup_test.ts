@@ -8,38 +8,21 @@
  */
 import { makeDirs } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { encodeLock } from "../src/codec/lock.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { cleanupRelay } from "../src/relay/cleanup.ts";
 import { clientFileName } from "../src/relay/hopfiles.ts";
-import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
-import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+import { folderState } from "./helpers/trees.ts";
+import type { FolderConfig } from "../src/relay/config.ts";
+import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 import { spawnHop } from "./helpers/hop.ts";
 
-async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), rep };
-  } finally {
-    await closeSync(ctx);
-  }
-}
-
-/** Every entry of a folder (files and folders) with a hash of the files' bytes. */
-async function relayState(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const d of await readdir(dir, { withFileTypes: true })) {
-    out[d.name] = d.isDirectory()
-      ? "dir"
-      : createHash("sha256").update(await readFile(join(dir, d.name))).digest("hex");
-  }
-  return out;
-}
+/** One pass in process (a first pass unless told). */
+const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
 globalThis.addEventListener("unload", () => closePool());
 
@@ -67,7 +50,7 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
     assert.deepEqual(early.filter((x) => x.kind === "stale-lock"), []);
 
     const later = () => Date.now() + 2 * 3600_000; // beyond lock timeout and temp staleness
-    const state = await relayState(relay);
+    const state = await folderState(relay);
     const dry = await cleanupRelay({
       local: a,
       relay,
@@ -80,7 +63,7 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
     assert.ok(lock, JSON.stringify(dry));
     assert.equal(lock.done, false);
     assert.match(lock.detail, /w lock of alice/);
-    assert.deepEqual(await relayState(relay), state, "a dry run changes nothing");
+    assert.deepEqual(await folderState(relay), state, "a dry run changes nothing");
 
     const rep = recorder();
     const done = await cleanupRelay({
@@ -138,7 +121,7 @@ Deno.test("cleanup removes consumed updates, expired clients, temp files, guards
     await mkdir(join(relay, ".y.lock.excl")); // fresh: being created right now
     const later = () => Date.now() + 2 * 86400_000; // carol's registration is now expired
 
-    const state = await relayState(relay);
+    const state = await folderState(relay);
     const dry = await cleanupRelay({
       local: a,
       relay,
@@ -147,7 +130,7 @@ Deno.test("cleanup removes consumed updates, expired clients, temp files, guards
       now: later,
       reporter: recorder(),
     });
-    assert.deepEqual(await relayState(relay), state, "a dry run changes nothing");
+    assert.deepEqual(await folderState(relay), state, "a dry run changes nothing");
     const kinds = (xs: typeof dry) => xs.map((x) => `${x.kind} ${x.name}`).sort();
     // the fresh temp file is 2 days old by the shifted clock: use the real clock for those
     const expected = [

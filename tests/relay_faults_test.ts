@@ -17,18 +17,11 @@ import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
 import { encodeLock } from "../src/codec/lock.ts";
-import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
-import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+import type { FolderConfig } from "../src/relay/config.ts";
+import { folderCfg, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
-async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), rep };
-  } finally {
-    await closeSync(ctx);
-  }
-}
+/** One pass in process (a first pass unless told). */
+const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
 Deno.test("after a crash mid-push, the client's own w lock and partial update are rolled back", async () => {
   const [dir, clean] = await tempDir();

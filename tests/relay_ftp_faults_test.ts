@@ -14,19 +14,12 @@ import { join } from "node:path";
 import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
 import { runRelaySync } from "../src/relay/command.ts";
-import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
-import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+import type { FolderConfig } from "../src/relay/config.ts";
+import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
-async function run(cfg: ReturnType<typeof folderCfg>, first = true) {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), rep };
-  } finally {
-    await closeSync(ctx);
-  }
-}
+/** One pass in process (a first pass unless told). */
+const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
 globalThis.addEventListener("unload", () => closePool());
 

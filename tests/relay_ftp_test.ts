@@ -14,7 +14,6 @@ import { acquireLock } from "../src/relay/lock.ts";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
-import { closeSync, openSync, type PassResult, syncPass } from "../src/relay/sync.ts";
 import {
   makeSelfSignedCert,
   startPyftpdlib,
@@ -25,20 +24,14 @@ import {
   copyFixtureRelay,
   FIXTURES,
   folderCfg,
-  recorder,
+  type recorder,
   snapshot,
+  syncOnce,
   tempDir,
 } from "./relay_helpers.ts";
 
-async function pass(cfg: FolderConfig, first = false): Promise<PassResult & { warns: string[] }> {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), warns: rep.warns };
-  } finally {
-    await closeSync(ctx);
-  }
-}
+/** One pass in process (not a first pass unless told). */
+const pass = (cfg: FolderConfig, first = false) => syncOnce(cfg, first);
 
 async function twoWay(dir: string, relayUrl: string, extra: Partial<FolderConfig>) {
   const [a, b] = await makeDirs(dir, ["a", "b"]);

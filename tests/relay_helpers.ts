@@ -8,6 +8,7 @@ import { chmod, cp, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Reporter } from "../src/ui/report.ts";
 import { type FolderConfig, oneOffConfig } from "../src/relay/config.ts";
+import { closeSync, openSync, type PassResult, syncPass } from "../src/relay/sync.ts";
 
 export const FIXTURES = new URL("../../shared/fixtures/escale-0.7/", import.meta.url).pathname;
 
@@ -23,6 +24,20 @@ export function recorder(): Reporter & { infos: string[]; warns: string[] } {
     progress: () => {},
     close: () => {},
   };
+}
+
+/** One sync pass of `cfg` in process: its result and what it reported (`rep`, `warns`). */
+export async function syncOnce(
+  cfg: FolderConfig,
+  first: boolean,
+): Promise<PassResult & { rep: ReturnType<typeof recorder>; warns: string[] }> {
+  const rep = recorder();
+  const ctx = await openSync(cfg, rep);
+  try {
+    return { ...(await syncPass(ctx, { first })), rep, warns: rep.warns };
+  } finally {
+    await closeSync(ctx);
+  }
 }
 
 /** Temp folders (one way to make them, in helpers/temp.ts). */

@@ -10,8 +10,8 @@ import { dirname, join } from "node:path";
 import { closePool, decompressBytes } from "../src/archive/bzip2.ts";
 import { decodePersistentIndex, decodeUpdateIndex } from "../src/codec/escale_index.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
-import { closeSync, openSync, type PassResult, syncPass } from "../src/relay/sync.ts";
-import { folderCfg, recorder, snapshot, tempDir } from "./relay_helpers.ts";
+import { openSync } from "../src/relay/sync.ts";
+import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
 async function put(root: string, path: string, content: string, mtime?: number) {
   await mkdir(dirname(join(root, path)), { recursive: true });
@@ -19,15 +19,8 @@ async function put(root: string, path: string, content: string, mtime?: number) 
   if (mtime !== undefined) await utimes(join(root, path), mtime, mtime);
 }
 
-async function pass(cfg: FolderConfig, first = false): Promise<PassResult & { warns: string[] }> {
-  const rep = recorder();
-  const ctx = await openSync(cfg, rep);
-  try {
-    return { ...(await syncPass(ctx, { first })), warns: rep.warns };
-  } finally {
-    await closeSync(ctx);
-  }
-}
+/** One pass in process (not a first pass unless told). */
+const pass = (cfg: FolderConfig, first = false) => syncOnce(cfg, first);
 
 Deno.test("two folders stay in sync through a folder relay: add, modify, delete, conflict", async () => {
   const [dir, clean] = await tempDir();

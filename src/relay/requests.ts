@@ -121,13 +121,19 @@ export async function settlePage(
   const page = view.page;
   const nowMs = ctx.now();
   const requests = view.requests ? await readRequests(io, page) : {};
-  const index = view.index ? await readIndexCached(ctx, page, view.index) : [];
-  const byPathNow = byPath(index);
   // decided once per version of the index and of the requests
   const key = `${view.index?.mtimeMs ?? 0}:${view.index?.size ?? 0}:${view.requests?.mtimeMs ?? 0}`;
+  // The index is read only when something below looks at it: a page settled at this
+  // version, with no request and nothing this client waits to see confirmed, costs no
+  // read (a rescan of 100,000 unchanged files reads no index).
+  const needIndex = (state.checked ??= {})[page] !== key ||
+    Object.keys(requests).length > 0 ||
+    Object.keys(state.unconfirmed?.[page] ?? {}).length > 0;
+  const index = view.index && needIndex ? await readIndexCached(ctx, page, view.index) : [];
+  const byPathNow = byPath(index);
   const wants: IndexEntry[] = [];
   let complete = true; // false: something was left for when the folder takes files again
-  if ((state.checked ??= {})[page] !== key) {
+  if (state.checked[page] !== key) {
     const pending = await pendingPaths(ctx, view);
     for (const e of index) {
       if (!e.meta || pending.has(e.path)) continue;

@@ -35,8 +35,9 @@ const ROUNDS = 4;
 
 /**
  * Creates `path` exclusively by the listing scheme (see the module doc). A
- * round that sees a rival backs off for a random while and tries again, so
- * that racers spread out; after the last round it reports false.
+ * round that sees a rival backs off for a random while (a multiple of how long
+ * the round took) and tries again, so that racers spread out; after the last
+ * round it reports false.
  */
 export async function createExclusiveByListing(
   d: Driver,
@@ -45,9 +46,14 @@ export async function createExclusiveByListing(
   graceMs = CLAIM_GRACE_MS,
 ): Promise<boolean> {
   for (let round = 1;; round++) {
+    const started = Date.now();
     const r = await claimRound(d, path, data, graceMs);
     if (r !== "rival" || round >= ROUNDS) return r === "won";
-    await new Promise((res) => setTimeout(res, Math.random() * 150 * round));
+    // Racers meet again unless their rounds start further apart than a round lasts:
+    // the back-off grows with the round's own length (an rclone call takes a second),
+    // not with a fixed step.
+    const span = Math.max(150, Date.now() - started);
+    await new Promise((res) => setTimeout(res, Math.random() * span * 2 * round));
   }
 }
 

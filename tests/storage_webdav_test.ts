@@ -36,6 +36,7 @@ for (
         // If-None-Match on Apache, an exclusive LOCK on rclone: both decided by the server
         exclusive: "native",
         setsMtime: false,
+        replaceGap: native ? undefined : "rclone serve webdav's MOVE over a file deletes it first",
         openWrongAuth: () => openDriver(url, { ...opts, password: "x" + srv!.password }),
         openDown: async () => openDriver(`webdav://127.0.0.1:${await freePort()}/store`, opts),
       });

@@ -24,7 +24,6 @@ import {
   copyFixtureRelay,
   FIXTURES,
   folderCfg,
-  type recorder,
   snapshot,
   syncOnce,
   tempDir,

@@ -415,7 +415,17 @@ function server(
     pid,
     async restart(change = {}) {
       await stop();
-      return await start({ ...opts, ...change, port });
+      // The port was free a moment ago, and other tests pick free ports (or connect from
+      // them) too: while something else holds it, the server cannot bind; try again.
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await start({ ...opts, ...change, port });
+        } catch (e) {
+          const inUse = /Address already in use|exited \(2\)/.test(String(e));
+          if (!inUse || attempt >= 20) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     },
   };
 }

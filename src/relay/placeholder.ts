@@ -57,7 +57,7 @@ import { keepLocalAsCopy, localPathProblem, localSum, pathState, settle } from "
 import { conflictName, decideIncoming, type RelayVersion } from "./reconcile.ts";
 import { isHiddenPath, type LocalFile, scanFolder, STATE_DIR, wholeMs } from "./scan.ts";
 import { saveState, setBase } from "./state.ts";
-import type { PassResult, SyncContext } from "./sync.ts";
+import { emptyPassResult, type PassResult, type SyncContext } from "./sync.ts";
 
 /** One path of the relay: which of its three files are there. */
 interface RelayPath {
@@ -211,28 +211,13 @@ async function fetchContent(ctx: SyncContext, path: string, dest: string): Promi
   return hash.digest("hex");
 }
 
-/** What a pass of this scheme did, in `PassResult`'s terms. */
-function emptyResult(): PassResult {
-  return {
-    pulled: 0,
-    pushed: 0,
-    deletedLocally: 0,
-    deletionsPushed: 0,
-    conflicts: [],
-    busy: 0,
-    errors: 0,
-    waiting: 0,
-    waits: [],
-  };
-}
-
 /** One pass of the placeholder scheme: pull, then push (as Escale orders them). */
 export async function placeholderPass(
   ctx: SyncContext,
   opts: { signal?: AbortSignal } = {},
 ): Promise<PassResult> {
   const { cfg, reporter } = ctx;
-  const out = emptyResult();
+  const out = emptyPassResult();
   const step = async (what: string, fn: () => Promise<void>) => {
     if (opts.signal?.aborted) return;
     try {

@@ -312,13 +312,9 @@ export async function ensureRegistered(ctx: SyncContext, view: RelayView): Promi
   });
 }
 
-/** Runs one pass; `first` adds the recovery of own locks. */
-export async function syncPass(
-  ctx: SyncContext,
-  opts: { first?: boolean; signal?: AbortSignal } = {},
-): Promise<PassResult> {
-  const { cfg, reporter } = ctx;
-  const out: PassResult = {
+/** The totals of a pass that has done nothing yet. */
+export function emptyPassResult(): PassResult {
+  return {
     pulled: 0,
     pushed: 0,
     deletedLocally: 0,
@@ -329,6 +325,15 @@ export async function syncPass(
     waiting: 0,
     waits: [],
   };
+}
+
+/** Runs one pass; `first` adds the recovery of own locks. */
+export async function syncPass(
+  ctx: SyncContext,
+  opts: { first?: boolean; signal?: AbortSignal } = {},
+): Promise<PassResult> {
+  const { cfg, reporter } = ctx;
+  const out = emptyPassResult();
   const step = async (what: string, fn: () => Promise<void>) => {
     if (opts.signal?.aborted) return;
     try {

@@ -73,6 +73,34 @@ export async function fsyncEach(folder: string, files: Iterable<string>): Promis
   }
 }
 
+/** Errors of a folder fsync that mean "not supported here" (some file systems, Windows). */
+const UNSUPPORTED = new Set(["EINVAL", "EISDIR", "EPERM", "EACCES", "ENOTSUP", "EBADF"]);
+
+/**
+ * fsyncs a folder, so that a rename or a new entry in it survives a crash. Where the
+ * platform or file system cannot fsync a folder, it does nothing; a missing folder throws.
+ *
+ * @example
+ * ```ts
+ * await rename(temp, final);
+ * await syncDir(dirname(final));
+ * ```
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r").catch((e) => {
+    if (UNSUPPORTED.has((e as { code?: string }).code ?? "")) return null;
+    throw e;
+  });
+  if (!fh) return;
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!UNSUPPORTED.has((e as { code?: string }).code ?? "")) throw e;
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
 /**
  * Makes `files` (paths relative to `folder`) and their folder entries durable: one syncfs of
  * `folder`'s file system where `sync -f` works, else {@linkcode fsyncEach}.

@@ -21,6 +21,8 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { setImmediate } from "node:timers";
+import { syncDir } from "../durable.ts";
+import { fileReadStream } from "../storage/streams.ts";
 import { decodeLink } from "../codec/link.ts";
 import { checkName, decodeName, encodeName, type NamePolicy, nameTooLong } from "../codec/names.ts";
 import { baseName, parentOf } from "../ftp/path.ts";
@@ -49,7 +51,7 @@ import {
   withStaged,
   writeInfo,
 } from "./links.ts";
-import { fileStream, fsyncDir, type StorageNode } from "./nodes.ts";
+import type { StorageNode } from "./nodes.ts";
 import type { StagingSpace } from "./space.ts";
 
 /** Everything the cluster's parts share. */
@@ -278,7 +280,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     const id = stagedId(link);
     if (id !== null) {
       try {
-        return await fileStream(path.join(l.staging, id), offset);
+        return fileReadStream(await fsp.open(path.join(l.staging, id), "r"), offset);
       } catch (e) {
         tried.push(`staging: ${(e as Error).message}`);
       }
@@ -398,7 +400,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         if (left.length > 0) throw new FtpFsError("not-empty", `${v}: Directory not empty.`);
         await fsp.rmdir(e.disk);
         await fsp.rm(infoPathOf(e.disk), { force: true });
-        await fsyncDir(path.dirname(e.disk));
+        await syncDir(path.dirname(e.disk));
       });
     },
 
@@ -446,8 +448,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           if (await lstat(infoPathOf(e.disk))) {
             await fsp.rename(infoPathOf(e.disk), infoPathOf(toDisk));
           }
-          await fsyncDir(path.dirname(toDisk));
-          await fsyncDir(path.dirname(e.disk));
+          await syncDir(path.dirname(toDisk));
+          await syncDir(path.dirname(e.disk));
           // Upload jobs name link paths: files still staged below get jobs at their new paths.
           for (const f of await fsp.readdir(toDisk, { recursive: true, withFileTypes: true })) {
             if (!f.isFile() || !f.name.endsWith(LINK_SUFFIX)) continue;
@@ -501,7 +503,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
       if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
       if (e.kind === "foreign") {
-        return await fileStream(e.disk, offset);
+        return fileReadStream(await fsp.open(e.disk, "r"), offset);
       }
       return await openLink(v, e.link, offset);
     },
@@ -638,7 +640,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             await fh!.sync();
             await fh!.close();
             fh = null;
-            await fsyncDir(l.staging);
+            await syncDir(l.staging);
             await ctx.serial(async () => {
               const now = await entryAt(v);
               if (now?.kind === "dir" || now?.kind === "foreign") {

@@ -45,7 +45,7 @@ import { CodecError } from "../codec/errors.ts";
 import { decodeLease, encodeLease, type ServeLease } from "../codec/lease.ts";
 import { HopError } from "../errors.ts";
 import type { ClusterLayout } from "./layout.ts";
-import { fsyncDir } from "./nodes.ts";
+import { syncDir } from "../durable.ts";
 
 export type { ServeLease } from "../codec/lease.ts";
 
@@ -257,7 +257,7 @@ export async function acquireServeLease(
       } finally {
         await fh.close();
       }
-      await fsyncDir(dir);
+      await syncDir(dir);
       break;
     } catch (e) {
       if (code(e) !== "EEXIST") throw e;
@@ -317,7 +317,7 @@ export async function acquireServeLease(
         await fh.close();
       }
       await fsp.rename(tmp, file);
-      await fsyncDir(dir);
+      await syncDir(dir);
       previous = cur;
       if (cur) {
         o.log?.(

@@ -16,7 +16,7 @@ import { constants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { decodeLink, type DirInfo, encodeLink, type FileLink } from "../codec/link.ts";
-import { fsyncDir } from "./nodes.ts";
+import { syncDir } from "../durable.ts";
 
 export type { DirInfo, FileLink, NodeCopy } from "../codec/link.ts";
 
@@ -109,12 +109,12 @@ export async function writeAtomic(tmpDir: string, file: string, text: string): P
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(path.dirname(file));
+  await syncDir(path.dirname(file));
 }
 
 /** Move `from` to `to` and make both directories durable. */
 export async function moveDurably(from: string, to: string): Promise<void> {
   await fsp.rename(from, to);
-  await fsyncDir(path.dirname(to));
-  if (path.dirname(from) !== path.dirname(to)) await fsyncDir(path.dirname(from));
+  await syncDir(path.dirname(to));
+  if (path.dirname(from) !== path.dirname(to)) await syncDir(path.dirname(from));
 }

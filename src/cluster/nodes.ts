@@ -46,7 +46,6 @@
  */
 
 import { createHash } from "node:crypto";
-import * as fsp from "node:fs/promises";
 import * as nodePath from "node:path";
 import type { Readable } from "node:stream";
 import { HopError } from "../errors.ts";
@@ -570,49 +569,6 @@ export function nodeOnDriver(
       open.then((d) => d.close()).catch(() => {});
     },
   };
-}
-
-/** A local file from byte `offset` as a pull stream of 256 KB reads (backpressure). */
-export async function fileStream(
-  file: string,
-  offset: number,
-): Promise<ReadableStream<Uint8Array>> {
-  const fh = await fsp.open(file, "r");
-  let pos = offset;
-  const CHUNK = 256 * 1024;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctl) {
-      try {
-        const buf = new Uint8Array(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
-        if (bytesRead === 0) {
-          await fh.close();
-          ctl.close();
-          return;
-        }
-        pos += bytesRead;
-        ctl.enqueue(buf.subarray(0, bytesRead));
-      } catch (err) {
-        await fh.close().catch(() => {});
-        ctl.error(err);
-      }
-    },
-    async cancel() {
-      await fh.close().catch(() => {});
-    },
-  }, { highWaterMark: 1 });
-}
-
-/** fsync a directory so a rename in it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, "r");
-  try {
-    await fh.sync();
-  } catch {
-    // Some file systems refuse fsync on directories; nothing more can be done there.
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

@@ -47,6 +47,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { CodecError } from "../codec/errors.ts";
 import { decodeJob, encodeJob, type QueueJob } from "../codec/queue_job.ts";
+import { syncDir } from "../durable.ts";
 import { HopError } from "../errors.ts";
 import { processIdentity } from "./lease.ts";
 
@@ -100,18 +101,6 @@ function checkId(id: string): void {
 
 function code(e: unknown): string | undefined {
   return (e as { code?: string })?.code;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } catch (e) {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
-    if (!["EINVAL", "EISDIR", "EPERM", "ENOTSUP"].includes(code(e) ?? "")) throw e;
-  } finally {
-    await fh.close();
-  }
 }
 
 /** True when process `pid` exists (on this host). Only ESRCH means gone. */
@@ -185,7 +174,7 @@ async function readJob(dir: string, name: string): Promise<QueueJob> {
 export async function enqueue(dir: string, job: QueueJob): Promise<string> {
   const line = encodeJob(job) + "\n";
   const made = await mkdir(dir, { recursive: true });
-  if (made !== undefined) await fsyncDir(dirname(made));
+  if (made !== undefined) await syncDir(dirname(made));
   const id = newJobId();
   const tmp = join(dir, `.tmp.${process.pid}@${processIdentity().instance}.${id}`);
   myTemps.add(tmp);
@@ -204,7 +193,7 @@ export async function enqueue(dir: string, job: QueueJob): Promise<string> {
   } finally {
     myTemps.delete(tmp);
   }
-  await fsyncDir(dir);
+  await syncDir(dir);
   return id;
 }
 
@@ -270,7 +259,7 @@ export async function take(
         throw e;
       }
       myClaims.add(id);
-      await fsyncDir(dir);
+      await syncDir(dir);
       return { id, job, claimedBy: process.pid, claimedOn: processIdentity().instance };
     } finally {
       busy.delete(id);
@@ -297,7 +286,7 @@ export async function complete(dir: string, id: string): Promise<void> {
   } finally {
     myClaims.delete(id);
   }
-  await fsyncDir(dir);
+  await syncDir(dir);
 }
 
 /** Puts a job this process took back in the queue (at its old place), e.g. after a failure to retry. */
@@ -312,7 +301,7 @@ export async function release(dir: string, id: string): Promise<void> {
   } finally {
     myClaims.delete(id);
   }
-  await fsyncDir(dir);
+  await syncDir(dir);
 }
 
 /**
@@ -341,7 +330,7 @@ export async function recover(dir: string): Promise<{ requeued: string[]; remove
       removedTemp++;
     }
   }
-  if (requeued.length > 0 || removedTemp > 0) await fsyncDir(dir);
+  if (requeued.length > 0 || removedTemp > 0) await syncDir(dir);
   return { requeued, removedTemp };
 }
 

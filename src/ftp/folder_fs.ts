@@ -10,12 +10,13 @@
 import { constants as fsc, promises as fsp, readFileSync, realpathSync } from "node:fs";
 import nodePath from "node:path";
 import { randomBytes } from "node:crypto";
+import { syncDir } from "../durable.ts";
 import { HopError } from "../errors.ts";
+import { fileReadStream } from "../storage/streams.ts";
 import { type FtpFileInfo, type FtpFileSystem, FtpFsError, type FtpUpload } from "./types.ts";
 
 /** Prefix of in-progress upload files (hidden from listings). */
 export const UPLOAD_TEMP_PREFIX = ".hop-upload-";
-const CHUNK = 256 * 1024;
 
 /**
  * Serve the directory `root` as an FTP file system.
@@ -161,28 +162,7 @@ export function createFolderFs(root: string): FtpFileSystem {
       const fh = await fsp.open(real, "r").catch((err) => {
         throw mapError(err, v);
       });
-      let pos = offset;
-      return new ReadableStream<Uint8Array>({
-        async pull(ctl) {
-          try {
-            const buf = new Uint8Array(CHUNK);
-            const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
-            if (bytesRead === 0) {
-              await fh.close();
-              ctl.close();
-              return;
-            }
-            pos += bytesRead;
-            ctl.enqueue(buf.subarray(0, bytesRead));
-          } catch (err) {
-            await fh.close().catch(() => {});
-            ctl.error(mapError(err, v));
-          }
-        },
-        async cancel() {
-          await fh.close().catch(() => {});
-        },
-      }, { highWaterMark: 1 });
+      return fileReadStream(fh, offset, (err) => mapError(err, v));
     },
 
     async openWrite(v, _user, options) {
@@ -247,13 +227,6 @@ export function createFolderFs(root: string): FtpFileSystem {
       return upload;
     },
   };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await fsp.open(dir, "r").catch(() => null);
-  if (!d) return;
-  await d.sync().catch(() => {});
-  await d.close().catch(() => {});
 }
 
 function isErrno(err: unknown, code: string): boolean {

@@ -37,15 +37,14 @@ import {
   tempName,
   type WriteData,
 } from "./types.ts";
-import { toReadable } from "./streams.ts";
+import { syncDir } from "../durable.ts";
+import { fileReadStream, toReadable } from "./streams.ts";
 
 /** Options of {@linkcode folderDriver}. */
 export interface FolderOptions {
   /** Create the folder (and parents) when missing; default false, so an unmounted storage is never taken for an empty one. */
   create?: boolean;
 }
-
-const CHUNK = 256 * 1024;
 
 function code(e: unknown): string | undefined {
   return (e as { code?: string })?.code;
@@ -180,7 +179,7 @@ export async function folderDriver(dir: string, opts: FolderOptions = {}): Promi
       } catch (e) {
         return fail("read", p, e);
       }
-      return fileStream(fh, offset, (e) => fsError(label, "read", p, e));
+      return fileReadStream(fh, offset, (e) => fsError(label, "read", p, e));
     },
     async write(p, data, wo) {
       const final = full(p);
@@ -286,52 +285,4 @@ export async function folderDriver(dir: string, opts: FolderOptions = {}): Promi
     },
     async close() {},
   };
-}
-
-/** A pull-driven stream over an open file from `offset`: one chunk read per pull, closed at the end or on cancel. */
-function fileStream(
-  fh: FileHandle,
-  offset: number,
-  mapError: (e: unknown) => Error,
-): ReadableStream<Uint8Array> {
-  let closed = false;
-  let pos = offset;
-  const close = async () => {
-    if (!closed) {
-      closed = true;
-      await fh.close().catch(() => {});
-    }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const buf = new Uint8Array(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
-        if (bytesRead === 0) {
-          await close();
-          controller.close();
-        } else {
-          pos += bytesRead;
-          controller.enqueue(buf.subarray(0, bytesRead));
-        }
-      } catch (e) {
-        await close();
-        controller.error(mapError(e));
-      }
-    },
-    cancel: close,
-  }, { highWaterMark: 0 });
-}
-
-/** fsync a folder so a rename in it survives a crash; ignored where unsupported. */
-export async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // not supported on this platform or file system
-  } finally {
-    await fh?.close().catch(() => {});
-  }
 }

@@ -4,9 +4,51 @@
  *
  * @module
  */
+import type { FileHandle } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import type { WriteData } from "./types.ts";
+
+/** Bytes read from a file per pull of {@linkcode fileReadStream}. */
+const FILE_CHUNK = 256 * 1024;
+
+/**
+ * A pull-driven web stream over an open file from `offset`: one chunk read per pull (one
+ * read ahead), the file closed at its end, on an error (mapped by `mapError`) or on cancel.
+ */
+export function fileReadStream(
+  fh: FileHandle,
+  offset = 0,
+  mapError: (e: unknown) => unknown = (e) => e,
+): ReadableStream<Uint8Array> {
+  let closed = false;
+  let pos = offset;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await fh.close().catch(() => {});
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const buf = new Uint8Array(FILE_CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, pos);
+        if (bytesRead === 0) {
+          await close();
+          controller.close();
+        } else {
+          pos += bytesRead;
+          controller.enqueue(buf.subarray(0, bytesRead));
+        }
+      } catch (e) {
+        await close();
+        controller.error(mapError(e));
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 1 });
+}
 
 /** `data` as a node Readable (bytes as one chunk; web streams adapted, pulled on demand). */
 export function toReadable(data: WriteData): Readable {

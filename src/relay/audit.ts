@@ -39,7 +39,7 @@ import { forEachFolder } from "./command.ts";
 import { pathSelected } from "./config.ts";
 import { CRYPT_FILE } from "./crypt.ts";
 import { clientFileName, DELETED_PREFIX, readClients, readTombstones } from "./hopfiles.ts";
-import { acquireLock, readLock, withLock } from "./lock.ts";
+import { acquireLock, isSuspendLock, readLock, withLock } from "./lock.ts";
 import {
   byPath,
   type PageView,
@@ -217,7 +217,8 @@ async function auditPage(
   if (v.lock) {
     const l = await readLock(ctx.lockIo, page, ctx.now);
     if (l) {
-      const stale = l.ageSeconds > cfg.lockTimeoutSeconds;
+      // a suspend lock never times out: `hop relay resume` releases it
+      const stale = l.ageSeconds > cfg.lockTimeoutSeconds && !isSuspendLock(l.info);
       add({
         kind: "lock",
         severity: stale ? "warning" : "info",
@@ -421,7 +422,7 @@ export async function repairFolder(ctx: SyncContext, findings: AuditFinding[]): 
  * pulled, and every complete update but the oldest pullable one. Returns the
  * kept update's entries.
  */
-async function repairPage(ctx: SyncContext, page: string): Promise<IndexEntry[]> {
+export async function repairPage(ctx: SyncContext, page: string): Promise<IndexEntry[]> {
   const { io } = ctx;
   const v = viewRelay(await io.list()).pages.get(page);
   let kept: IndexEntry[] | null = null;
@@ -452,7 +453,7 @@ async function repairPage(ctx: SyncContext, page: string): Promise<IndexEntry[]>
  * cache), then `update` entries over them. The sync state is left alone: the
  * next pass records the files the index now agrees on.
  */
-async function rebuildIndex(
+export async function rebuildIndex(
   ctx: SyncContext,
   page: string,
   scan: Map<string, LocalFile>,

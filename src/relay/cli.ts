@@ -1,5 +1,6 @@
 /**
- * The relay's words on the command line: `hop relay sync | status | forget`,
+ * The relay's words on the command line: `hop relay sync | status | forget`
+ * (the maintenance verbs are in `maintain_cli.ts`),
  * and the relay mode of `hop cleanup` and `hop audit` (see `src/cli/maintenance.ts`).
  * Each action loads its module on use, so `hop --help` stays fast.
  *
@@ -9,6 +10,7 @@ import { type Command, Option } from "commander";
 import { HopError } from "../errors.ts";
 import { examples, positiveNumber, reporterFor, untilSignal } from "../cli/common.ts";
 import type { Reporter } from "../ui/report.ts";
+import { registerMaintenanceCommands } from "./maintain_cli.ts";
 
 /**
  * The options that name a relay folder: `-c FILE`, or the one-off form's
@@ -213,6 +215,7 @@ export function registerRelayCommands(program: Command): void {
   });
   registerServiceCommands(relay);
   registerMoveCommands(relay);
+  registerMaintenanceCommands(relay);
   folderOptions(
     examples(
       relay.command("forget")

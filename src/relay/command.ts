@@ -71,6 +71,8 @@ export interface FolderSource {
   insecure?: boolean;
   /** One-off form: rclone's configuration file. */
   rcloneConfig?: string;
+  /** `--section NAME`: only these sections of the configuration file. */
+  sections?: string[];
 }
 
 /** Options of {@linkcode runRelaySync}. */
@@ -117,6 +119,12 @@ export async function resolveFolders(
       "hop relay sync -c escale.conf   or   hop relay sync ./folder file:///mnt/relay",
     );
   }
+  if (src.sections?.length && (src.local || src.relay)) {
+    throw new UsageError(
+      "--section picks sections of a configuration file; the one-off form has none",
+      "Give -c FILE --section NAME (or the default configuration), or drop --section.",
+    );
+  }
   if (src.local && src.relay) {
     const cfg = oneOffConfig({
       local: src.local,
@@ -155,7 +163,9 @@ export async function resolveFolders(
   if (!src.configFile) reporter.info(`using ${file}`, { event: "config", file });
   const loaded = await loadRelayConfig(file);
   const { warnings } = loaded;
-  const { folders, errors } = sharedNames(loaded.folders, loaded.errors);
+  const { folders, errors } = sharedNames(
+    ...pickSections(file, loaded.folders, loaded.errors, src.sections),
+  );
   for (const w of warnings) reporter.warn(w, { event: "config" });
   for (const e of errors) {
     reporter.warn(`[${e.section}] cannot run: ${e.error.message}`, {
@@ -172,6 +182,28 @@ export async function resolveFolders(
     );
   }
   return { folders, bad: errors };
+}
+
+/** The sections named by `--section` (all when none is); an unknown name is an error. */
+function pickSections(
+  file: string,
+  folders: FolderConfig[],
+  errors: SectionError[],
+  names: string[] | undefined,
+): [FolderConfig[], SectionError[]] {
+  if (!names?.length) return [folders, errors];
+  const known = [...folders.map((f) => f.name), ...errors.map((e) => e.section)];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `${file} has no section ${unknown.map((n) => `[${n}]`).join(", ")}`,
+      `Its sections: ${known.map((n) => `[${n}]`).join(", ") || "none"}.`,
+    );
+  }
+  return [
+    folders.filter((f) => names.includes(f.name)),
+    errors.filter((e) => names.includes(e.section)),
+  ];
 }
 
 /**

@@ -12,6 +12,11 @@
  * client (`?`) until it times out: Escale writes its locks in place, so a
  * half-written one may be seen.
  *
+ * A suspend lock (owner `<client>-suspend`, written by `hop relay suspend` or
+ * Escale's `escalectl suspend`) never times out: the pages stay suspended
+ * until `hop relay resume` (or `escalectl resume`) releases them, as Escale
+ * clients (which never take over a lock with an owner) already behave.
+ *
  * @example
  * ```ts
  * const held = await acquireLock(io, "0", { owner: "bob", mode: "r", timeoutSeconds: 600 });
@@ -66,6 +71,14 @@ export interface FoundLock {
   ageSeconds: number;
 }
 
+/** What `hop relay suspend` appends to a client's name for its locks (as Escale does). */
+export const SUSPEND_SUFFIX = "-suspend";
+
+/** True for a suspend lock, which is never taken over (see the module doc). */
+export function isSuspendLock(info: LockInfo): boolean {
+  return info.owner.endsWith(SUSPEND_SUFFIX);
+}
+
 /** Reads a page's lock, or null when there is none. */
 export async function readLock(
   io: RelayIO,
@@ -93,8 +106,8 @@ export async function readLock(
 
 /**
  * Takes the lock of `page`, or returns null when another client holds a live
- * lock. A lock older than `timeoutSeconds` is taken over: at most one of
- * several racing takers wins.
+ * lock. A lock older than `timeoutSeconds` is taken over (a suspend lock
+ * never is): at most one of several racing takers wins.
  */
 export async function acquireLock(
   io: RelayIO,
@@ -125,7 +138,7 @@ export async function acquireLock(
     }
     const found = await readLock(io, page, now);
     if (!found) continue; // released meanwhile: try again
-    if (found.ageSeconds <= opts.timeoutSeconds) return null;
+    if (found.ageSeconds <= opts.timeoutSeconds || isSuspendLock(found.info)) return null;
     // Stale. Only the holder of the page's takeover guard may remove it, after
     // checking under the guard that it is still the very lock judged stale.
     const guard = `.hop-takeover-${page}`;

@@ -29,7 +29,7 @@ import { openRelayDriver, relayOnDriver } from "./backend/mod.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import type { Driver } from "../storage/types.ts";
 import { placeholderPass } from "./placeholder.ts";
-import { readLock } from "./lock.ts";
+import { isSuspendLock, readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
 import type { PassTotals } from "./progress.ts";
@@ -712,7 +712,9 @@ async function reportBusy(ctx: SyncContext, page: string, reported: Set<string>)
   if (!l) return;
   const age = Math.round(l.ageSeconds);
   const limit = ctx.cfg.lockTimeoutSeconds;
-  const left = Number.isFinite(limit)
+  const left = isSuspendLock(l.info)
+    ? "suspended for maintenance until `hop relay resume` (or `escalectl resume`) releases it"
+    : Number.isFinite(limit)
     ? `taken over in ${Math.max(0, Math.round(limit - l.ageSeconds))} s (lock timeout ${limit} s)`
     : "never taken over (lock timeout = no)";
   ctx.reporter.warn(

@@ -3,7 +3,9 @@
  * and the local folder, and says what is wrong — updates lost (an update
  * index without its archive or the reverse, files an update names that its
  * archive lacks), pages with two updates, files that cannot be read (garbled
- * index, bad archive, damaged registration or deletion records), lock
+ * index, bad archive, damaged registration or deletion records), updates
+ * every client refuses (unsafe paths, entries without metadata), bad updates
+ * moved aside (`quarantine.ts`), lock
  * holders and their age, clients not seen for long, unknown files, and how
  * the local folder differs from the index.
  *
@@ -51,6 +53,8 @@ import {
 import { removeUpdate, rollBackPush } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
+import { entryProblem } from "./pull.ts";
+import { describeQuarantined, listQuarantined } from "./quarantine.ts";
 
 /** What a finding is about. */
 export type AuditKind =
@@ -60,6 +64,7 @@ export type AuditKind =
   | "lock" // a page lock: holder, mode, age (a warning once beyond the timeout)
   | "client" // a registered client not seen for long (a warning once expired)
   | "unknown-file" // a relay file neither Escale nor hop writes
+  | "quarantined" // a bad update a pull moved aside (`hop cleanup` removes it)
   | "local-missing" // in the index, not in the local folder (nor pending, nor deleted)
   | "local-differs" // local checksum differs from the index (would be pushed or pulled)
   | "local-unindexed"; // a local file the index does not name (would be pushed)
@@ -155,6 +160,16 @@ export async function auditFolder(
         detail: `${f.name} (${f.size} bytes) is neither an Escale nor a hop file; sync ignores it`,
       });
     }
+  }
+
+  for (const q of await listQuarantined(view.files, io)) {
+    add({
+      kind: "quarantined",
+      severity: "warning",
+      page: q.page,
+      name: q.files.map((f) => f.name).join(", "),
+      detail: `${describeQuarantined(q)} (\`hop cleanup\` removes it)`,
+    });
   }
 
   // clients
@@ -293,6 +308,18 @@ async function auditPage(
       continue;
     }
     for (const e of entries) pending.add(e.path);
+    const hostile = entryProblem(entries);
+    if (hostile) {
+      add({
+        kind: "unreadable",
+        severity: "error",
+        page,
+        name: u.index!.name,
+        detail: `${u.index!.name} is refused by every client: ${hostile}; the next pull moves ` +
+          "it aside (`hop audit --repair` removes it)",
+      });
+      continue;
+    }
     const inArchive = new Set<string>();
     try {
       for await (const a of readArchive(await io.read(u.data!.name))) {
@@ -430,6 +457,7 @@ export async function repairPage(ctx: SyncContext, page: string): Promise<IndexE
     if (kept === null && u.index && u.data) {
       try {
         const entries = (await readUpdateIndex(io, page, u.time)).entries;
+        if (entryProblem(entries)) throw new Error("refused");
         const names = new Set<string>();
         for await (const a of readArchive(await io.read(u.data.name))) {
           if (a.type === "file") names.add(a.path);

@@ -4,7 +4,8 @@
  * unfinished update rolled back as on restart), updates every registered
  * puller consumed, the leftovers of a cut push, expired client
  * registrations, stale temp files of atomic writes (`.hop-tmp-*`), stale
- * takeover guards and claim folders (`*.excl`) without their file. With
+ * takeover guards and claim folders (`*.excl`) without their file, and bad
+ * updates a pull moved aside (quarantined: nothing reads them again). With
  * `dryRun` it only says what it would do.
  *
  * Every removal that touches a page happens under that page's `w` lock, taken
@@ -29,6 +30,7 @@ import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, rollBackPush, updateComplete, updatePusher } from "./pullers.ts";
 import { clearPendingUpdate } from "./push.ts";
+import { describeQuarantined, listQuarantined } from "./quarantine.ts";
 import type { SyncContext } from "./sync.ts";
 
 /** What a cleanup action is about. */
@@ -39,7 +41,8 @@ export type CleanupKind =
   | "expired-client" // a registration not refreshed within `client expiry`
   | "temp-file" // `.hop-tmp-*` nobody wrote to for long
   | "takeover-guard" // `.hop-takeover-P` left by a crash
-  | "orphan-claim"; // `<name>.excl` claim folder without its file
+  | "orphan-claim" // `<name>.excl` claim folder without its file
+  | "quarantined"; // a bad update a pull moved aside (`quarantine.ts`)
 
 /** One thing cleanup did (or, in a dry run, would do). */
 export interface CleanupAction {
@@ -228,6 +231,17 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
       kind: "orphan-claim",
       name: c.name,
       detail: `claim without ${target}, ${Math.round(age)} s old`,
+    });
+  }
+
+  // 5. bad updates moved aside: no client reads them (their pushers were told to push again)
+  for (const q of await listQuarantined(view.files, io)) {
+    if (!dryRun) { for (const f of q.files) await io.delete(f.name); }
+    act({
+      kind: "quarantined",
+      name: q.files.map((f) => f.name).join(", "),
+      page: q.page,
+      detail: describeQuarantined(q),
     });
   }
   return out;

@@ -17,7 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { closePool } from "../archive/bzip2.ts";
-import { pageOf } from "../codec/escale_index.ts";
+import { pageOf, type UpdateIndex } from "../codec/escale_index.ts";
 import { stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { hopConfigFile } from "./init.ts";
@@ -38,6 +38,13 @@ import { readLock } from "./lock.ts";
 import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, updatePusher } from "./pullers.ts";
 import { planPush } from "./push.ts";
+import { entryProblem } from "./pull.ts";
+import {
+  BadUpdateError,
+  describeQuarantined,
+  isContentFault,
+  listQuarantined,
+} from "./quarantine.ts";
 import { scanFolder } from "./scan.ts";
 import { closeSync, openSync, type PassResult, type SyncContext, syncPass } from "./sync.ts";
 
@@ -405,6 +412,7 @@ function reportPass(reporter: Reporter, folder: string, r: PassResult, stopped: 
   if (r.pushed) did.push(`pushed ${r.pushed} file(s)`);
   if (r.deletionsPushed) did.push(`sent ${r.deletionsPushed} deletion(s)`);
   if (r.conflicts.length) did.push(`${r.conflicts.length} conflict(s) kept as copies`);
+  if (r.quarantined) did.push(`moved ${r.quarantined} bad update(s) aside (see above)`);
   const why: string[] = [];
   if (stopped) why.push("stopped before the end of the pass (Ctrl-C)");
   if (r.errors) why.push(`${r.errors} step(s) failed (see above)`);
@@ -426,6 +434,7 @@ function reportPass(reporter: Reporter, folder: string, r: PassResult, stopped: 
     conflicts: r.conflicts.length,
     busy: r.busy,
     errors: r.errors,
+    quarantined: r.quarantined ?? 0,
     waiting: r.waiting,
     waits: r.waits,
     inSync: !did.length && !why.length,
@@ -446,6 +455,8 @@ export interface PageStatus {
     waitingFor: string[];
     complete: boolean;
   };
+  /** The pending update's index cannot be read, or every client refuses it: why. */
+  badUpdate?: string;
   lock?: { owner: string; mode: string; ageSeconds: number };
   deletions: number;
   /** What this client would push now (changed/new files, deletions). */
@@ -463,6 +474,8 @@ export interface FolderStatus {
   mode: RelayMode;
   clients: { name: string; mode: string; host: string; seenSecondsAgo: number; expired: boolean }[];
   pages: PageStatus[];
+  /** Bad updates a pull moved aside (`hop cleanup` removes them), one line each. */
+  quarantined: { page: string; time: number; size: number; files: string[]; says: string }[];
 }
 
 /**
@@ -486,8 +499,12 @@ export async function relayStatus(
         }`,
       );
     }
+    for (const q of f.quarantined) {
+      reporter.info(`  moved aside: ${q.says} (\`hop cleanup\` removes it)`);
+    }
     for (const p of f.pages) {
       const parts = [`  page ${p.page}: ${p.indexed} file(s)`];
+      if (p.badUpdate) parts.push(`bad update: ${p.badUpdate}`);
       if (p.update) {
         parts.push(
           `update ${p.update.time} by ${p.update.pusher ?? "?"} (${p.update.files} file(s)), ` +
@@ -545,8 +562,19 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
       wouldPull: 0,
     };
     const upd = v?.updates.find((u) => u.index && u.data);
+    let idx: UpdateIndex | undefined;
     if (upd) {
-      const idx = await readUpdateIndex(io, page, upd.time);
+      try {
+        idx = await readUpdateIndex(io, page, upd.time);
+        const why = entryProblem(idx.entries);
+        if (why) throw new BadUpdateError(`${upd.index!.name} is refused by every client: ${why}`);
+      } catch (e) {
+        if (!isContentFault(e)) throw e;
+        idx = undefined;
+        st.badUpdate = `${(e as Error).message} (the next pull moves it aside)`;
+      }
+    }
+    if (upd && idx) {
       const pusher = updatePusher(idx.entries);
       const waitingFor = [...expected].filter((e) => e !== pusher && !idx.pullers.includes(e));
       st.update = {
@@ -588,6 +616,13 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
       expired: nowS - c.seen >= cfg.clientExpirySeconds,
     })),
     pages,
+    quarantined: (await listQuarantined(view.files, io)).map((q) => ({
+      page: q.page,
+      time: q.time,
+      size: q.size,
+      files: q.files.map((f) => f.name),
+      says: describeQuarantined(q),
+    })),
   };
 }
 

@@ -119,6 +119,7 @@ export async function openBytes(
 ): Promise<Uint8Array> {
   if (dec.decode(data.subarray(0, 5)) !== SMALL_MAGIC) {
     throw new HopError(`relay file ${name} is not encrypted, but encryption is on`, {
+      code: "sealed-damaged",
       hint:
         "A client without encryption wrote to this relay; give encrypted relays their own folder.",
     });
@@ -127,6 +128,7 @@ export async function openBytes(
     return await open(key, data.subarray(5, 17), enc.encode(name), data.subarray(17));
   } catch {
     throw new HopError(`relay file ${name} failed authentication: altered or damaged`, {
+      code: "sealed-damaged",
       hint: "Nothing was written locally. Remove the file on the relay if it stays damaged.",
     });
   }
@@ -181,6 +183,7 @@ export function openStream(key: CryptoKey, name: string): TransformStream<Uint8A
   let counter = 0;
   const fail = (why: string) =>
     new HopError(`relay archive ${name} ${why}`, {
+      code: "sealed-damaged",
       hint: "Nothing was written locally; the update is retried on the next pass.",
     });
   const one = async (piece: Uint8Array, last: boolean) => {

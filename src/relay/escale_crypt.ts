@@ -190,9 +190,11 @@ export type RelayEncryption = "none" | "fernet" | "blowfish" | "hop" | "unknown"
 
 /**
  * Looks at the relay before anything is written: hop's own key file, else
- * the first bytes of a complete update's archive (bzip2 `BZh` in clear, a Fernet token,
+ * the first bytes of the complete updates' archives (bzip2 `BZh` in clear, a Fernet token,
  * hop's sealed stream, or Blowfish, recognised when `cipher` is Blowfish and
- * decrypts it to `BZh`). Undefined when the relay holds no archive to judge by.
+ * decrypts it to `BZh`): the first archive recognised decides, so that one damaged
+ * archive (moved aside by the pull that reads it) does not hide the others; `unknown`
+ * when none is. Undefined when the relay holds no archive to judge by.
  */
 export async function relayEncryption(
   io: RelayIO,
@@ -202,26 +204,29 @@ export async function relayEncryption(
   if (listing.some((f) => f.name === ".hop-crypt")) return "hop";
   // a complete update's archive (a lone archive may be the leftover of a cut push)
   const names = new Set(listing.map((f) => f.name));
-  const data = listing.find((f) =>
+  const archives = listing.filter((f) =>
     parseRelayName(f.name)?.kind === "update-data" && f.size > 0 &&
     names.has(f.name.replace(/\.data$/, ".index"))
   );
-  if (!data) return undefined;
-  let head: Uint8Array;
-  try {
-    head = await firstBytes(io, data.name, 16);
-  } catch {
-    return undefined; // consumed meanwhile
+  let found: RelayEncryption | undefined;
+  for (const data of archives) {
+    let head: Uint8Array;
+    try {
+      head = await firstBytes(io, data.name, 16);
+    } catch {
+      continue; // consumed meanwhile
+    }
+    const text = new TextDecoder("latin1").decode(head);
+    if (text.startsWith("BZh")) return "none";
+    if (text.startsWith("HOPS1") || text.startsWith("HOPE1")) return "hop";
+    if (text.startsWith("gAAAAA")) return "fernet";
+    if (cipher?.name === "blowfish" && head.length >= 11) {
+      const p = blowfishOfb(cipher.key, head.subarray(0, 8), head.subarray(8, 11));
+      if (new TextDecoder("latin1").decode(p) === "BZh") return "blowfish";
+    }
+    found = "unknown";
   }
-  const text = new TextDecoder("latin1").decode(head);
-  if (text.startsWith("BZh")) return "none";
-  if (text.startsWith("HOPS1") || text.startsWith("HOPE1")) return "hop";
-  if (text.startsWith("gAAAAA")) return "fernet";
-  if (cipher?.name === "blowfish" && head.length >= 11) {
-    const p = blowfishOfb(cipher.key, head.subarray(0, 8), head.subarray(8, 11));
-    if (new TextDecoder("latin1").decode(p) === "BZh") return "blowfish";
-  }
-  return "unknown";
+  return found;
 }
 
 async function firstBytes(io: RelayIO, name: string, n: number): Promise<Uint8Array> {

@@ -41,12 +41,20 @@ import {
   type PageView,
   readIndexCached,
   readUpdateIndex,
+  type UpdateFiles,
 } from "./pages.ts";
 import { expectedFromListing, readUpdateHead, removeUpdate, updateComplete } from "./pullers.ts";
 import type { RelayFile } from "./io.ts";
 import { isHiddenPath, type LocalFile, STATE_DIR, wholeMs } from "./scan.ts";
 import { dropBase, setBase } from "./state.ts";
 import type { SyncContext } from "./sync.ts";
+import {
+  BadUpdateError,
+  isContentFault,
+  isTransient,
+  type QuarantineRecord,
+  quarantineUpdate,
+} from "./quarantine.ts";
 
 /** Bytes kept free on the local disk when extracting. */
 const DISK_RESERVE = 64 * 1024 * 1024;
@@ -71,6 +79,8 @@ export interface PullResult {
   skipped?: "busy" | "consumed" | "own" | "none" | "incomplete";
   /** The update was removed after this pull (everyone consumed it). */
   removed?: boolean;
+  /** The update was bad and this client moved it aside (see `quarantine.ts`). */
+  quarantined?: { record: QuarantineRecord; name: string };
 }
 
 /** Why an index path may not be written locally, or undefined when it may. */
@@ -79,6 +89,16 @@ export function localPathProblem(path: string): string | undefined {
   if (p) return p;
   if (isHiddenPath(path)) return "hidden name (sync never writes hidden files)";
   if (/[\r\n]/.test(path)) return "line break in the name";
+  return undefined;
+}
+
+/** Why a client refuses an update's entries (a path it may not write, no metadata), if it does. */
+export function entryProblem(entries: IndexEntry[]): string | undefined {
+  for (const e of entries) {
+    const why = localPathProblem(e.path);
+    if (why) return `it names ${JSON.stringify(e.path)}: ${why}`;
+    if (!e.meta) return `its entry ${JSON.stringify(e.path)} has no metadata`;
+  }
   return undefined;
 }
 
@@ -194,11 +214,44 @@ export async function keepLocalAsCopy(ctx: SyncContext, path: string): Promise<s
   }
 }
 
-/** Consumes the update of a page if this client should. */
+/**
+ * Consumes the update of a page if this client should. An update whose
+ * content every client would refuse is moved aside (see `quarantine.ts`), so
+ * the page is free for a new update; any other failure is thrown.
+ */
 export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullResult> {
-  const res: PullResult = { files: 0, bytes: 0, conflicts: [] };
   const upd = view.updates.find((u) => u.index && u.data);
-  if (!upd) return { ...res, skipped: view.updates.length ? "incomplete" : "none" };
+  if (!upd) {
+    return {
+      files: 0,
+      bytes: 0,
+      conflicts: [],
+      skipped: view.updates.length ? "incomplete" : "none",
+    };
+  }
+  let pusher: string | undefined;
+  try {
+    return await pullUpdate(ctx, view, upd, (p) => pusher = p);
+  } catch (e) {
+    if (!isContentFault(e)) throw e;
+    const q = await quarantineUpdate(ctx, view.page, upd, e as Error, pusher);
+    if (!q.record) {
+      ctx.reporter.debug?.(
+        `${ctx.cfg.name}: page ${view.page}: bad update not moved aside: ${q.notDone}`,
+      );
+      throw e;
+    }
+    return { files: 0, bytes: 0, conflicts: [], quarantined: { record: q.record, name: q.name! } };
+  }
+}
+
+async function pullUpdate(
+  ctx: SyncContext,
+  view: PageView,
+  upd: UpdateFiles,
+  saw: (pusher: string | undefined) => void,
+): Promise<PullResult> {
+  const res: PullResult = { files: 0, bytes: 0, conflicts: [] };
   const { io, cfg } = ctx;
   const first = await readUpdateHead(
     io,
@@ -209,6 +262,7 @@ export async function pullPage(ctx: SyncContext, view: PageView): Promise<PullRe
     ctx.now(),
   );
   const pusher = first.pusher;
+  saw(pusher);
   if (first.pullers.includes(cfg.clientName)) return { ...res, skipped: "consumed" };
   if (pusher === cfg.clientName) return { ...res, skipped: "own" };
   const held = await lockPage(ctx, view.page, "r");
@@ -256,19 +310,14 @@ export async function pullEntries(
 ): Promise<PullResult> {
   const { cfg, io } = ctx;
   const res: PullResult = { files: 0, bytes: 0, conflicts: [] };
+  const why = entryProblem(entries);
+  if (why) {
+    throw new BadUpdateError(`${source} on ${io.label} is refused: ${why}`, {
+      hint: "Something other than an Escale or hop client wrote that relay file; its pusher " +
+        "should push again.",
+    });
+  }
   for (const e of entries) {
-    const why = localPathProblem(e.path);
-    if (why) {
-      throw new HopError(
-        `${source} on ${io.label} names ${JSON.stringify(e.path)}: ${why}; it is refused`,
-        { hint: "Something other than an Escale or hop client wrote that relay file." },
-      );
-    }
-    if (!e.meta) {
-      throw new HopError(`${source}: entry ${e.path} has no metadata`, {
-        hint: "It is refused; ask its pusher to push again.",
-      });
-    }
     if (pageOf(e.path, cfg.pageDepth) !== page) {
       ctx.reporter.warn(
         `${source}: ${e.path} belongs to page ${
@@ -320,6 +369,8 @@ async function placeFiles(
   const staging = join(root, STATE_DIR, `staging-${randomBytes(6).toString("hex")}`);
   const wanted = new Set(plan.map((p) => p.entry.path));
   const failures: string[] = [];
+  // what the archive itself lacks, apart from what could not be placed here
+  const bad: string[] = [];
   try {
     await mkdir(staging, { recursive: true });
     // progress in archive bytes read: what the pass's total counts
@@ -375,7 +426,13 @@ async function placeFiles(
           },
         );
       }
-      throw e;
+      // the archive itself is bad (corrupt, truncated, unsafe, failed authentication),
+      // unless the network, the relay's storage or the local disk failed
+      if (isTransient(e) || ctx.signal?.aborted) throw e;
+      throw new BadUpdateError(`${dataName}: ${(e as Error).message}`, {
+        cause: e,
+        hint: "The update's archive is damaged; ask its pusher to push again.",
+      });
     });
     res.files = 0;
     const moves: { p: Planned; got: ExtractedEntry; action: Planned["action"] }[] = [];
@@ -383,11 +440,11 @@ async function placeFiles(
       const path = p.entry.path;
       const got = staged.get(path);
       if (!got) {
-        failures.push(`${path}: missing from ${dataName}`);
+        bad.push(`${path}: missing from ${dataName}`);
         continue;
       }
       if (got.checksum !== p.entry.meta!.checksum) {
-        failures.push(`${path}: checksum of the archived file does not match the index`);
+        bad.push(`${path}: checksum of the archived file does not match the index`);
         continue;
       }
       // the local file may have changed since the plan was made: decide again on what is there
@@ -448,6 +505,12 @@ async function placeFiles(
   } finally {
     await rm(staging, { recursive: true, force: true }).catch(() => {});
     ctx.reporter.close();
+  }
+  if (bad.length > 0) {
+    throw new BadUpdateError(
+      `page ${page}: ${dataName} does not match its index: ${bad.slice(0, 5).join("; ")}`,
+      { hint: "The update is damaged; ask its pusher to push again." },
+    );
   }
   if (failures.length > 0) {
     throw new HopError(

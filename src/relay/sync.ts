@@ -32,6 +32,7 @@ import { placeholderPass } from "./placeholder.ts";
 import { isSuspendLock, readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
+import type { QuarantineRecord } from "./quarantine.ts";
 import type { PassTotals } from "./progress.ts";
 import {
   expectedFromListing,
@@ -100,6 +101,8 @@ export interface PassResult {
   busy: number;
   /** Pages whose step failed (each reported as a warning). */
   errors: number;
+  /** Bad updates this pass moved aside (see `quarantine.ts`). */
+  quarantined?: number;
   /** Changed files waiting for a later update. */
   waiting: number;
   /** Why updates stay on the relay: each says which pullers an update waits for. */
@@ -389,6 +392,10 @@ export async function syncPass(
           out.busy++;
           await reportBusy(ctx, p.page, reportedBusy);
         }
+        if (r.quarantined) {
+          out.quarantined = (out.quarantined ?? 0) + 1;
+          reportQuarantined(ctx, r.quarantined.record, r.quarantined.name);
+        }
         out.pulled += r.files;
         out.conflicts.push(...r.conflicts);
         if (r.files > 0 || r.conflicts.length > 0) {
@@ -583,6 +590,18 @@ export async function syncPass(
 }
 
 /** Why a page was not pulled, for `-v`. */
+/** Says, once (by the client that moved it), that a bad update was moved aside, and what to do. */
+function reportQuarantined(ctx: SyncContext, r: QuarantineRecord, name: string): void {
+  const pusher = r.pusher ?? "its pusher";
+  ctx.reporter.warn(
+    `${ctx.cfg.name}: page ${r.page}: the update pushed by ${r.pusher ?? "?"} at ${r.time} ` +
+      `cannot be pulled by any client (${r.reason}); it was moved aside to ${name} on ` +
+      `${ctx.io.label}, and the page takes new updates again. ${pusher} should push again; ` +
+      "`hop cleanup` removes the moved files, `hop audit` lists them",
+    { event: "quarantined", ...r, files: name },
+  );
+}
+
 const PULL_SKIP: Record<NonNullable<PullResult["skipped"]>, string> = {
   busy: "another client holds its lock",
   consumed: "this client consumed its update already",

@@ -19,6 +19,7 @@ import {
 } from "../src/cluster/users.ts";
 import { clusterLayout } from "../src/cluster/layout.ts";
 import { readInfo } from "../src/cluster/links.ts";
+import { newPassword } from "./helpers/credentials.ts";
 import { runLftp } from "./helpers/ftp_clients.ts";
 import { startClusterServe } from "./helpers/cluster.ts";
 
@@ -67,7 +68,8 @@ Deno.test("cluster users offline: add, passwd, del, list; the authorizer follows
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-users-"));
   try {
     const root = path.join(tmp, "c");
-    const admin = await addUser(root, "admin", { admin: true, password: "adm" });
+    const [adminPw, newPw] = [newPassword(), newPassword()];
+    const admin = await addUser(root, "admin", { admin: true, password: adminPw });
     assert.equal(admin.uid, 0);
     const alice = await addUser(root, "alice");
     assert.equal(alice.uid, 1000);
@@ -82,25 +84,25 @@ Deno.test("cluster users offline: add, passwd, del, list; the authorizer follows
       (await dir.authorizer.authenticate("alice", alice.password, "127.0.0.1"))?.id,
       1000,
     );
-    assert.equal((await dir.authorizer.authenticate("admin", "adm", "127.0.0.1"))?.admin, true);
+    assert.equal((await dir.authorizer.authenticate("admin", adminPw, "127.0.0.1"))?.admin, true);
     assert.equal(await dir.authorizer.authenticate("anonymous", "x@y", "127.0.0.1"), null);
-    await setPassword(root, "alice", "new-pw");
+    await setPassword(root, "alice", newPw);
     assert.equal(await dir.authorizer.authenticate("alice", alice.password, "127.0.0.1"), null);
     assert.equal(
-      (await dir.authorizer.authenticate("alice", "new-pw", "127.0.0.1"))?.name,
+      (await dir.authorizer.authenticate("alice", newPw, "127.0.0.1"))?.name,
       "alice",
     );
-    const bob = await addUser(root, "bob", { password: "b" });
+    const bob = await addUser(root, "bob", { password: newPassword() });
     assert.equal(bob.uid, 1001);
     await deleteUser(root, "alice");
     assert.deepEqual((await listUsers(root)).map((u) => [u.login, u.uid, u.admin]), [
       ["admin", 0, true],
       ["bob", 1001, false],
     ]);
-    assert.equal(await dir.authorizer.authenticate("alice", "new-pw", "127.0.0.1"), null);
+    assert.equal(await dir.authorizer.authenticate("alice", newPw, "127.0.0.1"), null);
     assert.equal(dir.nameOf(1001), "bob");
     // A re-added user gets a fresh uid (old files keep their old owner).
-    assert.equal((await addUser(root, "alice", { password: "x" })).uid, 1002);
+    assert.equal((await addUser(root, "alice", { password: newPassword() })).uid, 1002);
     const anon = await openUserDirectory(clusterLayout(root), { anonymous: true });
     const a = await anon.authorizer.authenticate("anonymous", "me@x", "127.0.0.1");
     assert.equal(a?.readOnly, true);

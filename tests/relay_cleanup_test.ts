@@ -212,8 +212,8 @@ Deno.test("cleanup over FTP: a stale lock (with its claim and cut push) and an o
     await mkdir(join(relay, ".9.lock.excl")); // a claim whose client died before writing the lock
     await utimes(join(relay, ".9.lock.excl"), old, old);
     await writeFile(join(relay, ".0.1700000000.data"), "cut push");
-    srv = await startPyftpdlib({ root, user: "relay", password: "pw" });
-    const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+    srv = await startPyftpdlib({ root });
+    const url = srv.loginUrl("relay");
     const dry = await cleanupRelay({
       local: a,
       relay: url,

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { closePool } from "../src/archive/bzip2.ts";
 import { runRelaySync } from "../src/relay/command.ts";
+import { newLogin } from "./helpers/credentials.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
 import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
@@ -125,13 +126,8 @@ Deno.test("a full FTP relay (552 on STOR, 452 mid-upload): clear error, retried 
   let srv: TestFtpServer | undefined;
   try {
     const quota = 300_000;
-    srv = await startPyftpdlib({
-      root,
-      user: "relay",
-      password: "pw",
-      python: QUOTA_HANDLER(quota),
-    });
-    const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+    srv = await startPyftpdlib({ root, python: QUOTA_HANDLER(quota) });
+    const url = srv.loginUrl("relay");
     const a = join(dir, "a");
     await mkdir(a);
     await writeFile(join(a, "big.bin"), randomBytes(1_000_000)); // incompressible, > quota
@@ -195,8 +191,8 @@ Deno.test("a read-only FTP relay: a clear error, nothing changed on either side"
     const relayBefore = await snapshot(join(root, "relay"));
     const namesBefore = (await readdir(join(root, "relay"))).sort();
     const localBefore = await snapshot(b);
-    srv = await startPyftpdlib({ root, user: "relay", password: "pw", perm: "elr" });
-    const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+    srv = await startPyftpdlib({ root, perm: "elr" });
+    const url = srv.loginUrl("relay");
     const rep = recorder();
     await assert.rejects(
       () => runRelaySync({ local: b, relay: url, clientName: "bob", once: true, reporter: rep }),
@@ -221,14 +217,15 @@ Deno.test("FTP server killed and restarted mid-push and mid-pull: retried with b
   const [root, cleanRoot] = await ftpRoot();
   const servers: TestFtpServer[] = [];
   try {
+    const login = newLogin("relay"); // the restarted server takes the same one
     const start = async (port?: number) => {
-      const s = await startPyftpdlib({ root, user: "relay", password: "pw", port });
+      const s = await startPyftpdlib({ root, ...login, port });
       servers.push(s);
       return s;
     };
     const first = await start();
     const port = first.port;
-    const url = `ftp://relay:pw@127.0.0.1:${port}/relay`;
+    const url = first.loginUrl("relay");
     const a = join(dir, "a");
     const b = join(dir, "b");
     for (const d of [a, b]) await mkdir(d);
@@ -263,14 +260,14 @@ Deno.test("FTP server killed and restarted mid-push and mid-pull: retried with b
     const push = await loopUntil(
       { local: a, relay: url, clientName: "alice", refresh: 4 },
       (ev) => ev.some((e) => e.event?.event === "pushed"),
-      45_000,
+      120_000, // ends when the condition holds; the margin is for a loaded machine
       killWhen(uploading),
     );
     const msgs = push.ev.map((e) => e.msg).join("\n");
     assert.ok(push.ok, msgs);
     assert.ok(push.ev.some((e) => e.event?.event === "retry"), msgs);
     assert.ok(
-      push.ev.some((e) => e.level === "warn" && /ftp:\/\/relay@127\.0\.0\.1/.test(e.msg)),
+      push.ev.some((e) => e.level === "warn" && e.msg.includes(`ftp://${login.user}@127.0.0.1`)),
       msgs,
     );
     assert.deepEqual(await snapshot(a), beforeA, "the pusher's data never damaged");
@@ -283,7 +280,7 @@ Deno.test("FTP server killed and restarted mid-push and mid-pull: retried with b
     const pull = await loopUntil(
       { local: b, relay: url, clientName: "bob", refresh: 4 },
       async () => "big.bin" in (await snapshot(b)),
-      45_000,
+      120_000, // ends when the condition holds; the margin is for a loaded machine
       killWhen(pulling),
     );
     assert.ok(pull.ok, pull.ev.map((e) => e.msg).join("\n"));

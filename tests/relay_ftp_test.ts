@@ -79,9 +79,9 @@ async function withServer(
 
 Deno.test("two folders in sync through a pyftpdlib relay", async () => {
   await withServer(
-    (root) => startPyftpdlib({ root, user: "relay", password: "pw" }),
+    (root) => startPyftpdlib({ root }),
     async (dir, _root, srv) => {
-      await twoWay(dir, `ftp://relay:pw@127.0.0.1:${srv.port}/relay`, {});
+      await twoWay(dir, srv.loginUrl("relay"), {});
     },
   );
 });
@@ -91,11 +91,11 @@ Deno.test("two folders in sync through a pyftpdlib FTPS relay (self-signed certi
   try {
     const tls = await makeSelfSignedCert(certDir);
     await withServer(
-      (root) => startPyftpdlib({ root, user: "relay", password: "pw", tls }),
+      (root) => startPyftpdlib({ root, tls }),
       async (dir, _root, srv) => {
         await twoWay(dir, `ftps://127.0.0.1:${srv.port}/relay`, {
-          user: "relay",
-          password: "pw",
+          user: srv.user,
+          password: srv.password,
           insecureTls: true,
         });
       },
@@ -107,14 +107,14 @@ Deno.test("two folders in sync through a pyftpdlib FTPS relay (self-signed certi
 
 Deno.test("the Escale fixture pulls over FTP (topdir pages)", async () => {
   await withServer(
-    (root) => startPyftpdlib({ root, user: "relay", password: "pw" }),
+    (root) => startPyftpdlib({ root }),
     async (dir, root, srv) => {
       await rm(join(root, "relay"), { recursive: true });
       await copyFixtureRelay("case2", join(root, "relay"));
       const local = join(dir, "local");
       await mkdir(local);
       const r = await pass(
-        folderCfg(local, `ftp://relay:pw@127.0.0.1:${srv.port}/relay`, "bob", {
+        folderCfg(local, srv.loginUrl("relay"), "bob", {
           mode: "download",
           pageDepth: 1,
         }),
@@ -129,16 +129,16 @@ Deno.test("the Escale fixture pulls over FTP (topdir pages)", async () => {
 
 Deno.test("two folders in sync through a vsftpd relay", async () => {
   await withServer(
-    (root) => startVsftpd({ root, user: "relay", password: "pw" }),
+    (root) => startVsftpd({ root }),
     async (dir, _root, srv) => {
-      await twoWay(dir, `ftp://relay:pw@127.0.0.1:${srv.port}/relay`, {});
+      await twoWay(dir, srv.loginUrl("relay"), {});
     },
   );
 });
 
 Deno.test("a hostile archive over FTP is refused and the connection stays usable", async () => {
   await withServer(
-    (root) => startPyftpdlib({ root, user: "relay", password: "pw" }),
+    (root) => startPyftpdlib({ root }),
     async (dir, root, srv) => {
       const relay = join(root, "relay");
       const big = "x".repeat(3_000_000);
@@ -169,7 +169,7 @@ t.close()`,
       );
       const local = join(dir, "local");
       await mkdir(local);
-      const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+      const url = srv.loginUrl("relay");
       const r = await pass(folderCfg(local, url, "bob", { mode: "download" }), true);
       assert.equal(r.errors, 1);
       assert.ok(r.warns.some((w) => /refused/.test(w)), r.warns.join("\n"));
@@ -185,9 +185,9 @@ globalThis.addEventListener("unload", () => closePool());
 
 Deno.test("page locks over FTP: of ten clients on ten connections racing, exactly one wins", async () => {
   await withServer(
-    (root) => startPyftpdlib({ root, user: "relay", password: "pw" }),
+    (root) => startPyftpdlib({ root }),
     async (_dir, _root, srv) => {
-      const url = `ftp://relay:pw@127.0.0.1:${srv.port}/relay`;
+      const url = srv.loginUrl("relay");
       const conns = await Promise.all(Array.from({ length: 10 }, () => openBackend(url)));
       try {
         for (let round = 0; round < 3; round++) {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { readdirSync } from "node:fs";
 import { runHop } from "../helpers/hop.ts";
+import { newPassword, newUser } from "../helpers/credentials.ts";
 import { makeSelfSignedCert, startPyftpdlib } from "../helpers/ftp_servers.ts";
 
 for (const secure of [false, true]) {
@@ -17,7 +18,9 @@ for (const secure of [false, true]) {
     const root = join(dir, "ftproot");
     mkdirSync(root);
     const tls = secure ? await makeSelfSignedCert(dir) : undefined;
-    const server = await startPyftpdlib({ root, user: "relay", password: "s3cret #1", tls });
+    // a generated login; the password keeps a " #" (no inline comments in escale.conf)
+    const login = { user: newUser("relay"), password: `${newPassword()} #1` };
+    const server = await startPyftpdlib({ root, ...login, tls });
     try {
       const conf = (name: string) => {
         const file = join(dir, `${name}.conf`);
@@ -28,8 +31,8 @@ for (const secure of [false, true]) {
             `[docs]`,
             `local path = ${join(dir, name)}`,
             `host address = ${secure ? "ftps" : "ftp"}://127.0.0.1:${server.port}/`,
-            `user = relay`,
-            `password = s3cret #1`,
+            `user = ${login.user}`,
+            `password = ${login.password}`,
             `client name = ${name}`,
             `index = 1`,
             ...(secure ? ["tls verify = no"] : []),

@@ -29,3 +29,13 @@ export function newUser(role = "user"): string {
 export function newLogin(role = "user"): Login {
   return { user: newUser(role), password: newPassword() };
 }
+
+/**
+ * A login made for this run whose user name has a dot and an underscore and whose password
+ * has a colon, a space and a non-ASCII letter around its random part: for tests of quoting
+ * and encoding in URLs, FTP commands and config files. (vsftpd refuses spaces in user names.)
+ */
+export function newAwkwardLogin(role = "relay"): Login {
+  const r = randomBytes(3).toString("hex");
+  return { user: `${role}.user_${r}`, password: `pa:ss ${randomBytes(6).toString("hex")} wörd` };
+}

@@ -3,13 +3,14 @@
  * 0.7.13 client: a hop client moves a hostile update aside (its files keep
  * hidden `.hop-quarantine-…` names), then Escale and two hop clients
  * exchange files both ways, Escale never crashes on the moved files, and
- * leaves them alone.
+ * leaves them alone. An Escale update damaged on the relay is moved aside
+ * too, and Escale sends the file again without being told.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeArchive } from "../src/archive/tar.ts";
 import {
@@ -24,7 +25,7 @@ import { snapshot, tempDir } from "./relay_helpers.ts";
 
 const T = 1_700_000_000;
 
-Deno.test("Escale syncs a relay that holds a quarantined update, and leaves its files alone", async () => {
+Deno.test("Escale syncs past a quarantined update and leaves its files alone; its own damaged update is sent again", async () => {
   const [dir, clean] = await tempDir("hop-escale-quarantine-");
   try {
     const relayDir = join(dir, "relay");
@@ -83,6 +84,20 @@ Deno.test("Escale syncs a relay that holds a quarantined update, and leaves its 
       moved,
     );
     assert.ok(!(await readdir(dir)).includes("x"));
+
+    // an Escale update damaged on the relay: moved aside, and Escale sends the file again
+    await put(esc.dir, "again.txt", "y".repeat(100_000), T + 30);
+    await pass(w, esc);
+    const data2 = (await readdir(relayDir)).find((n) => /^\.0\.\d+\.data$/.test(n));
+    assert.ok(data2, `Escale pushed nothing:\n${w.log.slice(-2).join("\n")}`);
+    const bytes = await readFile(join(relayDir, data2));
+    await writeFile(join(relayDir, data2), bytes.subarray(0, bytes.length >> 1));
+    await pass(w, h1);
+    assert.match(w.log.at(-1)!, /update pushed by esc at \d+ cannot be pulled .*moved aside/);
+    await converge(w, "Escale's damaged update, sent again");
+    for (const p of [h1, h2]) {
+      assert.equal((await snapshot(p.dir))["again.txt"], sha("y".repeat(100_000)), p.name);
+    }
   } finally {
     await clean();
   }

@@ -589,19 +589,20 @@ export async function syncPass(
   return out;
 }
 
-/** Why a page was not pulled, for `-v`. */
 /** Says, once (by the client that moved it), that a bad update was moved aside, and what to do. */
 function reportQuarantined(ctx: SyncContext, r: QuarantineRecord, name: string): void {
   const pusher = r.pusher ?? "its pusher";
   ctx.reporter.warn(
     `${ctx.cfg.name}: page ${r.page}: the update pushed by ${r.pusher ?? "?"} at ${r.time} ` +
       `cannot be pulled by any client (${r.reason}); it was moved aside to ${name} on ` +
-      `${ctx.io.label}, and the page takes new updates again. ${pusher} should push again; ` +
-      "`hop cleanup` removes the moved files, `hop audit` lists them",
+      `${ctx.io.label}, and the page takes new updates again. ${pusher} should push again (a hop or ` +
+      "Escale client does by itself: the files the page's index names and nobody received " +
+      "are asked for); `hop cleanup` removes the moved files, `hop audit` lists them",
     { event: "quarantined", ...r, files: name },
   );
 }
 
+/** Why a page was not pulled, for `-v`. */
 const PULL_SKIP: Record<NonNullable<PullResult["skipped"]>, string> = {
   busy: "another client holds its lock",
   consumed: "this client consumed its update already",

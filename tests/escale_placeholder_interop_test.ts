@@ -15,26 +15,11 @@ import { join } from "node:path";
 import { escalePass } from "./helpers/escale.ts";
 import { runHop } from "./helpers/hop.ts";
 import { makeDirs } from "./helpers/temp.ts";
-import { put, snapshot } from "./helpers/trees.ts";
+import { assertSameFiles, put, snapshot } from "./helpers/trees.ts";
 import { tempDir } from "./relay_helpers.ts";
 
 const FERNET_KEY = "m3r-9qY6P4cA2rP8l8V3s1bQmJ3Ykz0cM1h3c2h2Y2E=";
 const T = 1_600_000_000;
-
-/** path -> mtime (whole seconds) of every file `snapshot` lists. */
-async function times(root: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const p of Object.keys(await snapshot(root))) {
-    out[p] = Math.floor((await stat(join(root, p))).mtimeMs / 1000);
-  }
-  return out;
-}
-
-/** Both folders hold the same files, byte for byte, with the same mtimes. */
-async function same(a: string, b: string, what: string): Promise<void> {
-  assert.deepEqual(await snapshot(b), await snapshot(a), `${what}: contents`);
-  assert.deepEqual(await times(b), await times(a), `${what}: mtimes`);
-}
 
 for (const encryption of ["no", "yes"]) {
   Deno.test(`placeholder scheme (encryption = ${encryption}): Escale -> hop -> Escale`, async () => {
@@ -83,7 +68,7 @@ for (const encryption of ["no", "yes"]) {
         "Escale's own layout",
       );
       const pulled = await sync();
-      await same(esc, hop, "pulled from Escale");
+      await assertSameFiles(esc, hop, "pulled from Escale");
       assert.match(pulled, /pulled hello\.txt/);
       // consumed as Escale consumes: content gone, the placeholder names the puller
       assert.deepEqual((await readdir(relay)).filter((n) => !n.startsWith(".")).sort(), [
@@ -108,14 +93,14 @@ for (const encryption of ["no", "yes"]) {
       const ours = await readFile(join(relay, "from-hop", ".new.txt.placeholder"), "utf8");
       assert.match(ours, /^placeholder%1\.0\npusher: hop\ntimestamp: 1600000010\n/);
       await escale();
-      await same(hop, esc, "pulled by Escale");
+      await assertSameFiles(hop, esc, "pulled by Escale");
       assert.ok(!(await readdir(relay)).includes("hello.txt"), "Escale consumed hop's push");
 
       // Escale edits a file hop has, unchanged here: hop takes the new version
       await put(esc, "sub/with space.txt", "spaced, edited by Escale\n", T + 20);
       await escale();
       await sync();
-      await same(esc, hop, "Escale's edit");
+      await assertSameFiles(esc, hop, "Escale's edit");
 
       // both change one file: Escale's reaches the relay first and keeps the name; hop's
       // becomes its conflict copy, pushed and pulled by Escale: everyone has both
@@ -131,7 +116,7 @@ for (const encryption of ["no", "yes"]) {
       assert.ok(copy, `no conflict copy in ${Object.keys(tree).join(" ")}`);
       assert.equal(await readFile(join(hop, "hello.txt"), "utf8"), "hello, Escale's edit\n");
       assert.equal(await readFile(join(hop, copy), "utf8"), "hello, hop's concurrent edit\n");
-      await same(hop, esc, "both versions everywhere");
+      await assertSameFiles(hop, esc, "both versions everywhere");
     } finally {
       await clean();
     }

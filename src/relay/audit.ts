@@ -50,6 +50,7 @@ import {
   viewRelay,
   writePersistentIndex,
 } from "./pages.ts";
+import { auditPlaceholders } from "./placeholder_maint.ts";
 import { removeUpdate, rollBackPush } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
@@ -67,7 +68,9 @@ export type AuditKind =
   | "quarantined" // a bad update a pull moved aside (`hop cleanup` removes it)
   | "local-missing" // in the index, not in the local folder (nor pending, nor deleted)
   | "local-differs" // local checksum differs from the index (would be pushed or pulled)
-  | "local-unindexed"; // a local file the index does not name (would be pushed)
+  | "local-unindexed" // a local file the index does not name (would be pushed)
+  | "data-without-placeholder" // placeholder scheme: a content with no placeholder
+  | "placeholder-without-data"; // placeholder scheme: a version nobody pulled, content gone
 
 /** How bad a finding is. */
 export type AuditSeverity = "info" | "warning" | "error";
@@ -115,7 +118,12 @@ export async function auditRelay(opts: AuditOptions): Promise<AuditFinding[]> {
   const out: AuditFinding[] = [];
   await forEachFolder(opts, reporter, async (ctx) => {
     const found = await auditFolder(ctx, { quietSeconds: opts.quietSeconds });
-    if (opts.repair) await repairFolder(ctx, found);
+    if (opts.repair && ctx.tree) {
+      reporter.info(
+        `${ctx.cfg.name}: Escale's default scheme has no page index to rebuild; ` +
+          "`hop cleanup` removes stale locks and rolls back cut pushes",
+      );
+    } else if (opts.repair) await repairFolder(ctx, found);
     for (const f of found) {
       out.push(f);
       const fix = f.repaired === true
@@ -147,6 +155,10 @@ export async function auditFolder(
   const { cfg, io } = ctx;
   const out: AuditFinding[] = [];
   const add = (f: Omit<AuditFinding, "folder">) => out.push({ folder: cfg.name, ...f });
+  if (ctx.tree) {
+    await auditPlaceholders(ctx, add);
+    return out;
+  }
   const nowMs = ctx.now();
   const nowS = Math.floor(nowMs / 1000);
   const view = viewRelay(await io.list());

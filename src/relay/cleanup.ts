@@ -28,6 +28,7 @@ import { forEachFolder } from "./command.ts";
 import { clientFileName, readClients } from "./hopfiles.ts";
 import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
+import { cleanupPlaceholders } from "./placeholder_maint.ts";
 import { expectedPullers, rollBackPush, updateComplete, updatePusher } from "./pullers.ts";
 import { clearPendingUpdate } from "./push.ts";
 import { describeQuarantined, listQuarantined } from "./quarantine.ts";
@@ -42,7 +43,8 @@ export type CleanupKind =
   | "temp-file" // `.hop-tmp-*` nobody wrote to for long
   | "takeover-guard" // `.hop-takeover-P` left by a crash
   | "orphan-claim" // `<name>.excl` claim folder without its file
-  | "quarantined"; // a bad update a pull moved aside (`quarantine.ts`)
+  | "quarantined" // a bad update a pull moved aside (`quarantine.ts`)
+  | "consumed-file"; // placeholder scheme: a content `puller count` clients pulled
 
 /** One thing cleanup did (or, in a dry run, would do). */
 export interface CleanupAction {
@@ -103,6 +105,10 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
     out.push(rec);
     return rec;
   };
+  if (ctx.tree) {
+    await cleanupPlaceholders(ctx, dryRun, act);
+    return out;
+  }
   const nowMs = ctx.now();
   const nowS = Math.floor(nowMs / 1000);
   const timeout = cfg.lockTimeoutSeconds;
@@ -247,7 +253,8 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
   return out;
 }
 
-function alive(pid: number): boolean {
+/** True when process `pid` runs on this host. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -37,6 +37,7 @@ import { forgetClient, readClients, readRequests, readTombstones } from "./hopfi
 import { readLock } from "./lock.ts";
 import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, updatePusher } from "./pullers.ts";
+import { describePending, type PendingPath, placeholderPending } from "./placeholder_maint.ts";
 import { planPush } from "./push.ts";
 import { entryProblem } from "./pull.ts";
 import {
@@ -476,6 +477,8 @@ export interface FolderStatus {
   pages: PageStatus[];
   /** Bad updates a pull moved aside (`hop cleanup` removes them), one line each. */
   quarantined: { page: string; time: number; size: number; files: string[]; says: string }[];
+  /** Escale's default scheme (no `index` line): the paths with a content or a lock. */
+  pending?: PendingPath[];
 }
 
 /**
@@ -521,7 +524,18 @@ export async function relayStatus(
       parts.push(`would push ${p.wouldPush}, delete ${p.wouldDelete}, pull ${p.wouldPull}`);
       reporter.info(parts.join("; "));
     }
-    if (opts.dryRun) {
+    if (f.pending) {
+      reporter.info(`  ${f.pending.length} path(s) with a content waiting or a lock`);
+      for (const x of f.pending) reporter.info(describePending(x));
+    }
+    if (opts.dryRun && f.pending) {
+      const pull = f.pending.filter((x) => x.content?.wouldPull).length;
+      reporter.info(
+        `${f.name}: dry run: a pass would pull ${pull} file(s); what it would push is not ` +
+          "worked out ahead for Escale's default scheme (a pass decides per file); nothing was changed",
+        { event: "dry-run", folder: f.name, pull },
+      );
+    } else if (opts.dryRun) {
       const sum = (k: "wouldPush" | "wouldDelete" | "wouldPull") =>
         f.pages.reduce((n, p) => n + p[k], 0);
       const [push, del, pull] = [sum("wouldPush"), sum("wouldDelete"), sum("wouldPull")];
@@ -540,6 +554,19 @@ export async function relayStatus(
 
 async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
   const { cfg, io } = ctx;
+  if (ctx.tree) {
+    const pending = await placeholderPending(ctx);
+    return {
+      name: cfg.name,
+      relay: cfg.relayUrl,
+      client: cfg.clientName,
+      mode: cfg.mode,
+      clients: [],
+      pages: [],
+      quarantined: [],
+      pending,
+    };
+  }
   const view = viewRelay(await io.list());
   const nowS = Math.floor(ctx.now() / 1000);
   const clients = await readClients(io, view.clients);

@@ -24,8 +24,11 @@
  * asked for again by removing its placeholder, which is how Escale itself
  * asks (`releasePlace`): every holder then pushes it anew. The content is
  * removed once `puller count` clients (default 1) pulled it, not at the
- * first pull. Locks are created exclusively. Deletions are not propagated
- * (Escale has no way to say one).
+ * first pull. Locks are created exclusively, and every lock held by another
+ * client is named on each pass (a client that stopped in a transfer leaves
+ * one; Escale 0.7.13 over FTP does when it pulls a file in a folder before
+ * its first push in a process). Deletions are not propagated (Escale has no
+ * way to say one).
  *
  * @module
  */
@@ -60,15 +63,22 @@ import { saveState, setBase } from "./state.ts";
 import { emptyPassResult, type PassResult, type SyncContext } from "./sync.ts";
 
 /** One path of the relay: which of its three files are there. */
-interface RelayPath {
+export interface RelayPath {
   path: string;
   file?: Entry;
   placeholder?: Entry;
   lock?: Entry;
 }
 
-/** Lists the relay tree: every path with a content, placeholder or lock file. */
-async function listTree(tree: Driver): Promise<Map<string, RelayPath>> {
+/**
+ * Lists the relay tree: every path with a content, placeholder or lock file;
+ * `other` gets every other file of the synced folders (hidden names: temp
+ * files, other tools' files) with its path.
+ */
+export async function listTree(
+  tree: Driver,
+  other?: (path: string, e: Entry) => void,
+): Promise<Map<string, RelayPath>> {
   const out = new Map<string, RelayPath>();
   const walk = async (dir: string) => {
     for (const e of await tree.list(dir)) {
@@ -78,7 +88,10 @@ async function listTree(tree: Driver): Promise<Map<string, RelayPath>> {
         continue;
       }
       const n = parsePlaceholderName(e.name);
-      if (n.kind === "other") continue;
+      if (n.kind === "other") {
+        other?.(joinPath(dir, e.name), e);
+        continue;
+      }
       const path = joinPath(dir, n.kind === "file" ? e.name : n.target);
       let p = out.get(path);
       if (!p) out.set(path, p = { path });
@@ -89,7 +102,8 @@ async function listTree(tree: Driver): Promise<Map<string, RelayPath>> {
   return out;
 }
 
-function sidePath(path: string, side: (name: string) => string): string {
+/** The relay path of `path`'s placeholder or lock (`side`: `placeholderFileName`, `lockFileName`). */
+export function sidePath(path: string, side: (name: string) => string): string {
   const slash = path.lastIndexOf("/");
   return path.slice(0, slash + 1) + side(path.slice(slash + 1));
 }
@@ -105,7 +119,11 @@ function versionOf(path: string, p: Placeholder): RelayVersion {
   };
 }
 
-async function readPlaceholder(ctx: SyncContext, path: string): Promise<Placeholder | null> {
+/** The placeholder of `path` (null when there is none); malformed: a CodecError. */
+export async function readPlaceholder(
+  ctx: SyncContext,
+  path: string,
+): Promise<Placeholder | null> {
   const name = sidePath(path, placeholderFileName);
   let bytes: Uint8Array;
   try {
@@ -118,7 +136,7 @@ async function readPlaceholder(ctx: SyncContext, path: string): Promise<Placehol
 }
 
 /** Takes the lock of `path` for this client; false when another client holds it. */
-async function lockPath(ctx: SyncContext, path: string, mode: "r" | "w"): Promise<boolean> {
+export async function lockPath(ctx: SyncContext, path: string, mode: "r" | "w"): Promise<boolean> {
   const text = encodeLock({
     owner: ctx.cfg.clientName,
     mode,
@@ -135,7 +153,8 @@ async function lockPath(ctx: SyncContext, path: string, mode: "r" | "w"): Promis
   );
 }
 
-async function unlockPath(ctx: SyncContext, path: string): Promise<void> {
+/** Releases the lock of `path`. */
+export async function unlockPath(ctx: SyncContext, path: string): Promise<void> {
   await ctx.tree!.delete(sidePath(path, lockFileName));
 }
 
@@ -157,16 +176,36 @@ async function dropStaleLock(ctx: SyncContext, r: RelayPath): Promise<boolean> {
   return true;
 }
 
-/** Who holds the lock of `path`, for messages. */
-async function lockHolder(ctx: SyncContext, r: RelayPath): Promise<string> {
+/** A lock of this scheme as status and audit show it: its holder, mode and age. */
+export interface HeldLock {
+  owner: string;
+  mode: "r" | "w" | null;
+  host?: string;
+  pid?: number;
+  /** From the lock file's mtime, when the relay gives one. */
+  ageSeconds?: number;
+}
+
+/** Reads the lock of `r`; null when it is gone or cannot be read. */
+export async function readPathLock(ctx: SyncContext, r: RelayPath): Promise<HeldLock | null> {
   const name = sidePath(r.path, lockFileName);
   try {
     const l = decodeLock(await collect(await ctx.tree!.read(name)), name);
-    const age = r.lock?.mtimeMs ? `, for ${Math.round((ctx.now() - r.lock.mtimeMs) / 1000)} s` : "";
-    return `${l.owner} (${l.mode ?? "legacy"}${age})`;
+    const ageSeconds = r.lock?.mtimeMs
+      ? Math.round((ctx.now() - r.lock.mtimeMs) / 1000)
+      : undefined;
+    return { owner: l.owner, mode: l.mode, host: l.host, pid: l.pid, ageSeconds };
   } catch {
-    return "another client";
+    return null;
   }
+}
+
+/** Who holds the lock of `path`, for messages. */
+async function lockHolder(ctx: SyncContext, r: RelayPath): Promise<string> {
+  const l = await readPathLock(ctx, r);
+  if (!l) return "another client";
+  const age = l.ageSeconds !== undefined ? `, for ${l.ageSeconds} s` : "";
+  return `${l.owner} (${l.mode ?? "legacy"}${age})`;
 }
 
 /**
@@ -230,8 +269,11 @@ export async function placeholderPass(
       if (err.hint) reporter.debug?.(`${cfg.name}: ${err.hint}`);
     }
   };
+  /** Paths whose lock this pass named. */
+  const named = new Set<string>();
   const busy = async (r: RelayPath) => {
     out.busy++;
+    named.add(r.path);
     reporter.warn(`${cfg.name}: ${r.path} is locked by ${await lockHolder(ctx, r)}; skipped`, {
       event: "locked",
       path: r.path,
@@ -292,6 +334,19 @@ export async function placeholderPass(
     await ctx.cache.save();
   }
   await saveState(cfg.localPath, ctx.state);
+  // a lock nothing above touched is named too, every pass: a client that crashed in a
+  // transfer (Escale's locks never expire) leaves one, and it blocks that file for everyone
+  for (const r of relay.values()) {
+    if (!r.lock || named.has(r.path) || opts.signal?.aborted) continue;
+    out.busy++;
+    reporter.warn(`${cfg.name}: ${r.path} is locked by ${await lockHolder(ctx, r)}`, {
+      event: "locked",
+      path: r.path,
+      hint: `Its holder may have stopped in a transfer; the lock is taken over once older than ` +
+        `lock timeout (${cfg.lockTimeoutSeconds} s) when this client moves that file, and ` +
+        "`hop cleanup` removes it then.",
+    });
+  }
   return out;
 }
 

@@ -2,7 +2,8 @@
  * The real Escale 0.7.13 client as a test peer (../shared/peers): where it
  * is, running it on a configuration for a while (`escale.sh CONFIG SECONDS`:
  * it loops until killed; exit 124 then is normal), or for exactly one pass
- * ({@linkcode escalePass}). `npm test` installs what it needs (Debian's
+ * ({@linkcode escalePass}), or looping until the test stops it
+ * ({@linkcode startEscale}). `npm test` installs what it needs (Debian's
  * python3-requests and python3-cryptography).
  *
  * @module
@@ -75,6 +76,32 @@ export interface EscalePass {
  * it loop (and Escale's FTP index mode crashes on a second pass anyway).
  */
 export async function escalePass(configFile: string, opts: EscalePassOptions): Promise<EscalePass> {
+  const run = await launch(configFile, opts);
+  const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
+  let log = "";
+  try {
+    for (;;) {
+      log = await run.log();
+      if (/reset adaptive timer|repository is up to date|\[CRITICAL\]/.test(log)) break;
+      if (run.ended()) break;
+      if (Date.now() > deadline) {
+        throw new Error(`Escale's pass did not end in time:\n${log}\n${run.output()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await run.stop();
+  }
+  const all = log + run.output();
+  return { log: all, crashed: /Traceback|\[CRITICAL\]/.test(all) };
+}
+
+/**
+ * Escale started on `configFile` (it loops until `stop()`), and what it
+ * logged since: Escale logs, at debug level, to `<config without
+ * extension>.log`, and rotates it at 1 MB.
+ */
+async function launch(configFile: string, opts: { home: string; netns?: string }) {
   const logFile = configFile.replace(/\.[^./]*$/, "") + ".log";
   let start = await stat(logFile).then((s) => s.size, () => 0);
   const argv = inNetns(opts.netns, ["bash", PEERS + "escale.sh", configFile, "900"]);
@@ -85,27 +112,66 @@ export async function escalePass(configFile: string, opts: EscalePassOptions): P
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d));
-  const exited = new Promise<number>((resolve) => child.once("close", (c) => resolve(c ?? 1)));
   let ended = false;
-  exited.then(() => ended = true);
-  const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
-  let log = "";
-  try {
-    for (;;) {
+  const exited = new Promise<void>((resolve) =>
+    child.once("close", () => {
+      ended = true;
+      resolve();
+    })
+  );
+  return {
+    async log(): Promise<string> {
       const bytes = await readFile(logFile).catch(() => new Uint8Array());
-      if (bytes.length < start) start = 0; // Escale rotated its log (1 MB)
-      log = new TextDecoder().decode(bytes.subarray(start));
-      if (/reset adaptive timer|repository is up to date|\[CRITICAL\]/.test(log)) break;
-      if (ended) break;
-      if (Date.now() > deadline) {
-        throw new Error(`Escale's pass did not end in time:\n${log}\n${output}`);
+      if (bytes.length < start) start = 0; // Escale rotated its log
+      return new TextDecoder().decode(bytes.subarray(start));
+    },
+    output: () => output,
+    ended: () => ended,
+    async stop(): Promise<void> {
+      if (!ended) process.kill(child.pid!, "SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** A looping Escale process started by {@linkcode startEscale}. */
+export interface EscaleLoop {
+  /** What it logged since it started. */
+  log(): Promise<string>;
+  /** Resolves with its log once the log matches `re`; rejects after `timeoutMs` or a crash. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Stops it (SIGTERM) and waits for it to end; its log. */
+  stop(): Promise<string>;
+}
+
+/**
+ * Starts Escale on `configFile` and lets it loop (a pass every `refresh`
+ * seconds, from its configuration) until `stop()`: for what Escale does only
+ * from its second pass in a process (over FTP it learns in its first push
+ * whether the server answers SIZE, and needs that to pull files in folders).
+ */
+export async function startEscale(
+  configFile: string,
+  opts: { home: string; netns?: string },
+): Promise<EscaleLoop> {
+  const run = await launch(configFile, opts);
+  const log = async () => (await run.log()) + run.output();
+  return {
+    log,
+    async waitFor(re, timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = await log();
+        if (re.test(text)) return text;
+        if (/Traceback|\[CRITICAL\]/.test(text)) throw new Error(`Escale crashed:\n${text}`);
+        if (run.ended()) throw new Error(`Escale ended before logging ${re}:\n${text}`);
+        if (Date.now() > deadline) throw new Error(`Escale logged no ${re} in time:\n${text}`);
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    if (!ended) process.kill(child.pid!, "SIGTERM");
-    await exited;
-  }
-  const all = log + output;
-  return { log: all, crashed: /Traceback|\[CRITICAL\]/.test(all) };
+    },
+    async stop() {
+      await run.stop();
+      return await log();
+    },
+  };
 }

@@ -1,13 +1,15 @@
 /**
  * Folder trees in tests: what a tree holds, to compare before and after
- * (`snapshot`: every file's hash; `filesUnder`: every file's path;
- * `folderState`: one folder's entries), and writing a file into a tree
- * (`put`). Listings are sorted, never in readdir order.
+ * (`snapshot`: every file's hash; `mtimes`: every file's mtime; `filesUnder`:
+ * every file's path; `folderState`: one folder's entries; `assertSameFiles`:
+ * two trees alike, byte for byte with mtimes), and writing a file into a
+ * tree (`put`). Listings are sorted, never in readdir order.
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 
 /** path -> sha512 of every file under `root` whose path has no hidden (`.`) part. */
@@ -27,6 +29,21 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
   };
   await walk(root, "");
   return out;
+}
+
+/** path -> mtime (whole seconds) of every file `snapshot` lists. */
+export async function mtimes(root: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const p of Object.keys(await snapshot(root))) {
+    out[p] = Math.floor((await stat(join(root, p))).mtimeMs / 1000);
+  }
+  return out;
+}
+
+/** Both trees hold the same files (as `snapshot` sees them), byte for byte, with the same mtimes. */
+export async function assertSameFiles(a: string, b: string, what: string): Promise<void> {
+  assert.deepEqual(await snapshot(b), await snapshot(a), `${what}: contents`);
+  assert.deepEqual(await mtimes(b), await mtimes(a), `${what}: mtimes`);
 }
 
 /** Every file under `dir` (paths relative to it, sorted). */

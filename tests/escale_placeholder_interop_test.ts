@@ -123,7 +123,7 @@ for (const encryption of ["no", "yes"]) {
   });
 }
 
-Deno.test("placeholder scheme: a stale lock is taken over, a malformed placeholder is a clear error", async () => {
+Deno.test("placeholder scheme: a stale lock is taken over, a lock nothing needs is named, a malformed placeholder is a clear error", async () => {
   const [dir, clean] = await tempDir("hop-placeholder-faults-");
   try {
     const [relay, hop] = await makeDirs(dir, ["relay", "hop"]);
@@ -134,6 +134,9 @@ Deno.test("placeholder scheme: a stale lock is taken over, a malformed placehold
     await put(relay, ".a.txt.placeholder", placeholder("a from esc\n", T));
     // left long ago by an Escale client that crashed (its locks never expire)
     await put(relay, ".a.txt.lock", "lock%1.0\nowner: esc\nmode: w", T);
+    // a puller stopped in a pull that took the content: its lock stays, no file of hop's needs it
+    await put(relay, "sub/.c.txt.placeholder", placeholder("c from esc\n", T));
+    await put(relay, "sub/.c.txt.lock", "lock%1.0\nowner: esc\nmode: r");
     await put(relay, "b.txt", "b from esc\n");
     await put(relay, ".b.txt.placeholder", "200102_030405\nbob"); // pre-0.5 Escale
     const hopConf = join(dir, "hop.conf");
@@ -149,12 +152,14 @@ Deno.test("placeholder scheme: a stale lock is taken over, a malformed placehold
       /a\.txt: took over the lock of esc \(w, for \d+ s\), older than lock timeout/,
     );
     assert.match(said, /pulling b\.txt: .*\.b\.txt\.placeholder:1: malformed Escale placeholder/);
+    assert.match(said, /sub\/c\.txt is locked by esc \(r, for \d+ s\)\n/);
     assert.deepEqual(await snapshot(hop), { "a.txt": sum("a from esc\n") });
     assert.equal(Math.floor((await stat(join(hop, "a.txt"))).mtimeMs / 1000), T);
     assert.deepEqual((await readdir(relay)).sort(), [
       ".a.txt.placeholder",
       ".b.txt.placeholder",
       "b.txt",
+      "sub",
     ]);
   } finally {
     await clean();

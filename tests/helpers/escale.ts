@@ -138,8 +138,11 @@ async function launch(configFile: string, opts: { home: string; netns?: string }
 export interface EscaleLoop {
   /** What it logged since it started. */
   log(): Promise<string>;
-  /** Resolves with its log once the log matches `re`; rejects after `timeoutMs` or a crash. */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with its log once the log matches `re`; rejects after `timeoutMs`, or at a
+   * crash unless `crashOk` (Escale goes on after most of them).
+   */
+  waitFor(re: RegExp, timeoutMs?: number, crashOk?: boolean): Promise<string>;
   /** Stops it (SIGTERM) and waits for it to end; its log. */
   stop(): Promise<string>;
 }
@@ -158,12 +161,14 @@ export async function startEscale(
   const log = async () => (await run.log()) + run.output();
   return {
     log,
-    async waitFor(re, timeoutMs = 120_000) {
+    async waitFor(re, timeoutMs = 120_000, crashOk = false) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const text = await log();
         if (re.test(text)) return text;
-        if (/Traceback|\[CRITICAL\]/.test(text)) throw new Error(`Escale crashed:\n${text}`);
+        if (!crashOk && /Traceback|\[CRITICAL\]/.test(text)) {
+          throw new Error(`Escale crashed:\n${text}`);
+        }
         if (run.ended()) throw new Error(`Escale ended before logging ${re}:\n${text}`);
         if (Date.now() > deadline) throw new Error(`Escale logged no ${re} in time:\n${text}`);
         await new Promise((r) => setTimeout(r, 100));

@@ -144,13 +144,16 @@ for (const encryption of ["no", "yes"]) {
         assert.match(out, /pulled from-esc\.txt/);
         assert.match(out, /pushed from-hop\/ü日本\/new\.txt/);
         assert.match(out, /pushed sub\/deeper\/n\.txt/);
-        // Escale pulls all three on its next passes
-        const deadline = Date.now() + 120_000;
-        while ((await contents(relayDir)).length > 0 && Date.now() < deadline) {
-          await loop.waitFor(/./, 5_000); // fails at once if Escale crashed
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        await loop.waitFor(/downloading file 'from-hop\/ü日本\/new\.txt'/, 5_000);
+        // Escale pulls all three on its next passes; a pass has ended (the files are
+        // written, decrypted) when it logs the reset of its timer after the last of them
+        const pulls = ["from-hop/ü日本/new.txt", "sub/deeper/n.txt", "hello.txt"].map(
+          (p) => new RegExp(`(downloading|updating local) file '${p}'`),
+        );
+        const done = (log: string) => {
+          const at = pulls.map((re) => log.search(re));
+          return !at.includes(-1) && log.indexOf("reset adaptive timer", Math.max(...at)) > 0;
+        };
+        await loop.waitFor(done);
       } finally {
         const log = await loop.stop();
         assert.doesNotMatch(log, /Traceback|\[CRITICAL\]/, `Escale crashed:\n${log}`);

@@ -139,10 +139,14 @@ export interface EscaleLoop {
   /** What it logged since it started. */
   log(): Promise<string>;
   /**
-   * Resolves with its log once the log matches `re`; rejects after `timeoutMs`, or at a
-   * crash unless `crashOk` (Escale goes on after most of them).
+   * Resolves with its log once the log matches `re` (or `re(log)` is true); rejects after
+   * `timeoutMs`, or at a crash unless `crashOk` (Escale goes on after most of them).
    */
-  waitFor(re: RegExp, timeoutMs?: number, crashOk?: boolean): Promise<string>;
+  waitFor(
+    re: RegExp | ((log: string) => boolean),
+    timeoutMs?: number,
+    crashOk?: boolean,
+  ): Promise<string>;
   /** Stops it (SIGTERM) and waits for it to end; its log. */
   stop(): Promise<string>;
 }
@@ -165,7 +169,7 @@ export async function startEscale(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const text = await log();
-        if (re.test(text)) return text;
+        if (typeof re === "function" ? re(text) : re.test(text)) return text;
         if (!crashOk && /Traceback|\[CRITICAL\]/.test(text)) {
           throw new Error(`Escale crashed:\n${text}`);
         }

@@ -15,7 +15,7 @@
  * @module
  */
 import { execFile } from "node:child_process";
-import { open } from "node:fs/promises";
+import { open, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { HopError } from "./errors.ts";
@@ -112,4 +112,25 @@ export async function syncFolder(folder: string, files: Iterable<string>): Promi
     if (ok) return;
   }
   await fsyncEach(folder, files);
+}
+
+/**
+ * Replaces `file` with `data` so that after a crash it holds the old or the new content, never
+ * a part or nothing: written to a temporary file beside it, flushed, then renamed over it.
+ *
+ * @example
+ * ```ts
+ * await replaceFile("/home/me/docs/.hop/relay-1a2b.json", JSON.stringify(state));
+ * ```
+ */
+export async function replaceFile(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
 }

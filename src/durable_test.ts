@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HopError } from "./errors.ts";
-import { fsyncEach, syncFolder } from "./durable.ts";
+import { fsyncEach, replaceFile, syncDir, syncFolder } from "./durable.ts";
 import { withTempDir } from "../tests/archive_helpers.ts";
 
 Deno.test("durable: syncFolder and fsyncEach flush nested new files; a missing folder is an error", async () => {
@@ -18,5 +18,20 @@ Deno.test("durable: syncFolder and fsyncEach flush nested new files; a missing f
     assert.equal(await readFile(join(dir, "a", "b", "deep.txt"), "utf8"), "deep");
     await assert.rejects(syncFolder(join(dir, "gone"), []), HopError);
     await assert.rejects(fsyncEach(dir, ["gone.txt"]), /ENOENT/);
+  });
+});
+
+Deno.test("durable: replaceFile swaps whole contents and leaves no temporary file; syncDir", async () => {
+  await withTempDir(async (dir) => {
+    const f = join(dir, "state.json");
+    await replaceFile(f, "one");
+    await replaceFile(f, new TextEncoder().encode("two, longer"));
+    assert.equal(await readFile(f, "utf8"), "two, longer");
+    assert.deepEqual(await readdir(dir), ["state.json"]);
+    // a folder that is not there: the error, and the old file untouched
+    await assert.rejects(replaceFile(join(dir, "gone", "x.json"), "x"), /ENOENT/);
+    assert.equal(await readFile(f, "utf8"), "two, longer");
+    await syncDir(dir);
+    await assert.rejects(syncDir(join(dir, "gone")), /ENOENT/);
   });
 });

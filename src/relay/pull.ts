@@ -17,9 +17,9 @@
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { lstat, mkdir, rename, rm, statfs, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { extractArchive, type ExtractedEntry } from "../archive/extract.ts";
-import { syncFolder } from "../durable.ts";
+import { syncDir, syncFolder } from "../durable.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
@@ -551,6 +551,11 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
     await unlink(join(ctx.cfg.localPath, path));
     dropBase(ctx.state, path);
     out.deleted.push(path);
+  }
+  // the unlinks are made durable before the state that records them is written: else a crash
+  // could bring a file back that the state says was deleted, and it would be pushed again
+  for (const dir of new Set(out.deleted.map((p) => dirname(join(ctx.cfg.localPath, p))))) {
+    await syncDir(dir);
   }
   ctx.state.seen[view.deleted.name] = view.deleted.mtimeMs;
   return out;

@@ -7,9 +7,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
+import { replaceFile } from "../durable.ts";
 import { HopError } from "../errors.ts";
 import type { UpdateHead } from "./pullers.ts";
 import { stateDir } from "./scan.ts";
@@ -133,8 +133,8 @@ export async function saveState(root: string, s: SyncState): Promise<void> {
   if (!changedSinceSaved(s)) return;
   await stateDir(root);
   const file = stateFile(root, s.relay, s.client);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(s));
-  await rename(tmp, file);
+  // flushed before it replaces the old one: a crash leaves the old state or the new, never an
+  // empty file (a damaged state stops the client until it is removed)
+  await replaceFile(file, JSON.stringify(s));
   remember(s);
 }

@@ -25,7 +25,8 @@ import {
 } from "../src/codec/escale_index.ts";
 import { openRelayIO, type RelayIO } from "../src/relay/io.ts";
 import { auditRelay } from "../src/relay/audit.ts";
-import { decodeRecord, QUARANTINE_PREFIX } from "../src/relay/quarantine.ts";
+import { viewRelay } from "../src/relay/pages.ts";
+import { decodeRecord, QUARANTINE_PREFIX, quarantineUpdate } from "../src/relay/quarantine.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { StorageError } from "../src/storage/types.ts";
 import { makeDirs } from "./helpers/temp.ts";
@@ -321,6 +322,33 @@ Deno.test("a hop pusher's update damaged on the relay is moved aside, and the fi
       await syncOnce(B, false);
     }
     assert.deepEqual(await snapshot(b), await snapshot(a));
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("an update that changed since it was listed is judged again, not moved", async () => {
+  const [dir, clean] = await tempDir("hop-quarantine-changed-");
+  try {
+    const [relay, b] = await makeDirs(dir, ["relay", "b"]);
+    await craft(relay, "g.txt\nnot a number\n", await tarOf(dir, { "g.txt": "g" }));
+    const ctx = await openSync(folderCfg(b, relay, "bob"), recorder());
+    try {
+      const listed = await ctx.io.list();
+      const upd = viewRelay(listed).pages.get("0")!.updates[0];
+      // the index as listed was shorter: it was still being written when it was read
+      const stale = { ...upd, index: { ...upd.index!, size: upd.index!.size - 3 } };
+      const q = await quarantineUpdate(ctx, "0", stale, new Error("malformed"), undefined);
+      assert.equal(q.record, undefined);
+      assert.match(q.notDone!, /changed or was removed since it was listed/);
+      assert.deepEqual(await quarantined(relay), []);
+      // as listed now, it is moved
+      const now = await quarantineUpdate(ctx, "0", upd, new Error("malformed"), undefined);
+      assert.equal(now.record?.reason, "malformed");
+      assert.equal((await quarantined(relay)).length, 3);
+    } finally {
+      await closeSync(ctx);
+    }
   } finally {
     await clean();
   }

@@ -213,9 +213,11 @@ export async function quarantineUpdate(
     const listing = await io.list();
     const same = (f: RelayFile) =>
       listing.some((g) => g.name === f.name && g.size === f.size && g.mtimeMs === f.mtimeMs);
-    // the index changes when a puller registers: only its presence matters
-    if (!same(data) || !listing.some((g) => g.name === index.name)) {
-      return { notDone: "the update changed or was removed meanwhile" };
+    // both files as the pass listed them, before they were read: a file still being written
+    // then (by a client that does not write atomically) or changed since is judged again on
+    // the next pass, never moved on what was read of it
+    if (!same(data) || !same(index)) {
+      return { notDone: "the update changed or was removed since it was listed" };
     }
     let n = 1;
     const taken = new Set(listing.map((f) => f.name));

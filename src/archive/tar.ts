@@ -1,9 +1,11 @@
 /**
  * The tar layer of Escale update archives (`.P.T.data`): a tar.bz2 of relative paths with a
- * directory entry before the contents of each folder, file mode and mtime kept.
+ * directory entry before the contents of each folder, file mode and mtime kept (hop-only
+ * relays may use zstd or no compression instead: `codecs.ts`).
  *
- * Writing streams files from disk in chunks through modern-tar's packer and the bzip2 engine;
- * nothing is held whole in memory. Reading yields entries whose bodies must be read (or
+ * Writing streams files from disk in chunks through modern-tar's packer and the bzip2 engine
+ * (or the compressor given); nothing is held whole in memory. Reading takes bzip2, zstd or a
+ * plain tar, whichever the archive's first bytes show. Reading yields entries whose bodies must be read (or
  * skipped) in order. Only regular files and directories are written: a symbolic link or any
  * other special file among the files to archive is refused (Escale's peers only exchange
  * regular files, and hop's extractor refuses links anyway).
@@ -19,7 +21,8 @@ import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import "./web_compat.ts";
 import { createTarDecoder, createTarPacker, type TarHeader } from "modern-tar";
-import { compressStream, decompressStream } from "./bzip2.ts";
+import { compressStream } from "./bzip2.ts";
+import { decompressAny } from "./codecs.ts";
 import { HopError } from "../errors.ts";
 
 /** A stream pair transforming bytes, such as a `TransformStream`. */
@@ -31,11 +34,11 @@ export interface BytePair {
 /** Makes a fresh transform (one per archive): a bzip2 compressor or decompressor. */
 export type StreamFactory = () => BytePair;
 
-/** Codec override, for tests or other engines; defaults to `./bzip2.ts`. */
+/** Codec override (`codecs.ts` has hop's), for tests or other engines. */
 export interface CodecOptions {
   /** Compressor factory used by writers (default: bzip2.ts `compressStream()`). */
   compress?: StreamFactory;
-  /** Decompressor factory used by readers (default: bzip2.ts `decompressStream()`). */
+  /** Decompressor factory used by readers (default: codecs.ts `decompressAny()`). */
   decompress?: StreamFactory;
 }
 
@@ -141,9 +144,9 @@ export function compressor(opts: CodecOptions = {}): BytePair {
   return opts.compress ? opts.compress() : compressStream();
 }
 
-/** A new decompressor: `opts.decompress`, else the bzip2 engine's. */
+/** A new decompressor: `opts.decompress`, else one for whatever the archive's first bytes show. */
 export function decompressor(opts: CodecOptions = {}): BytePair {
-  return opts.decompress ? opts.decompress() : decompressStream();
+  return opts.decompress ? opts.decompress() : decompressAny();
 }
 
 /**
@@ -410,7 +413,7 @@ export async function writeArchiveFile(
 export type ReadArchiveOptions = Pick<CodecOptions, "decompress">;
 
 /**
- * Reads a tar.bz2 stream entry by entry. Each entry's body must be read before asking for
+ * Reads a tar.bz2 (or tar.zst, or tar) stream entry by entry. Each entry's body must be read before asking for
  * the next one; an unread body is skipped (and errors if read later). A corrupt or truncated
  * archive makes the iteration throw a HopError.
  *

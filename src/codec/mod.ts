@@ -9,6 +9,7 @@
  */
 export { CodecError, EncodeError } from "./errors.ts";
 export type { CodecInput } from "./text.ts";
+export * from "./compression.ts";
 export * from "./escale_index.ts";
 export * from "./lease.ts";
 export * from "./lock.ts";

@@ -122,6 +122,12 @@ export function registerRelayCommands(program: Command): void {
     .option("--once", "run one pull/push pass, then exit")
     .option("--dry-run", "say what a pass would push and pull, change nothing")
     .option("--refresh <seconds>", "one-off form: longest wait between passes", positiveNumber)
+    .addOption(
+      new Option(
+        "--compression <codec>",
+        "one-off form: update archives' compression (zstd, none: hop-only relays)",
+      ).choices(["bzip2", "zstd", "none"]),
+    )
     .action(async (local: string | undefined, relayUrl: string | undefined, o, cmd: Command) => {
       const r = reporterFor(cmd);
       if (o.dryRun) {
@@ -148,6 +154,7 @@ export function registerRelayCommands(program: Command): void {
           clientName: o.clientName,
           ...storageOptions(o),
           mode: o.mode,
+          compression: o.compression,
           refresh: o.refresh,
           once: o.once,
           reporter: r,

@@ -17,6 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { closePool } from "../archive/bzip2.ts";
+import type { Compression } from "../codec/compression.ts";
 import { pageOf, type UpdateIndex } from "../codec/escale_index.ts";
 import { stat } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -72,6 +73,8 @@ export interface FolderSource {
   mode?: RelayMode;
   /** One-off form: seconds between passes (default 30). */
   refresh?: number;
+  /** One-off form: how update archives are compressed (default bzip2). */
+  compression?: Compression;
   /** One-off form: SFTP private key file, host key fingerprint. */
   sshKeyFile?: string;
   hostKey?: string;
@@ -139,6 +142,7 @@ export async function resolveFolders(
       relay: src.relay,
       clientName: src.clientName,
       mode: src.mode,
+      compression: src.compression,
       sshKey: src.sshKeyFile ? await readKeyFile(src.sshKeyFile) : undefined,
       hostKey: src.hostKey,
       insecureTls: src.insecure || undefined,

@@ -39,6 +39,7 @@ import {
   decodeEscaleConf,
   type EscaleConf,
 } from "../codec/escale_conf.ts";
+import { type Compression, parseCompression } from "../codec/compression.ts";
 import { CodecError } from "../codec/errors.ts";
 import { parseSizeText } from "../codec/text.ts";
 import { HopError, UsageError } from "../errors.ts";
@@ -109,6 +110,11 @@ export interface FolderConfig {
   cipher?: EscaleCipher;
   /** hop's own encryption (`encryption = hop`): archives and indexes sealed; hop-only relays. */
   passphrase?: string;
+  /**
+   * How update archives are compressed (`compression = bzip2 | zstd | none`; unset: bzip2,
+   * the only one Escale reads). zstd and none are for hop-only relays, recorded on the relay.
+   */
+  compression?: Compression;
   /** A puller may empty a page's index when every file of it is missing (`allow page deletion`). */
   allowPageDeletion?: boolean;
   /** FTPS: accept any server certificate (`verify ssl = no`, `tls verify = no`). */
@@ -243,6 +249,7 @@ const HOP_OPTIONS = new Set([
   "endpoint",
   "region",
   "rclone config",
+  "compression",
 ]);
 /** Fields that change nothing of the data: hop ignores them, in one warning. */
 const NO_DATA_EFFECT = new Set<Field>([
@@ -800,6 +807,39 @@ async function buildFolder(
     }
   }
 
+  // compression: zstd and none only where no Escale client reads the archives
+  const compF = r.hop("compression");
+  let compression: Compression | undefined;
+  if (compF) {
+    compression = parseCompression(compF.text);
+    if (compression === undefined) {
+      r.bad(
+        compF,
+        `"${compF.text}" is not a compression`,
+        "Use bzip2 (the default), zstd or none.",
+      );
+    }
+    if (compression !== "bzip2" && scheme !== "index") {
+      r.bad(
+        compF,
+        `compression = ${compression} needs Escale's index scheme, and this section has no ` +
+          "`index` line (the placeholder scheme stores files one by one, uncompressed)",
+        "Add `index = 1` on every client of this relay, or remove `compression`.",
+      );
+    }
+    if (compression !== "bzip2" && cipher) {
+      r.bad(
+        compF,
+        `compression = ${compression} cannot go with Escale's encryption (\`${encF!.key} = ${
+          encF!.text
+        }\`): Escale clients read bzip2 archives only`,
+        "On a relay only hop clients use, take `encryption = hop` with it; with Escale " +
+          "clients, remove `compression` (bzip2).",
+      );
+    }
+    if (compression === "bzip2") compression = undefined;
+  }
+
   // TLS
   const verify = await r.typed("verify_ssl", "yes or no");
   const tlsVerify = r.hop("tls verify");
@@ -887,6 +927,7 @@ async function buildFolder(
     diskQuota,
     cipher,
     passphrase,
+    compression,
     allowPageDeletion: pageDeletion?.got.value === true ? true : undefined,
     insecureTls,
     tlsCa,
@@ -1273,6 +1314,8 @@ export interface OneOffOptions {
   rcloneConfig?: string;
   clientName?: string;
   mode?: RelayMode;
+  /** How this client's update archives are compressed (default bzip2). */
+  compression?: Compression;
   hostname?: string;
 }
 
@@ -1307,6 +1350,7 @@ export function oneOffConfig(o: OneOffOptions): FolderConfig {
     rcloneConfig: o.rcloneConfig,
     clientName: o.clientName ?? oneOffClientName(o.hostname ?? hostname(), o.local),
     mode: o.mode ?? DEFAULTS.mode,
+    compression: o.compression === "bzip2" ? undefined : o.compression,
     scheme: "index",
     pageDepth: 0,
     refreshSeconds: DEFAULTS.refreshSeconds,

@@ -362,3 +362,60 @@ Deno.test("config: sizes and the one-off form", () => {
     "rclone:dropbox:r",
   );
 });
+
+Deno.test("config: compression = bzip2 | zstd | none; hop-only relays for the last two", async () => {
+  assert.equal((await folder("")).compression, undefined); // bzip2, Escale's
+  assert.equal((await folder("compression = bzip2")).compression, undefined);
+  assert.equal((await folder("compression = zstd")).compression, "zstd");
+  assert.equal((await folder("compression = None")).compression, "none");
+  assert.equal(
+    (await folder("compression = zstd\nencryption = hop\npassphrase = a long passphrase"))
+      .compression,
+    "zstd",
+  );
+  const refused = async (body: string, says: RegExp, hint: RegExp, top = "index = 1\n") => {
+    const r = await parseRelayConfig(
+      `[s]\nlocal path = /tmp\nrelay path = /tmp\n${top}${body}`,
+      "e.conf",
+      { hostname: "box" },
+    );
+    assert.equal(r.folders.length, 0, body);
+    const e = r.errors[0].error;
+    assert.ok(e instanceof CodecError, String(e));
+    assert.match(e.message, says);
+    assert.match(e.hint ?? "", hint);
+  };
+  await refused(
+    "compression = gzip",
+    /^e\.conf:5: malformed escale\.conf: \[s\] compression: "gzip" is not a compression/,
+    /bzip2 \(the default\), zstd or none/,
+  );
+  await refused(
+    "compression = zstd",
+    /compression = zstd needs Escale's index scheme/,
+    /index = 1/,
+    "",
+  );
+  await refused(
+    "compression = none\nencryption = yes\npassphrase = m3r-9qY6P4cA2rP8l8V3s1bQmJ3Ykz0cM1h3c2h2Y2E=",
+    /compression = none cannot go with Escale's encryption \(`encryption = yes`\)/,
+    /encryption = hop/,
+  );
+  // bzip2 goes with everything Escale knows
+  assert.equal(
+    (await parseRelayConfig(
+      "[s]\nlocal path = /tmp\nrelay path = /tmp\ncompression = bzip2\n",
+      "e.conf",
+    )).errors.length,
+    0,
+  );
+  // the one-off form
+  assert.equal(
+    oneOffConfig({ local: "/tmp/f", relay: "/tmp/r", compression: "zstd" }).compression,
+    "zstd",
+  );
+  assert.equal(
+    oneOffConfig({ local: "/tmp/f", relay: "/tmp/r", compression: "bzip2" }).compression,
+    undefined,
+  );
+});

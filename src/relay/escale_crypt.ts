@@ -27,6 +27,7 @@ import {
   timingSafeEqual,
 } from "node:crypto";
 import { Blowfish } from "egoroof-blowfish";
+import { archiveFormat, FORMAT_HEAD_BYTES } from "../codec/compression.ts";
 import { parseRelayName } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import { type EscaleCipher, fernetKeyBytes } from "./config.ts";
@@ -190,7 +191,7 @@ export type RelayEncryption = "none" | "fernet" | "blowfish" | "hop" | "unknown"
 
 /**
  * Looks at the relay before anything is written: hop's own key file, else
- * the first bytes of the complete updates' archives (bzip2 `BZh` in clear, a Fernet token,
+ * the first bytes of the complete updates' archives (bzip2, zstd or tar in clear, a Fernet token,
  * hop's sealed stream, or Blowfish, recognised when `cipher` is Blowfish and
  * decrypts it to `BZh`): the first archive recognised decides, so that one damaged
  * archive (moved aside by the pull that reads it) does not hide the others; `unknown`
@@ -212,12 +213,13 @@ export async function relayEncryption(
   for (const data of archives) {
     let head: Uint8Array;
     try {
-      head = await firstBytes(io, data.name, 16);
+      head = await firstBytes(io, data.name, FORMAT_HEAD_BYTES);
     } catch {
       continue; // consumed meanwhile
     }
     const text = new TextDecoder("latin1").decode(head);
-    if (text.startsWith("BZh")) return "none";
+    // in clear: any archive hop writes (a damaged bzip2 one too: pulling it says what is wrong)
+    if (text.startsWith("BZh") || archiveFormat(head) !== undefined) return "none";
     if (text.startsWith("HOPS1") || text.startsWith("HOPE1")) return "hop";
     if (text.startsWith("gAAAAA")) return "fernet";
     if (cipher?.name === "blowfish" && head.length >= 11) {

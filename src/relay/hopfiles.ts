@@ -12,12 +12,21 @@
  *   out so that the clients holding a version send it again (`resend`), or so
  *   that the Escale clients send back what they have (`echo`); written under
  *   the page's `w` lock. See `requests.ts`.
+ * - `.hop-format`: how a hop-only relay's archives are compressed (zstd or
+ *   none; codec `../codec/compression.ts`), written once by the relay's first
+ *   client. No record: bzip2, Escale's.
  *
  * Client names are percent-encoded in file names (no `.`), so no name can
  * make a file that Escale would take for a page index.
  *
  * @module
  */
+import {
+  decodeRelayFormat,
+  encodeRelayFormat,
+  FORMAT_FILE,
+  type RelayFormat,
+} from "../codec/compression.ts";
 import { HopError } from "../errors.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
 
@@ -263,4 +272,21 @@ export function parseSendName(
   const m = /^\.hop-send-([^./]+)-([0-9]{1,15})\.(json|data)$/.exec(name);
   if (!m) return null;
   return { page: m[1], time: Number(m[2]), kind: m[3] === "json" ? "list" : "data" };
+}
+
+/**
+ * The relay's record of its compression, or undefined when `listing` has none (bzip2).
+ * A record this build cannot read is a HopError saying to update hop.
+ */
+export async function readRelayFormat(
+  io: RelayIO,
+  listing: RelayFile[],
+): Promise<RelayFormat | undefined> {
+  if (!listing.some((f) => f.name === FORMAT_FILE)) return undefined;
+  return decodeRelayFormat(await io.readBytes(FORMAT_FILE), `${FORMAT_FILE} on ${io.label}`);
+}
+
+/** Writes the relay's record unless one is there already (then false: read it). */
+export function recordRelayFormat(io: RelayIO, f: RelayFormat): Promise<boolean> {
+  return io.createExclusive(FORMAT_FILE, new TextEncoder().encode(encodeRelayFormat(f)));
 }

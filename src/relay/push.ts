@@ -2,8 +2,8 @@
  * Pushing one page under its `w` lock: pick the local files that are new or
  * changed against the relay's persistent index (checksums from the cache),
  * and the files this client deleted since it last agreed with the relay;
- * stream a tar.bz2 of at most about `maxpagesize` bytes of files
- * (`.P.T.data`), then write `.P.T.index`, then the merged `.P.index` and the
+ * stream a tar.bz2 (or the folder's `compression`) of at most about
+ * `maxpagesize` bytes of files (`.P.T.data`), then write `.P.T.index`, then the merged `.P.index` and the
  * deletion records. Files beyond `maxpagesize` wait for the next update.
  *
  * Each pushed entry carries `base: <checksum>` (the version the pusher
@@ -14,6 +14,7 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { compressorFor } from "../archive/codecs.ts";
 import { writeArchive } from "../archive/tar.ts";
 import {
   type IndexEntry,
@@ -253,7 +254,7 @@ export async function pushPage(
     let bound = 0;
     for (const c of again.changes) {
       if (batch.length > 0 && size >= cfg.maxPageSize) break;
-      // bzip2 may grow incompressible data a little: count what an archive could take
+      // compressors may grow incompressible data a little: count what an archive could take
       const need = Math.ceil(c.file.size * 1.01) + 4096;
       if (bound + need > room) {
         if (batch.length === 0) {
@@ -285,6 +286,7 @@ export async function pushPage(
           writeArchive({
             root: cfg.localPath,
             files: batch.map((c) => c.file.path),
+            compress: () => compressorFor(cfg.compression ?? "bzip2"),
             signal: upload.signal,
             onProgress: (p) =>
               stepProgress(ctx, "push", page, {

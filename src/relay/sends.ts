@@ -1,6 +1,6 @@
 /**
  * Sending a version to the hop clients that asked for it, out of Escale's
- * sight: `.hop-send-P-T.data` (a tar.bz2 like an update's, encrypted like
+ * sight: `.hop-send-P-T.data` (an archive like an update's, encrypted like
  * one) and `.hop-send-P-T.json` (its entries, who it is for, who took it).
  *
  * An Escale client removes every update it reads, whoever else still needs
@@ -16,6 +16,7 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { compressorFor } from "../archive/codecs.ts";
 import { writeArchive } from "../archive/tar.ts";
 import type { IndexEntry } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
@@ -141,7 +142,14 @@ export async function answerRequests(
     if (ctx.signal?.aborted) throw stoppedError();
     await io.write(
       dataName,
-      abortable(writeArchive({ root: cfg.localPath, files: batch.map((b) => b.path) }), ctx.signal),
+      abortable(
+        writeArchive({
+          root: cfg.localPath,
+          files: batch.map((b) => b.path),
+          compress: () => compressorFor(cfg.compression ?? "bzip2"),
+        }),
+        ctx.signal,
+      ),
     );
     for (const b of batch) {
       const st = await stat(join(cfg.localPath, b.path)).catch(() => null);

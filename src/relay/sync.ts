@@ -17,12 +17,26 @@ import { hostname } from "node:os";
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { type IndexEntry, lockName, pageOf, pagePrefix } from "../codec/escale_index.ts";
+import { type Compression, FORMAT_FILE } from "../codec/compression.ts";
+import {
+  type IndexEntry,
+  lockName,
+  pageOf,
+  pagePrefix,
+  parseRelayName,
+} from "../codec/escale_index.ts";
 import { errorCode, explainError, HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { FolderConfig } from "./config.ts";
-import { clientFileName, parseClientFileName, readClients, registerClient } from "./hopfiles.ts";
-import { encryptedIO, openRelayKey } from "./crypt.ts";
+import {
+  clientFileName,
+  parseClientFileName,
+  readClients,
+  readRelayFormat,
+  recordRelayFormat,
+  registerClient,
+} from "./hopfiles.ts";
+import { CRYPT_FILE, encryptedIO, openRelayKey } from "./crypt.ts";
 import { escaleEncryptedIO, relayEncryption } from "./escale_crypt.ts";
 import { openRelayIO, type RelayFile, type RelayIO, relayOptions } from "./io.ts";
 import { openRelayDriver, relayOnDriver } from "./backend/mod.ts";
@@ -165,8 +179,11 @@ export async function openSync(
       }
     }
     try {
-      // decided before anything is written: the relay's encryption must be the configured one
-      await checkRelayEncryption(cfg, io);
+      // decided before anything is written: the relay's compression and encryption must be
+      // the configured ones (a look or a repair writes no archive: any compression will do)
+      const listing = await io.list();
+      await checkRelayCompression(cfg, io, listing, !opts.keepStaging);
+      await checkRelayEncryption(cfg, io, listing);
       if (cfg.passphrase !== undefined) {
         io = encryptedIO(io, await openRelayKey(io, cfg.passphrase));
       } else if (cfg.cipher) io = escaleEncryptedIO(io, cfg.cipher);
@@ -199,8 +216,12 @@ export async function openSync(
  * encrypted otherwise than the folder's configuration says (hop's own
  * scheme, Escale's Fernet or Blowfish, or none).
  */
-async function checkRelayEncryption(cfg: FolderConfig, io: RelayIO): Promise<void> {
-  const found = await relayEncryption(io, await io.list(), cfg.cipher);
+async function checkRelayEncryption(
+  cfg: FolderConfig,
+  io: RelayIO,
+  listing: RelayFile[],
+): Promise<void> {
+  const found = await relayEncryption(io, listing, cfg.cipher);
   if (found === undefined) return;
   const want = cfg.passphrase !== undefined ? "hop" : cfg.cipher?.name ?? "none";
   if (found === want) return;
@@ -220,6 +241,64 @@ async function checkRelayEncryption(cfg: FolderConfig, io: RelayIO): Promise<voi
         "this relay use.",
     },
   );
+}
+
+/**
+ * Throws, before anything is written, when this client would write archives the relay's
+ * other clients cannot read: the relay records another compression (`.hop-format`), or it
+ * has none recorded (bzip2: Escale's, or older hop clients') and is already in use while
+ * this folder says zstd or none. The first client of an unused relay records its
+ * compression when it is not bzip2. `writer` false (a look or a repair): only a record this
+ * build cannot read stops it.
+ */
+async function checkRelayCompression(
+  cfg: FolderConfig,
+  io: RelayIO,
+  listing: RelayFile[],
+  writer: boolean,
+): Promise<void> {
+  const want = cfg.compression ?? "bzip2";
+  const mismatch = (found: Compression) =>
+    new HopError(
+      `relay ${io.label} records compression = ${found} (${FORMAT_FILE}), but ${cfg.origin} ` +
+        `says ${cfg.compression ? `compression = ${want}` : "bzip2 (no `compression`)"}`,
+      {
+        code: "compression-mismatch",
+        hint: `Nothing was written. Use the relay's compression on every client: ${
+          cfg.origin === "command line"
+            ? `--compression ${found}`
+            : `\`compression = ${found}\` in ${cfg.origin}`
+        }.`,
+      },
+    );
+  const rec = await readRelayFormat(io, listing);
+  if (rec) {
+    if (writer && rec.compression !== want) throw mismatch(rec.compression);
+    return;
+  }
+  if (want === "bzip2" || !writer) return;
+  const own = clientFileName(cfg.clientName);
+  const used = listing.find((f) => {
+    if (f.name === own || f.name === CRYPT_FILE || f.name.startsWith(TEMP_PREFIX)) return false;
+    const n = parseRelayName(f.name);
+    return n ? n.kind !== "lock" : f.name.startsWith(".hop-");
+  });
+  if (used) {
+    throw new HopError(
+      `relay ${io.label} is already used with bzip2 (it holds ${used.name} and records no ` +
+        `compression), but ${cfg.origin} says compression = ${want}`,
+      {
+        code: "compression-mismatch",
+        hint: "Nothing was written. Escale clients and hop clients before this option read " +
+          "bzip2 only: remove `compression` to use this relay, or give every client a new, " +
+          `empty relay folder with compression = ${want}.`,
+      },
+    );
+  }
+  if (await recordRelayFormat(io, { compression: want })) return;
+  // another client recorded it first
+  const raced = await readRelayFormat(io, await io.list());
+  if (raced && raced.compression !== want) throw mismatch(raced.compression);
 }
 
 /** Saves the local state and closes the relay. */

@@ -20,7 +20,9 @@
  *   mod_dav), S3 (s3rver) and an rclone local remote, all on loopback.
  *
  * Options: --files=N --size-mb=N --many=N --runs=N --many-runs=N --no-ftp --no-escale,
- * --many-only (only the rows of the many small files: push, pull, rescan), --drivers-only.
+ * --many-only (only the rows of the many small files: push, pull, rescan), --drivers-only,
+ * --first-sync-only (only the first sync of the usual folder: each compression and its
+ * references; with --no-ftp and --no-escale, the folder relay's row alone).
  *
  * @module
  */
@@ -230,6 +232,7 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   if (!args.includes("--many-only")) await usualFolder(work, args, files, sizeMB, runs);
+  if (args.includes("--first-sync-only")) return;
   await manySmallFiles(work, many, manyRuns, runs);
 }
 

@@ -5,12 +5,23 @@
  * (hop or Escale) sends anything again and no file is lost; `suspend` locks
  * pages as `<client>-suspend` so that nobody pushes or pulls them, even past
  * the lock timeout, until `resume`; `list-pending` names what a push would
- * send; placeholder relays and unknown sections are refused, saying why.
+ * send; `rebase` makes the relay's files a subfolder of a new root, pending
+ * update included, and clients moved up a level converge with nothing lost;
+ * placeholder relays, topdir rebases and unknown sections are refused, saying why.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { appendFile, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { encodeLock } from "../src/codec/lock.ts";
@@ -229,6 +240,11 @@ Deno.test("hop relay list-pending names the local files no index names; --dirs, 
       events.filter((e) => e.event === "pending").map((e) => [e.page, e.paths, e.noIndex]),
       [["docs", ["docs/deep/more.txt", "docs/new.txt"], false], ["pics", ["pics/p.png"], true]],
     );
+    // topdir pages cannot move under one folder: refused, as escalectl does
+    const topdir = await runHop(["relay", "rebase", "docs", "-c", conf, "-s", "a"]);
+    assert.equal(topdir.code, 1, topdir.stderr);
+    assert.match(topdir.stderr, /cannot add a folder above the files of a topdir index/);
+
     const unknown = await runHop(["relay", "list-pending", "-c", conf, "-s", "zz"]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /has no section \[zz\]/);
@@ -241,12 +257,73 @@ Deno.test("hop relay list-pending names the local files no index names; --dirs, 
       `[p]\nlocal path = ${a}\nrelay path = ${relay}-ph\nprotocol = file\nclient name = alice\n`,
     );
     await makeDirs(dir, ["relay-ph"]);
-    for (const verb of ["fix", "suspend", "resume", "list-pending"]) {
-      const r = await runHop(["relay", verb, "-c", ph]);
+    for (const verb of ["fix", "suspend", "resume", "list-pending", "rebase"]) {
+      const r = await runHop(["relay", verb, ...(verb === "rebase" ? ["docs"] : []), "-c", ph]);
       assert.equal(r.code, 1, `${verb}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`hop relay ${verb} works on index relays only`));
       assert.match(r.stderr, /placeholder scheme/);
     }
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("hop relay rebase: the relay's files become a subfolder; every client moved up converges", async () => {
+  const [dir, clean] = await tempDir("hop-relay-rebase-");
+  try {
+    const { w, relay, esc, h1, h2 } = await world(dir);
+    // a pending update: h1's edit waits for h2 and Escale
+    await put(h1.dir, "sub/two.txt", "two, edited\n", T + 50);
+    await pass(w, h1);
+    assert.equal((await inFlight(relay)).length, 2, (await inFlight(relay)).join(" "));
+    const bad = await runHop(["relay", "rebase", "../up", "-c", h2.confs[0]]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /cannot rebase into '..\/up'/);
+
+    const r = await runHop(["relay", "rebase", "docs/", "-c", h2.confs[0]]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /the relay's files are now under docs\/: 4 index entr\(ies\), 1 file\(s\) of the pending update/,
+    );
+    assert.deepEqual(Object.keys(await index0(relay)).sort(), [
+      "docs/esc.txt",
+      "docs/one.txt",
+      "docs/sub/two.txt",
+      "docs/three.txt",
+    ]);
+    assert.ok(!(await readdir(relay)).includes(".0.lock"));
+
+    // every client's folder becomes docs/ of a new root, which its configuration names
+    for (const p of w.peers) {
+      const root = `${p.dir}-root`;
+      await mkdir(root);
+      await rename(p.dir, join(root, "docs"));
+      for (const c of p.confs) {
+        const text = await readFile(c, "utf8");
+        assert.ok(text.includes(`local path = ${p.dir}\n`));
+        await writeFile(c, text.replace(`local path = ${p.dir}\n`, `local path = ${root}\n`));
+      }
+      p.dir = root;
+    }
+    await put(esc.dir, "top.txt", "at the new root\n", T + 60);
+    await converge(w, "after the rebase");
+    const end = await snapshot(h2.dir);
+    // h2 had not pulled h1's edit: its moved folder starts with no sync memory, so its older
+    // version became a conflict copy (kept, as the README says); Escale took the edit plainly
+    const copies = Object.keys(end).filter((p) => p.includes(".conflict-"));
+    assert.equal(copies.length, 1, copies.join(" "));
+    assert.match(copies[0], /^docs\/sub\/two\.conflict-h2-\d{8}-\d{6}\.txt$/);
+    assert.equal(end[copies[0]], sha("two\n"));
+    assert.deepEqual(Object.keys(end).filter((p) => !copies.includes(p)).sort(), [
+      "docs/esc.txt",
+      "docs/one.txt",
+      "docs/sub/two.txt",
+      "docs/three.txt",
+      "top.txt",
+    ]);
+    assert.equal(end["docs/sub/two.txt"], sha("two, edited\n"), "the pending update was pulled");
+    assert.equal(end["top.txt"], sha("at the new root\n"));
   } finally {
     await clean();
   }

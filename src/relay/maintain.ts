@@ -3,8 +3,10 @@
  * ones, for index relays (an `index` line): `fix` (Escale's `recover`:
  * rebuild page indexes from this client's folder), `suspend` / `resume`
  * (page locks under the name `<client>-suspend`, which regular clients, hop
- * and Escale, wait for and never take over) and `list-pending` (local files
- * their page index does not name yet: what a push would send).
+ * and Escale, wait for and never take over), `list-pending` (local files
+ * their page index does not name yet: what a push would send) and `rebase`
+ * (the relay's content becomes a subfolder of a new root: index, pending
+ * update and hop's deletion records and requests rewritten).
  *
  * @example
  * ```ts
@@ -15,6 +17,11 @@
  *
  * @module
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { extractArchive } from "../archive/extract.ts";
+import { pathProblem, writeArchive } from "../archive/tar.ts";
 import { indexName, lockName, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
@@ -22,9 +29,23 @@ import { rebuildIndex, repairPage } from "./audit.ts";
 import { type FolderSource, forEachFolder } from "./command.ts";
 import type { FolderConfig } from "./config.ts";
 import { acquireLock, type HeldLock, readLock, SUSPEND_SUFFIX, withLock } from "./lock.ts";
-import { readPersistentIndex, viewRelay } from "./pages.ts";
+import {
+  readPersistentIndex,
+  readUpdateIndex,
+  viewRelay,
+  writePersistentIndex,
+  writeUpdateIndex,
+} from "./pages.ts";
+import {
+  readClients,
+  readRequests,
+  readTombstones,
+  registerClient,
+  writeRequests,
+  writeTombstones,
+} from "./hopfiles.ts";
 import { rollBackPush } from "./pullers.ts";
-import { type LocalFile, scanFolder } from "./scan.ts";
+import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
 
 /** Default of `--wait`: how long fix and suspend wait for pages other clients hold. */
@@ -50,7 +71,8 @@ function indexOnly(cfg: FolderConfig, verb: string): void {
       "no page index or lock)",
     {
       code: "placeholder-relay",
-      hint: "fix, suspend, resume and list-pending work where every client has `index = 1` " +
+      hint:
+        "fix, suspend, resume, list-pending and rebase work where every client has `index = 1` " +
         "or `index = topdir`, as escalectl's do; hop relay sync works on both schemes.",
     },
   );
@@ -489,6 +511,164 @@ export async function relayListPending(
         folder: cfg.name,
       });
     }
+  });
+  return out;
+}
+
+/** What `hop relay rebase` rewrote on one relay. */
+export interface RebaseResult {
+  folder: string;
+  /** The new top folder of every path. */
+  path: string;
+  /** Entries of the page index, of the pending update (0: none), deletion records, requests. */
+  indexed: number;
+  update: number;
+  deletions: number;
+  requests: number;
+}
+
+/** `a/b/` -> `a/b`; throws for a path that cannot be a relative folder of synced files. */
+export function rebasePath(raw: string): string {
+  const path = raw.replace(/^\.\/+/, "").replace(/\/+$/, "");
+  const problem = path === "" ? "empty path" : pathProblem(path);
+  if (problem || isHiddenPath(path)) {
+    throw new HopError(
+      `cannot rebase into '${raw}': ${problem ?? "a hidden (dot) folder is never synced"}`,
+      {
+        code: "usage",
+        exitCode: 2,
+        hint: "Give a relative folder such as `docs` or `team/docs`, the folder the relay's " +
+          "files go into.",
+      },
+    );
+  }
+  return path;
+}
+
+/**
+ * `hop relay rebase PATH` (Escale's `rebase`): under the page lock (or this
+ * client's suspension), prefixes every path of the page index, of the pending
+ * update (its index and archive) and of hop's deletion records and requests
+ * with `PATH/`, so that the relay's content becomes the subfolder PATH of a new
+ * root. Refused for topdir indexes, as Escale does (each top folder is a page
+ * there), and while hop clients' sends are on the relay. The local folders are
+ * left alone: each client then points `local path` at the folder above (hop
+ * clients' registrations forget their folder, so that they may).
+ */
+export async function relayRebase(
+  opts: MaintainOptions & { path: string },
+): Promise<RebaseResult[]> {
+  const { reporter } = opts;
+  const path = rebasePath(opts.path);
+  const out: RebaseResult[] = [];
+  await eachFolder(opts, "rebase", async (ctx) => {
+    const { cfg, io } = ctx;
+    if (cfg.pageDepth !== 0) {
+      throw new HopError(
+        `${cfg.name}: hop relay rebase cannot add a folder above the files of a topdir index ` +
+          "(`index = topdir`): each top folder is a page of its own, and all would move into one " +
+          "(escalectl rebase refuses it too)",
+        { hint: "Rebase works on relays with `index = 1`." },
+      );
+    }
+    const page = "0";
+    const v = viewRelay(await io.list()).pages.get(page);
+    if (!v?.index && !v?.updates.length) {
+      reporter.info(`${cfg.name}: the relay holds no file yet; nothing to rebase`, {
+        event: "rebase-nothing",
+        folder: cfg.name,
+      });
+      return;
+    }
+    if (v.sends?.length) {
+      throw new HopError(
+        `${cfg.name}: hop clients are sending files asked for (${v.sends.length} send(s) on the ` +
+          "relay); rebasing now would strand them",
+        {
+          hint:
+            "Run hop relay sync on every hop client until hop relay status shows no send, then rebase.",
+        },
+      );
+    }
+    const suspended = (await readLock(ctx.lockIo, page, ctx.now))?.info.owner ===
+      cfg.clientName + SUSPEND_SUFFIX;
+    const { held, gaveUp } = suspended
+      ? { held: new Map<string, HeldLock>(), gaveUp: new Map<string, string>() }
+      : await takePages(ctx, [page], cfg.clientName, opts);
+    if (gaveUp.size > 0) {
+      throw new HopError(`page ${page} is locked by ${gaveUp.get(page)}; nothing rebased`, {
+        hint: "Run it again once the holder is done (--wait SECONDS waits longer), or " +
+          "suspend the page first (hop relay suspend).",
+      });
+    }
+    const work = async (): Promise<RebaseResult> => {
+      const r: RebaseResult = {
+        folder: cfg.name,
+        path,
+        indexed: 0,
+        update: 0,
+        deletions: 0,
+        requests: 0,
+      };
+      const moved = (p: string) => `${path}/${p}`;
+      // the update first: a cut run leaves paths the index does not name, which audit reports
+      for (const u of viewRelay(await io.list()).pages.get(page)?.updates ?? []) {
+        if (!u.index || !u.data) continue;
+        const idx = await readUpdateIndex(io, page, u.time);
+        const tmp = await mkdtemp(join(tmpdir(), "hop-rebase-"));
+        try {
+          const got = await extractArchive(await io.read(u.data.name), join(tmp, path), {
+            maxRatio: 1e9,
+            fresh: true,
+            sync: false,
+          });
+          const files = got.entries.filter((e) => e.type === "file").map((e) => moved(e.path));
+          await io.write(u.data.name, writeArchive({ root: tmp, files }));
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+        await writeUpdateIndex(io, page, u.time, {
+          entries: idx.entries.map((e) => ({ ...e, path: moved(e.path) })),
+          pullers: idx.pullers,
+        });
+        r.update += idx.entries.length;
+      }
+      const index = await readPersistentIndex(io, page);
+      await writePersistentIndex(io, page, index.map((e) => ({ ...e, path: moved(e.path) })));
+      ctx.indexCache.delete(page);
+      r.indexed = index.length;
+      const nowS = Math.floor(ctx.now() / 1000);
+      const tombs = await readTombstones(io, page);
+      if (Object.keys(tombs).length > 0) {
+        const t = Object.fromEntries(Object.entries(tombs).map(([p, x]) => [moved(p), x]));
+        await writeTombstones(io, page, t, nowS);
+        r.deletions = Object.keys(tombs).length;
+      }
+      // hop clients come back from the folder above: their registrations forget the folder
+      for (const c of await readClients(io, viewRelay(await io.list()).clients)) {
+        if (c.folder === undefined) continue;
+        delete c.folder;
+        await registerClient(io, c);
+      }
+      const reqs = await readRequests(io, page);
+      if (Object.keys(reqs).length > 0) {
+        const q = Object.fromEntries(Object.entries(reqs).map(([p, x]) => [moved(p), x]));
+        await writeRequests(io, page, q, nowS);
+        r.requests = Object.keys(reqs).length;
+      }
+      return r;
+    };
+    const lock = held.get(page);
+    const r = lock ? await withLock(lock, cfg.lockTimeoutSeconds, work) : await work();
+    out.push(r);
+    reporter.info(
+      `${cfg.name}: the relay's files are now under ${path}/: ${r.indexed} index entr(ies)` +
+        (r.update ? `, ${r.update} file(s) of the pending update` : "") +
+        (r.deletions ? `, ${r.deletions} deletion record(s)` : "") +
+        (r.requests ? `, ${r.requests} request(s)` : "") +
+        `; now point \`local path\` of every client at the folder that holds ${path}/`,
+      { event: "rebased", ...r },
+    );
   });
   return out;
 }

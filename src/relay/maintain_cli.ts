@@ -1,7 +1,7 @@
 /**
  * The maintenance verbs on the command line (`hop relay fix | suspend |
- * resume | list-pending`, escalectl's `recover`, `suspend`, `resume`,
- * `list_pending`); the work is in `maintain.ts`, loaded on use.
+ * resume | list-pending | rebase`, escalectl's `recover`, `suspend`, `resume`,
+ * `list_pending`, `rebase`); the work is in `maintain.ts`, loaded on use.
  *
  * @module
  */
@@ -10,14 +10,14 @@ import { collect, examples, positiveNumber, reporterFor } from "../cli/common.ts
 import { folderOptions } from "./cli.ts";
 
 /** `--section`, `--page`, the one-off form: what every maintenance verb takes. */
-function maintainOptions(c: Command, wait: boolean): Command {
+function maintainOptions(c: Command, wait: boolean, pages = true): Command {
   folderOptions(c, { mode: false })
     .option(
       "-s, --section <name>",
       "only this section of the configuration (Escale's --repository; repeat for more)",
       collect,
-    )
-    .option("-p, --page <page>", "only this page (repeat for more)", collect);
+    );
+  if (pages) c.option("-p, --page <page>", "only this page (repeat for more)", collect);
   if (wait) {
     c.option(
       "--wait <seconds>",
@@ -135,4 +135,31 @@ export function registerMaintenanceCommands(relay: Command): void {
         reporter: reporterFor(cmd),
       });
     });
+  maintainOptions(
+    examples(
+      relay.command("rebase")
+        .description(
+          "make the relay's files the subfolder PATH of a new root (index, pending update, " +
+            "deletion records rewritten; index = 1 only); then point every client's local path " +
+            "at the folder above",
+        )
+        .argument("<path>", "the folder, relative to the new root, that the files go into")
+        .argument("[local]", "local folder (one-off form)")
+        .argument("[relay]", "relay (one-off form)"),
+      ["hop relay rebase docs -c escale.conf", "hop relay rebase team/docs --section docs"],
+    ),
+    true,
+    false,
+  ).action(
+    async (
+      path: string,
+      local: string | undefined,
+      relay: string | undefined,
+      o,
+      cmd: Command,
+    ) => {
+      const { relayRebase } = await import("./maintain.ts");
+      await relayRebase({ ...sourceOf(local, relay, o), path, reporter: reporterFor(cmd) });
+    },
+  );
 }

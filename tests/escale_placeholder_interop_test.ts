@@ -123,7 +123,7 @@ for (const encryption of ["no", "yes"]) {
   });
 }
 
-Deno.test("placeholder scheme: a stale lock is taken over, a lock nothing needs is named, a malformed placeholder is a clear error", async () => {
+Deno.test("placeholder scheme: a stale lock is taken over, a lock nothing needs is named, a pre-0.5 placeholder is read, a malformed one is a clear error", async () => {
   const [dir, clean] = await tempDir("hop-placeholder-faults-");
   try {
     const [relay, hop] = await makeDirs(dir, ["relay", "hop"]);
@@ -137,8 +137,11 @@ Deno.test("placeholder scheme: a stale lock is taken over, a lock nothing needs 
     // a puller stopped in a pull that took the content: its lock stays, no file of hop's needs it
     await put(relay, "sub/.c.txt.placeholder", placeholder("c from esc\n", T));
     await put(relay, "sub/.c.txt.lock", "lock%1.0\nowner: esc\nmode: r");
+    // pushed by an Escale older than 0.5 (a bare time), pulled by bob
     await put(relay, "b.txt", "b from esc\n");
-    await put(relay, ".b.txt.placeholder", "200102_030405\nbob"); // pre-0.5 Escale
+    await put(relay, ".b.txt.placeholder", "200102_030405\nbob");
+    await put(relay, "e.txt", "e from esc\n");
+    await put(relay, ".e.txt.placeholder", "placeholder%1.0\npusher esc\n---pullers---");
     const hopConf = join(dir, "hop.conf");
     await writeFile(
       hopConf,
@@ -151,16 +154,98 @@ Deno.test("placeholder scheme: a stale lock is taken over, a lock nothing needs 
       said,
       /a\.txt: took over the lock of esc \(w, for \d+ s\), older than lock timeout/,
     );
-    assert.match(said, /pulling b\.txt: .*\.b\.txt\.placeholder:1: malformed Escale placeholder/);
+    assert.match(said, /pulling e\.txt: .*\.e\.txt\.placeholder:2: malformed Escale placeholder/);
     assert.match(said, /sub\/c\.txt is locked by esc \(r, for \d+ s\)\n/);
-    assert.deepEqual(await snapshot(hop), { "a.txt": sum("a from esc\n") });
+    assert.deepEqual(await snapshot(hop), {
+      "a.txt": sum("a from esc\n"),
+      "b.txt": sum("b from esc\n"),
+    });
     assert.equal(Math.floor((await stat(join(hop, "a.txt"))).mtimeMs / 1000), T);
+    assert.equal(Math.floor((await stat(join(hop, "b.txt"))).mtimeMs / 1000), 1577934245);
+    assert.equal(
+      await readFile(join(relay, ".b.txt.placeholder"), "utf8"),
+      "200102_030405\nbob\nhop",
+    );
     assert.deepEqual((await readdir(relay)).sort(), [
       ".a.txt.placeholder",
       ".b.txt.placeholder",
-      "b.txt",
+      ".e.txt.placeholder",
+      "e.txt",
       "sub",
     ]);
+  } finally {
+    await clean();
+  }
+});
+
+Deno.test("placeholder scheme with Escale's `checksum = no`: both ways, versions known by mtime", async () => {
+  const [dir, clean] = await tempDir("hop-escale-placeholder-nosum-");
+  try {
+    const [relay, esc, hop, home] = await makeDirs(dir, ["relay", "escale", "hop", "home"]);
+    const conf = (local: string, client: string, extra: string[]) =>
+      [
+        `[docs]`,
+        `local path = ${local}`,
+        `relay path = ${relay}`,
+        `protocol = file`,
+        `client name = ${client}`,
+        `mode = shared`,
+        ...extra,
+        "",
+      ].join("\n");
+    const escConf = join(dir, "escale.conf");
+    const hopConf = join(dir, "hop.conf");
+    await writeFile(escConf, conf(esc, "esc", ["checksum = no", "refresh = 900"]));
+    await writeFile(hopConf, conf(hop, "hop", []));
+    const escale = async () => {
+      const r = await escalePass(escConf, { home });
+      assert.ok(!r.crashed, `Escale crashed:\n${r.log}`);
+    };
+    const sync = async () => {
+      const r = await runHop(["relay", "sync", "-c", hopConf, "--once"], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, `hop failed:\n${r.stdout}${r.stderr}`);
+      return r.stdout + r.stderr;
+    };
+
+    // Escale pushes placeholders without checksum; hop pulls by content, with the mtimes
+    await put(esc, "a.txt", "a from Escale\n", T);
+    await put(esc, "sub/b.txt", "b from Escale\n", T + 1);
+    await escale();
+    const ph = join(relay, ".a.txt.placeholder");
+    assert.equal(
+      await readFile(ph, "utf8"),
+      "placeholder%1.0\npusher: esc\ntimestamp: 1600000000\n---pullers---",
+    );
+    assert.match(await sync(), /pulled sub\/b\.txt/);
+    await assertSameFiles(esc, hop, "pulled from Escale");
+    // the puller is added to the placeholder in its own form
+    assert.equal(
+      await readFile(ph, "utf8"),
+      "placeholder%1.0\npusher: esc\ntimestamp: 1600000000\n---pullers---\nhop",
+    );
+    // known by its mtime: neither pushed again nor asked for again
+    const again = await sync();
+    assert.match(again, /pulled 0, pushed 0,/);
+    assert.doesNotMatch(again, /asked for it again|conflict/);
+    assert.match(await readFile(ph, "utf8"), /^placeholder%1\.0\npusher: esc\n.*\nhop$/s);
+
+    // hop changes a file: pushed with its checksum, which Escale ignores; it pulls by mtime
+    await put(hop, "a.txt", "a, changed by hop\n", T + 10);
+    assert.match(await sync(), /pushed a\.txt/);
+    await escale();
+    await assertSameFiles(hop, esc, "pulled by Escale");
+
+    // Escale changes one: hop takes it
+    await put(esc, "sub/b.txt", "b, changed by Escale\n", T + 20);
+    await escale();
+    assert.match(await sync(), /pulled sub\/b\.txt/);
+    await assertSameFiles(esc, hop, "Escale's change");
+    const quiet = await sync();
+    assert.match(quiet, /pulled 0, pushed 0,/);
+    assert.doesNotMatch(quiet, /asked for it again|conflict/);
+    assert.ok((await readdir(join(relay, "sub"))).includes(".b.txt.placeholder"));
+    await escale();
+    await assertSameFiles(esc, hop, "in sync");
   } finally {
     await clean();
   }

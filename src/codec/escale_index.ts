@@ -138,7 +138,12 @@ function blockLines(cur: Cursor, block: string, firstLine: number, headerLine: n
 }
 
 /** Parses metadata lines (group lines already in front). */
-function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
+function parseMeta(
+  cur: Cursor,
+  lines: Line[],
+  headerLine: number,
+  checksumOptional = false,
+): EntryMeta {
   const first = lines[0];
   if (!first || !first.text.startsWith("placeholder")) {
     cur.fail(first?.line ?? headerLine, "metadata must start with a placeholder line");
@@ -167,13 +172,14 @@ function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
     order.push(key);
   }
   for (const key of KNOWN) {
-    if (!known.has(key)) cur.fail(headerLine, `entry metadata has no '${key}' line`);
+    if (known.has(key) || (key === "checksum" && checksumOptional)) continue;
+    cur.fail(headerLine, `entry metadata has no '${key}' line`);
   }
   const tsLine = lines.find((l) => l.text.startsWith("timestamp: "))!;
   const timestamp = parseIntStrict(known.get("timestamp")!, true);
   if (timestamp === null) cur.fail(tsLine.line, "timestamp is not a whole number of seconds");
-  const checksum = known.get("checksum")!;
-  if (!/^[0-9A-Fa-f]+$/.test(checksum)) {
+  const checksum = known.get("checksum") ?? "";
+  if (known.has("checksum") && !/^[0-9A-Fa-f]+$/.test(checksum)) {
     cur.fail(lines.find((l) => l.text.startsWith("checksum: "))!.line, "checksum is not hex");
   }
   const meta: EntryMeta = {
@@ -183,7 +189,7 @@ function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
     checksum,
     extra,
   };
-  const usual = [...KNOWN, ...extra.map(([k]) => k)];
+  const usual = [...KNOWN.filter((k) => known.has(k)), ...extra.map(([k]) => k)];
   if (order.some((k, i) => k !== usual[i])) meta.layout = order;
   return meta;
 }
@@ -192,11 +198,18 @@ function parseMeta(cur: Cursor, lines: Line[], headerLine: number): EntryMeta {
  * Decodes one metadata block on its own (`placeholder%1.0`, `key: value`
  * lines, `---pullers---`, each line `\n`-ended), as Escale's per-file
  * placeholders hold it (`escale_placeholder.ts`); `format` and `source` name
- * the file in errors. Throws {@linkcode CodecError} on malformed input.
+ * the file in errors. With `checksumOptional`, a block without a `checksum`
+ * line (written with `checksum = no`) has checksum `""`. Throws
+ * {@linkcode CodecError} on malformed input.
  */
-export function decodeMeta(block: string, format: string, source: string): EntryMeta {
+export function decodeMeta(
+  block: string,
+  format: string,
+  source: string,
+  opts: { checksumOptional?: boolean } = {},
+): EntryMeta {
   const cur = new Cursor(block, format, source);
-  return parseMeta(cur, blockLines(cur, block, 1, 1), 1);
+  return parseMeta(cur, blockLines(cur, block, 1, 1), 1, opts.checksumOptional);
 }
 
 /** Reads one entry whose header is `head`; `group` lines go in front of its metadata. */
@@ -368,7 +381,7 @@ function charCount(s: string): number {
 }
 
 /** The `key: value` pairs of `meta` in their order (layout first, then the rest). */
-function keyedLines(format: string, meta: EntryMeta): [string, string][] {
+function keyedLines(format: string, meta: EntryMeta, noChecksum = false): [string, string][] {
   const noBreak = (s: string) => !/[\r\n]/.test(s);
   check(
     format,
@@ -387,14 +400,14 @@ function keyedLines(format: string, meta: EntryMeta): [string, string][] {
   );
   check(
     format,
-    /^[0-9A-Fa-f]+$/.test(meta.checksum),
-    `checksum ${JSON.stringify(meta.checksum)} is not hex`,
+    noChecksum ? meta.checksum === "" : /^[0-9A-Fa-f]+$/.test(meta.checksum),
+    `checksum ${JSON.stringify(meta.checksum)} is not hex` + (noChecksum ? " nor empty" : ""),
   );
   const pending: [string, string][] = [
     ["pusher", meta.pusher],
     ["timestamp", String(meta.timestamp)],
-    ["checksum", meta.checksum],
   ];
+  if (!noChecksum) pending.push(["checksum", meta.checksum]);
   for (const [k, v] of meta.extra) {
     check(
       format,
@@ -423,18 +436,23 @@ function entryText(format: string, path: string, body: string): string {
 }
 
 /** The metadata block of `meta` with its placeholder and pusher lines (update index form). */
-function fullBlock(format: string, meta: EntryMeta): string {
-  const keyed = keyedLines(format, meta).map(([k, v]) => `${k}: ${v}`);
+function fullBlock(format: string, meta: EntryMeta, noChecksum = false): string {
+  const keyed = keyedLines(format, meta, noChecksum).map(([k, v]) => `${k}: ${v}`);
   return linesText([meta.placeholder, ...keyed, PULLERS_LINE]);
 }
 
 /**
  * The metadata block of `meta` on its own, each line `\n`-ended (the inverse
- * of {@linkcode decodeMeta}). Throws {@linkcode EncodeError} for values the
- * format cannot hold.
+ * of {@linkcode decodeMeta}); with `noChecksum`, without a `checksum` line
+ * (`meta.checksum` must be `""`). Throws {@linkcode EncodeError} for values
+ * the format cannot hold.
  */
-export function encodeMeta(meta: EntryMeta, format: string): string {
-  return fullBlock(format, meta);
+export function encodeMeta(
+  meta: EntryMeta,
+  format: string,
+  opts: { noChecksum?: boolean } = {},
+): string {
+  return fullBlock(format, meta, opts.noChecksum);
 }
 
 /**

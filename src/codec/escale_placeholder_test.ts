@@ -6,6 +6,7 @@ import {
   encodePlaceholder,
   lockFileName,
   parsePlaceholderName,
+  type Placeholder,
   placeholderFileName,
 } from "./escale_placeholder.ts";
 import { rng, SAFE_CHARS } from "../../tests/helpers/prng.ts";
@@ -74,18 +75,63 @@ Deno.test("placeholder: random metadata and pullers round-trip", () => {
 
 Deno.test("placeholder: malformed input names the file and line", () => {
   codecError(() => decodePlaceholder("", "src.placeholder"), 1);
-  codecError(() => decodePlaceholder("200102_030405\nbob", "src.placeholder"), 1); // pre-0.5 form
+  // pre-0.5 form: not a time
+  codecError(() => decodePlaceholder("2001020_30405\nbob", "src.placeholder"), 1);
+  codecError(() => decodePlaceholder("201302_030405", "src.placeholder"), 1); // month 13
+  codecError(() => decodePlaceholder("200230_030405", "src.placeholder"), 1); // 30 February
+  codecError(() => decodePlaceholder("lock%1.0\nowner: a", "src.placeholder"), 1);
   codecError(
     () => decodePlaceholder("placeholder%1.0\npusher: a\ntimestamp: 1", "src.placeholder"),
     3,
   );
-  const noSum = "placeholder%1.0\npusher: a\ntimestamp: 1\n---pullers---";
-  codecError(() => decodePlaceholder(noSum, "src.placeholder"), 1); // checksum = no
+  const noTime = "placeholder%1.0\npusher: a\n---pullers---";
+  codecError(() => decodePlaceholder(noTime, "src.placeholder"), 1);
+  const badSum = "placeholder%1.0\npusher: a\ntimestamp: 1\nchecksum: xyz\n---pullers---";
+  codecError(() => decodePlaceholder(badSum, "src.placeholder"), 4);
   const badTs = `placeholder%1.0\npusher: a\ntimestamp: 1.5\nchecksum: ab\n---pullers---`;
   codecError(() => decodePlaceholder(badTs, "src.placeholder"), 3);
   const junk = `placeholder%1.0\npusher: a\njunk\ntimestamp: 1\nchecksum: ab\n---pullers---`;
   codecError(() => decodePlaceholder(junk, "src.placeholder"), 3);
   codecError(() => decodePlaceholder(new Uint8Array([0xff, 0xfe]), "src.placeholder"), 1);
+});
+
+Deno.test("placeholder: Escale's older forms decode with its meaning and encode back as they were", () => {
+  // written by an Escale client with `checksum = no`
+  const noSum = "placeholder%1.0\npusher: esc\ntimestamp: 1577934245\n---pullers---\nbob";
+  const p = decodePlaceholder(noSum, "src.placeholder");
+  assert.deepEqual(p, { meta: meta({ checksum: "" }), pullers: ["bob"], form: "no-checksum" });
+  assert.equal(encodePlaceholder(p), noSum);
+  assert.equal(encodePlaceholder({ ...p, pullers: ["bob", "hop"] }), noSum + "\nhop");
+  // before Escale 0.5: a bare UTC time (%y%m%d_%H%M%S), then the pullers
+  const former = decodePlaceholder("200102_030405\nbob", "src.placeholder");
+  assert.deepEqual(former, {
+    meta: { placeholder: "", pusher: "", timestamp: 1577934245, checksum: "", extra: [] },
+    pullers: ["bob"],
+    form: "pre-0.5",
+  });
+  assert.equal(encodePlaceholder(former), "200102_030405\nbob");
+  assert.equal(encodePlaceholder({ ...former, pullers: [] }), "200102_030405");
+  // Python's %y: 69-99 are the 1900s
+  assert.equal(decodePlaceholder("700101_000000", "x").meta.timestamp, 0);
+  assert.equal(decodePlaceholder("690101_000000", "x").meta.timestamp, -31536000);
+  assert.equal(decodePlaceholder("681231_235959", "x").meta.timestamp, 3124223999);
+  const r = rng(0x0505);
+  for (let i = 0; i < 200; i++) {
+    const t = r.int(-31536000, 3124223999);
+    const q: Placeholder = { ...former, meta: { ...former.meta, timestamp: t } };
+    assert.deepEqual(decodePlaceholder(encodePlaceholder(q), "x"), q);
+  }
+  // what the older forms cannot hold
+  assert.throws(
+    () => encodePlaceholder({ ...former, meta: { ...former.meta, timestamp: 3124224000 } }),
+    EncodeError,
+  );
+  assert.throws(
+    () => encodePlaceholder({ ...former, meta: { ...former.meta, pusher: "esc" } }),
+    EncodeError,
+  );
+  assert.throws(() => encodePlaceholder({ ...p, meta: meta() }), EncodeError); // a checksum
+  assert.throws(() => encodePlaceholder({ ...p, form: undefined }), EncodeError); // none
 });
 
 Deno.test("placeholder: values the format cannot hold are refused", () => {

@@ -108,11 +108,14 @@ export function sidePath(path: string, side: (name: string) => string): string {
   return path.slice(0, slash + 1) + side(path.slice(slash + 1));
 }
 
-/** The relay version a placeholder describes. */
-function versionOf(path: string, p: Placeholder): RelayVersion {
+/**
+ * The relay version a placeholder describes; `content`: the checksum of its
+ * content as read, for a placeholder that has none (`checksum = no`, pre-0.5).
+ */
+function versionOf(path: string, p: Placeholder, content = ""): RelayVersion {
   const m = p.meta;
   return {
-    checksum: m.checksum,
+    checksum: m.checksum || content,
     timestamp: m.timestamp,
     pusher: m.pusher,
     base: entryBase({ path, meta: m }),
@@ -222,7 +225,7 @@ async function consume(ctx: SyncContext, path: string, p: Placeholder): Promise<
   if (done) await ctx.tree!.delete(path);
   await ctx.tree!.write(
     sidePath(path, placeholderFileName),
-    new TextEncoder().encode(encodePlaceholder({ meta: p.meta, pullers })),
+    new TextEncoder().encode(encodePlaceholder({ ...p, pullers })),
   );
   return done;
 }
@@ -383,10 +386,10 @@ async function pullOne(
     // what was listed may have changed before the lock was ours
     const p = await readPlaceholder(ctx, r.path);
     if (!p || !(await ctx.tree!.stat(r.path))) return null;
-    const v = versionOf(r.path, p);
     const staged = join(staging, "file");
     const sum = await fetchContent(ctx, r.path, staged);
-    if (sum !== p.meta.checksum) {
+    const v = versionOf(r.path, p, sum);
+    if (p.meta.checksum !== "" && sum !== p.meta.checksum) {
       throw new HopError(
         `${r.path} on the relay does not match its placeholder's checksum (pushed by ${p.meta.pusher})`,
         { hint: "It was left on the relay; its pusher should push it again." },
@@ -459,14 +462,28 @@ async function pushOne(
   const base = Object.hasOwn(ctx.state.base, f.path) ? ctx.state.base[f.path] : undefined;
   if (r.lock && !(await dropStaleLock(ctx, r))) return "busy";
   const p = r.placeholder ? await readPlaceholder(ctx, f.path) : null;
-  if (p && p.meta.checksum === sum) {
+  // the version the placeholder names; one without checksum (`checksum = no`, pre-0.5) is
+  // known by its mtime alone, as Escale knows it: the same mtime as this file unchanged
+  // since this client last agreed is this file's version; older than this file changed
+  // since, the version it was changed from (Escale pushes a file newer than the relay's)
+  const mtimeS = Math.floor(f.mtimeMs / 1000);
+  const named = !p
+    ? ""
+    : p.meta.checksum !== ""
+    ? p.meta.checksum
+    : p.meta.timestamp === mtimeS && (base ?? sum) === sum
+    ? sum
+    : p.meta.timestamp < mtimeS && base !== undefined && sum !== base
+    ? base
+    : "";
+  if (p && named === sum) {
     if (base !== sum) setBase(ctx.state, f.path, sum);
     return "nothing";
   }
   const wanted = ctx.state.wanted?.[f.path];
   // this client asked for another version (below): its own unchanged one is not sent meanwhile
   if (!p && wanted !== undefined && sum === base) return "nothing";
-  if (p && p.meta.checksum !== base) {
+  if (p && named !== base) {
     // the relay names a version this client did not agree with
     if (r.file) return "nothing"; // pulled (or reported) by the pull step
     if (cfg.mode === "conservative" || cfg.mode === "upload") return "nothing";

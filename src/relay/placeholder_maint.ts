@@ -116,9 +116,11 @@ export function describePending(x: PendingPath): string {
     parts.push(
       c.problem
         ? `${c.size} byte(s) waiting, ${c.problem}`
-        : `${c.size} byte(s) pushed by ${c.pusher} (mtime ${c.timestamp}), pulled by [${
-          c.pullers.join(", ")
-        }]${c.wouldPull ? ", this client would pull it" : ""}`,
+        : `${c.size} byte(s) pushed by ${
+          c.pusher || "an Escale older than 0.5"
+        } (mtime ${c.timestamp}), pulled by [${c.pullers.join(", ")}]${
+          c.wouldPull ? ", this client would pull it" : ""
+        }`,
     );
   }
   if (x.lock) {

@@ -6,7 +6,8 @@
  * that pulls it, which says so once; the page then takes new pushes and the
  * clients converge. `hop audit` and `hop relay status` name it, `hop
  * cleanup` removes it. A transfer cut by the network, a stream that ends
- * early, or a wrong passphrase moves nothing aside.
+ * early, or a wrong passphrase moves nothing aside. On a folder relay, and
+ * over FTP (pyftpdlib).
  *
  * @module
  */
@@ -31,6 +32,7 @@ import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { StorageError } from "../src/storage/types.ts";
 import { makeDirs } from "./helpers/temp.ts";
 import { runHop } from "./helpers/hop.ts";
+import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
 globalThis.addEventListener("unload", () => closePool());
@@ -350,6 +352,49 @@ Deno.test("an update that changed since it was listed is judged again, not moved
       await closeSync(ctx);
     }
   } finally {
+    await clean();
+  }
+});
+
+Deno.test("over FTP: a hostile index and a corrupt archive are moved aside on the server", async () => {
+  const [dir, clean] = await tempDir("hop-quarantine-ftp-");
+  let srv: TestFtpServer | undefined;
+  try {
+    const [root, b] = await makeDirs(dir, ["root", "b"]);
+    const [relay] = await makeDirs(root, ["relay"]);
+    srv = await startPyftpdlib({ root });
+    const B = folderCfg(b, srv.loginUrl("relay"), "bob");
+    const good = await tarOf(dir, { "g.txt": "good" });
+    await craft(
+      relay,
+      encodeUpdateIndex({ entries: [entry("/etc/g", "good")], pullers: [] }),
+      good,
+    );
+    const first = await syncOnce(B, true);
+    assert.equal(first.quarantined, 1, first.warns.join("\n"));
+    assert.ok(first.warns.some((w) => /"\/etc\/g"/.test(w)), first.warns.join("\n"));
+    // a second bad update on the same page, now free: its archive is no bzip2 stream
+    await craft(
+      relay,
+      encodeUpdateIndex({ entries: [entry("g.txt", "good")], pullers: [] }),
+      new TextEncoder().encode("BZh91AY&SY" + "x".repeat(5000)),
+      T + 1,
+    );
+    const second = await syncOnce(B, false);
+    assert.equal(second.quarantined, 1, second.warns.join("\n"));
+    assert.equal(second.errors, 0, second.warns.join("\n"));
+    const names = await quarantined(relay);
+    assert.deepEqual(names.map((n) => n.replace(/-(index|data|record)$/, "")), [
+      `${QUARANTINE_PREFIX}0-${T}-1`,
+      `${QUARANTINE_PREFIX}0-${T}-1`,
+      `${QUARANTINE_PREFIX}0-${T}-1`,
+      `${QUARANTINE_PREFIX}0-${T + 1}-1`,
+      `${QUARANTINE_PREFIX}0-${T + 1}-1`,
+      `${QUARANTINE_PREFIX}0-${T + 1}-1`,
+    ]);
+    assert.deepEqual(await snapshot(b), {});
+  } finally {
+    await srv?.stop();
     await clean();
   }
 });

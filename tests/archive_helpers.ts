@@ -6,19 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
-import {
-  chmod,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  utimes,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BytePair, CodecOptions } from "../src/archive/tar.ts";
 
@@ -116,15 +105,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): P
 /** The Debian Python (with tarfile), never the one on PATH. */
 export const PYTHON = "/usr/bin/python3";
 
-/** A temporary folder removed after `fn`. */
-export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), "hop-archive-test-"));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+export { withTempDir } from "./helpers/temp.ts";
 
 /** One node of a tree listing. */
 export interface TreeNode {

@@ -30,7 +30,7 @@ import { childPid, type HopProcess, runHop, spawnHop } from "./helpers/hop.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 const UNSHARE = ["unshare", "--pid", "--fork", "--kill-child"];
-const LEASE_SECONDS = 3;
+const LEASE_SECONDS = 5;
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,8 +39,23 @@ function login(port: number, password: string): Promise<Client> {
   return loginBasicFtp(localTarget(port, "admin", password));
 }
 
+/**
+ * Stores `name` until a 226. A live server that could not renew its lease in time (a loaded
+ * machine) honestly answers 451 and keeps nothing: that upload was never acknowledged, so it
+ * is tried again; what this test holds to account is every 226.
+ */
 async function put(c: Client, name: string, data: Uint8Array): Promise<void> {
-  await c.uploadFrom(Readable.from([data]), name);
+  for (let attempt = 1;; attempt++) {
+    try {
+      await c.uploadFrom(Readable.from([data]), name);
+      return;
+    } catch (e) {
+      if (attempt >= 5 || !/^451 .*could not renew its lease/.test(String((e as Error).message))) {
+        throw e;
+      }
+      await sleep(1000);
+    }
+  }
 }
 
 async function leaseOf(root: string) {
@@ -101,7 +116,7 @@ Deno.test("two servers over one root in separate PID namespaces: one serves, no 
     const b0 = await serve(await freePort()).done;
     assert.equal(b0.code, 1, b0.stdout + b0.stderr);
     assert.match(b0.stderr, /is served by pid \d+ on \S+ since .*renewed \d+ s ago/);
-    assert.match(b0.stderr, /lease expires 3 s after its last renewal/);
+    assert.match(b0.stderr, new RegExp(`lease expires ${LEASE_SECONDS} s after its last renewal`));
     assert.equal((await leaseOf(root)).token, leaseA.token);
 
     // Uploads acknowledged by A.

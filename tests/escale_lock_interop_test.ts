@@ -7,15 +7,15 @@
  * pass, and takes the lock over once it is older than `lock timeout`.
  */
 import assert from "node:assert/strict";
+import { withTempDir } from "./helpers/temp.ts";
 import { chmod, mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runEscale } from "./helpers/escale.ts";
 import { runHop } from "./helpers/hop.ts";
-import { copyFixtureRelay, tempDir } from "./relay_helpers.ts";
+import { copyFixtureRelay } from "./relay_helpers.ts";
 
 Deno.test("Escale's crash with puller count = 2 leaves a lock: hop reports it, then takes it over", async () => {
-  const [dir, clean] = await tempDir("hop-escale-lock-");
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     const esc = join(dir, "escale");
     const hop = join(dir, "hop");
@@ -57,7 +57,5 @@ Deno.test("Escale's crash with puller count = 2 leaves a lock: hop reports it, t
       `nothing pushed: ${names.join(" ")}\n${after.stderr}`,
     );
     assert.ok(!names.includes(".0.lock"), "the stale lock is still there");
-  } finally {
-    await clean();
-  }
+  }, "hop-escale-lock-");
 });

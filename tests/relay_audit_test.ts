@@ -8,6 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -21,7 +22,7 @@ import { clientFileName } from "../src/relay/hopfiles.ts";
 import { readPersistentIndex } from "../src/relay/pages.ts";
 import { folderState } from "./helpers/trees.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
-import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
+import { folderCfg, recorder, snapshot, syncOnce } from "./relay_helpers.ts";
 
 /** One pass in process (a first pass unless told). */
 const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
@@ -66,12 +67,8 @@ async function escaleUpdate(
 globalThis.addEventListener("unload", () => closePool());
 
 Deno.test("a page with two updates is found, repaired, and the clients then converge", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const A = folderCfg(a, relay, "alice");
     const B = folderCfg(b, relay, "bob");
     await run(B);
@@ -130,18 +127,12 @@ Deno.test("a page with two updates is found, repaired, and the clients then conv
     }
     assert.deepEqual(await snapshot(a), await snapshot(b));
     assert.deepEqual(Object.keys(await snapshot(a)).sort(), ["bobs.txt", "one.txt"]);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a garbled .P.index is found and rebuilt from the client's folder", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const A = folderCfg(a, relay, "alice");
     const B = folderCfg(b, relay, "bob");
     await run(B);
@@ -183,17 +174,12 @@ Deno.test("a garbled .P.index is found and rebuilt from the client's folder", as
         assert.equal(r.pushed + r.pulled, 0, "nothing to move: the index agrees with both");
       }
     }
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("lost halves, bad archives and quiet clients are reported; repair removes the updates", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const b = join(dir, "b");
-    for (const d of [relay, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, b] = await makeDirs(dir, ["relay", "b"]);
     await run(folderCfg(b, relay, "bob"));
     await writeFile(join(relay, ".h.1700000000.index"), "x 0\n"); // an index without archive
     await escaleUpdate(relay, "g", 1_700_000_000, "eve", { "g.txt": "g" }, join(dir, "e1"));
@@ -248,7 +234,5 @@ Deno.test("lost halves, bad archives and quiet clients are reported; repair remo
     const names = await readdir(relay);
     assert.ok(!names.some((n) => /^\.[hgm]\.\d+\./.test(n)), names.join(" "));
     assert.deepEqual(await snapshot(b), {}, "nothing local was written");
-  } finally {
-    await clean();
-  }
+  });
 });

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { makeDirs } from "./helpers/temp.ts";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, stat, utimes, writeFile } from "node:fs/promises";
@@ -27,8 +27,7 @@ const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 globalThis.addEventListener("unload", () => closePool());
 
 Deno.test("a relay lock left by a client killed mid-push is found, shown by a dry run, then removed", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await run(folderCfg(b, relay, "bob"));
     await writeFile(join(a, "big.bin"), randomBytes(16_000_000));
@@ -84,14 +83,11 @@ Deno.test("a relay lock left by a client killed mid-push is found, shown by a dr
     assert.equal((await run(folderCfg(a, relay, "alice"))).pushed, 2);
     await run(folderCfg(b, relay, "bob"), false);
     assert.deepEqual(await snapshot(b), before);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("cleanup removes consumed updates, expired clients, temp files, guards and orphan claims", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const nowS = Math.floor(Date.now() / 1000);
     // carol registered 29 days ago and has not been seen since
@@ -190,9 +186,7 @@ Deno.test("cleanup removes consumed updates, expired clients, temp files, guards
       again.filter((x) => !x.name.startsWith(".hop-tmp-live") && !x.name.startsWith(".y.")),
       [],
     );
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("cleanup over FTP: a stale lock (with its claim and cut push) and an orphan claim folder go", async () => {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { makeDirs } from "./helpers/temp.ts";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,8 +12,7 @@ import { recorder, snapshot, tempDir } from "./relay_helpers.ts";
 import { spawnHop } from "./helpers/hop.ts";
 
 Deno.test("runRelaySync with an escale.conf: two sections, once; status and forget", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     for (const d of ["relay", "a", "b"]) await mkdir(join(dir, d));
     await writeFile(join(dir, "a", "hello.txt"), "hello");
     const conf = (who: string) =>
@@ -51,9 +50,7 @@ Deno.test("runRelaySync with an escale.conf: two sections, once; status and forg
     );
     const after = await relayStatus({ configFile: join(dir, "a.conf"), reporter: recorder() });
     assert.deepEqual(after[0].clients.map((c) => c.name), ["a"]);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("no folder given is a usage error; a missing relay folder is an error, not created", async () => {
@@ -61,8 +58,7 @@ Deno.test("no folder given is a usage error; a missing relay folder is an error,
     () => runRelaySync({ once: true, reporter: recorder() }),
     /no folder to sync/,
   );
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     await mkdir(join(dir, "a"));
     await assert.rejects(
       () =>
@@ -74,9 +70,7 @@ Deno.test("no folder given is a usage error; a missing relay folder is an error,
         }),
       /failed step|not usable/,
     );
-  } finally {
-    await clean();
-  }
+  });
 });
 
 /** `hop relay sync` of one folder as a long-running process, refreshing every second. */

@@ -9,6 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { withTempDir } from "./helpers/temp.ts";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runHop } from "./helpers/hop.ts";
@@ -284,15 +285,12 @@ Deno.test("relay sync through rclone remotes (local, sftp, webdav): two clients 
 });
 
 Deno.test("an rclone relay without rclone: the error names the package to install", async () => {
-  const [dir, clean] = await tempDir("hop-relay-norclone-");
-  try {
+  await withTempDir(async (dir) => {
     await mkdir(join(dir, "a"));
     const r = await runHop(["relay", "sync", join(dir, "a"), "rclone:remote:relay", "--once"], {
       env: { PATH: join(dir, "empty") },
     });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /apt install rclone/);
-  } finally {
-    await clean();
-  }
+  }, "hop-relay-norclone-");
 });

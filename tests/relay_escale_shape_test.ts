@@ -5,14 +5,14 @@
  * index, a tar.bz2 read by `tarfile`), checking every archived file against
  * its index checksum, the same way an Escale puller would consume it.
  */
-import { makeDirs } from "./helpers/temp.ts";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
-import { folderCfg, recorder, tempDir } from "./relay_helpers.ts";
+import { folderCfg, recorder } from "./relay_helpers.ts";
 
 const READER = String.raw`
 import bz2, hashlib, io, json, os, re, sys, tarfile
@@ -82,8 +82,7 @@ print(json.dumps(report))
 `;
 
 Deno.test("an Escale-style reader consumes what hop pushes (topdir pages, spaces, old mtimes)", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, out] = await makeDirs(dir, ["relay", "a", "out"]);
     await mkdir(join(a, "docs", "deep"), { recursive: true });
     await writeFile(join(a, "top file.txt"), "top");
@@ -109,9 +108,7 @@ Deno.test("an Escale-style reader consumes what hop pushes (topdir pages, spaces
         },
       },
     });
-  } finally {
-    await clean();
-  }
+  });
 });
 
 globalThis.addEventListener("unload", () => closePool());

@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
@@ -18,18 +19,14 @@ import { closePool } from "../src/archive/bzip2.ts";
 import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/escale_index.ts";
 import { encodeLock } from "../src/codec/lock.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
-import { folderCfg, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
+import { folderCfg, snapshot, syncOnce } from "./relay_helpers.ts";
 
 /** One pass in process (a first pass unless told). */
 const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
 Deno.test("after a crash mid-push, the client's own w lock and partial update are rolled back", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "f.txt"), "content");
     // what a cut push leaves: alice's w lock and half an archive, no index
     await writeFile(
@@ -52,17 +49,12 @@ Deno.test("after a crash mid-push, the client's own w lock and partial update ar
     assert.ok(!names.includes(".0.lock"));
     await run(folderCfg(b, relay, "bob"), false);
     assert.deepEqual(await snapshot(b), await snapshot(a));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("another client's stale lock is taken over after lock timeout, a live one is waited for", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    for (const d of [relay, a]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "f.txt"), "content");
     await writeFile(
       join(relay, ".0.lock"),
@@ -73,9 +65,7 @@ Deno.test("another client's stale lock is taken over after lock timeout, a live 
     assert.equal(live.busy, 1);
     const stale = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 10 }));
     assert.equal(stale.pushed, 1);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 function sha512(s: string | Uint8Array) {
@@ -96,11 +86,8 @@ function entry(path: string, content: string) {
 }
 
 Deno.test("a hostile relay is refused and nothing is written outside the folder", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const local = join(dir, "deep", "local");
-    for (const d of [relay, local]) await mkdir(d, { recursive: true });
+  await withTempDir(async (dir) => {
+    const [relay, local] = await makeDirs(dir, ["relay", "deep/local"]);
     const before = (await readdir(dir)).sort();
     // page 0: the index names ../../x
     await writeFile(
@@ -148,17 +135,12 @@ tb(sys.argv[2], [("ok.txt", b"fine"), ("../escaped.txt", b"evil"), ("/tmp/abs-ev
     for (const n of moved) {
       assert.deepEqual(decodeUpdateIndex(await readFile(join(relay, n)), n).pullers, [], n);
     }
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("an archive whose file does not match the index checksum is not written", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const local = join(dir, "local");
-    for (const d of [relay, local]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, local] = await makeDirs(dir, ["relay", "local"]);
     await writeFile(join(local, "keep.txt"), "mine");
     execFileSync("/usr/bin/python3", [
       "-c",
@@ -182,16 +164,13 @@ t.close()`,
     assert.ok(r.rep.warns.some((w) => /keep\.txt: checksum/.test(w)), r.rep.warns.join("\n"));
     assert.equal(await readFile(join(local, "keep.txt"), "utf8"), "mine");
     assert.equal(await readFile(join(local, "new.txt"), "utf8"), "good");
-  } finally {
-    await clean();
-  }
+  });
 });
 
 globalThis.addEventListener("unload", () => closePool());
 
 Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push are cleared", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     for (const d of ["relay", "a", "b", "c"]) await mkdir(join(dir, d));
     const A = folderCfg(join(dir, "a"), relay, "alice");
@@ -215,9 +194,7 @@ Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push 
     await writeFile(join(dir, "a", "three.txt"), "3");
     assert.equal((await run(A, false)).pushed, 1);
     assert.ok(!(await readdir(relay)).includes(".0.1700000000.data"));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 async function relayForgetName(relay: string, name: string): Promise<boolean> {
@@ -225,8 +202,7 @@ async function relayForgetName(relay: string, name: string): Promise<boolean> {
 }
 
 Deno.test("a deleted file an Escale client sends again (no base line) comes back: Escale restores what it finds missing", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     for (const d of ["relay", "a", "b", "eve"]) await mkdir(join(dir, d));
     const A = folderCfg(join(dir, "a"), relay, "alice");
@@ -257,17 +233,12 @@ Deno.test("a deleted file an Escale client sends again (no base line) comes back
     assert.equal(r.pulled, 1);
     assert.deepEqual(Object.keys(await snapshot(join(dir, "b"))).sort(), ["gone.txt", "kept.txt"]);
     assert.equal(await readFile(join(dir, "b", "gone.txt"), "utf8"), "old news");
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("on restart a client releases its own r lock; another client's live lock stays", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const b = join(dir, "b");
-    for (const d of [relay, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, b] = await makeDirs(dir, ["relay", "b"]);
     await writeFile(
       join(relay, ".0.lock"),
       encodeLock({ owner: "bob", mode: "r", acquired: Date.now() }),
@@ -284,17 +255,12 @@ Deno.test("on restart a client releases its own r lock; another client's live lo
     const names = await readdir(relay);
     assert.ok(!names.includes(".0.lock"));
     assert.ok(names.includes(".x.lock"));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("stale temp files of cut writes are removed on the first pass, fresh ones kept", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const b = join(dir, "b");
-    for (const d of [relay, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, b] = await makeDirs(dir, ["relay", "b"]);
     await writeFile(join(relay, ".hop-tmp-old"), "cut");
     const old = Date.now() / 1000 - 3 * 3600;
     await utimes(join(relay, ".hop-tmp-old"), old, old);
@@ -303,18 +269,12 @@ Deno.test("stale temp files of cut writes are removed on the first pass, fresh o
     const names = await readdir(relay);
     assert.ok(!names.includes(".hop-tmp-old"));
     assert.ok(names.includes(".hop-tmp-new"));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a file of zeros (compressing beyond any fixed ratio) is pulled", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "zeros.img"), new Uint8Array(20_000_000));
     await run(folderCfg(b, relay, "bob"));
     assert.equal((await run(folderCfg(a, relay, "alice"))).pushed, 1);
@@ -322,16 +282,13 @@ Deno.test("a file of zeros (compressing beyond any fixed ratio) is pulled", asyn
     assert.deepEqual(r.rep.warns, []);
     assert.equal(r.pulled, 1);
     assert.equal((await stat(join(b, "zeros.img"))).size, 20_000_000);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 // ---- corruption, unknown files, relay full or read-only, FTP server restarted ----
 
 Deno.test("a truncated .P.index or garbled update index is a clear error; local files stay intact", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     for (const d of ["relay", "a", "b"]) await mkdir(join(dir, d));
     const A = folderCfg(join(dir, "a"), relay, "alice");
@@ -356,14 +313,11 @@ Deno.test("a truncated .P.index or garbled update index is a clear error; local 
     assert.ok(r.rep.warns.some((w) => w.includes(".0.index")), r.rep.warns.join("\n"));
     assert.deepEqual(await snapshot(join(dir, "b")), beforeB, "local data untouched");
     assert.equal(r.pulled + r.pushed, 0);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("unknown files and folders on the relay are ignored and left alone", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     for (const d of ["relay", "a", "b"]) await mkdir(join(dir, d));
     const strange: Record<string, string> = {
@@ -392,14 +346,11 @@ Deno.test("unknown files and folders on the relay are ignored and left alone", a
       assert.equal(await readFile(join(relay, n), "utf8"), c, n);
     }
     assert.equal(await readFile(join(relay, "sub.d", "x"), "utf8"), "x");
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a relay that fails is retried after 1 s, 2 s, 4 s (capped at refresh); a success resets it", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     const away = join(dir, "away");
     const a = join(dir, "a");
@@ -464,7 +415,5 @@ Deno.test("a relay that fails is retried after 1 s, 2 s, 4 s (capped at refresh)
       ev.some((e) => /local folder|relay|no folder|missing/i.test(e.msg) && e.delay === undefined),
     );
     assert.deepEqual(await snapshot(a), before, "local data never damaged");
-  } finally {
-    await clean();
-  }
+  });
 });

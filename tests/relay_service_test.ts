@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { makeDirs } from "./helpers/temp.ts";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -16,8 +16,7 @@ import { runHop } from "./helpers/hop.ts";
 import { tempDir } from "./relay_helpers.ts";
 
 Deno.test("hop relay init asks Escale's questions, writes ~/.config/hop/relay.conf, sync reads it", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const home = join(dir, "home");
     await mkdir(home);
     const relay = join(dir, "relay");
@@ -86,9 +85,7 @@ Deno.test("hop relay init asks Escale's questions, writes ~/.config/hop/relay.co
     assert.match(text2, /^encryption = fernet$/m);
     assert.equal((await readFile(join(home, ".config/hop/work.passphrase"), "utf8")).length, 44);
     assert.match(text2, /^mode = upload$/m);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("hop relay start | status | stop: a sync in the background, said and stopped", async () => {
@@ -130,8 +127,7 @@ Deno.test("hop relay start | status | stop: a sync in the background, said and s
 });
 
 Deno.test("client names: host and folder by default; a name another folder registered is refused", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "from-a.txt"), "A");
     // two folders of one host, no names given: each gets its own, b receives a's file
@@ -167,14 +163,11 @@ Deno.test("client names: host and folder by default; a name another folder regis
       (await runHop(["relay", "sync", b, relay, "--once", "--client-name", "x"])).code,
       0,
     );
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("--dry-run says what a pass would push and pull, and changes nothing", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "one.txt"), "1");
     await writeFile(join(a, "two.txt"), "2");
@@ -186,14 +179,11 @@ Deno.test("--dry-run says what a pass would push and pull, and changes nothing",
     );
     const { readdir } = await import("node:fs/promises");
     assert.deepEqual(await readdir(relay), []);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("two sections of one file on one relay under the host's name: the second is refused", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     // no `client name`: both take the host's name, as Escale does
     const conf = `[one]\nlocal path = ${a}\nrelay path = ${relay}\nindex = 1\n\n` +
@@ -208,7 +198,5 @@ Deno.test("two sections of one file on one relay under the host's name: the seco
       ),
     );
     assert.match(r.stdout, /one: in sync/); // the first still runs
-  } finally {
-    await clean();
-  }
+  });
 });

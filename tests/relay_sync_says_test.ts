@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { makeDirs } from "./helpers/temp.ts";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -33,8 +33,7 @@ async function once(local: string, relay: string, name: string, extra: string[] 
 }
 
 Deno.test("every pass says what it did: pushed, waiting for named pullers, pulled, in sync", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const b0 = await once(b, relay, "bob");
     assert.equal(b0.code, 0, b0.stderr);
@@ -64,9 +63,7 @@ Deno.test("every pass says what it did: pushed, waiting for named pullers, pulle
     // people get the same line, without --json
     const plain = await runHop(["relay", "sync", a, relay, "--client-name", "alice", "--once"]);
     assert.match(plain.stdout, new RegExp(`^${a}: in sync$`, "m"));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a second hop relay sync on one folder says who holds it; the loop says when it runs next", async () => {
@@ -104,8 +101,7 @@ Deno.test("a second hop relay sync on one folder says who holds it; the loop say
 });
 
 Deno.test("--json: a failure is one error event with a stable code and what to do", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     await mkdir(join(dir, "a"));
     const r = await once(join(dir, "a"), join(dir, "no-relay"), "alice");
     assert.equal(r.code, 1);
@@ -116,9 +112,7 @@ Deno.test("--json: a failure is one error event with a stable code and what to d
     const usage = await runHop(["--json", "relay", "sync", "--no-such-flag"]);
     assert.equal(usage.code, 2);
     assert.equal(JSON.parse(usage.stdout.trim()).code, "usage");
-  } finally {
-    await clean();
-  }
+  });
 });
 
 /** Runs hop in a mount namespace where `folder` is read-only (its `.hop/` too unless `hopRw`). */
@@ -137,8 +131,7 @@ function readOnlyWrap(folder: string, hopRw: boolean): string[] {
 }
 
 Deno.test("a read-only folder: a clear error, and the relay is not changed in a way that costs others", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     const [a, c, ro] = ["a", "c", "ro"].map((n) => join(dir, n));
     for (const d of [relay, a, c, ro, join(ro, ".hop")]) await mkdir(d);
@@ -170,9 +163,7 @@ Deno.test("a read-only folder: a clear error, and the relay is not changed in a 
     const after = await relayBytes(relay);
     assert.equal(after[".0.index"], before[".0.index"], "the persistent index was rewritten");
     assert.equal((await stat(join(relay, ".0.index"))).size, Number(before[".0.index"]));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 /** name -> size of every index and data file of the relay. */
@@ -202,8 +193,7 @@ async function relayLeftovers(relay: string): Promise<string[]> {
 }
 
 Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undone", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await bigFolder(a, 96);
     const p = spawnHop(["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"]);
@@ -219,14 +209,11 @@ Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undon
     assert.ok(events.some((e) => e.event === "interrupted"), end.stdout);
     assert.equal(events.at(-1).code, "interrupted");
     assert.deepEqual(await relayLeftovers(relay), [], "the cut push left files on the relay");
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a second Ctrl-C stops at once; the next run removes what was cut and pushes", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await bigFolder(a, 96);
     const args = ["--json", "relay", "sync", a, relay, "--client-name", "alice", "--once"];
@@ -245,14 +232,11 @@ Deno.test("a second Ctrl-C stops at once; the next run removes what was cut and 
       (await readdir(join(a, ".hop"))).filter((n) => n.startsWith("staging-") || n === "sync.lock"),
       [],
     );
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("--json progress counts across pages: totals of the pass, rate and time left", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     const [a, b] = [join(dir, "a"), join(dir, "b")];
     for (const d of [relay, a, b, join(a, "docs"), join(a, "pics")]) await mkdir(d);
@@ -295,14 +279,11 @@ Deno.test("--json progress counts across pages: totals of the pass, rate and tim
       assert.equal(e.totalBytes, archiveBytes);
       assert.ok(e.bytes <= archiveBytes);
     }
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("-v says why each page was left alone; --log-file keeps every line with its time", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "x.txt"), "x");
     assert.equal((await once(a, relay, "alice")).code, 0);
@@ -327,14 +308,11 @@ Deno.test("-v says why each page was left alone; --log-file keeps every line wit
     const text = await readFile(log, "utf8");
     assert.match(text, /^\d{4}-\d\d-\d\dT[\d:.]+Z info .*: nothing moved: this client's update/m);
     assert.match(text, / debug .*nothing to pull/);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("errors a user can fix say what to do: permission denied, a full disk", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const { chmod } = await import("node:fs/promises");
     await chmod(dir, 0o755);
     const relay = join(dir, "relay");
@@ -381,7 +359,5 @@ Deno.test("errors a user can fix say what to do: permission denied, a full disk"
     assert.ok(err, full.stdout);
     assert.match(err.message, /not enough free space for page 0/);
     assert.match(err.hint, /Free some space/);
-  } finally {
-    await clean();
-  }
+  });
 });

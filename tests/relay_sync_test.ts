@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { withTempDir } from "./helpers/temp.ts";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closePool } from "../src/archive/bzip2.ts";
@@ -18,13 +19,11 @@ import {
   mtimeOf,
   recorder,
   snapshot,
-  tempDir,
 } from "./relay_helpers.ts";
 
 for (const [caseName, depth] of [["case1", 0], ["case2", 1]] as const) {
   Deno.test(`pulling the Escale fixture ${caseName} gives its tree, with the index mtimes`, async () => {
-    const [dir, clean] = await tempDir();
-    try {
+    await withTempDir(async (dir) => {
       const relay = join(dir, "relay");
       const local = join(dir, "local");
       await copyFixtureRelay(caseName, relay);
@@ -52,15 +51,12 @@ for (const [caseName, depth] of [["case1", 0], ["case2", 1]] as const) {
       const left = await readdir(relay);
       assert.ok(!left.some((n) => n.endsWith(".data")), left.join(","));
       assert.ok(left.some((n) => n.startsWith(".hop-client-bob")));
-    } finally {
-      await clean();
-    }
+    });
   });
 }
 
 Deno.test("a puller registers in the update index without erasing others (puller count 2)", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     await copyFixtureRelay("case1", relay);
     for (const who of ["bob", "carol"]) {
@@ -77,9 +73,7 @@ Deno.test("a puller registers in the update index without erasing others (puller
     const idx = decodeUpdateIndex(await readFile(join(relay, name)), name);
     assert.deepEqual(idx.pullers, ["bob", "carol"]);
     assert.equal(idx.entries.length, 3);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 globalThis.addEventListener("unload", () => closePool());

@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { makeDirs, withTempDir } from "./helpers/temp.ts";
 import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -11,7 +12,7 @@ import { closePool, decompressBytes } from "../src/archive/bzip2.ts";
 import { decodePersistentIndex, decodeUpdateIndex } from "../src/codec/escale_index.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
 import { openSync } from "../src/relay/sync.ts";
-import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
+import { folderCfg, recorder, snapshot, syncOnce } from "./relay_helpers.ts";
 
 async function put(root: string, path: string, content: string, mtime?: number) {
   await mkdir(dirname(join(root, path)), { recursive: true });
@@ -23,12 +24,8 @@ async function put(root: string, path: string, content: string, mtime?: number) 
 const pass = (cfg: FolderConfig, first = false) => syncOnce(cfg, first);
 
 Deno.test("two folders stay in sync through a folder relay: add, modify, delete, conflict", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const A = folderCfg(a, relay, "alice");
     const B = folderCfg(b, relay, "bob");
     await pass(B, true); // bob registers first, so alice's update waits for him
@@ -120,14 +117,11 @@ Deno.test("two folders stay in sync through a folder relay: add, modify, delete,
     // a pass with nothing new does nothing
     const quiet = await pass(A);
     assert.equal(quiet.pushed + quiet.pulled + quiet.errors, 0);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("a client that missed an update asks for it; a client that has it sends it", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     await mkdir(relay);
     const [A, B, C] = ["ann", "ben", "cat"].map((n) => folderCfg(join(dir, n), relay, n));
@@ -165,14 +159,11 @@ Deno.test("a client that missed an update asks for it; a client that has it send
     await pass(A);
     const left = (await readdir(relay)).filter((n) => /^\.hop-(send|requests)-/.test(n));
     assert.deepEqual(left, []);
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("three clients in shared mode converge", async () => {
-  const [dir, clean] = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const relay = join(dir, "relay");
     await mkdir(relay);
     const cfgs = ["ann", "ben", "cat"].map((n) => folderCfg(join(dir, n), relay, n));
@@ -187,18 +178,12 @@ Deno.test("three clients in shared mode converge", async () => {
     assert.equal(Object.keys(s0).length, 6);
     for (const c of cfgs.slice(1)) assert.deepEqual(await snapshot(c.localPath), s0);
     assert.ok(!(await readdir(relay)).some((n) => n.endsWith(".data") || n.endsWith(".lock")));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("maxpagesize splits a push over several updates", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     for (let i = 0; i < 5; i++) await put(a, `f${i}.bin`, String(i).repeat(40_000));
     const A = folderCfg(a, relay, "alice", { maxPageSize: 100_000 });
     const B = folderCfg(b, relay, "bob", { mode: "download" });
@@ -211,18 +196,12 @@ Deno.test("maxpagesize splits a push over several updates", async () => {
       await pass(A);
     }
     assert.deepEqual(await snapshot(b), await snapshot(a));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("modes: upload never pulls, download never pushes", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const up = join(dir, "up");
-    const down = join(dir, "down");
-    for (const d of [relay, up, down]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, up, down] = await makeDirs(dir, ["relay", "up", "down"]);
     await put(up, "u.txt", "up");
     await put(down, "d.txt", "down");
     const U = folderCfg(up, relay, "up", { mode: "upload" });
@@ -234,20 +213,14 @@ Deno.test("modes: upload never pulls, download never pushes", async () => {
     assert.deepEqual(Object.keys(await snapshot(up)), ["u.txt"]);
     assert.deepEqual(Object.keys(await snapshot(down)).sort(), ["d.txt", "u.txt"]);
     assert.ok(!(await readdir(relay)).some((n) => n.startsWith(".hop-client-up")));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 globalThis.addEventListener("unload", () => closePool());
 
 Deno.test("disk quota: a pusher waits instead of overfilling the relay", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     const rnd = (n: number) => crypto.getRandomValues(new Uint8Array(n));
     await writeFile(join(a, "f1.bin"), rnd(30_000));
     await writeFile(join(a, "f2.bin"), rnd(30_000));
@@ -269,19 +242,12 @@ Deno.test("disk quota: a pusher waits instead of overfilling the relay", async (
     assert.ok((await used()) <= 45_000);
     await pass(B);
     assert.deepEqual(await snapshot(b), await snapshot(a));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("an encrypted relay: two clients sync, the relay shows no names, a wrong passphrase changes nothing", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    const c = join(dir, "c");
-    for (const d of [relay, a, b, c]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b, c] = await makeDirs(dir, ["relay", "a", "b", "c"]);
     const A = folderCfg(a, relay, "alice", { passphrase: "open sesame" });
     const B = folderCfg(b, relay, "bob", { passphrase: "open sesame" });
     await pass(B, true);
@@ -305,18 +271,12 @@ Deno.test("an encrypted relay: two clients sync, the relay shows no names, a wro
     await pass(B);
     await pass(A);
     assert.deepEqual(await snapshot(a), await snapshot(b));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("topdir paging: one page per top folder, colliding names reported, still in sync", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const b = join(dir, "b");
-    for (const d of [relay, a, b]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await put(a, "top.txt", "0");
     await put(a, "docs/x.md", "x");
     await put(a, "a.b/one.txt", "1");
@@ -335,18 +295,12 @@ Deno.test("topdir paging: one page per top folder, colliding names reported, sti
     assert.deepEqual(idx, [".0.index", ".a_b.index", ".docs.index"]);
     await pass(B);
     assert.deepEqual(await snapshot(b), await snapshot(a));
-  } finally {
-    await clean();
-  }
+  });
 });
 
 Deno.test("conservative mode never overwrites or deletes an existing local file", async () => {
-  const [dir, clean] = await tempDir();
-  try {
-    const relay = join(dir, "relay");
-    const a = join(dir, "a");
-    const c = join(dir, "c");
-    for (const d of [relay, a, c]) await mkdir(d);
+  await withTempDir(async (dir) => {
+    const [relay, a, c] = await makeDirs(dir, ["relay", "a", "c"]);
     const A = folderCfg(a, relay, "alice");
     const C = folderCfg(c, relay, "carl", { mode: "conservative" });
     await pass(C, true);
@@ -364,7 +318,5 @@ Deno.test("conservative mode never overwrites or deletes an existing local file"
     assert.equal(await readFile(join(c, "doc.txt"), "utf8"), "v1");
     assert.equal(await readFile(join(c, r.conflicts[0]), "utf8"), "v2");
     assert.equal(await readFile(join(c, "old.txt"), "utf8"), "old");
-  } finally {
-    await clean();
-  }
+  });
 });

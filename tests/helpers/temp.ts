@@ -14,6 +14,19 @@ export async function tempDir(prefix = "hop-test-"): Promise<[string, () => Prom
   return [d, () => rm(d, { recursive: true, force: true })];
 }
 
+/** Runs `fn` with a new temp folder, removed afterwards whatever happens. */
+export async function withTempDir<T>(
+  fn: (dir: string) => Promise<T>,
+  prefix = "hop-test-",
+): Promise<T> {
+  const [dir, clean] = await tempDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await clean();
+  }
+}
+
 /** Makes the folders `names` (with their parents) under `dir`; their paths, in order. */
 export async function makeDirs(dir: string, names: string[]): Promise<string[]> {
   const out = names.map((n) => join(dir, n));

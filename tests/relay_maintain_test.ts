@@ -7,6 +7,8 @@
  * the lock timeout, until `resume`; `list-pending` names what a push would
  * send; `rebase` makes the relay's files a subfolder of a new root, pending
  * update included, and clients moved up a level converge with nothing lost;
+ * `access` keeps an `r-` file from being pushed and a `w-` one from being
+ * written or deleted, until unset;
  * placeholder relays, topdir rebases and unknown sections are refused, saying why.
  *
  * @module
@@ -340,3 +342,86 @@ async function index0Topdir(relay: string, page: string): Promise<Record<string,
     await io.close();
   }
 }
+
+Deno.test("hop relay access: r- is never pushed, w- never written or deleted by sync; unset, it syncs again", async () => {
+  const [dir, clean] = await tempDir("hop-relay-access-");
+  try {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
+    const conf = async (name: string, local: string) => {
+      const f = join(dir, `${name}.conf`);
+      await writeFile(
+        f,
+        `[${name}]\nlocal path = ${local}\nrelay path = ${relay}\nprotocol = file\nindex = 1\n` +
+          `client name = ${name}\n`,
+      );
+      return f;
+    };
+    const [A, B] = [await conf("alice", a), await conf("bob", b)];
+    const sync = async (c: string) => {
+      const r = await runHop(["relay", "sync", "-c", c, "--once"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return r.stdout + r.stderr;
+    };
+    await sync(B);
+    await put(a, "keep.txt", "v1");
+    await put(a, "shared.txt", "shared");
+    await sync(A);
+    await sync(B);
+    assert.deepEqual(Object.keys(await snapshot(b)).sort(), ["keep.txt", "shared.txt"]);
+
+    // r-: alice's private file stays hers
+    await put(a, "private.txt", "mine only");
+    const shown = await runHop(["relay", "access", "private.txt", "-c", A], { cwd: a });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(
+      shown.stdout,
+      /alice: private\.txt: r\?w\? \(pushed, written and deleted by sync\)/,
+    );
+    const set = await runHop(["relay", "access", "r-", "private.txt", "-c", A], { cwd: a });
+    assert.match(set.stdout, /private\.txt: r-w\? \(never pushed, written and deleted by sync\)/);
+    // w-: bob's keep.txt and shared.txt are his to keep
+    for (const f of ["keep.txt", "shared.txt"]) {
+      const w = await runHop(["relay", "access", "w-", join(b, f), "-c", B]);
+      assert.equal(w.code, 0, w.stderr);
+    }
+    const json = await runHop(["--json", "relay", "access", "keep.txt", "-c", B], { cwd: b });
+    const ev = json.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      .find((e) => e.event === "access");
+    assert.deepEqual([ev.path, ev.modifiers, ev.r, ev.w], ["keep.txt", "r?w-", null, false]);
+
+    await put(a, "keep.txt", "v2");
+    await rm(join(a, "shared.txt"));
+    await sync(A);
+    await sync(B);
+    await sync(A);
+    await sync(B);
+    assert.ok(!Object.keys(await index0(relay)).includes("private.txt"), "private.txt was pushed");
+    const bs = await snapshot(b);
+    assert.deepEqual(Object.keys(bs).sort(), ["keep.txt", "shared.txt"]);
+    assert.equal(bs["keep.txt"], sha("v1"), "a w- file was written");
+
+    // unset: bob takes alice's version again
+    const unset = await runHop(["relay", "access", "w?", "keep.txt", "-c", B], { cwd: b });
+    assert.match(unset.stdout, /keep\.txt: r\?w\? /);
+    for (let i = 0; i < 3; i++) {
+      await sync(B);
+      await sync(A);
+    }
+    await sync(B);
+    assert.equal((await snapshot(b))["keep.txt"], sha("v2"), "unset, keep.txt did not sync");
+    assert.deepEqual(
+      JSON.parse(await readFile(join(b, ".hop", "access.json"), "utf8")),
+      { v: 1, files: { "shared.txt": "r?w-" } },
+    );
+
+    // bad modifiers, a file outside every folder
+    const bad = await runHop(["relay", "access", "x+", "keep.txt", "-c", B], { cwd: b });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /bad access modifiers 'x\+'/);
+    const outside = await runHop(["relay", "access", "r-", join(dir, "A.conf"), "-c", B]);
+    assert.equal(outside.code, 2, outside.stderr);
+    assert.match(outside.stderr, /is in none of the synced folders/);
+  } finally {
+    await clean();
+  }
+});

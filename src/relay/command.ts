@@ -35,6 +35,7 @@ import {
   type SectionError,
 } from "./config.ts";
 import { forgetClient, readClients, readRequests, readTombstones } from "./hopfiles.ts";
+import { readAccess } from "./access.ts";
 import { readLock } from "./lock.ts";
 import { readPersistentIndex, readUpdateIndex, viewRelay } from "./pages.ts";
 import { expectedPullers, updatePusher } from "./pullers.ts";
@@ -576,6 +577,7 @@ async function folderStatus(ctx: SyncContext): Promise<FolderStatus> {
   const clients = await readClients(io, view.clients);
   const expected = expectedPullers(clients, nowS, cfg.clientExpirySeconds);
   const scan = cfg.mode === "download" ? new Map() : await scanFolder(cfg.localPath, cfg);
+  ctx.access = await readAccess(cfg.localPath); // `r-` files are not counted as pushes
   const pageNames = new Set(view.pages.keys());
   for (const f of scan.keys()) pageNames.add(pageOfCfg(cfg, f));
   const pages: PageStatus[] = [];

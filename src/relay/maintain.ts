@@ -6,7 +6,8 @@
  * and Escale, wait for and never take over), `list-pending` (local files
  * their page index does not name yet: what a push would send) and `rebase`
  * (the relay's content becomes a subfolder of a new root: index, pending
- * update and hop's deletion records and requests rewritten).
+ * update and hop's deletion records and requests rewritten); and `access`
+ * (per-file modifiers of a folder, see `access.ts`).
  *
  * @example
  * ```ts
@@ -17,16 +18,18 @@
  *
  * @module
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { compressorFor } from "../archive/codecs.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { pathProblem, writeArchive } from "../archive/tar.ts";
 import { indexName, lockName, pageOf } from "../codec/escale_index.ts";
 import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import { rebuildIndex, repairPage } from "./audit.ts";
-import { type FolderSource, forEachFolder } from "./command.ts";
+import { formatAccess, parseModifiers, readAccess, setModifiers, writeAccess } from "./access.ts";
+import { type FolderSource, forEachFolder, resolveFolders } from "./command.ts";
 import type { FolderConfig } from "./config.ts";
 import { acquireLock, type HeldLock, readLock, SUSPEND_SUFFIX, withLock } from "./lock.ts";
 import {
@@ -80,37 +83,36 @@ function indexOnly(cfg: FolderConfig, verb: string): void {
 
 /**
  * Runs `work` on each folder; a folder that fails is reported and the others
- * still run. Throws at the end when one failed.
+ * still run. Throws at the end when one failed (its own error when it was the
+ * only folder).
  */
 async function eachFolder(
   opts: MaintainOptions,
   verb: string,
   work: (ctx: SyncContext) => Promise<void>,
 ): Promise<void> {
-  const failed: string[] = [];
-  let last: HopError | undefined;
+  const failed: [string, HopError][] = [];
+  let folders = 0;
   await forEachFolder(opts, opts.reporter, async (ctx) => {
+    folders++;
     try {
       indexOnly(ctx.cfg, verb);
       await work(ctx);
     } catch (e) {
       if (!(e instanceof HopError)) throw e;
-      last = e;
-      failed.push(ctx.cfg.name);
-      opts.reporter.warn(`${ctx.cfg.name}: ${e.message}`, {
-        event: "error",
-        folder: ctx.cfg.name,
-        hint: e.hint,
-      });
+      failed.push([ctx.cfg.name, e]);
     }
   });
-  if (last && failed.length === 1) throw last;
-  if (last) {
-    throw new HopError(
-      `hop relay ${verb} failed for ${failed.length} folder(s): ${failed.join(", ")}`,
-      { hint: "See the messages above." },
-    );
+  if (failed.length === 0) return;
+  if (folders === 1) throw failed[0][1];
+  for (const [name, e] of failed) {
+    opts.reporter.warn(`${name}: ${e.message}`, { event: "error", folder: name, hint: e.hint });
   }
+  throw new HopError(
+    `hop relay ${verb} failed for ${failed.length} of ${folders} folder(s): ` +
+      failed.map(([n]) => n).join(", "),
+    { hint: "See the messages above." },
+  );
 }
 
 /** This client's files, by page, with progress while scanning. */
@@ -623,7 +625,14 @@ export async function relayRebase(
             sync: false,
           });
           const files = got.entries.filter((e) => e.type === "file").map((e) => moved(e.path));
-          await io.write(u.data.name, writeArchive({ root: tmp, files }));
+          await io.write(
+            u.data.name,
+            writeArchive({
+              root: tmp,
+              files,
+              compress: () => compressorFor(cfg.compression ?? "bzip2"),
+            }),
+          );
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }
@@ -671,4 +680,83 @@ export async function relayRebase(
     );
   });
   return out;
+}
+
+/** What `hop relay access` found or set for one file. */
+export interface AccessResult {
+  folder: string;
+  path: string;
+  /** `r?w-` as escalectl prints it. */
+  modifiers: string;
+  r: boolean | null;
+  w: boolean | null;
+}
+
+/**
+ * `hop relay access [MODIFIERS] FILE`: shows (no modifiers) or sets the
+ * access modifiers of a file of a configured folder (see `access.ts`). The
+ * folder is the section whose local path holds FILE; nothing on the relay is
+ * read or written.
+ */
+export async function relayAccess(
+  opts: FolderSource & { reporter: Reporter; file: string; modifiers?: string },
+): Promise<AccessResult> {
+  const { reporter } = opts;
+  const mods = opts.modifiers === undefined ? undefined : parseModifiers(opts.modifiers);
+  const abs = resolve(opts.file);
+  const { folders } = await resolveFolders(opts, reporter);
+  const holders = folders.filter((f) => {
+    const rel = relative(f.localPath, abs);
+    return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+  });
+  const roots = [...new Set(holders.map((f) => f.localPath))];
+  if (roots.length === 0) {
+    throw new HopError(`${abs} is in none of the synced folders`, {
+      code: "usage",
+      exitCode: 2,
+      hint: `The folders: ${folders.map((f) => f.localPath).join(", ")}.`,
+    });
+  }
+  if (roots.length > 1) {
+    throw new HopError(`${abs} is in several synced folders: ${roots.join(", ")}`, {
+      code: "usage",
+      exitCode: 2,
+      hint: "Pick one with --section NAME.",
+    });
+  }
+  const cfg = holders[0];
+  const path = relative(cfg.localPath, abs).split(sep).join("/");
+  if (isHiddenPath(path)) {
+    throw new HopError(`${path} has a hidden (dot) name: sync never touches it`, {
+      code: "usage",
+      exitCode: 2,
+    });
+  }
+  const table = await readAccess(cfg.localPath);
+  const known = Object.hasOwn(table, path);
+  if (mods) {
+    const exists = await stat(abs).then((s) => s.isFile(), () => false);
+    if (!exists && !known) {
+      throw new HopError(`cannot find the file ${abs}`, {
+        code: "not-found",
+        hint: "Give a file of the folder (a path from here, or absolute).",
+      });
+    }
+    setModifiers(table, path, mods);
+    await writeAccess(cfg.localPath, table);
+  }
+  const a = Object.hasOwn(table, path) ? table[path] : undefined;
+  const r: AccessResult = {
+    folder: cfg.name,
+    path,
+    modifiers: formatAccess(a),
+    r: a?.r ?? null,
+    w: a?.w ?? null,
+  };
+  const says = [
+    r.r === false ? "never pushed" : "pushed",
+    r.w === false ? "never written or deleted by sync" : "written and deleted by sync",
+  ].join(", ");
+  reporter.info(`${cfg.name}: ${path}: ${r.modifiers} (${says})`, { event: "access", ...r });
+  return r;
 }

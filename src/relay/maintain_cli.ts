@@ -1,7 +1,7 @@
 /**
  * The maintenance verbs on the command line (`hop relay fix | suspend |
- * resume | list-pending | rebase`, escalectl's `recover`, `suspend`, `resume`,
- * `list_pending`, `rebase`); the work is in `maintain.ts`, loaded on use.
+ * resume | list-pending | rebase | access`, escalectl's `recover`, `suspend`,
+ * `resume`, `list_pending`, `rebase`, `access`); the work is in `maintain.ts`, loaded on use.
  *
  * @module
  */
@@ -162,4 +162,36 @@ export function registerMaintenanceCommands(relay: Command): void {
       await relayRebase({ ...sourceOf(local, relay, o), path, reporter: reporterFor(cmd) });
     },
   );
+  examples(
+    relay.command("access")
+      .description(
+        "show or set a file's access modifiers (escalectl access): r- never pushes it, " +
+          "w- never lets sync write or delete it; ? unsets (index relays)",
+      )
+      .argument("<modifiers-or-file>", "r+, r-, r?, w+, w-, w? or both (r-w+); or the file")
+      .argument("[file]", "the file, when modifiers are given")
+      .option(
+        "-c, --config <file>",
+        "relay configuration (an escale.conf works; default: ~/.config/hop/relay.conf, then Escale's)",
+      )
+      .option(
+        "-s, --section <name>",
+        "only this section of the configuration (repeat for more)",
+        collect,
+      ),
+    [
+      "hop relay access notes/draft.txt          # show: r?w? (both unset)",
+      "hop relay access r- notes/draft.txt       # never push it",
+      "hop relay access w-r+ -c escale.conf ~/docs/report.odt",
+    ],
+  ).action(async (first: string, file: string | undefined, o, cmd: Command) => {
+    const { relayAccess } = await import("./maintain.ts");
+    await relayAccess({
+      configFile: o.config,
+      sections: o.section,
+      file: file ?? first,
+      modifiers: file === undefined ? undefined : first,
+      reporter: reporterFor(cmd),
+    });
+  });
 }

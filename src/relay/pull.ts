@@ -19,6 +19,7 @@ import { lstatSync, mkdirSync, renameSync } from "node:fs";
 import { lstat, mkdir, rename, rm, statfs, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { extractArchive, type ExtractedEntry } from "../archive/extract.ts";
+import { mayWrite } from "./access.ts";
 import { syncDir, syncFolder } from "../durable.ts";
 import { pathProblem } from "../archive/tar.ts";
 import { type IndexEntry, pageOf } from "../codec/escale_index.ts";
@@ -329,6 +330,7 @@ export async function pullEntries(
   const plan: Planned[] = [];
   const conservative = cfg.mode === "conservative";
   for (const e of entries) {
+    if (!mayWrite(ctx.access, e.path)) continue; // `w-` (hop relay access): left as it is
     const r = versionOf(e);
     const loc = await localSum(ctx, e.path);
     if (loc.blocked) {
@@ -539,6 +541,7 @@ export async function applyDeletions(ctx: SyncContext, view: PageView): Promise<
     : new Set<string>();
   for (const [path, t] of Object.entries(tombs)) {
     if (t.by === ctx.cfg.clientName || localPathProblem(path) || indexed.has(path)) continue;
+    if (!mayWrite(ctx.access, path)) continue; // `w-` (hop relay access): never deleted here
     const loc = await localSum(ctx, path);
     if (loc.sum === undefined) {
       if (!loc.blocked) dropBase(ctx.state, path);

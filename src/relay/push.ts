@@ -27,6 +27,7 @@ import { HopError } from "../errors.ts";
 import { abortable, stoppedError } from "./abortable.ts";
 import { stepProgress } from "./progress.ts";
 import { pathSelected } from "./config.ts";
+import { mayPush } from "./access.ts";
 import {
   readRequests,
   readTombstones,
@@ -127,6 +128,7 @@ export async function planPush(
   const idx = byPath(index);
   const changes: Change[] = [];
   for (const f of localOfPage(ctx, scan, page)) {
+    if (!mayPush(ctx.access, f.path)) continue; // `r-` (hop relay access): never pushed
     const sum = await ctx.cache.checksum(f);
     const base = Object.hasOwn(ctx.state.base, f.path) ? ctx.state.base[f.path] : undefined;
     const ie = idx.get(f.path);
@@ -153,7 +155,10 @@ export async function planPush(
   for (const [path, sum] of Object.entries(ctx.state.base)) {
     if (pageOf(path, ctx.cfg.pageDepth) !== page) continue;
     const ie = idx.get(path);
-    if (scan.has(path) || isHiddenPath(path) || !pathSelected(path, ctx.cfg)) {
+    if (
+      scan.has(path) || isHiddenPath(path) || !pathSelected(path, ctx.cfg) ||
+      !mayPush(ctx.access, path) // an `r-` file gone here: its deletion is not pushed either
+    ) {
       if (ie?.meta?.checksum !== sum) agreed = false;
       continue;
     }

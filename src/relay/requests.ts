@@ -30,6 +30,7 @@
  */
 import type { IndexEntry } from "../codec/escale_index.ts";
 import { pathSelected } from "./config.ts";
+import { mayWrite } from "./access.ts";
 import { readRequests, type SendRequest, writeRequests } from "./hopfiles.ts";
 import { lockPage, withLock } from "./lock.ts";
 import {
@@ -138,6 +139,10 @@ export async function settlePage(
     for (const e of index) {
       if (!e.meta || pending.has(e.path)) continue;
       if (localPathProblem(e.path) || !pathSelected(e.path, cfg)) continue;
+      if (!mayWrite(ctx.access, e.path)) {
+        complete = false; // `w-` (hop relay access): decided again once unset
+        continue;
+      }
       const loc = await localSum(ctx, e.path);
       if (loc.blocked) continue;
       const r = versionOf(e);

@@ -43,6 +43,7 @@ import { openRelayDriver, relayOnDriver } from "./backend/mod.ts";
 import { TEMP_PREFIX } from "./backend/types.ts";
 import type { Driver } from "../storage/types.ts";
 import { placeholderPass } from "./placeholder.ts";
+import { type AccessTable, readAccess } from "./access.ts";
 import { isSuspendLock, readLock } from "./lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
@@ -102,6 +103,10 @@ export interface SyncContext {
   pass?: { pull?: PassTotals; push?: PassTotals };
   /** Escale's placeholder scheme (no `index` line): the relay's storage, a tree of folders. */
   tree?: Driver;
+  /** The folder's access modifiers (`hop relay access`), read again each pass. */
+  access?: AccessTable;
+  /** A placeholder relay's pass said that it ignores the access modifiers. */
+  accessWarned?: boolean;
 }
 
 /** Totals of one pass. */
@@ -439,7 +444,17 @@ export async function syncPass(
       if (err.hint) reporter.debug?.(`${cfg.name}: ${err.hint}`);
     }
   };
-  if (ctx.tree) return await placeholderPass(ctx, opts);
+  ctx.access = await readAccess(cfg.localPath);
+  if (ctx.tree) {
+    if (Object.keys(ctx.access).length > 0 && !ctx.accessWarned) {
+      ctx.accessWarned = true;
+      reporter.warn(
+        `${cfg.name}: the access modifiers of ${cfg.localPath} (hop relay access) apply to ` +
+          "index relays only; this relay (no `index` line) ignores them",
+      );
+    }
+    return await placeholderPass(ctx, opts);
+  }
   const reportedBusy = new Set<string>();
   const listed = await ctx.io.list();
   reporter.debug?.(`${cfg.name}: ${ctx.io.label} lists ${listed.length} file(s)`, 2);

@@ -117,7 +117,8 @@ export function conflictName(path: string, client: string, mtimeSeconds: number,
   const dir = path.slice(0, slash + 1);
   const base = path.slice(slash + 1);
   const dot = base.lastIndexOf(".");
-  const safeClient = client.replace(/[^A-Za-z0-9_-]/g, "_");
+  // a version with no pusher (Escale's pre-0.5 placeholders name none) is "unknown"
+  const safeClient = client.replace(/[^A-Za-z0-9_-]/g, "_") || "unknown";
   const tag = `.conflict-${safeClient}-${stamp}${n > 1 ? `-${n}` : ""}`;
   return dot > 0 ? `${dir}${base.slice(0, dot)}${tag}${base.slice(dot)}` : `${dir}${base}${tag}`;
 }

@@ -78,6 +78,8 @@ Deno.test("conflictName: the version's client and mtime, so holders of one versi
     "d/e/notes.conflict-al_ice-19700101-000000-2",
   );
   assert.equal(conflictName(".hidden", "x", 0), ".hidden.conflict-x-19700101-000000");
+  // a version that names no pusher (Escale's pre-0.5 placeholders)
+  assert.equal(conflictName("a.txt", "", 0), "a.conflict-unknown-19700101-000000.txt");
   assert.equal(
     conflictName("dir.v2/file.tar.gz", "x", 0),
     "dir.v2/file.tar.conflict-x-19700101-000000.gz",

@@ -60,6 +60,8 @@ export interface AcquireOptions {
   now?: () => number;
   /** Called with a stale lock just taken over (to roll back an interrupted push). */
   onStale?: (stale: LockInfo) => Promise<void>;
+  /** True for a lock whose holder is known to be gone: taken over at once, as a stale one. */
+  holderGone?: (info: LockInfo) => boolean;
 }
 
 /** A lock found on the relay, with its age. */
@@ -138,7 +140,8 @@ export async function acquireLock(
     }
     const found = await readLock(io, page, now);
     if (!found) continue; // released meanwhile: try again
-    if (found.ageSeconds <= opts.timeoutSeconds || isSuspendLock(found.info)) return null;
+    const stale = found.ageSeconds > opts.timeoutSeconds || opts.holderGone?.(found.info);
+    if (!stale || isSuspendLock(found.info)) return null;
     // Stale. Only the holder of the page's takeover guard may remove it, after
     // checking under the guard that it is still the very lock judged stale.
     const guard = `.hop-takeover-${page}`;

@@ -78,3 +78,19 @@ Deno.test("a holder that lost its lock learns it; release leaves others' locks a
     assert.equal((await readLock(io, "p"))!.info.owner, "other");
   });
 });
+
+Deno.test("a fresh lock whose holder is known gone is taken over at once; a suspend lock never", async () => {
+  await withDir(async (dir) => {
+    const io = await openBackend(dir);
+    const fresh = encodeLock({ owner: "mover", mode: "r", acquired: Date.now(), pid: 4242 });
+    await writeFile(join(dir, ".0.lock"), fresh);
+    const gone = (i: { owner: string; pid?: number }) => i.owner === "mover" && i.pid === 4242;
+    const opts = { owner: "me", mode: "r" as const, timeoutSeconds: 600 };
+    assert.equal(await acquireLock(io, "0", { ...opts, holderGone: () => false }), null);
+    const held = await acquireLock(io, "0", { ...opts, holderGone: gone });
+    assert.equal((await readLock(io, "0"))!.info.token, held!.token);
+    await held!.release();
+    await writeFile(join(dir, ".0.lock"), encodeLock({ owner: "x-suspend", mode: "w" }));
+    assert.equal(await acquireLock(io, "0", { ...opts, holderGone: () => true }), null);
+  });
+});

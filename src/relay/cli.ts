@@ -69,6 +69,7 @@ async function moveOptions(o: Record<string, unknown>, cmd: Command) {
     });
   }
   return {
+    configFile: o.config as string | undefined,
     sshKey,
     hostKey: o.hostKey as string | undefined,
     insecure: o.insecure as boolean | undefined,
@@ -406,48 +407,59 @@ function registerServiceCommands(relay: Command): void {
 
 /** `hop relay migrate | backup | restore`: moving a relay (see `move.ts`). */
 function registerMoveCommands(relay: Command): void {
-  const both = "(both addresses: a folder, ftp(s)://, sftp://, webdav(s)://, s3://, rclone:...)";
-  storageFlags(
+  const both = "(each relay: a section of the configuration, a folder, ftp(s)://, sftp://, " +
+    "webdav(s)://, s3://, rclone:...)";
+  /** `-c FILE`, where a relay named by a section is looked up. */
+  const withConfig = (c: Command) =>
+    c.option(
+      "-c, --config <file>",
+      "where relay section names are looked up (default: as hop relay sync); never edited",
+    );
+  withConfig(storageFlags(
     examples(
       relay.command("migrate")
         .description(
           "copy a relay to another storage, verify the copy, leave the source unchanged " + both,
         )
-        .argument("<from>", "the relay now")
-        .argument("<to>", "where it goes (an empty folder, bucket or remote)"),
+        .argument("<from>", "the relay now (an address or a section name)")
+        .argument("<to>", "where it goes (an empty folder, bucket or remote, or a section)"),
       [
         "hop relay migrate /mnt/relay 'sftp://alice@files.example.org/srv/relay' --ssh-key ~/.ssh/id_ed25519",
+        "hop relay migrate docs /mnt/new-relay -c escale.conf   # the relay of section [docs]",
         "hop relay migrate 'ftp://alice@old.example.org/relay?password-file=pw' 's3://relays/team?endpoint=https://s3.example.org'",
       ],
     ),
     "each address",
-  ).action(async (from: string, to: string, o, cmd: Command) => {
+  )).action(async (from: string, to: string, o, cmd: Command) => {
     const { migrateRelay } = await import("./move.ts");
     await migrateRelay(from, to, await moveOptions(o, cmd));
   });
-  storageFlags(
+  withConfig(storageFlags(
     examples(
       relay.command("backup")
         .description("write a relay's files into one archive file (a tar), checked once written")
-        .argument("<relay>", "the relay")
+        .argument("<relay>", "the relay (an address or a section name)")
         .argument("<file>", "the archive to write"),
-      ["hop relay backup sftp://alice@files.example.org/srv/relay relay.tar"],
+      [
+        "hop relay backup sftp://alice@files.example.org/srv/relay relay.tar",
+        "hop relay backup docs docs-relay.tar    # section [docs] of the default configuration",
+      ],
     ),
     "the relay",
-  ).action(async (from: string, file: string, o, cmd: Command) => {
+  )).action(async (from: string, file: string, o, cmd: Command) => {
     const { backupRelay } = await import("./move.ts");
     await backupRelay(from, file, await moveOptions(o, cmd));
   });
-  storageFlags(
+  withConfig(storageFlags(
     examples(
       relay.command("restore")
         .description("put the files of a relay backup into a relay (any storage), verified")
         .argument("<file>", "the archive hop relay backup wrote")
-        .argument("<relay>", "the relay (an empty folder, bucket or remote)"),
-      ["hop relay restore relay.tar /mnt/relay"],
+        .argument("<relay>", "the relay (an empty folder, bucket or remote, or a section)"),
+      ["hop relay restore relay.tar /mnt/relay", "hop relay restore relay.tar docs -c escale.conf"],
     ),
     "the relay",
-  ).action(async (file: string, to: string, o, cmd: Command) => {
+  )).action(async (file: string, to: string, o, cmd: Command) => {
     const { restoreRelay } = await import("./move.ts");
     await restoreRelay(file, to, await moveOptions(o, cmd));
   });

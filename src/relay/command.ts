@@ -162,8 +162,7 @@ export async function resolveFolders(
     );
   }
   const own = hopConfigFile();
-  const file = src.configFile ??
-    (await stat(own).then((st) => st.isFile(), () => false) ? own : await findEscaleConfig());
+  const file = src.configFile ?? await defaultConfigFile();
   if (!file) {
     throw new UsageError(
       "no folder to sync: no configuration file given, and none where hop or Escale look",
@@ -195,6 +194,16 @@ export async function resolveFolders(
     );
   }
   return { folders, bad: errors };
+}
+
+/**
+ * The configuration read when no `--config FILE` is given: hop's own
+ * (`~/.config/hop/relay.conf`) if it exists, else the first file Escale would read;
+ * undefined when there is none.
+ */
+export async function defaultConfigFile(): Promise<string | undefined> {
+  const own = hopConfigFile();
+  return await stat(own).then((st) => st.isFile(), () => false) ? own : await findEscaleConfig();
 }
 
 /** The sections named by `--section` (all when none is); an unknown name is an error. */

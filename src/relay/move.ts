@@ -15,24 +15,45 @@
  * locks, temporary files and takeover guards (which belong to one moment).
  * The target must hold no relay file (a relay in use there is never mixed
  * with or overwritten by this one), unless a cut run of the same copy left
- * them: a copy marks its target (`.hop-moving`, naming the source) until it
- * is verified, and a run from the same source writes everything again.
+ * them: a copy marks its target (`.hop-moving`: the source, and the name and
+ * size of every file the copy writes) until it is verified. A run from the
+ * same source resumes: a file already there whole and equal to the source's is
+ * kept (read, not written again), the others are written, what the cut copy
+ * wrote that the source no longer holds is removed, and so are its temporary
+ * files. A target that changed since the cut (a file the copy did not write,
+ * or one of another size: something used the half-made copy) is refused, and
+ * nothing of it is removed.
+ *
+ * Each relay argument is an address, or the name of a section of the
+ * configuration (`-c FILE`, default as `hop relay sync`): the section's relay,
+ * reached with its own credentials and TLS/SSH options. The configuration is
+ * never edited; the command prints the line to change.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { createTarPacker } from "modern-tar";
 import "../archive/web_compat.ts";
 import { readTar } from "../archive/tar.ts";
 import { parseRelayName } from "../codec/escale_index.ts";
-import { HopError } from "../errors.ts";
+import { HopError, UsageError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import { checkName, TEMP_PREFIX } from "./backend/types.ts";
-import { DEFAULTS, oneOffConfig } from "./config.ts";
+import { defaultConfigFile } from "./command.ts";
+import {
+  DEFAULTS,
+  type FolderConfig,
+  loadRelayConfig,
+  oneOffConfig,
+  type RelayConfig,
+} from "./config.ts";
 import { openRelayIO, type RelayFile, type RelayIO, relayOptions } from "./io.ts";
-import { acquireLock, type HeldLock } from "./lock.ts";
+import { acquireLock, type HeldLock, type LockInfo } from "./lock.ts";
 
 /** How to reach the storages named on the command line (the one-off form's options). */
 export interface MoveStorageOptions {
@@ -43,6 +64,8 @@ export interface MoveStorageOptions {
   insecure?: boolean;
   /** rclone's configuration file. */
   rcloneConfig?: string;
+  /** `-c FILE`: where relay arguments that name a section are looked up. */
+  configFile?: string;
 }
 
 /** Options of the three commands. */
@@ -56,6 +79,8 @@ export interface MoveOptions extends MoveStorageOptions {
 export interface MoveResult {
   files: number;
   bytes: number;
+  /** migrate, restore: files a cut run had written right, kept as they were. */
+  kept?: number;
 }
 
 /** The owner name of the locks a move takes. */
@@ -70,18 +95,92 @@ function transient(name: string): boolean {
     parseRelayName(name)?.kind === "lock";
 }
 
-/** Opens the relay at `address` (a path or any storage address). */
-async function openAt(address: string, o: MoveStorageOptions, create: boolean): Promise<RelayIO> {
-  const cfg = oneOffConfig({
-    local: ".",
-    relay: address,
-    sshKey: o.sshKey,
-    hostKey: o.hostKey,
-    insecureTls: o.insecure,
-    rcloneConfig: o.rcloneConfig,
-    clientName: OWNER,
+/** A relay named on the command line: how to reach it, and the section that named it. */
+interface RelayEnd {
+  cfg: FolderConfig;
+  section?: { file: string; name: string };
+}
+
+/** An address with a scheme (`sftp://`, `rclone:`), or a path written as one (`/`, `./`, `../`). */
+const ADDRESS = /^([a-z][a-z0-9+.-]*:|\/|\.\.?(\/|$))/i;
+
+/**
+ * Resolves the relay arguments of a command: an address (a scheme, or a path starting with
+ * `/`, `./` or `../`) as written; a bare name as the section of that name in the
+ * configuration, else as an existing file or folder; else a usage error listing the
+ * sections. The configuration is read once, on the first bare name.
+ */
+function relayResolver(o: MoveOptions): (arg: string) => Promise<RelayEnd> {
+  let loaded: Promise<{ file: string; conf: RelayConfig } | undefined> | undefined;
+  const config = () =>
+    loaded ??= (async () => {
+      const file = o.configFile ?? await defaultConfigFile();
+      if (!file) return undefined;
+      const conf = await loadRelayConfig(file);
+      if (!o.configFile) o.reporter.info(`using ${file}`, { event: "config", file });
+      for (const w of conf.warnings) o.reporter.warn(w, { event: "config" });
+      return { file, conf };
+    })();
+  const address = (arg: string): RelayEnd => ({
+    cfg: oneOffConfig({
+      local: ".",
+      relay: arg,
+      sshKey: o.sshKey,
+      hostKey: o.hostKey,
+      insecureTls: o.insecure,
+      rcloneConfig: o.rcloneConfig,
+      clientName: OWNER,
+    }),
   });
-  return await openRelayIO(cfg.relayUrl, { ...relayOptions(cfg), create });
+  return async (arg) => {
+    if (ADDRESS.test(arg)) return address(arg);
+    const exists = await stat(arg).then(() => true, () => false);
+    // a broken default configuration does not stand in the way of a folder named as before
+    const c = await config().catch((e) => {
+      if (exists && !o.configFile) return undefined;
+      throw e;
+    });
+    const f = c?.conf.folders.find((f) => f.name === arg);
+    if (c && f) {
+      if (exists) {
+        o.reporter.info(
+          `${arg}: the section [${arg}] of ${c.file} (the folder of that name is ./${arg})`,
+        );
+      }
+      return { cfg: f, section: { file: c.file, name: arg } };
+    }
+    const bad = c?.conf.errors.find((e) => e.section === arg);
+    if (c && bad) {
+      throw new HopError(`[${arg}] of ${c.file} cannot be used: ${bad.error.message}`, {
+        hint: bad.error.hint,
+        cause: bad.error,
+      });
+    }
+    if (exists) return address(arg);
+    const names = c
+      ? [...c.conf.folders.map((f) => f.name), ...c.conf.errors.map((e) => e.section)]
+      : [];
+    throw new UsageError(
+      `${arg} is neither a section of ${c ? c.file : "a configuration (none given or found)"} ` +
+        "nor an existing file or folder",
+      `${
+        c ? `Its sections: ${names.map((n) => `[${n}]`).join(", ")}. ` : ""
+      }A relay is a section name, an address (sftp://..., s3://..., rclone:...) or a folder; ` +
+        `for a new folder here write ./${arg}.`,
+    );
+  };
+}
+
+/** Opens the relay of `end`. */
+async function openAt(end: RelayEnd, create: boolean): Promise<RelayIO> {
+  return await openRelayIO(end.cfg.relayUrl, { ...relayOptions(end.cfg), create });
+}
+
+/** The configuration line that names the relay of `cfg`, as a section would write it. */
+function relayLine(cfg: FolderConfig): string {
+  return cfg.relayUrl.startsWith("file:")
+    ? `relay path = ${fileURLToPath(cfg.relayUrl)}`
+    : `host address = ${cfg.relayUrl}`;
 }
 
 /** The files of `io` worth copying, by name. */
@@ -120,6 +219,13 @@ async function lockPages(
           owner: OWNER,
           mode: "r",
           timeoutSeconds: DEFAULTS.lockTimeoutSeconds,
+          holderGone: leftByDeadMove,
+          onStale: (stale) => {
+            if (leftByDeadMove(stale)) {
+              r.info(`${label}: took over the lock of page ${page} a killed move left`);
+            }
+            return Promise.resolve();
+          },
         });
         if (h) {
           held.push(h);
@@ -152,6 +258,20 @@ async function lockPages(
   };
 }
 
+/**
+ * True for a lock a move of this host left when it was killed (its process is gone): the
+ * next run takes it over at once rather than after the lock timeout.
+ */
+function leftByDeadMove(info: LockInfo): boolean {
+  if (info.owner !== OWNER || info.host !== hostname() || !info.pid) return false;
+  try {
+    process.kill(info.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === "ESRCH";
+  }
+}
+
 /** A stream that hashes what passes; `digest()` once it ended. */
 function hashing(stream: ReadableStream<Uint8Array>) {
   const h = createHash("sha256");
@@ -181,27 +301,117 @@ async function digestOf(
   return { sha: h.digest("hex"), bytes };
 }
 
+/** What a mark says: the source, and the sizes each file of the copy may have (by name). */
+interface Mark {
+  from: string;
+  /** Absent in a mark of hop before 2026-12 (the source's name alone). */
+  files?: Record<string, number[]>;
+}
+
+function parseMark(text: string): Mark {
+  try {
+    const m = JSON.parse(text);
+    if (typeof m?.from === "string") return m;
+  } catch {
+    // the older mark: the source's name alone
+  }
+  return { from: text.trim() };
+}
+
+/** A target as found: the relay files a cut copy left there (none: a fresh copy), by size. */
+interface TargetState {
+  there: Map<string, number>;
+}
+
 /**
  * Throws unless the target holds no relay file, or only what a cut copy from `origin` left
- * (its mark says so); then marks it as the target of this copy.
+ * (its mark says so, and none of them changed since). Removes the cut copy's temporary files.
  */
-async function claimTarget(to: RelayIO, origin: string): Promise<void> {
+async function checkTarget(to: RelayIO, origin: string): Promise<TargetState> {
   const there = await relayFiles(to);
-  if (there.length > 0) {
-    const mark = await to.stat(MARKER) ? new TextDecoder().decode(await to.readBytes(MARKER)) : "";
-    if (mark.trim() !== origin) {
-      throw new HopError(
-        `${to.label} already holds relay files (${there.slice(0, 3).map((f) => f.name).join(", ")}${
-          there.length > 3 ? ", ..." : ""
-        }): hop copies a relay only into an empty place`,
-        {
-          hint: "Give an empty folder, bucket or remote: a relay in use there would be mixed " +
-            "with this one. Remove those files first if they are not needed.",
-        },
-      );
+  if (there.length === 0) return { there: new Map() };
+  const mark = await to.stat(MARKER)
+    ? parseMark(new TextDecoder().decode(await to.readBytes(MARKER)))
+    : undefined;
+  if (mark?.from !== origin) {
+    throw new HopError(
+      `${to.label} already holds relay files (${there.slice(0, 3).map((f) => f.name).join(", ")}${
+        there.length > 3 ? ", ..." : ""
+      }): hop copies a relay only into an empty place`,
+      {
+        hint: "Give an empty folder, bucket or remote: a relay in use there would be mixed " +
+          "with this one. Remove those files first if they are not needed.",
+      },
+    );
+  }
+  const changed = mark.files ? there.filter((f) => !mark.files![f.name]?.includes(f.size)) : [];
+  if (changed.length > 0) {
+    throw new HopError(
+      `${to.label} changed since the copy from ${origin} was cut: ${
+        changed.slice(0, 3).map((f) => `${f.name} (${f.size} bytes)`).join(", ")
+      }${changed.length > 3 ? ", ..." : ""} ${
+        changed.length === 1 ? "is" : "are"
+      } not what the copy wrote; nothing was removed`,
+      {
+        hint: "Something used the half-made copy (a client syncing through it?). Point it back " +
+          "at the source, then empty the target and run the command again: the source is intact.",
+      },
+    );
+  }
+  for (const f of await to.list()) {
+    if (f.name.startsWith(TEMP_PREFIX)) await to.delete(f.name);
+  }
+  return { there: new Map(there.map((f) => [f.name, f.size])) };
+}
+
+/** Marks `to` as the target of a copy from `origin` writing `files` (besides what is there). */
+async function markTarget(
+  to: RelayIO,
+  origin: string,
+  files: { name: string; size: number }[],
+  t: TargetState,
+): Promise<Record<string, number[]>> {
+  const plan: Record<string, number[]> = {};
+  for (const [name, size] of t.there) plan[name] = [size];
+  for (const f of files) {
+    const sizes = plan[f.name] ??= [];
+    if (!sizes.includes(f.size)) sizes.push(f.size);
+  }
+  await writeMark(to, origin, plan);
+  return plan;
+}
+
+async function writeMark(to: RelayIO, origin: string, plan: Record<string, number[]>) {
+  await to.write(MARKER, new TextEncoder().encode(JSON.stringify({ from: origin, files: plan })));
+}
+
+/**
+ * Whether the target already holds `name` as the source has it (a resumed copy): the target's
+ * file is read and compared with `source`'s digest. False when it is not there or differs.
+ */
+async function alreadyThere(
+  to: RelayIO,
+  t: TargetState,
+  name: string,
+  size: number,
+  source: () => Promise<{ sha: string; bytes: number }>,
+): Promise<{ sha: string; bytes: number } | undefined> {
+  if (t.there.get(name) !== size) return undefined;
+  const mine = await digestOf(await to.read(name));
+  const want = await source();
+  return mine.sha === want.sha && mine.bytes === want.bytes ? want : undefined;
+}
+
+/** Removes what a cut copy wrote that this one did not (the source no longer holds it). */
+async function dropLeftovers(to: RelayIO, t: TargetState, now: Set<string>): Promise<number> {
+  let n = 0;
+  for (const name of t.there.keys()) {
+    if (!now.has(name)) {
+      await to.delete(name);
+      n++;
     }
   }
-  await to.write(MARKER, new TextEncoder().encode(origin + "\n"));
+  return n;
 }
 
 /** Reads every file of `want` back from `to` and compares it with what was written. */
@@ -232,9 +442,12 @@ export async function migrateRelay(
   o: MoveOptions,
 ): Promise<MoveResult> {
   const r = o.reporter;
-  const src = await openAt(from, o, false);
+  const lookup = relayResolver(o);
+  const fromEnd = await lookup(from);
+  const toEnd = await lookup(to);
+  const src = await openAt(fromEnd, false);
   try {
-    const dst = await openAt(to, o, true);
+    const dst = await openAt(toEnd, true);
     try {
       const files = await relayFiles(src);
       if (files.length === 0) {
@@ -242,29 +455,61 @@ export async function migrateRelay(
           hint: "Check the source address (a relay has .0.index and .hop-client-* files).",
         });
       }
-      await claimTarget(dst, src.label);
+      const target = await checkTarget(dst, src.label);
       const release = await lockPages(src, files, src.label, o.lockWaitMs ?? 120_000, r);
       const copied = new Map<string, { sha: string; bytes: number }>();
+      const written = new Map<string, { sha: string; bytes: number }>();
+      let dropped = 0;
       try {
         // the listing again, under the locks: what no client changes until the end
-        for (const f of await relayFiles(src)) {
+        const listing = await relayFiles(src);
+        const plan = await markTarget(dst, src.label, listing, target);
+        for (const f of listing) {
+          const kept = await alreadyThere(
+            dst,
+            target,
+            f.name,
+            f.size,
+            async () => digestOf(await src.read(f.name)),
+          );
+          if (kept) {
+            copied.set(f.name, kept);
+            continue;
+          }
           const h = hashing(await src.read(f.name));
           await dst.write(f.name, h.stream);
-          copied.set(f.name, h.digest());
+          const d = h.digest();
+          copied.set(f.name, d);
+          written.set(f.name, d);
+          // a registration a client refreshed meanwhile: the mark learns its size
+          if (!plan[f.name].includes(d.bytes)) {
+            plan[f.name].push(d.bytes);
+            await writeMark(dst, src.label, plan);
+          }
         }
-        await verify(dst, copied, dst.label);
+        await verify(dst, written, dst.label);
+        dropped = await dropLeftovers(dst, target, new Set(copied.keys()));
         await dst.delete(MARKER);
       } finally {
         await release();
       }
       const bytes = [...copied.values()].reduce((s, d) => s + d.bytes, 0);
+      const kept = copied.size - written.size;
       r.info(
         `relay migrate: ${copied.size} file(s), ${bytes} bytes copied from ${src.label} to ` +
-          `${dst.label} and verified; the source is unchanged: point the clients at the new ` +
-          "address, then remove the old relay",
-        { event: "migrate", files: copied.size, bytes, from: src.label, to: dst.label },
+          `${dst.label} and verified${resumed(target, kept, dropped)}; the source is ` +
+          "unchanged: point the clients at the new relay, then remove the old one",
+        {
+          event: "migrate",
+          files: copied.size,
+          bytes,
+          kept,
+          from: src.label,
+          to: dst.label,
+        },
       );
-      return { files: copied.size, bytes };
+      sayConfigChange(r, fromEnd, toEnd, o);
+      return { files: copied.size, bytes, kept };
     } finally {
       await dst.close();
     }
@@ -273,13 +518,46 @@ export async function migrateRelay(
   }
 }
 
+/** The words of a resumed copy: how many files the cut run had written right. */
+function resumed(t: TargetState, kept: number, dropped: number): string {
+  if (t.there.size === 0) return "";
+  return ` (resumed a cut copy: ${kept} file(s) it wrote were kept as they were` +
+    (dropped ? `, ${dropped} the source no longer holds removed` : "") + ")";
+}
+
+/**
+ * After a migrate from a section: the line of the configuration to change, which hop never
+ * edits (the user may keep the old relay, or other hosts read the same file).
+ */
+function sayConfigChange(r: Reporter, from: RelayEnd, to: RelayEnd, o: MoveOptions): void {
+  if (!from.section) return;
+  const { file, name } = from.section;
+  const keys = [
+    o.sshKey && !to.section ? "ssh key = FILE" : "",
+    o.hostKey && !to.section ? `host key = ${o.hostKey}` : "",
+  ].filter(Boolean);
+  const line = relayLine(to.cfg);
+  r.info(
+    to.section
+      ? `${file} is unchanged: [${name}] still names the old relay; to move its clients to ` +
+        `the copy, give [${name}] the relay of [${to.section.name}] (${line}${
+          to.cfg.user ? ", with its login" : ""
+        }) in place of its ` +
+        "relay lines, or sync them with that section"
+      : `${file} is unchanged: to move the clients of [${name}] to the copy, replace its relay ` +
+        `lines (host address, host directory, protocol, port) with: ${line}` +
+        (keys.length ? `, and add ${keys.join(", ")}` : ""),
+    { event: "config-change", file, section: name, line },
+  );
+}
+
 /**
  * `hop relay backup RELAY FILE`: the relay's files as one tar archive (written to a
  * temporary name, read back and checked, then renamed to `file`).
  */
 export async function backupRelay(from: string, file: string, o: MoveOptions): Promise<MoveResult> {
   const r = o.reporter;
-  const src = await openAt(from, o, false);
+  const src = await openAt(await relayResolver(o)(from), false);
   const tmp = `${file}.hop-part`;
   try {
     const files = await relayFiles(src);
@@ -368,7 +646,7 @@ export async function backupRelay(from: string, file: string, o: MoveOptions): P
 export async function restoreRelay(file: string, to: string, o: MoveOptions): Promise<MoveResult> {
   const r = o.reporter;
   // the archive first: its names, and that it is whole
-  const names = new Set<string>();
+  const names = new Map<string, number>();
   const fh0 = await open(file, "r").catch((e) => {
     throw new HopError(`cannot read the archive ${file}: ${(e as Error).message}`, {
       hint: "Give the file hop relay backup wrote.",
@@ -383,36 +661,60 @@ export async function restoreRelay(file: string, to: string, o: MoveOptions): Pr
         throw notBackup(file, `${JSON.stringify(e.path)} is not a relay file name`);
       }
       if (transient(e.path)) throw notBackup(file, `${e.path} is a lock or a temporary file`);
-      names.add(e.path);
+      if (names.has(e.path)) throw notBackup(file, `${e.path} is in it twice`);
+      names.set(e.path, e.size);
       await e.body.cancel();
     }
   } finally {
     await fh0.close();
   }
   if (names.size === 0) throw notBackup(file, "it holds no file");
-  const dst = await openAt(to, o, true);
+  const dst = await openAt(await relayResolver(o)(to), true);
   try {
-    await claimTarget(dst, `the backup ${resolve(file)}`);
+    const origin = `the backup ${resolve(file)}`;
+    const target = await checkTarget(dst, origin);
+    await markTarget(dst, origin, [...names].map(([name, size]) => ({ name, size })), target);
+    const copied = new Map<string, { sha: string; bytes: number }>();
     const written = new Map<string, { sha: string; bytes: number }>();
-    const fh = await open(file, "r");
-    try {
-      for await (const e of readTar(fh.readableWebStream() as ReadableStream<Uint8Array>)) {
-        const h = hashing(e.body);
-        await dst.write(e.path, h.stream);
-        written.set(e.path, h.digest());
+    /** Files a cut run left that differ from the archive's: written in a second pass. */
+    const again = new Set<string>();
+    const pass = async (only?: Set<string>) => {
+      const fh = await open(file, "r");
+      try {
+        for await (const e of readTar(fh.readableWebStream() as ReadableStream<Uint8Array>)) {
+          if (only && !only.has(e.path)) {
+            await e.body.cancel();
+            continue;
+          }
+          if (!only && target.there.get(e.path) === e.size) {
+            const kept = await alreadyThere(dst, target, e.path, e.size, () => digestOf(e.body));
+            if (kept) copied.set(e.path, kept);
+            else again.add(e.path);
+            continue;
+          }
+          const h = hashing(e.body);
+          await dst.write(e.path, h.stream);
+          const d = h.digest();
+          copied.set(e.path, d);
+          written.set(e.path, d);
+        }
+      } finally {
+        await fh.close();
       }
-    } finally {
-      await fh.close();
-    }
+    };
+    await pass();
+    if (again.size > 0) await pass(again);
     await verify(dst, written, dst.label);
+    const dropped = await dropLeftovers(dst, target, new Set(copied.keys()));
     await dst.delete(MARKER);
-    const bytes = [...written.values()].reduce((s, d) => s + d.bytes, 0);
+    const bytes = [...copied.values()].reduce((s, d) => s + d.bytes, 0);
+    const kept = copied.size - written.size;
     r.info(
-      `relay restore: ${written.size} file(s), ${bytes} bytes from ${file} on ${dst.label} ` +
-        "(verified)",
-      { event: "restore", files: written.size, bytes, relay: dst.label, archive: file },
+      `relay restore: ${copied.size} file(s), ${bytes} bytes from ${file} on ${dst.label} ` +
+        `(verified)${resumed(target, kept, dropped)}`,
+      { event: "restore", files: copied.size, bytes, kept, relay: dst.label, archive: file },
     );
-    return { files: written.size, bytes };
+    return { files: copied.size, bytes, kept };
   } finally {
     await dst.close();
   }

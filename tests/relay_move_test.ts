@@ -23,6 +23,7 @@ import { startPyftpdlib } from "./helpers/ftp_servers.ts";
 import { runHop, spawnHop } from "./helpers/hop.ts";
 import { startSshd } from "./helpers/storage_servers.ts";
 import { TEMP_PREFIX } from "../src/storage/types.ts";
+import { withTempDir } from "./helpers/temp.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
 
 /** Every entry of a relay folder (hidden ones too): name -> sha256 of a file, or "dir". */
@@ -245,8 +246,7 @@ Deno.test("hop relay migrate, backup and restore take sections of the configurat
 });
 
 Deno.test("a migrate and a restore killed part-way resume when run again; a used half-copy is refused", async () => {
-  const [dir, clean] = await tempDir("hop-relay-move-resume-");
-  try {
+  await withTempDir(async (dir) => {
     const mb = 48;
     const { conf, old } = await twoPageRelay(dir, mb);
     const before = await relayFiles(old);
@@ -313,7 +313,5 @@ Deno.test("a migrate and a restore killed part-way resume when run again; a used
     );
     assert.deepEqual(await relayFiles(used), before);
     assert.deepEqual(await relayFiles(old), before, "no lock left on the source");
-  } finally {
-    await clean();
-  }
+  }, "hop-relay-move-resume-");
 });

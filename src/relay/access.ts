@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { HopError, UsageError } from "../errors.ts";
@@ -77,11 +77,15 @@ export async function readAccess(root: string): Promise<AccessTable> {
 /** Writes a folder's modifiers atomically (the file goes when none is left). */
 export async function writeAccess(root: string, table: AccessTable): Promise<void> {
   await stateDir(root);
-  const files: Record<string, string> = {};
+  const files: Record<string, string> = Object.create(null); // `__proto__` is a path too
   for (const [p, a] of Object.entries(table)) {
     if (a.r !== undefined || a.w !== undefined) files[p] = formatAccess(a);
   }
   const file = accessFile(root);
+  if (Object.keys(files).length === 0) {
+    await rm(file, { force: true });
+    return;
+  }
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify({ v: 1, files }));
   await rename(tmp, file);

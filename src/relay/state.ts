@@ -128,13 +128,29 @@ export async function loadState(
   });
 }
 
-/** Writes the state atomically, unless it is unchanged since it was loaded or last written. */
-export async function saveState(root: string, s: SyncState): Promise<void> {
+/** When each state was last written (ms), for `saveState`'s `atMostEveryMs`. */
+const lastWritten = new WeakMap<SyncState, number>();
+
+/**
+ * Writes the state atomically, unless it is unchanged since it was loaded or last written.
+ * With `atMostEveryMs` (between the pages of a pass), it also waits until that long has passed
+ * since the last write: a big folder's state is megabytes, and a pass over many pages rewrote
+ * it after each. Nothing is lost by a crash in between: the files are on disk and on the relay,
+ * and a state that lags behind them only makes the next pass compare by content again.
+ */
+export async function saveState(
+  root: string,
+  s: SyncState,
+  opts: { atMostEveryMs?: number } = {},
+): Promise<void> {
   if (!changedSinceSaved(s)) return;
+  const last = lastWritten.get(s);
+  if (opts.atMostEveryMs && last !== undefined && Date.now() - last < opts.atMostEveryMs) return;
   await stateDir(root);
   const file = stateFile(root, s.relay, s.client);
   // flushed before it replaces the old one: a crash leaves the old state or the new, never an
   // empty file (a damaged state stops the client until it is removed)
   await replaceFile(file, JSON.stringify(s));
   remember(s);
+  lastWritten.set(s, Date.now());
 }

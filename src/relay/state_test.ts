@@ -57,3 +57,25 @@ Deno.test("state: written when changed, left alone when not", async () => {
     await rm(root, { recursive: true });
   }
 });
+
+Deno.test("state: between pages a changed state is written at most every atMostEveryMs", async () => {
+  const root = await mkdtemp(join(tmpdir(), "hop-state-"));
+  try {
+    const file = stateFile(root, RELAY, "a");
+    const s = await loadState(root, RELAY, "a");
+    setBase(s, "x.txt", "aa");
+    await saveState(root, s, { atMostEveryMs: 60_000 }); // never written yet: written now
+    assert.deepEqual(JSON.parse(await readFile(file, "utf8")).base, { "x.txt": "aa" });
+    setBase(s, "x.txt", "bb");
+    await saveState(root, s, { atMostEveryMs: 60_000 }); // written a moment ago: waits
+    assert.deepEqual(JSON.parse(await readFile(file, "utf8")).base, { "x.txt": "aa" });
+    await saveState(root, s); // the pass's end: written
+    assert.deepEqual(JSON.parse(await readFile(file, "utf8")).base, { "x.txt": "bb" });
+    setBase(s, "x.txt", "cc");
+    await new Promise((r) => setTimeout(r, 30));
+    await saveState(root, s, { atMostEveryMs: 10 }); // long enough ago: written
+    assert.deepEqual(JSON.parse(await readFile(file, "utf8")).base, { "x.txt": "cc" });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

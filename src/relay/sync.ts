@@ -306,6 +306,9 @@ async function checkRelayCompression(
   if (raced && raced.compression !== want) throw mismatch(raced.compression);
 }
 
+/** Between pages, the state is written at most this often (the pass's end always writes it). */
+const STATE_SAVE_MS = 2_000;
+
 /** Saves the local state and closes the relay. */
 export async function closeSync(ctx: SyncContext): Promise<void> {
   try {
@@ -502,7 +505,7 @@ export async function syncPass(
           });
         }
       });
-      await saveState(cfg.localPath, ctx.state);
+      await saveState(cfg.localPath, ctx.state, { atMostEveryMs: STATE_SAVE_MS });
     }
     view = viewRelay(await ctx.io.list());
     for (const p of view.pages.values()) {
@@ -666,7 +669,7 @@ export async function syncPass(
           );
         }
       });
-      await saveState(cfg.localPath, ctx.state);
+      await saveState(cfg.localPath, ctx.state, { atMostEveryMs: STATE_SAVE_MS });
     }
     await ctx.cache.save(scan);
   } else {

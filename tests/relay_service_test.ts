@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { loadRelayConfig } from "../src/relay/config.ts";
 import { runHop } from "./helpers/hop.ts";
 import { tempDir } from "./relay_helpers.ts";
 
@@ -82,6 +83,10 @@ Deno.test("hop relay init asks Escale's questions, writes ~/.config/hop/relay.co
     const cred = join(home, ".config/hop/work.credential");
     assert.equal(await readFile(cred, "utf8"), "bob:s3cret");
     assert.equal((await stat(cred)).mode & 0o777, 0o600);
+    // read back as Escale reads it: the login from the file, no `user` line to split it
+    assert.doesNotMatch(text2, /^user = /m);
+    const work = (await loadRelayConfig(file)).folders.find((f) => f.name === "work");
+    assert.deepEqual([work?.user, work?.password], ["bob", "s3cret"]);
     assert.match(text2, /^encryption = fernet$/m);
     assert.equal((await readFile(join(home, ".config/hop/work.passphrase"), "utf8")).length, 44);
     assert.match(text2, /^mode = upload$/m);

@@ -157,7 +157,9 @@ export async function relayInit(
         await mkdir(dir, { recursive: true });
         await writeFile(cred, `${user}:${password}`, { mode: 0o600 });
         await chmod(cred, 0o600);
-        opts.push(["user", user], ["secret file", cred]);
+        // the file alone, as Escale's `escale -i` writes it: a one-line file read with a
+        // `user` line would be all password (Escale reads it so, and hop as Escale does)
+        opts.push(["secret file", cred]);
       } else {
         const cred = await ask("secret file (user:password lines): ");
         if (cred) opts.push(["secret file", fullPath(cred)]);

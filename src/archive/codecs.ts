@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import type { Transform } from "node:stream";
 import { constants, createZstdCompress } from "node:zlib";
 import { Decompress } from "fzstd";
@@ -148,16 +149,6 @@ function webPair(t: Transform): BytePair {
   return { readable, writable };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /**
  * A decompressor for any archive hop writes: it reads the first bytes, then decompresses
  * with the codec they show ({@linkcode archiveFormat}). Input that is none of them errors
@@ -180,7 +171,7 @@ export function decompressAny(opts: { source?: string } = {}): BytePair {
       head.push(r.value);
       got += r.value.length;
     }
-    const format = archiveFormat(concat(head));
+    const format = archiveFormat(concatBytes(head));
     if (format === undefined) {
       throw new HopError(
         got === 0

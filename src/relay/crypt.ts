@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { randomBytes, scrypt } from "node:crypto";
 import { HopError } from "../errors.ts";
 import { CLIENT_PREFIX } from "./hopfiles.ts";
@@ -91,16 +92,6 @@ async function open(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, data: Uint8
   );
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** Seals a small file's bytes; `name` (the relay file name) is bound to it. */
 export async function sealBytes(
   key: CryptoKey,
@@ -108,7 +99,7 @@ export async function sealBytes(
   data: Uint8Array,
 ): Promise<Uint8Array> {
   const iv = randomBytes(12);
-  return concat([enc.encode(SMALL_MAGIC), iv, await seal(key, iv, enc.encode(name), data)]);
+  return concatBytes([enc.encode(SMALL_MAGIC), iv, await seal(key, iv, enc.encode(name), data)]);
 }
 
 /** Opens what {@linkcode sealBytes} made; a HopError when it is not, or was altered. */
@@ -154,13 +145,13 @@ export function sealStream(key: CryptoKey, name: string): TransformStream<Uint8A
   const head = (c: TransformStreamDefaultController<Uint8Array>) => {
     if (!started) {
       started = true;
-      c.enqueue(concat([enc.encode(STREAM_MAGIC), prefix]));
+      c.enqueue(concatBytes([enc.encode(STREAM_MAGIC), prefix]));
     }
   };
   return new TransformStream({
     async transform(chunk, c) {
       head(c);
-      buf = buf.length ? concat([buf, chunk]) : chunk;
+      buf = buf.length ? concatBytes([buf, chunk]) : chunk;
       // keep at least one byte back so the last chunk is always sealed as last
       while (buf.length > CHUNK) {
         const piece = buf.subarray(0, CHUNK);
@@ -195,7 +186,7 @@ export function openStream(key: CryptoKey, name: string): TransformStream<Uint8A
   };
   return new TransformStream({
     async transform(chunk, c) {
-      buf = buf.length ? concat([buf, chunk]) : chunk;
+      buf = buf.length ? concatBytes([buf, chunk]) : chunk;
       if (!prefix) {
         if (buf.length < 13) return;
         if (dec.decode(buf.subarray(0, 5)) !== STREAM_MAGIC) throw fail("is not encrypted");

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import {
   createCipheriv,
   createDecipheriv,
@@ -33,16 +34,6 @@ import { HopError } from "../errors.ts";
 import { type EscaleCipher, fernetKeyBytes } from "./config.ts";
 import { parseSendName } from "./hopfiles.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function b64url(b: Uint8Array): string {
   let s = "";
@@ -73,9 +64,9 @@ export function fernetEncrypt(key: Uint8Array, data: Uint8Array, nowMs = Date.no
   head[0] = 0x80;
   new DataView(head.buffer).setBigUint64(1, BigInt(Math.floor(nowMs / 1000)));
   const c = createCipheriv("aes-128-cbc", enc, iv);
-  const body = concat([head, iv, c.update(data), c.final()]);
+  const body = concatBytes([head, iv, c.update(data), c.final()]);
   const mac = createHmac("sha256", sign).update(body).digest();
-  return new TextEncoder().encode(b64url(concat([body, mac])));
+  return new TextEncoder().encode(b64url(concatBytes([body, mac])));
 }
 
 /** Decrypts a Fernet token; a HopError when it is not one or fails authentication. */
@@ -102,7 +93,7 @@ export function fernetDecrypt(key: Uint8Array, token: Uint8Array, name: string):
   }
   const d = createDecipheriv("aes-128-cbc", enc, body.subarray(9, 25));
   try {
-    return concat([d.update(body.subarray(25)), d.final()]);
+    return concatBytes([d.update(body.subarray(25)), d.final()]);
   } catch {
     throw bad("has bad padding");
   }
@@ -124,7 +115,7 @@ function blowfishOfb(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Ar
 /** Encrypts as Escale's Blowfish cipher does: an 8-byte random IV, then OFB. */
 export function blowfishEncrypt(key: Uint8Array, data: Uint8Array): Uint8Array {
   const iv = randomBytes(8);
-  return concat([iv, blowfishOfb(key, iv, data)]);
+  return concatBytes([iv, blowfishOfb(key, iv, data)]);
 }
 
 /** Decrypts what {@linkcode blowfishEncrypt} (or Escale) wrote. */
@@ -245,5 +236,5 @@ async function firstBytes(io: RelayIO, name: string, n: number): Promise<Uint8Ar
   } finally {
     await reader.cancel().catch(() => {});
   }
-  return concat(parts).subarray(0, n);
+  return concatBytes(parts).subarray(0, n);
 }

@@ -1,9 +1,9 @@
 /**
- * Read buffers for node data connections, shared by all transfers of the process: their
- * size adapts to how many data connections are open (1 MB each while few are, for the
- * speed of a proxied RETR, down to 64 KB when hundreds are, so that together they stay
- * near a fixed budget), and buffers given back are reused across transfers instead of
- * being left to the garbage collector.
+ * Read buffers for node data connections and file reads (`streams.ts`), shared by all
+ * transfers of the process: their size adapts to how many readers are open (1 MB each
+ * while few are, for the speed of a proxied RETR, down to 64 KB when hundreds are, so
+ * that together they stay near a fixed budget), and buffers given back are reused across
+ * transfers instead of being left to the garbage collector.
  *
  * @module
  */
@@ -26,8 +26,8 @@ let freeBytes = 0;
 const free = new Map<number, Uint8Array[]>();
 
 /**
- * Count one more open data connection; the returned function counts it closed (calling
- * it again does nothing).
+ * Count one more open reader (a data connection, a file); the returned function counts
+ * it closed (calling it again does nothing).
  *
  * @example
  * const closed = readerOpened();

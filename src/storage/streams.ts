@@ -7,14 +7,20 @@
 import type { FileHandle } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
+import { lentChunks } from "../ftp/data.ts";
+import { giveReadBuffer, readBufferSize, readerOpened, takeReadBuffer } from "./read_buffers.ts";
 import type { WriteData } from "./types.ts";
 
-/** Bytes read from a file per pull of {@linkcode fileReadStream}. */
+/** Most bytes read from a file per pull of {@linkcode fileReadStream}. */
 const FILE_CHUNK = 256 * 1024;
 
 /**
  * A pull-driven web stream over an open file from `offset`: one chunk read per pull (one
  * read ahead), the file closed at its end, on an error (mapped by `mapError`) or on cancel.
+ * Chunks are read into the shared read buffers (`read_buffers.ts`: smaller while many
+ * streams are open, so hundreds of downloads do not hold a megabyte each) and lent
+ * (`lentChunks`): once the FTP engine wrote one to its client, the buffer is reused
+ * instead of being left to the garbage collector.
  */
 export function fileReadStream(
   fh: FileHandle,
@@ -23,25 +29,32 @@ export function fileReadStream(
 ): ReadableStream<Uint8Array> {
   let closed = false;
   let pos = offset;
+  const counted = readerOpened();
   const close = async () => {
     if (!closed) {
       closed = true;
+      counted();
       await fh.close().catch(() => {});
     }
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      const size = Math.min(FILE_CHUNK, readBufferSize());
+      const buf = takeReadBuffer(size);
       try {
-        const buf = new Uint8Array(FILE_CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, pos);
+        const { bytesRead } = await fh.read(buf, 0, size, pos);
         if (bytesRead === 0) {
+          giveReadBuffer(buf);
           await close();
           controller.close();
         } else {
           pos += bytesRead;
-          controller.enqueue(buf.subarray(0, bytesRead));
+          const chunk = buf.subarray(0, bytesRead);
+          lentChunks.set(chunk, () => giveReadBuffer(buf));
+          controller.enqueue(chunk);
         }
       } catch (e) {
+        giveReadBuffer(buf);
         await close();
         controller.error(mapError(e));
       }

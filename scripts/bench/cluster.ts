@@ -19,7 +19,9 @@
  *   whose node is hop's own (`hop cluster node serve`): the RSS of both servers after
  *   each round must stay flat.
  *
- * Options: --mb=N --runs=N --sessions=N --list-files=N --soak-rounds=N.
+ * Options: --mb=N --runs=N --sessions=N --list-files=N --soak-rounds=N, and
+ * `--only=ROW,...` to run only some rows: `retr` (passive and active), `stor`, `small`
+ * (RETR of 10 KB), `mirror` (both ways), `list`, `sessions`, `soak`.
  *
  * @module
  */
@@ -281,6 +283,13 @@ export async function run(args: string[]): Promise<void> {
   const nSessions = opt(args, "sessions", 200);
   const listFiles = opt(args, "list-files", 10_000);
   const soakRounds = opt(args, "soak-rounds", 10);
+  const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  const only = onlyArg ? new Set(onlyArg.split(",")) : null;
+  const wants = (row: string) => only === null || only.has(row);
+  const ms = (m: Measured): Figure => ({ value: m.seconds, unit: "ms" });
+  /** The sessions' 50 files of 1 MB. */
+  const one = randomBytes(1 << 20);
+  const sessFiles = Array.from({ length: 50 }, (_, i) => `s${i}.bin`);
   const work = join(ROOT, ".bench", "cluster");
   const nodeDir = join(work, "node");
   rmSync(nodeDir, { recursive: true, force: true });
@@ -328,280 +337,289 @@ export async function run(args: string[]): Promise<void> {
     const size = `${mb >= 1024 ? `${mb / 1024} GiB` : `${mb} MB`}`;
     const get = (u: string, active: boolean) =>
       curl([...(active ? ["-P", "127.0.0.1"] : []), "-o", "/dev/null", u]);
-    rowStart();
-    const retr = await alternate(runs, {
-      pyftpdlib: () => get(direct(py, bigRel), false),
-      vsftpd: () => get(direct(vs, bigRel), false),
-      hop: () => get(cUrl("big.bin"), false),
-    });
-    const retrRefs = { pyftpdlib: fig(retr.pyftpdlib), vsftpd: fig(retr.vsftpd) };
-    record(`cluster RETR ${size} passive`, fig(retr.hop), retrRefs, [
-      { what: ">= 0.8x vsftpd's speed", met: retr.hop.seconds * 0.8 <= retr.vsftpd.seconds },
-    ]);
-    rowStart();
-    const act = await alternate(runs, {
-      pyftpdlib: () => get(direct(py, bigRel), true),
-      vsftpd: () => get(direct(vs, bigRel), true),
-      hop: () => get(cUrl("big.bin"), true),
-    });
-    record(`cluster RETR ${size} active (node -> client)`, fig(act.hop), {
-      pyftpdlib: fig(act.pyftpdlib),
-      vsftpd: fig(act.vsftpd),
-    });
-    rowStart();
-    let n = 0;
-    const storedAfter: number[] = [];
-    const stor = await alternate(runs, {
-      pyftpdlib: async () => {
-        await fsp.rm(join(nodeDir, "up.bin"), { force: true });
-        return await curl(["-T", src, direct(py, "up.bin")]);
-      },
-      vsftpd: async () => {
-        await fsp.rm(join(nodeDir, "up.bin"), { force: true });
-        return await curl(["-T", src, direct(vs, "up.bin")]);
-      },
-      hop: async () => {
-        const name = `up-${n++}.bin`;
-        const m = await curl(["-T", src, cUrl(name)]);
-        storedAfter.push(await waitStored([join(root, `${name}#`)]));
-        return m;
-      },
-    });
-    record(
-      `cluster STOR ${size}, until 226`,
-      fig(stor.hop),
-      {
-        pyftpdlib: fig(stor.pyftpdlib),
-        vsftpd: fig(stor.vsftpd),
-      },
-      [atMost({ pyftpdlib: fig(stor.pyftpdlib) }, stor.hop.seconds, "pyftpdlib", 1.3)],
-      [
-        `on the node ${median(storedAfter).toFixed(2)} s after the 226 (median)`,
-      ],
-    );
-
-    // --- small files -------------------------------------------------------------------
-    rowStart();
-    await fsp.writeFile(
-      join(root, "small.bin#"),
-      linkText("small.bin", 10_000, nodeKey, "small.bin"),
-    );
-    const sr = await alternate(runs, {
-      pyftpdlib: async () => ({
-        seconds: await smallRetrMs(py.port, NODE_USER, NODE_PW, "small.bin"),
-        peakRssMB: 0,
-      }),
-      vsftpd: async () => ({
-        seconds: await smallRetrMs(vs.port, NODE_USER, NODE_PW, "small.bin"),
-        peakRssMB: 0,
-      }),
-      hop: async () => ({
-        seconds: await smallRetrMs(cl.port, "admin", cl.password, "small.bin"),
-        peakRssMB: 0,
-      }),
-    }, false);
-    const ms = (m: Measured): Figure => ({ value: m.seconds, unit: "ms" });
-    record("cluster RETR of 10 KB, median of 30 in one session", ms(sr.hop), {
-      pyftpdlib: ms(sr.pyftpdlib),
-      vsftpd: ms(sr.vsftpd),
-    });
-
-    rowStart();
-    let k = 0;
-    const mirrorDirs: Record<string, string[]> = { hop: [], pyftpdlib: [], vsftpd: [] };
-    const up = (who: string, port: number, user: string, pw: string) => async () => {
-      const dir = `m-${who}-${k++}`;
-      mirrorDirs[who].push(dir);
-      return await lftp(port, user, pw, [`mirror -R ${lftpQuote(small)} ${lftpQuote(dir)}`]);
-    };
-    const mup = await alternate(runs, {
-      pyftpdlib: up("pyftpdlib", py.port, NODE_USER, NODE_PW),
-      vsftpd: up("vsftpd", vs.port, NODE_USER, NODE_PW),
-      hop: up("hop", cl.port, "admin", cl.password),
-    });
-    const mupRefs = { pyftpdlib: fig(mup.pyftpdlib), vsftpd: fig(mup.vsftpd) };
-    record("`lftp mirror -R`, 1,000 x 10 KB", fig(mup.hop), mupRefs, [
-      atMost(mupRefs, mup.hop.seconds, "pyftpdlib", 1.5),
-    ]);
-    const links = mirrorDirs.hop.flatMap((d) =>
-      Array.from({ length: 1000 }, (_, i) => join(root, d, `f${i}.bin#`))
-    );
-    const stored = await waitStored(links);
-    rowStart();
-    const back = join(work, "back");
-    let b = 0;
-    const down = (who: string, port: number, user: string, pw: string) => async () => {
-      rmSync(back, { recursive: true, force: true });
-      const dir = mirrorDirs[who][b++ % mirrorDirs[who].length];
-      return await lftp(port, user, pw, [`mirror ${lftpQuote(dir)} ${lftpQuote(back)}`]);
-    };
-    const mdown = await alternate(runs, {
-      pyftpdlib: down("pyftpdlib", py.port, NODE_USER, NODE_PW),
-      vsftpd: down("vsftpd", vs.port, NODE_USER, NODE_PW),
-      hop: down("hop", cl.port, "admin", cl.password),
-    });
-    const mdRefs = { pyftpdlib: fig(mdown.pyftpdlib), vsftpd: fig(mdown.vsftpd) };
-    record("`lftp mirror` back, 1,000 x 10 KB", fig(mdown.hop), mdRefs, [
-      atMost(mdRefs, mdown.hop.seconds, "pyftpdlib", 1.5),
-    ], [`after the store worker put them on the node (${stored.toFixed(1)} s after the upload)`]);
-    await cluster.stop();
-    cluster = undefined;
-
-    // --- LIST of a big folder, sessions, server RSS (a fresh server) ---------------------
-    const root2 = join(work, "root2");
-    cluster = await startCluster(root2, nodeUrl);
-    const c2 = cluster;
-    await fsp.mkdir(join(root2, "many"));
-    await fsp.mkdir(join(root2, "s"));
-    await fsp.mkdir(join(nodeDir, "many"), { recursive: true });
-    await fsp.mkdir(join(nodeDir, "cc"), { recursive: true });
-    const sessFiles: string[] = [];
-    const one = randomBytes(1 << 20);
-    for (let i = 0; i < 50; i++) {
-      await fsp.writeFile(join(nodeDir, "cc", `s${i}.bin`), one);
-      await fsp.writeFile(
-        join(root2, "s", `s${i}.bin#`),
-        linkText(`s${i}.bin`, 1 << 20, nodeKey, `cc/s${i}.bin`),
-      );
-      sessFiles.push(`s${i}.bin`);
-    }
-    for (let i = 0; i < listFiles; i++) {
-      const name = `file-${String(i).padStart(5, "0")}.txt`;
-      await fsp.writeFile(
-        join(root2, "many", `${name}#`),
-        linkText(name, 1000 + i, nodeKey, `many/${name}`),
-      );
-      await fsp.writeFile(join(nodeDir, "many", name), "");
-    }
-    rowStart();
-    let listed = 0;
-    const lst = await alternate(runs, {
-      pyftpdlib: async () => ({
-        seconds: (await listMs(py.port, NODE_USER, NODE_PW, "/many")).ms,
-        peakRssMB: 0,
-      }),
-      vsftpd: async () => ({
-        seconds: (await listMs(vs.port, NODE_USER, NODE_PW, "/many")).ms,
-        peakRssMB: 0,
-      }),
-      hop: async () => {
-        const r = await listMs(c2.port, "admin", c2.password, "/many");
-        listed = r.listed;
-        return { seconds: r.ms, peakRssMB: 0 };
-      },
-    }, false);
-    const lsRefs = { vsftpd: ms(lst.vsftpd), pyftpdlib: ms(lst.pyftpdlib) };
-    record(`LIST of ${listFiles.toLocaleString("en")} files`, ms(lst.hop), lsRefs, [
-      atMost(lsRefs, lst.hop.seconds, "vsftpd", 1.5),
-      { what: "every file listed", met: listed === listFiles },
-    ], ["median of 5 LISTs in one session, each run"]);
-
-    rowStart();
-    const pySess = await sessions(
-      py.port,
-      NODE_USER,
-      NODE_PW,
-      nSessions,
-      sessFiles.map((f) => `cc/${f}`),
-      "/cc",
-    );
-    const hopSess = await sessions(
-      c2.port,
-      "admin",
-      c2.password,
-      nSessions,
-      sessFiles.map((f) => `s/${f}`),
-      "/s",
-    );
-    const peak = rssOf(c2.pid);
-    const p50 = (r: SessionsResult): Figure => ({ value: r.p50, unit: "ms p50" });
-    record(`${nSessions} sessions, LIST + RETR 1 MB`, { ...p50(hopSess), peakRssMB: peak }, {
-      pyftpdlib: p50(pySess),
-    }, [
-      atMost({ pyftpdlib: p50(pySess) }, hopSess.p50, "pyftpdlib", 1),
-      { what: "server peak RSS <= 100 MB", met: peak <= 100 },
-      { what: "no session failed", met: hopSess.errors === 0 },
-    ], [
-      `hop p99 ${hopSess.p99?.toFixed(0)} ms, ${hopSess.errors} errors${
-        hopSess.errors ? ` (${hopSess.firstErrors.join("; ")})` : ""
-      }; pyftpdlib p99 ${pySess.p99?.toFixed(0)} ms, ${pySess.errors} errors`,
-    ]);
-    await cluster.stop();
-    cluster = undefined;
-
-    // --- soak: the same sessions, rounds on end, through hop's own node ------------------
-    rowStart();
-    const hopNodeDir = join(work, "hop-node");
-    rmSync(hopNodeDir, { recursive: true, force: true });
-    await fsp.mkdir(join(hopNodeDir, "cc"), { recursive: true });
-    for (let i = 0; i < 50; i++) await fsp.writeFile(join(hopNodeDir, "cc", `s${i}.bin`), one);
-    const pwFile = join(work, "node.pw");
-    await fsp.writeFile(pwFile, NODE_PW + "\n", { mode: 0o600 });
-    const hopNode = await startHop([
-      "cluster",
-      "node",
-      "serve",
-      "--root",
-      hopNodeDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--user",
-      NODE_USER,
-      "--password-file",
-      pwFile,
-    ], /"event":"node.listening"/);
-    stops.push(() => hopNode.stop());
-    const root3 = join(work, "root3");
-    cluster = await startCluster(
-      root3,
-      `ftp://${NODE_USER}:${encodeURIComponent(NODE_PW)}@127.0.0.1:${hopNode.port}/`,
-    );
-    const c3 = cluster;
-    await fsp.mkdir(join(root3, "s"));
-    for (let i = 0; i < 50; i++) {
-      await fsp.writeFile(
-        join(root3, "s", `s${i}.bin#`),
-        linkText(`s${i}.bin`, 1 << 20, `127.0.0.1:${hopNode.port}`, `cc/s${i}.bin`),
-      );
-    }
-    const rounds: { server: number; node: number; p50: number; errors: number }[] = [];
-    for (let r = 0; r < soakRounds; r++) {
-      const s = await sessions(
-        c3.port,
-        "admin",
-        c3.password,
-        nSessions,
-        sessFiles.map((f) => `s/${f}`),
-        "/s",
-      );
-      rounds.push({
-        server: rssNow(c3.pid),
-        node: rssNow(hopNode.pid),
-        p50: s.p50,
-        errors: s.errors,
+    if (wants("retr")) {
+      rowStart();
+      const retr = await alternate(runs, {
+        pyftpdlib: () => get(direct(py, bigRel), false),
+        vsftpd: () => get(direct(vs, bigRel), false),
+        hop: () => get(cUrl("big.bin"), false),
+      });
+      const retrRefs = { pyftpdlib: fig(retr.pyftpdlib), vsftpd: fig(retr.vsftpd) };
+      record(`cluster RETR ${size} passive`, fig(retr.hop), retrRefs, [
+        { what: ">= 0.8x vsftpd's speed", met: retr.hop.seconds * 0.8 <= retr.vsftpd.seconds },
+      ]);
+      rowStart();
+      const act = await alternate(runs, {
+        pyftpdlib: () => get(direct(py, bigRel), true),
+        vsftpd: () => get(direct(vs, bigRel), true),
+        hop: () => get(cUrl("big.bin"), true),
+      });
+      record(`cluster RETR ${size} active (node -> client)`, fig(act.hop), {
+        pyftpdlib: fig(act.pyftpdlib),
+        vsftpd: fig(act.vsftpd),
       });
     }
-    const flat = (xs: number[]) => xs[xs.length - 1] <= 1.1 * Math.max(...xs.slice(0, 3));
-    const servers3 = rounds.map((r) => r.server);
-    const nodes3 = rounds.map((r) => r.node);
-    record(
-      `soak: ${soakRounds} rounds of ${nSessions} sessions, hop node`,
-      {
-        value: servers3[servers3.length - 1],
-        unit: "MB server RSS",
-      },
-      { "hop node": { value: nodes3[nodes3.length - 1], unit: "MB RSS" } },
-      [
-        { what: "server RSS flat (last <= 1.1x the first 3 rounds')", met: flat(servers3) },
-        { what: "node RSS flat", met: flat(nodes3) },
-        { what: "no session failed", met: rounds.every((r) => r.errors === 0) },
-      ],
-      [
-        `server RSS by round: ${servers3.map((x) => x.toFixed(0)).join(", ")} MB`,
-        `node RSS by round: ${nodes3.map((x) => x.toFixed(0)).join(", ")} MB`,
-        `p50 by round: ${rounds.map((x) => x.p50.toFixed(0)).join(", ")} ms`,
-      ],
-    );
+    if (wants("stor")) {
+      rowStart();
+      let n = 0;
+      const storedAfter: number[] = [];
+      const stor = await alternate(runs, {
+        pyftpdlib: async () => {
+          await fsp.rm(join(nodeDir, "up.bin"), { force: true });
+          return await curl(["-T", src, direct(py, "up.bin")]);
+        },
+        vsftpd: async () => {
+          await fsp.rm(join(nodeDir, "up.bin"), { force: true });
+          return await curl(["-T", src, direct(vs, "up.bin")]);
+        },
+        hop: async () => {
+          const name = `up-${n++}.bin`;
+          const m = await curl(["-T", src, cUrl(name)]);
+          storedAfter.push(await waitStored([join(root, `${name}#`)]));
+          return m;
+        },
+      });
+      record(
+        `cluster STOR ${size}, until 226`,
+        fig(stor.hop),
+        {
+          pyftpdlib: fig(stor.pyftpdlib),
+          vsftpd: fig(stor.vsftpd),
+        },
+        [atMost({ pyftpdlib: fig(stor.pyftpdlib) }, stor.hop.seconds, "pyftpdlib", 1.3)],
+        [
+          `on the node ${median(storedAfter).toFixed(2)} s after the 226 (median)`,
+        ],
+      );
+    }
+    // --- small files -------------------------------------------------------------------
+    if (wants("small")) {
+      rowStart();
+      await fsp.writeFile(
+        join(root, "small.bin#"),
+        linkText("small.bin", 10_000, nodeKey, "small.bin"),
+      );
+      const sr = await alternate(runs, {
+        pyftpdlib: async () => ({
+          seconds: await smallRetrMs(py.port, NODE_USER, NODE_PW, "small.bin"),
+          peakRssMB: 0,
+        }),
+        vsftpd: async () => ({
+          seconds: await smallRetrMs(vs.port, NODE_USER, NODE_PW, "small.bin"),
+          peakRssMB: 0,
+        }),
+        hop: async () => ({
+          seconds: await smallRetrMs(cl.port, "admin", cl.password, "small.bin"),
+          peakRssMB: 0,
+        }),
+      }, false);
+      const ms = (m: Measured): Figure => ({ value: m.seconds, unit: "ms" });
+      record("cluster RETR of 10 KB, median of 30 in one session", ms(sr.hop), {
+        pyftpdlib: ms(sr.pyftpdlib),
+        vsftpd: ms(sr.vsftpd),
+      });
+    }
+    if (wants("mirror")) {
+      rowStart();
+      let k = 0;
+      const mirrorDirs: Record<string, string[]> = { hop: [], pyftpdlib: [], vsftpd: [] };
+      const up = (who: string, port: number, user: string, pw: string) => async () => {
+        const dir = `m-${who}-${k++}`;
+        mirrorDirs[who].push(dir);
+        return await lftp(port, user, pw, [`mirror -R ${lftpQuote(small)} ${lftpQuote(dir)}`]);
+      };
+      const mup = await alternate(runs, {
+        pyftpdlib: up("pyftpdlib", py.port, NODE_USER, NODE_PW),
+        vsftpd: up("vsftpd", vs.port, NODE_USER, NODE_PW),
+        hop: up("hop", cl.port, "admin", cl.password),
+      });
+      const mupRefs = { pyftpdlib: fig(mup.pyftpdlib), vsftpd: fig(mup.vsftpd) };
+      record("`lftp mirror -R`, 1,000 x 10 KB", fig(mup.hop), mupRefs, [
+        atMost(mupRefs, mup.hop.seconds, "pyftpdlib", 1.5),
+      ]);
+      const links = mirrorDirs.hop.flatMap((d) =>
+        Array.from({ length: 1000 }, (_, i) => join(root, d, `f${i}.bin#`))
+      );
+      const stored = await waitStored(links);
+      rowStart();
+      const back = join(work, "back");
+      let b = 0;
+      const down = (who: string, port: number, user: string, pw: string) => async () => {
+        rmSync(back, { recursive: true, force: true });
+        const dir = mirrorDirs[who][b++ % mirrorDirs[who].length];
+        return await lftp(port, user, pw, [`mirror ${lftpQuote(dir)} ${lftpQuote(back)}`]);
+      };
+      const mdown = await alternate(runs, {
+        pyftpdlib: down("pyftpdlib", py.port, NODE_USER, NODE_PW),
+        vsftpd: down("vsftpd", vs.port, NODE_USER, NODE_PW),
+        hop: down("hop", cl.port, "admin", cl.password),
+      });
+      const mdRefs = { pyftpdlib: fig(mdown.pyftpdlib), vsftpd: fig(mdown.vsftpd) };
+      record("`lftp mirror` back, 1,000 x 10 KB", fig(mdown.hop), mdRefs, [
+        atMost(mdRefs, mdown.hop.seconds, "pyftpdlib", 1.5),
+      ], [`after the store worker put them on the node (${stored.toFixed(1)} s after the upload)`]);
+    }
+    await cluster.stop();
+    cluster = undefined;
+
+    if (wants("list") || wants("sessions")) {
+      // --- LIST of a big folder, sessions, server RSS (a fresh server) ---------------------
+      const root2 = join(work, "root2");
+      cluster = await startCluster(root2, nodeUrl);
+      const c2 = cluster;
+      await fsp.mkdir(join(root2, "many"));
+      await fsp.mkdir(join(root2, "s"));
+      await fsp.mkdir(join(nodeDir, "many"), { recursive: true });
+      await fsp.mkdir(join(nodeDir, "cc"), { recursive: true });
+      for (let i = 0; i < 50; i++) {
+        await fsp.writeFile(join(nodeDir, "cc", `s${i}.bin`), one);
+        await fsp.writeFile(
+          join(root2, "s", `s${i}.bin#`),
+          linkText(`s${i}.bin`, 1 << 20, nodeKey, `cc/s${i}.bin`),
+        );
+      }
+      for (let i = 0; i < listFiles; i++) {
+        const name = `file-${String(i).padStart(5, "0")}.txt`;
+        await fsp.writeFile(
+          join(root2, "many", `${name}#`),
+          linkText(name, 1000 + i, nodeKey, `many/${name}`),
+        );
+        await fsp.writeFile(join(nodeDir, "many", name), "");
+      }
+      if (wants("list")) {
+        rowStart();
+        let listed = 0;
+        const lst = await alternate(runs, {
+          pyftpdlib: async () => ({
+            seconds: (await listMs(py.port, NODE_USER, NODE_PW, "/many")).ms,
+            peakRssMB: 0,
+          }),
+          vsftpd: async () => ({
+            seconds: (await listMs(vs.port, NODE_USER, NODE_PW, "/many")).ms,
+            peakRssMB: 0,
+          }),
+          hop: async () => {
+            const r = await listMs(c2.port, "admin", c2.password, "/many");
+            listed = r.listed;
+            return { seconds: r.ms, peakRssMB: 0 };
+          },
+        }, false);
+        const lsRefs = { vsftpd: ms(lst.vsftpd), pyftpdlib: ms(lst.pyftpdlib) };
+        record(`LIST of ${listFiles.toLocaleString("en")} files`, ms(lst.hop), lsRefs, [
+          atMost(lsRefs, lst.hop.seconds, "vsftpd", 1.5),
+          { what: "every file listed", met: listed === listFiles },
+        ], ["median of 5 LISTs in one session, each run"]);
+      }
+      if (wants("sessions")) {
+        rowStart();
+        const pySess = await sessions(
+          py.port,
+          NODE_USER,
+          NODE_PW,
+          nSessions,
+          sessFiles.map((f) => `cc/${f}`),
+          "/cc",
+        );
+        const hopSess = await sessions(
+          c2.port,
+          "admin",
+          c2.password,
+          nSessions,
+          sessFiles.map((f) => `s/${f}`),
+          "/s",
+        );
+        const peak = rssOf(c2.pid);
+        const p50 = (r: SessionsResult): Figure => ({ value: r.p50, unit: "ms p50" });
+        record(`${nSessions} sessions, LIST + RETR 1 MB`, { ...p50(hopSess), peakRssMB: peak }, {
+          pyftpdlib: p50(pySess),
+        }, [
+          atMost({ pyftpdlib: p50(pySess) }, hopSess.p50, "pyftpdlib", 1),
+          { what: "server peak RSS <= 100 MB", met: peak <= 100 },
+          { what: "no session failed", met: hopSess.errors === 0 },
+        ], [
+          `hop p99 ${hopSess.p99?.toFixed(0)} ms, ${hopSess.errors} errors${
+            hopSess.errors ? ` (${hopSess.firstErrors.join("; ")})` : ""
+          }; pyftpdlib p99 ${pySess.p99?.toFixed(0)} ms, ${pySess.errors} errors`,
+        ]);
+      }
+      await cluster.stop();
+      cluster = undefined;
+    }
+    // --- soak: the same sessions, rounds on end, through hop's own node ------------------
+    if (wants("soak")) {
+      rowStart();
+      const hopNodeDir = join(work, "hop-node");
+      rmSync(hopNodeDir, { recursive: true, force: true });
+      await fsp.mkdir(join(hopNodeDir, "cc"), { recursive: true });
+      for (let i = 0; i < 50; i++) await fsp.writeFile(join(hopNodeDir, "cc", `s${i}.bin`), one);
+      const pwFile = join(work, "node.pw");
+      await fsp.writeFile(pwFile, NODE_PW + "\n", { mode: 0o600 });
+      const hopNode = await startHop([
+        "cluster",
+        "node",
+        "serve",
+        "--root",
+        hopNodeDir,
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        NODE_USER,
+        "--password-file",
+        pwFile,
+      ], /"event":"node.listening"/);
+      stops.push(() => hopNode.stop());
+      const root3 = join(work, "root3");
+      cluster = await startCluster(
+        root3,
+        `ftp://${NODE_USER}:${encodeURIComponent(NODE_PW)}@127.0.0.1:${hopNode.port}/`,
+      );
+      const c3 = cluster;
+      await fsp.mkdir(join(root3, "s"));
+      for (let i = 0; i < 50; i++) {
+        await fsp.writeFile(
+          join(root3, "s", `s${i}.bin#`),
+          linkText(`s${i}.bin`, 1 << 20, `127.0.0.1:${hopNode.port}`, `cc/s${i}.bin`),
+        );
+      }
+      const rounds: { server: number; node: number; p50: number; errors: number }[] = [];
+      for (let r = 0; r < soakRounds; r++) {
+        const s = await sessions(
+          c3.port,
+          "admin",
+          c3.password,
+          nSessions,
+          sessFiles.map((f) => `s/${f}`),
+          "/s",
+        );
+        rounds.push({
+          server: rssNow(c3.pid),
+          node: rssNow(hopNode.pid),
+          p50: s.p50,
+          errors: s.errors,
+        });
+      }
+      const flat = (xs: number[]) => xs[xs.length - 1] <= 1.1 * Math.max(...xs.slice(0, 3));
+      const servers3 = rounds.map((r) => r.server);
+      const nodes3 = rounds.map((r) => r.node);
+      record(
+        `soak: ${soakRounds} rounds of ${nSessions} sessions, hop node`,
+        {
+          value: servers3[servers3.length - 1],
+          unit: "MB server RSS",
+        },
+        { "hop node": { value: nodes3[nodes3.length - 1], unit: "MB RSS" } },
+        [
+          { what: "server RSS flat (last <= 1.1x the first 3 rounds')", met: flat(servers3) },
+          { what: "node RSS flat", met: flat(nodes3) },
+          { what: "no session failed", met: rounds.every((r) => r.errors === 0) },
+        ],
+        [
+          `server RSS by round: ${servers3.map((x) => x.toFixed(0)).join(", ")} MB`,
+          `node RSS by round: ${nodes3.map((x) => x.toFixed(0)).join(", ")} MB`,
+          `p50 by round: ${rounds.map((x) => x.p50.toFixed(0)).join(", ")} ms`,
+        ],
+      );
+    }
   } finally {
     await cluster?.stop();
     for (const s of stops) await s();

@@ -15,6 +15,7 @@
  * @module
  */
 import { execFile } from "node:child_process";
+import { closeSync, fsync, openSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -77,6 +78,15 @@ export async function fsyncEach(folder: string, files: Iterable<string>): Promis
 const UNSUPPORTED = new Set(["EINVAL", "EISDIR", "EPERM", "EACCES", "ENOTSUP", "EBADF"]);
 
 /**
+ * fsync of an open descriptor, on a worker thread. Its open and close are cheap enough to
+ * run synchronously: one round trip to the thread pool per flush, not three (on a busy
+ * machine each costs a wait for the CPU).
+ */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => e ? reject(e) : resolve()));
+}
+
+/**
  * fsyncs a folder, so that a rename or a new entry in it survives a crash. Where the
  * platform or file system cannot fsync a folder, it does nothing; a missing folder throws.
  *
@@ -87,17 +97,21 @@ const UNSUPPORTED = new Set(["EINVAL", "EISDIR", "EPERM", "EACCES", "ENOTSUP", "
  * ```
  */
 export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r").catch((e) => {
-    if (UNSUPPORTED.has((e as { code?: string }).code ?? "")) return null;
-    throw e;
-  });
-  if (!fh) return;
+  let fd: number;
   try {
-    await fh.sync();
+    fd = openSync(dir, "r");
+  } catch (e) {
+    if (UNSUPPORTED.has((e as { code?: string }).code ?? "")) return;
+    throw e;
+  }
+  try {
+    await fsyncFd(fd);
   } catch (e) {
     if (!UNSUPPORTED.has((e as { code?: string }).code ?? "")) throw e;
   } finally {
-    await fh.close().catch(() => {});
+    try {
+      closeSync(fd);
+    } catch { /* nothing to keep */ }
   }
 }
 

@@ -21,8 +21,25 @@ export type { QueueJob } from "../codec/queue_job.ts";
 
 /** Where jobs go (the FTP side only enqueues). */
 export interface JobSink {
+  /** Queue `job`; resolves once it is durable. */
   enqueue(job: QueueJob): Promise<void>;
+  /**
+   * Write and flush `job` without queueing it yet (`queue.ts`: `prepare`): its flush can
+   * overlap others; `publish()` queues it, `discard()` drops it.
+   */
+  prepare(job: QueueJob): Promise<PreparedJob>;
 }
+
+/** A job written and flushed, not queued yet ({@linkcode JobSink.prepare}). */
+export interface PreparedJob {
+  /** Queue it; resolves once it is durable. */
+  publish(): Promise<void>;
+  /** Remove it (it will not be queued). */
+  discard(): Promise<void>;
+}
+
+/** Why a job whose file changed (or went) since it was queued is not done. */
+export const STALE = "stale (file changed or gone)";
 
 /** The upload job of the link file at disk path `linkFile`. */
 export function uploadJob(
@@ -84,6 +101,16 @@ export function openJobQueue(
     async enqueue(job) {
       await queue.enqueue(dir, job);
       onEnqueue?.();
+    },
+    async prepare(job) {
+      const p = await queue.prepare(dir, job);
+      return {
+        async publish() {
+          await p.publish();
+          onEnqueue?.();
+        },
+        discard: p.discard,
+      };
     },
     async take() {
       const now = Date.now();

@@ -12,11 +12,12 @@
  */
 
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import { constants } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { decodeLink, type DirInfo, encodeLink, type FileLink } from "../codec/link.ts";
-import { syncDir } from "../durable.ts";
+import { fsyncFd, syncDir } from "../durable.ts";
 
 export type { DirInfo, FileLink, NodeCopy } from "../codec/link.ts";
 
@@ -50,24 +51,50 @@ export function useNodeAliases(map: ReadonlyMap<string, string>): void {
   for (const [k, v] of map) aliases.set(k, v);
 }
 
+/** Errors of opening a link file that mean there is none. */
+const ABSENT = new Set(["ENOENT", "ENOTDIR", "EISDIR", "ELOOP"]);
+/** O_NOFOLLOW: a symlink planted as a link file is not one (and reads nothing outside). */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+
 /** Read the link or info file at `file`, or null when it does not exist (or is a symlink). */
 export async function readInfo(file: string): Promise<FileLink | DirInfo | null> {
   let text: Uint8Array;
   try {
-    // O_NOFOLLOW: a symlink planted as a link file is not one (and reads nothing outside).
-    const fh = await fsp.open(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    const fh = await fsp.open(file, READ_FLAGS);
     try {
       text = await fh.readFile();
     } finally {
       await fh.close();
     }
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR" || code === "ELOOP") {
-      return null;
-    }
+    if (ABSENT.has((e as { code?: string }).code ?? "")) return null;
     throw e;
   }
+  return decodeInfo(text, file);
+}
+
+/**
+ * {@linkcode readInfo} with synchronous calls: a link file is a few dozen bytes in the
+ * page cache, and one blocking read costs less than the three round trips of async ones
+ * (the FTP side reads several per command).
+ */
+export function readInfoSync(file: string): FileLink | DirInfo | null {
+  let text: Uint8Array;
+  try {
+    const fd = fs.openSync(file, READ_FLAGS);
+    try {
+      text = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    if (ABSENT.has((e as { code?: string }).code ?? "")) return null;
+    throw e;
+  }
+  return decodeInfo(text, file);
+}
+
+function decodeInfo(text: Uint8Array, file: string): FileLink | DirInfo {
   const info = decodeLink(text, file);
   if (info.kind === "file" && aliases.size > 0) {
     info.copies = info.copies.map((c) => ({ node: aliases.get(c.node) ?? c.node, path: c.path }));
@@ -95,26 +122,76 @@ export async function writeInfo(
  * system), fsync, rename over `file`, fsync of `file`'s directory.
  */
 export async function writeAtomic(tmpDir: string, file: string, text: string): Promise<void> {
-  const tmp = path.join(tmpDir, `w-${Date.now()}-${randomBytes(6).toString("hex")}`);
-  const fh = await fsp.open(tmp, "w", 0o644);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
+  const w = await prepareAtomic(tmpDir, file, text);
+  await w.place();
   await syncDir(path.dirname(file));
 }
 
-/** Move `from` to `to` and make both directories durable. */
+/** A file written and flushed under a temporary name ({@linkcode prepareAtomic}), not in place yet. */
+export interface PreparedWrite {
+  /**
+   * Renames it over its file (atomic). Durable once its folder is synced (`syncDir`):
+   * callers overlap that with their other flushes.
+   */
+  place(): Promise<void>;
+  /** Removes the temporary file (when it will not be placed). */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of {@linkcode writeAtomic}: `text` written to a temp file in `tmpDir`
+ * and fsynced, so that this flush can run alongside others (an upload's data) and the
+ * file be placed later.
+ */
+export async function prepareAtomic(
+  tmpDir: string,
+  file: string,
+  text: string,
+): Promise<PreparedWrite> {
+  const tmp = path.join(tmpDir, `w-${Date.now()}-${randomBytes(6).toString("hex")}`);
+  // A few dozen bytes: open, write and close are synchronous, the flush is not
+  // (`fsyncFd`): one round trip to the thread pool.
+  try {
+    const fd = fs.openSync(tmp, "w", 0o644);
+    try {
+      fs.writeFileSync(fd, text);
+      await fsyncFd(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  return {
+    place() {
+      try {
+        fs.renameSync(tmp, file);
+        return Promise.resolve();
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        return Promise.reject(e);
+      }
+    },
+    discard() {
+      fs.rmSync(tmp, { force: true });
+      return Promise.resolve();
+    },
+  };
+}
+
+/** {@linkcode prepareAtomic} of a link or info file. */
+export function prepareInfo(
+  tmpDir: string,
+  file: string,
+  info: FileLink | DirInfo,
+): Promise<PreparedWrite> {
+  return prepareAtomic(tmpDir, file, encodeLink(info));
+}
+
+/** Move `from` to `to` and make both directories durable (flushed together). */
 export async function moveDurably(from: string, to: string): Promise<void> {
   await fsp.rename(from, to);
-  await syncDir(path.dirname(to));
-  if (path.dirname(from) !== path.dirname(to)) await syncDir(path.dirname(from));
+  const dirs = new Set([path.dirname(to), path.dirname(from)]);
+  await Promise.all([...dirs].map((d) => syncDir(d)));
 }

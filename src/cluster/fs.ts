@@ -33,7 +33,7 @@ import {
   type FtpUpload,
   type FtpUser,
 } from "../ftp/types.ts";
-import { deleteJob, type JobSink, uploadJob } from "./jobs.ts";
+import { deleteJob, type JobSink, type PreparedJob, uploadJob } from "./jobs.ts";
 import {
   type ClusterLayout,
   diskPath,
@@ -46,7 +46,10 @@ import {
   type DirInfo,
   type FileLink,
   moveDurably,
+  type PreparedWrite,
+  prepareInfo,
   readInfo,
+  readInfoSync,
   stagedId,
   withStaged,
   writeInfo,
@@ -108,6 +111,12 @@ export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Pr
   };
 }
 
+/**
+ * An upload's written bytes are flushed (fdatasync) every this many while it goes on, so
+ * its commit does not wait for the whole file to reach the disk.
+ */
+const SYNC_EVERY = 32 * 1024 * 1024;
+
 /** True for a write refused for lack of room (ENOSPC, EDQUOT). */
 function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
@@ -119,6 +128,27 @@ function noRoom(v: string, why: string): FtpFsError {
   return new FtpFsError("no-space", `${v}: not stored, no room on the cluster server: ${why}.`, {
     hint: "Free space on the cluster root, or wait for the store worker to move uploads on.",
   });
+}
+
+/** A file or job written and flushed under a temp name, not in place yet. */
+interface Prepared {
+  discard(): Promise<void>;
+}
+
+/**
+ * Awaits two flushes together (each `Prepared`, or done); when one failed, the other's
+ * temp file is discarded and the failure thrown.
+ */
+async function settled<A extends Prepared | void, B extends Prepared>(
+  a: Promise<A>,
+  b: Promise<B>,
+): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "fulfilled" && rb.status === "fulfilled") return [ra.value, rb.value];
+  for (const r of [ra, rb]) {
+    if (r.status === "fulfilled" && r.value) await r.value.discard().catch(() => {});
+  }
+  throw ra.status === "rejected" ? ra.reason : (rb as PromiseRejectedResult).reason;
 }
 
 /** What is at a virtual path. */
@@ -134,9 +164,12 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   const l = ctx.layout;
   const realRoot = fs.realpathSync(l.root);
 
-  const lstat = async (p: string): Promise<fs.Stats | null> => {
+  // Lookups use synchronous calls: a few stats and a link file of a few dozen bytes,
+  // in the page cache, cost less blocking than the round trips of async calls (several
+  // lookups per FTP command).
+  const lstat = (p: string): fs.Stats | null => {
     try {
-      return await fsp.lstat(p);
+      return fs.lstatSync(p);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "ENOENT" || code === "ENOTDIR") return null;
@@ -145,7 +178,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   };
 
   /** Disk path of `v`, segment by segment: %-encoded, or the raw name of a foreign entry. */
-  const locate = async (v: string): Promise<string | null> => {
+  const locate = (v: string): string | null => {
     let encoded: string;
     try {
       encoded = diskPath(l, v);
@@ -153,28 +186,38 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       if (e instanceof FtpFsError) return null; // reserved or impossible: nothing there for clients
       throw e;
     }
-    if (await lstat(encoded) || await lstat(infoPathOf(encoded))) return encoded;
+    if (lstat(encoded) || lstat(infoPathOf(encoded))) return encoded;
     const raw = rawDiskPath(l, v);
-    if (raw !== null && raw !== encoded && await lstat(raw)) return raw;
+    if (raw !== null && raw !== encoded && lstat(raw)) return raw;
     return encoded;
   };
 
-  const entryAt = async (v: string): Promise<Entry | null> => {
-    if (v === "/") {
-      return { kind: "dir", disk: l.root, uid: null, mtime: (await fsp.stat(l.root)).mtimeMs };
+  const realpath = (p: string): string | null => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return null;
     }
-    const disk = await locate(v);
+  };
+
+  const entryAt = (v: string): Entry | null => {
+    if (v === "/") {
+      return { kind: "dir", disk: l.root, uid: null, mtime: fs.statSync(l.root).mtimeMs };
+    }
+    const disk = locate(v);
     if (disk === null) return null;
     // A symlinked directory on the way could lead out of the root: such paths do not exist.
-    const parent = await fsp.realpath(path.dirname(disk)).catch(() => null);
+    const parent = realpath(path.dirname(disk));
     if (parent === null || (parent !== realRoot && !parent.startsWith(realRoot + path.sep))) {
       return null;
     }
-    const info = await readInfo(infoPathOf(disk)).catch((e) => {
+    let info: FileLink | DirInfo | null = null;
+    try {
+      info = readInfoSync(infoPathOf(disk));
+    } catch (e) {
       ctx.log(`cluster: unreadable info file ${infoPathOf(disk)}: ${(e as Error).message}`);
-      return null;
-    });
-    const st = await lstat(disk);
+    }
+    const st = lstat(disk);
     if (st?.isDirectory()) {
       return { kind: "dir", disk, uid: info?.kind === "dir" ? info.uid : null, mtime: st.mtimeMs };
     }
@@ -231,14 +274,14 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     };
   };
 
-  const needDir = async (v: string): Promise<Entry & { kind: "dir" }> => {
-    const e = await entryAt(v);
+  const needDir = (v: string): Entry & { kind: "dir" } => {
+    const e = entryAt(v);
     if (!e) throw new FtpFsError("not-found", `${v}: No such directory.`);
     if (e.kind !== "dir") throw new FtpFsError("not-a-directory", `${v}: Not a directory.`);
     return e;
   };
-  const needWritableDir = async (v: string, user: FtpUser) => {
-    const d = await needDir(v);
+  const needWritableDir = (v: string, user: FtpUser) => {
+    const d = needDir(v);
     if (!mayModify(d.uid, user)) {
       throw new FtpFsError(
         "permission",
@@ -265,8 +308,12 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     const entry = `${stamp}-${randomBytes(4).toString("hex")}-${
       encodeName(link.name)
     }${LINK_SUFFIX}`;
-    await moveDurably(infoPathOf(disk), path.join(l.deleted, entry));
-    await ctx.jobs.enqueue(deleteJob(entry));
+    // The job is flushed while the move is; it is queued once the move is durable.
+    const [, job] = await settled(
+      moveDurably(infoPathOf(disk), path.join(l.deleted, entry)),
+      ctx.jobs.prepare(deleteJob(entry)),
+    );
+    await job.publish();
     ctx.log(`cluster: deleted ${disk} -> .deleted/${entry}`);
   };
 
@@ -310,13 +357,15 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   };
 
   return {
-    async stat(v, user) {
-      const e = await entryAt(v);
-      return e ? infoOf(baseName(v) || "/", e, user) : null;
+    stat(v, user) {
+      return Promise.resolve(v).then((v) => {
+        const e = entryAt(v);
+        return e ? infoOf(baseName(v) || "/", e, user) : null;
+      });
     },
 
     async list(v, user) {
-      const dir = await needDir(v);
+      const dir = needDir(v);
       const atRoot = dir.disk === l.root;
       const ents = (await fsp.readdir(dir.disk, { withFileTypes: true })).filter((d) =>
         !isHidden(d.name, atRoot)
@@ -376,8 +425,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     mkdir(v, user) {
       return ctx.serial(async () => {
         const name = needName(v);
-        await needWritableDir(parentOf(v), user);
-        if (await entryAt(v)) throw new FtpFsError("exists", `${v}: already exists.`);
+        needWritableDir(parentOf(v), user);
+        if (entryAt(v)) throw new FtpFsError("exists", `${v}: already exists.`);
         const disk = diskPath(l, v);
         const uid = uidOf(user) ?? 0;
         await fsp.mkdir(disk);
@@ -390,7 +439,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     rmdir(v, user) {
       return ctx.serial(async () => {
         if (v === "/") throw new FtpFsError("permission", "the root cannot be removed.");
-        const e = await entryAt(v);
+        const e = entryAt(v);
         if (!e) throw new FtpFsError("not-found", `${v}: No such directory.`);
         if (e.kind !== "dir") throw new FtpFsError("not-a-directory", `${v}: Not a directory.`);
         if (!mayModify(e.uid, user) || (e.uid === null && !user.admin)) {
@@ -406,7 +455,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
 
     remove(v, user) {
       return ctx.serial(async () => {
-        const e = await entryAt(v);
+        const e = entryAt(v);
         if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
         if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
         if (e.kind === "foreign") throw foreignRefusal(v);
@@ -419,7 +468,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
 
     rename(from, to, user) {
       return ctx.serial(async () => {
-        const e = await entryAt(from);
+        const e = entryAt(from);
         if (!e) throw new FtpFsError("not-found", `${from}: No such file or directory.`);
         if (e.kind === "foreign") throw foreignRefusal(from);
         const uid = e.kind === "link" ? e.link.uid : e.uid;
@@ -427,11 +476,11 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           throw new FtpFsError("permission", `${from}: Permission denied.`);
         }
         needName(to);
-        await needWritableDir(parentOf(to), user);
+        needWritableDir(parentOf(to), user);
         if (e.kind === "dir" && (to === from || to.startsWith(from + "/"))) {
           throw new FtpFsError("permission", `${to}: cannot move a directory into itself.`);
         }
-        const target = await entryAt(to);
+        const target = entryAt(to);
         const toDisk = diskPath(l, to);
         if (target) {
           if (target.kind !== "link" || e.kind !== "link") {
@@ -445,7 +494,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         }
         if (e.kind === "dir") {
           await fsp.rename(e.disk, toDisk);
-          if (await lstat(infoPathOf(e.disk))) {
+          if (lstat(infoPathOf(e.disk))) {
             await fsp.rename(infoPathOf(e.disk), infoPathOf(toDisk));
           }
           await syncDir(path.dirname(toDisk));
@@ -460,12 +509,17 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             }
           }
         } else {
-          await moveDurably(infoPathOf(e.disk), infoPathOf(toDisk));
-          const id = stagedId(e.link);
-          if (id !== null) {
-            await ctx.jobs.enqueue(
-              uploadJob(l, infoPathOf(toDisk), e.link.uid, e.link.size, e.link.mtime),
+          if (stagedId(e.link) === null) {
+            await moveDurably(infoPathOf(e.disk), infoPathOf(toDisk));
+          } else {
+            // A staged file's job (it names the link's path) is flushed while the move is.
+            const [, job] = await settled(
+              moveDurably(infoPathOf(e.disk), infoPathOf(toDisk)),
+              ctx.jobs.prepare(
+                uploadJob(l, infoPathOf(toDisk), e.link.uid, e.link.size, e.link.mtime),
+              ),
             );
+            await job.publish();
           }
         }
         ctx.log(`cluster: RNTO ${from} -> ${to} by ${user.name}`);
@@ -474,7 +528,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
 
     setMtime(v, user, ms) {
       return ctx.serial(async () => {
-        const e = await entryAt(v);
+        const e = entryAt(v);
         if (!e) throw new FtpFsError("not-found", `${v}: No such file or directory.`);
         if (e.kind === "foreign") throw foreignRefusal(v);
         const uid = e.kind === "link" ? e.link.uid : e.uid;
@@ -488,18 +542,26 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         }
         const mtime = Math.floor(ms / 1000);
         if (mtime === e.link.mtime) return;
-        await writeInfo(l.tmp, infoPathOf(e.disk), { ...e.link, mtime });
-        // Jobs know a file by size and mtime: a staged one gets its job anew.
-        if (stagedId(e.link) !== null) {
-          await ctx.jobs.enqueue(
-            uploadJob(l, infoPathOf(e.disk), e.link.uid, e.link.size, mtime),
-          );
+        const file = infoPathOf(e.disk);
+        if (stagedId(e.link) === null) return await writeInfo(l.tmp, file, { ...e.link, mtime });
+        // Jobs know a file by size and mtime: a staged one gets its job anew. Both are
+        // flushed together, then placed, then their folders flushed together.
+        const [w, job] = await settled(
+          prepareInfo(l.tmp, file, { ...e.link, mtime }),
+          ctx.jobs.prepare(uploadJob(l, file, e.link.uid, e.link.size, mtime)),
+        );
+        try {
+          await w.place();
+        } catch (err) {
+          await job.discard();
+          throw err;
         }
+        await Promise.all([syncDir(path.dirname(file)), job.publish()]);
       });
     },
 
     async openRead(v, _user, offset) {
-      const e = await entryAt(v);
+      const e = entryAt(v);
       if (!e) throw new FtpFsError("not-found", `${v}: No such file.`);
       if (e.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
       if (e.kind === "foreign") {
@@ -510,7 +572,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
 
     async sendDirect(v, _user, offset, target) {
       // Third-party RETR: a node holding the file connects to the client's PORT address.
-      const e = await entryAt(v);
+      const e = entryAt(v);
       if (e?.kind !== "link" || stagedId(e.link) !== null) return false;
       for (const c of e.link.copies) {
         const node = ctx.nodes.get(c.node);
@@ -531,8 +593,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const name = needName(v);
       diskPath(l, v); // refuses reserved names before any data flows
       const parentV = parentOf(v);
-      await needWritableDir(parentV, user);
-      const existing = await entryAt(v);
+      needWritableDir(parentV, user);
+      const existing = entryAt(v);
       if (existing?.kind === "dir") throw new FtpFsError("is-a-directory", `${v}: Is a directory.`);
       if (existing?.kind === "foreign") throw foreignRefusal(v);
       if (existing && !mayModify(existing.link.uid, user)) {
@@ -557,6 +619,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       ctx.activeUploads.add(id);
       let fh: fsp.FileHandle | null = null;
       let written = 0;
+      /** The fdatasync under way while the upload goes on (`syncSome`), if any. */
+      let syncing: Promise<void> | null = null;
       /** Bytes counted against the staging area's room for this upload. */
       let taken = 0;
       const take = (n: number) => {
@@ -565,6 +629,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         taken += n;
       };
       const cleanup = async () => {
+        while (syncing) await syncing;
         if (fh) await fh.close().catch(() => {});
         fh = null;
         await fsp.rm(staged, { force: true }).catch(() => {});
@@ -576,7 +641,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         take(keep);
         if (keep > 0 && old) {
           const oldId = stagedId(old);
-          if (oldId !== null && await lstat(path.join(l.staging, oldId))) {
+          if (oldId !== null && lstat(path.join(l.staging, oldId))) {
             await fsp.copyFile(path.join(l.staging, oldId), staged);
             await fsp.truncate(staged, keep);
           } else {
@@ -615,8 +680,21 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           );
       }
       let position = keep;
+      // Written ranges are flushed while the upload goes on (one fdatasync at a time,
+      // every SYNC_EVERY bytes), so that the commit's fsync has little left to write.
+      let synced = keep;
+      let syncError: unknown = null;
+      const syncSome = () => {
+        if (syncing || position - synced < SYNC_EVERY) return;
+        const upTo = position;
+        syncing = fh!.datasync().then(
+          () => void (synced = upTo),
+          (e) => void (syncError ??= e),
+        ).finally(() => syncing = null);
+      };
       const writable = new WritableStream<Uint8Array>({
         async write(chunk) {
+          if (syncError) throw syncError;
           take(chunk.length);
           let off = 0;
           while (off < chunk.length) {
@@ -630,19 +708,44 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             position += n;
             written += n;
           }
+          syncSome();
         },
       });
       return {
         writable,
         commit: async () => {
           let linked = false;
+          const linkFile = infoPathOf(diskPath(l, v));
+          const link = withStaged({
+            kind: "file",
+            name,
+            size: position,
+            uid: old?.uid ?? uidOf(user) ?? 0,
+            mtime: Math.floor(Date.now() / 1000),
+            copies: [],
+            extra: [],
+          }, id);
+          let placed: PreparedWrite | null = null;
+          let job: PreparedJob | null = null;
           try {
-            await fh!.sync();
+            // One round of flushes, together: the data, its staging entry, and the link
+            // file and the upload job under temp names (not visible yet).
+            while (syncing) await syncing;
+            if (syncError) throw syncError;
+            const flushed = await Promise.allSettled([
+              fh!.sync(),
+              syncDir(l.staging),
+              prepareInfo(l.tmp, linkFile, link),
+              ctx.jobs.prepare(uploadJob(l, linkFile, link.uid, link.size, link.mtime)),
+            ]);
+            if (flushed[2].status === "fulfilled") placed = flushed[2].value;
+            if (flushed[3].status === "fulfilled") job = flushed[3].value;
+            for (const r of flushed) if (r.status === "rejected") throw r.reason;
             await fh!.close();
             fh = null;
-            await syncDir(l.staging);
+            const linkW = placed!;
             await ctx.serial(async () => {
-              const now = await entryAt(v);
+              const now = entryAt(v);
               if (now?.kind === "dir" || now?.kind === "foreign") {
                 throw new FtpFsError("exists", `${v}: already exists.`);
               }
@@ -652,34 +755,30 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
                 }
                 await deleteLink(now.disk, now.link);
               }
-              const link = withStaged({
-                kind: "file",
-                name,
-                size: position,
-                uid: old?.uid ?? uidOf(user) ?? 0,
-                mtime: Math.floor(Date.now() / 1000),
-                copies: [],
-                extra: [],
-              }, id);
-              const disk = diskPath(l, v);
-              await writeInfo(l.tmp, infoPathOf(disk), link);
+              await linkW.place();
               linked = true;
               ctx.activeUploads.delete(id);
               ctx.space?.keep(taken);
               taken = 0;
-              await ctx.jobs.enqueue(
-                uploadJob(l, infoPathOf(disk), link.uid, link.size, link.mtime),
-              );
-              ctx.log(
-                `cluster: STOR ${v} ${link.size} bytes (${written} new) by ${user.name}, staged ${id}`,
-              );
             });
+            // Second round, after the serial turn (other uploads place their links
+            // meanwhile): the link's folder entry, and the job queued and flushed.
+            const queued = job!;
+            job = null;
+            await Promise.all([syncDir(path.dirname(linkFile)), queued.publish()]);
+            ctx.log(
+              `cluster: STOR ${v} ${link.size} bytes (${written} new) by ${user.name}, staged ${id}`,
+            );
             // Still holding the root right before the engine answers 226: else no 226.
             assertMayChange(ctx);
           } catch (e) {
             // Once the link names the staged data, that data stays (recovery queues its
             // job if the enqueue failed); the client just gets no 226.
-            if (!linked) await cleanup();
+            await job?.discard().catch(() => {});
+            if (!linked) {
+              await placed?.discard().catch(() => {});
+              await cleanup();
+            }
             if (isNoSpace(e)) throw noRoom(v, "the disk of the cluster root is full");
             throw e instanceof FtpFsError ? e : new FtpFsError(
               "unavailable",

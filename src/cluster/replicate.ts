@@ -22,7 +22,7 @@
 
 import { Readable } from "node:stream";
 import type { ClusterContext } from "./fs.ts";
-import { jobDiskPath, type QueueJob } from "./jobs.ts";
+import { jobDiskPath, type QueueJob, STALE } from "./jobs.ts";
 import { LINK_SUFFIX } from "./layout.ts";
 import { type FileLink, type NodeCopy, readFileLink, stagedId, writeInfo } from "./links.ts";
 import { chooseNodes, type StorageNode } from "./nodes.ts";
@@ -236,7 +236,7 @@ export async function runReplicateJob(
   if (!file || !file.endsWith(LINK_SUFFIX)) return { result: "dropped", reason: "bad link path" };
   const link = await readFileLink(file);
   if (!link || link.size !== job.size || link.mtime !== job.mtime) {
-    return { result: "dropped", reason: "stale (file changed or gone)" };
+    return { result: "dropped", reason: STALE };
   }
   const want = Math.max(1, Math.min(replicas, ctx.nodes.size));
   const o = await replicateLink(ctx, file, want, { to: job.nodes.length ? job.nodes : undefined });

@@ -31,6 +31,7 @@ import {
   type JobQueue,
   type QueueJob,
   relPath,
+  STALE,
   type TakenJob,
   uploadJob,
 } from "./jobs.ts";
@@ -83,6 +84,13 @@ export function nodePathFor(seed: string, name: string, ms: number): string {
 
 const attempts = new Map<string, number>();
 
+/**
+ * Upload jobs under way, by link path: a second job for the same link (queued by MFMT or
+ * RNTO meanwhile) waits for the first, so that two never store the same staged file at
+ * the same node path at once (the one that finds the link changed removes its copies).
+ */
+const uploading = new Map<string, Promise<unknown>>();
+
 function backoff(key: string, base: number): number {
   const n = (attempts.get(key) ?? 0) + 1;
   attempts.set(key, n);
@@ -104,7 +112,7 @@ async function runUpload(
   const link = await readFileLink(linkFile);
   const id = link ? stagedId(link) : null;
   if (!link || !same(link) || id === null) {
-    return { result: "dropped", reason: "stale (file changed or gone)" };
+    return { result: "dropped", reason: STALE };
   }
   const staged = path.join(l.staging, id);
   const st = await fsp.stat(staged).catch(() => null);
@@ -172,7 +180,9 @@ async function runUpload(
   const complete = all.length >= want && want > 0;
   const outcome = await ctx.serial(async () => {
     const now = await readFileLink(linkFile);
-    if (!same(now) || stagedId(now!) !== id) return "changed" as const;
+    // The same staged data (a new mtime alone, MFMT after STOR, changes no byte): the
+    // copies are its copies. The job queued for the new mtime then finds nothing staged.
+    if (now === null || now.size !== job.size || stagedId(now) !== id) return "changed" as const;
     const next: FileLink = withStaged({ ...now!, copies: all }, complete ? null : id);
     if (made.length > 0 || complete) await writeInfo(l.tmp, linkFile, next);
     return "written" as const;
@@ -285,8 +295,17 @@ async function runJob(
     : `r:${job.link}:${job.mtime}`;
   let r: { result: "done" | "dropped" | "retry"; reason?: string };
   try {
-    if (job.type === "upload") r = await runUpload(ctx, job, opts.replicas ?? 2);
-    else if (job.type === "delete") r = await runDelete(ctx, job);
+    if (job.type === "upload") {
+      const at = `${ctx.layout.root}\0${job.path}`;
+      for (let p = uploading.get(at); p; p = uploading.get(at)) await p.catch(() => {});
+      const run = runUpload(ctx, job, opts.replicas ?? 2);
+      uploading.set(at, run);
+      try {
+        r = await run;
+      } finally {
+        if (uploading.get(at) === run) uploading.delete(at);
+      }
+    } else if (job.type === "delete") r = await runDelete(ctx, job);
     else r = await runReplicateJob(ctx, job, opts.replicas ?? 2);
   } catch (e) {
     r = { result: "retry", reason: (e as Error).message };
@@ -300,7 +319,13 @@ async function runJob(
   }
   attempts.delete(key);
   if (r.result === "dropped") {
-    ctx.log(`cluster: job ${job.type} dropped: ${r.reason}`);
+    // A job made stale by a later change (MFMT, RNTO, a new STOR...) is routine: that
+    // change queued its own job; no error then.
+    ctx.log(
+      r.reason === STALE
+        ? `cluster: job ${job.type} not needed any more: ${r.reason}`
+        : `cluster: job ${job.type} dropped: ${r.reason}`,
+    );
     stats.dropped++;
   } else if (job.type === "upload") stats.stored++;
   else if (job.type === "delete") stats.deleted++;

@@ -33,6 +33,7 @@ import {
   type FtpUpload,
   type FtpUser,
 } from "../ftp/types.ts";
+import { createDirCache, type DirLinks } from "./dir_cache.ts";
 import { deleteJob, type JobSink, type PreparedJob, uploadJob } from "./jobs.ts";
 import {
   type ClusterLayout,
@@ -163,6 +164,7 @@ const uidOf = (user: FtpUser): number | null => typeof user.id === "number" ? us
 export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
   const l = ctx.layout;
   const realRoot = fs.realpathSync(l.root);
+  const dirCache = createDirCache();
 
   // Lookups use synchronous calls: a few stats and a link file of a few dozen bytes,
   // in the page cache, cost less blocking than the round trips of async calls (several
@@ -367,6 +369,18 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     async list(v, user) {
       const dir = needDir(v);
       const atRoot = dir.disk === l.root;
+      // stamped before reading: a change made meanwhile gives the directory a new stamp
+      const stamp = dirCache.stampOf(fs.statSync(dir.disk));
+      const known = stamp === null ? undefined : dirCache.get(dir.disk, stamp);
+      const read: DirLinks = new Map();
+      const under = dir.disk.endsWith(path.sep) ? dir.disk : dir.disk + path.sep;
+      /** The link or info file `n` of the directory, decoded. */
+      const decoded = (n: string) => {
+        const file = under + n;
+        const info = known?.get(n) ?? decodeLink(fs.readFileSync(file), file);
+        read.set(n, info);
+        return info;
+      };
       const ents = (await fsp.readdir(dir.disk, { withFileTypes: true })).filter((d) =>
         !isHidden(d.name, atRoot)
       );
@@ -383,23 +397,21 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         if (i > 0) await new Promise((r) => setImmediate(r));
         for (const d of ents.slice(i, i + SLICE)) {
           const n = d.name;
-          const full = path.join(dir.disk, n);
+          const full = under + n;
           try {
             let item: { name: string; e: Entry } | null = null;
             if (d.isFile() && n.endsWith(LINK_SUFFIX)) {
               const base = n.slice(0, -1);
               if (base === "" || dirs.has(base)) continue; // a directory's info file
-              const info = decodeLink(fs.readFileSync(full), full);
+              const info = decoded(n);
               if (info.kind !== "file") continue;
               item = {
                 name: decodeName(base),
-                e: { kind: "link", disk: path.join(dir.disk, base), link: info },
+                e: { kind: "link", disk: under + base, link: info },
               };
             } else if (d.isDirectory()) {
               const st = fs.statSync(full);
-              const info = links.has(n + LINK_SUFFIX)
-                ? decodeLink(fs.readFileSync(full + LINK_SUFFIX), full)
-                : null;
+              const info = links.has(n + LINK_SUFFIX) ? decoded(n + LINK_SUFFIX) : null;
               const uid = info?.kind === "dir" ? info.uid : null;
               item = {
                 name: decodeName(n),
@@ -419,6 +431,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           }
         }
       }
+      if (stamp !== null) dirCache.set(dir.disk, stamp, read);
       return out;
     },
 

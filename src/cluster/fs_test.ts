@@ -9,11 +9,12 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { encodeLink } from "../codec/link.ts";
 import type { FtpFileSystem, FtpUser } from "../ftp/types.ts";
 import { type ClusterContext, createClusterFs, createSerial } from "./fs.ts";
 import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { clusterLayout, diskPath, initLayout } from "./layout.ts";
-import { readFileLink, stagedId } from "./links.ts";
+import { readFileLink, stagedId, writeInfo } from "./links.ts";
 import { openNode } from "./nodes.ts";
 import { storeOnce } from "./store.ts";
 
@@ -238,5 +239,41 @@ Deno.test("cluster fs: symlinks never lead out of the root", async () => {
       "fake#",
       "secret.txt",
     ]);
+  });
+});
+
+Deno.test("cluster fs: a big folder's listing shows links changed since the last one", async () => {
+  await withCluster("any", async (fs, ctx) => {
+    const l = ctx.layout;
+    await fs.mkdir("/big", admin);
+    const link = (i: number, size: number) => ({
+      kind: "file" as const,
+      name: `f${i}`,
+      size,
+      uid: 0,
+      mtime: 1_700_000_000,
+      copies: [],
+      extra: [],
+    });
+    const dir = path.join(l.root, "big");
+    for (let i = 0; i < 1000; i++) {
+      await fsp.writeFile(path.join(dir, `f${i}#`), encodeLink(link(i, i)));
+    }
+    // the folder's stamp must be old enough to be trusted (dir_cache.ts)
+    await new Promise((r) => setTimeout(r, 2100));
+    const sizes = async () =>
+      new Map((await fs.list("/big", admin)).map((e) => [e.name, e.size] as const));
+    assert.equal((await sizes()).get("f7"), 7);
+    assert.equal((await sizes()).get("f7"), 7);
+    await writeInfo(l.tmp, path.join(dir, "f7#"), link(7, 70));
+    await fsp.rm(path.join(dir, "f8#"));
+    for (const wait of [0, 2100]) {
+      // at once (the folder's new stamp is young), and once it is old enough to be kept
+      await new Promise((r) => setTimeout(r, wait));
+      const after = await sizes();
+      assert.equal(after.get("f7"), 70);
+      assert.equal(after.has("f8"), false);
+      assert.equal(after.size, 999);
+    }
   });
 });

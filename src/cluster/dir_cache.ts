@@ -1,0 +1,74 @@
+/**
+ * The decoded link and info files of big cluster directories, kept between listings
+ * while the directory is unchanged: a LIST of 10,000 files otherwise reads and decodes
+ * 10,000 link files every time (issue 13).
+ *
+ * Every change hop makes to a link or info file renames a file into or out of its
+ * directory (`links.ts`: writeAtomic, moveDurably), which sets the directory's mtime
+ * and ctime; a listing whose directory still has the stamp (device, inode, mtime, ctime)
+ * it had when the links were read reuses them. A stamp is trusted only once it is
+ * {@linkcode STABLE_MS} old: timestamps are coarse (a clock tick), so a change made
+ * right after a listing could leave a young stamp as it was. A link file edited in place
+ * by something else shows in listings once its directory changes; RETR, STAT and every
+ * change read the link file itself.
+ *
+ * @module
+ */
+
+import type * as fs from "node:fs";
+import type { DirInfo, FileLink } from "./links.ts";
+
+/** Age a directory stamp must have to be trusted (ms). */
+export const STABLE_MS = 2000;
+/** Directories with fewer link files are read each time (cheap enough, nothing kept). */
+const MIN_LINKS = 1000;
+/** Most link files kept for all directories together (least recently listed go first). */
+const MAX_LINKS = 50_000;
+
+/** Decoded link and info files by file name. */
+export type DirLinks = Map<string, FileLink | DirInfo>;
+
+/** A cache of the links of big directories (see the module doc). */
+export interface DirCache {
+  /** The stamp of a directory from its stat, or null while it is too young to trust. */
+  stampOf(st: fs.Stats): string | null;
+  /** The links read from `dir` under `stamp`, if they are kept. */
+  get(dir: string, stamp: string): DirLinks | undefined;
+  /** Keep the links read from `dir` under `stamp` (big directories only). */
+  set(dir: string, stamp: string, links: DirLinks): void;
+}
+
+/** An empty {@linkcode DirCache}. */
+export function createDirCache(now: () => number = Date.now): DirCache {
+  const dirs = new Map<string, { stamp: string; links: DirLinks }>();
+  let total = 0;
+  const drop = (dir: string) => {
+    const had = dirs.get(dir);
+    if (!had) return;
+    total -= had.links.size;
+    dirs.delete(dir);
+  };
+  return {
+    stampOf(st) {
+      if (now() - Math.max(st.mtimeMs, st.ctimeMs) < STABLE_MS) return null;
+      return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+    },
+    get(dir, stamp) {
+      const had = dirs.get(dir);
+      if (!had || had.stamp !== stamp) return undefined;
+      dirs.delete(dir); // most recently listed last
+      dirs.set(dir, had);
+      return had.links;
+    },
+    set(dir, stamp, links) {
+      drop(dir);
+      if (links.size < MIN_LINKS || links.size > MAX_LINKS) return;
+      for (const first of dirs.keys()) {
+        if (total + links.size <= MAX_LINKS) break;
+        drop(first);
+      }
+      dirs.set(dir, { stamp, links });
+      total += links.size;
+    },
+  };
+}

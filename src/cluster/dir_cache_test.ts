@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import type * as fs from "node:fs";
+import { createDirCache, type DirLinks, STABLE_MS } from "./dir_cache.ts";
+
+const links = (n: number): DirLinks =>
+  new Map(
+    Array.from({ length: n }, (_, i) => [
+      `f${i}#`,
+      { kind: "file", name: `f${i}`, size: i, uid: 0, mtime: 0, copies: [], extra: [] },
+    ]),
+  );
+const stat = (mtimeMs: number, ctimeMs = mtimeMs, ino = 7) =>
+  ({ dev: 1, ino, mtimeMs, ctimeMs }) as fs.Stats;
+
+Deno.test("dir cache: a young stamp is not trusted, an old one is, a new stamp misses", () => {
+  let now = 100_000;
+  const c = createDirCache(() => now);
+  assert.equal(c.stampOf(stat(now - STABLE_MS + 1)), null, "changed just now: not trusted");
+  assert.equal(c.stampOf(stat(now - 10_000, now - 5)), null, "ctime counts too");
+  const stamp = c.stampOf(stat(now - STABLE_MS))!;
+  assert.ok(stamp);
+  const big = links(1000);
+  c.set("/d", stamp, big);
+  assert.equal(c.get("/d", stamp), big);
+  now += 60_000;
+  assert.equal(c.get("/d", c.stampOf(stat(now - 10_000))!), undefined, "changed since");
+  assert.equal(c.get("/d", c.stampOf(stat(100_000 - STABLE_MS, undefined, 8))!), undefined);
+});
+
+Deno.test("dir cache: small directories are not kept, the total is bounded", () => {
+  const c = createDirCache(() => 1e9);
+  const s = c.stampOf(stat(0))!;
+  c.set("/small", s, links(999));
+  assert.equal(c.get("/small", s), undefined);
+  for (let i = 0; i < 6; i++) c.set(`/big${i}`, s, links(10_000));
+  assert.ok(c.get("/big5", s), "the last one listed is kept");
+  assert.equal(c.get("/big0", s), undefined, "the first one went: 50,000 links at most");
+  c.set("/huge", s, links(50_001));
+  assert.equal(c.get("/huge", s), undefined);
+});

@@ -20,10 +20,6 @@ import { UsageError } from "../errors.ts";
 import { type Address, parseAddress } from "./address.ts";
 import { folderDriver } from "./folder.ts";
 import { ftpDriver } from "./ftp.ts";
-import { rcloneDriver } from "./rclone.ts";
-import { s3Driver } from "./s3.ts";
-import { sftpDriver } from "./sftp.ts";
-import { webdavDriver } from "./webdav.ts";
 import type { Driver } from "./types.ts";
 
 export { type Address, parseAddress, redactAddress, SCHEMES } from "./address.ts";
@@ -84,10 +80,15 @@ export async function openDriver(address: string, opts: OpenOptions = {}): Promi
   return await openAddress(parseAddress(address), opts);
 }
 
-/** Opens a parsed address (see {@linkcode openDriver}). */
+/**
+ * Opens a parsed address (see {@linkcode openDriver}). The S3, SFTP, WebDAV and rclone
+ * drivers are loaded when first opened: their libraries cost a server that never uses
+ * them some 30 MB of memory (issue 13).
+ */
 export async function openAddress(a: Address, opts: OpenOptions = {}): Promise<Driver> {
   if (a.kind === "folder") return await folderDriver(a.path, { create: opts.create });
   if (a.kind === "s3") {
+    const { s3Driver } = await import("./s3.ts");
     return s3Driver({
       bucket: a.bucket,
       prefix: a.prefix,
@@ -101,6 +102,7 @@ export async function openAddress(a: Address, opts: OpenOptions = {}): Promise<D
     });
   }
   if (a.kind === "rclone") {
+    const { rcloneDriver } = await import("./rclone.ts");
     return rcloneDriver({
       remote: a.remote,
       path: a.path,
@@ -130,6 +132,7 @@ export async function openAddress(a: Address, opts: OpenOptions = {}): Promise<D
     });
   }
   if (a.kind === "sftp") {
+    const { sftpDriver } = await import("./sftp.ts");
     return sftpDriver({
       host: a.host,
       port: a.port,
@@ -145,6 +148,7 @@ export async function openAddress(a: Address, opts: OpenOptions = {}): Promise<D
       maxConnections: opts.maxConnections,
     });
   }
+  const { webdavDriver } = await import("./webdav.ts");
   return webdavDriver({
     url: `${a.secure ? "https" : "http"}://${
       a.host.includes(":") ? `[${a.host}]` : a.host

@@ -46,46 +46,53 @@ export interface PassiveEndpoint {
  * accepting it only from `peer`; connections from elsewhere are dropped and
  * reported through `onForeign`.
  */
-export async function listenPassive(opts: {
-  host: string;
-  peer: string;
-  range?: [number, number];
-  reserved: Set<number>;
-  onForeign?: (address: string) => void;
-  /** Start TLS on the accepted connection at once (PROT P): nothing waits unread. */
-  tlsContext?: tls.SecureContext;
-}): Promise<PassiveEndpoint> {
+export async function listenPassive(
+  // Taken apart here: closures below hold what they use, not the options object (an
+  // async function keeps every binding): the accepted socket outlives the transfer a
+  // little, and `onForeign` (dropped once a connection is taken) would keep the caller's
+  // whole session with it.
+  { host, peer, range, reserved, onForeign, tlsContext }: {
+    host: string;
+    peer: string;
+    range?: [number, number];
+    reserved: Set<number>;
+    onForeign?: (address: string) => void;
+    /** Start TLS on the accepted connection at once (PROT P): nothing waits unread. */
+    tlsContext?: tls.SecureContext;
+  },
+): Promise<PassiveEndpoint> {
   let accepted: net.Socket | null = null;
   let waiter: ((s: net.Socket) => void) | null = null;
   const foreign = (sock: net.Socket): boolean => {
-    if (!accepted && sameAddress(sock.remoteAddress ?? "", opts.peer)) return false;
-    if (!accepted) opts.onForeign?.(plainAddress(sock.remoteAddress));
+    if (!accepted && sameAddress(sock.remoteAddress ?? "", peer)) return false;
+    if (!accepted) onForeign?.(plainAddress(sock.remoteAddress));
     sock.destroy();
     return true;
   };
   const take = (sock: net.Socket): void => {
     accepted = sock;
+    onForeign = undefined;
     sock.on("error", () => {});
     server.close();
     if (waiter) waiter(sock);
   };
-  const tlsContext = opts.tlsContext;
   const server = net.createServer({ pauseOnConnect: !tlsContext }, (sock) => {
     if (foreign(sock)) return;
     sock.setNoDelay(true); // the last short segment of a file goes at once (no Nagle wait)
     take(tlsContext ? startTls(sock, tlsContext) : sock);
   });
   server.on("error", () => {});
-  const port = await bindPort(server, opts.host, opts.range, opts.reserved);
+  const port = await bindPort(server, host, range, reserved);
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
-    opts.reserved.delete(port);
+    onForeign = undefined;
+    reserved.delete(port);
     server.close();
   };
   server.on("close", () => {
-    opts.reserved.delete(port);
+    reserved.delete(port);
   });
   return {
     port,
@@ -396,8 +403,10 @@ export function endSocket(sock: net.Socket): Promise<void> {
     sock.once("close", onClose);
     sock.end(() => {
       sock.off("close", onClose);
-      // the client closes its side after reading; do not keep a dead socket around
-      setTimeout(() => sock.destroy(), 10_000).unref();
+      // the client closes its side after reading; do not keep a dead socket around (nor,
+      // through the timer, the socket and its session once it closed)
+      const timer = setTimeout(() => sock.destroy(), 10_000).unref();
+      sock.once("close", () => clearTimeout(timer));
       resolve();
     });
   });

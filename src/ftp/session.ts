@@ -237,8 +237,11 @@ class Session {
   private close(): void {
     if (this.closed) return;
     this.shutdown();
-    this.sock.end();
-    setTimeout(() => this.sock.destroy(), 2000).unref();
+    const sock = this.sock;
+    sock.end();
+    // no timer keeps the session once its socket closed
+    const timer = setTimeout(() => sock.destroy(), 2000).unref();
+    sock.once("close", () => clearTimeout(timer));
   }
 
   private onClose(): void {
@@ -916,6 +919,8 @@ class Session {
     const seen = direction ? this.transferSeen(t, direction) : undefined;
     let ok = false;
     let sock: net.Socket | undefined;
+    /** The data sockets given a timeout handler (the TCP one, and TLS over it). */
+    const timed: net.Socket[] = [];
     try {
       try {
         sock = await this.connectData(d, t.ac.signal);
@@ -930,6 +935,7 @@ class Session {
         this.cfg.dataTimeoutMs,
         () => sock?.destroy(new Error("data connection idle timeout")),
       );
+      timed.push(sock);
       watchStalledWrites(sock); // a client that stops reading a download
       this.send(
         150,
@@ -943,6 +949,7 @@ class Session {
             this.cfg.dataTimeoutMs,
             () => sock?.destroy(new Error("data connection idle timeout")),
           );
+          timed.push(sock);
           watchStalledWrites(sock);
           if (t.ac.signal.aborted) throw new Error("aborted");
         }
@@ -961,6 +968,12 @@ class Session {
     } finally {
       this.transfer = null;
       seen?.(ok);
+      // An ended data socket may linger until the client closes it: its handler would keep
+      // this transfer (a listing's lines, the session) with it.
+      for (const s of timed) {
+        s.setTimeout(0);
+        s.removeAllListeners("timeout");
+      }
     }
   }
 

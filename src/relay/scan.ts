@@ -16,7 +16,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { createReadStream, readdirSync, statSync } from "node:fs";
+import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -177,9 +177,10 @@ export async function openChecksumCache(root: string, algorithm: string): Promis
       const hit = cache.lookup(f);
       if (hit !== undefined) return hit;
       const abs = join(root, f.path);
-      // small files in one read (a stream per file costs more than the file); big ones streamed
+      // small files in one synchronous read (a stream, or even a promise, per file costs more
+      // than the file: a first push of 100,000 small files reads each); big ones streamed
       const sum = f.size <= SMALL_FILE
-        ? createHash(algorithm).update(await readFile(abs)).digest("hex")
+        ? createHash(algorithm).update(readFileSync(abs)).digest("hex")
         : await fileChecksum(abs, algorithm);
       filesRead++;
       cache.remember(f, sum);

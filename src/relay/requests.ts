@@ -43,6 +43,7 @@ import {
   writePersistentIndex,
 } from "./pages.ts";
 import {
+  agreedOn,
   forgetUnconfirmed,
   keepLocalAsCopy,
   localPathProblem,
@@ -143,6 +144,8 @@ export async function settlePage(
         complete = false; // `w-` (hop relay access): decided again once unset
         continue;
       }
+      // agreed on already (a file just pulled): the local file is not even looked at
+      if (agreedOn(ctx, e.path, e.meta.checksum)) continue;
       const loc = await localSum(ctx, e.path);
       if (loc.blocked) continue;
       const r = versionOf(e);

@@ -118,6 +118,13 @@ export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Pr
  */
 const SYNC_EVERY = 32 * 1024 * 1024;
 
+/** fdatasync of `file` through a descriptor of its own (the flush on a worker thread). */
+function fdatasyncOf(file: string): Promise<void> {
+  const fd = fs.openSync(file, "r");
+  return new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => e ? reject(e) : resolve()))
+    .finally(() => fs.closeSync(fd));
+}
+
 /** True for a write refused for lack of room (ENOSPC, EDQUOT). */
 function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
@@ -700,7 +707,9 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const syncSome = () => {
         if (syncing || position - synced < SYNC_EVERY) return;
         const upTo = position;
-        syncing = fh!.datasync().then(
+        // On a descriptor of its own: writes on `fh` go on meanwhile (a runtime may queue
+        // a file handle's calls one after another).
+        syncing = fdatasyncOf(staged).then(
           () => void (synced = upTo),
           (e) => void (syncError ??= e),
         ).finally(() => syncing = null);

@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -176,6 +177,36 @@ Deno.test("cluster fs: an aborted upload leaves nothing; a link with no copy lef
     const link = (await readFileLink(path.join(ctx.layout.root, "y.bin#")))!;
     await fsp.rm(path.join(ctx.layout.root, "..", "node", link.copies[0].path));
     await assert.rejects(fs.openRead("/y.bin", admin, 0), /no copy of this file can be read/);
+  });
+});
+
+Deno.test("cluster fs: a big upload, flushed while it arrives, and MFMT after it: one node copy, byte-exact", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    // 80 MB in 1 MB writes: the staged file is fdatasynced twice on the way (every 32 MB).
+    const hash = createHash("sha256");
+    const up = await fs.openWrite("/big.bin", admin, {});
+    const w = up.writable.getWriter();
+    for (let i = 0; i < 80; i++) {
+      const block = randomBytes(1 << 20);
+      hash.update(block);
+      await w.write(block);
+    }
+    await w.close();
+    await up.commit();
+    const staged = (await readFileLink(path.join(ctx.layout.root, "big.bin#")))!;
+    assert.equal(staged.size, 80 << 20);
+    // MFMT right after STOR queues a second job: the first stores, the second finds
+    // nothing left to do.
+    await fs.setMtime!("/big.bin", admin, Date.UTC(2020, 0, 1));
+    const stats = await storeOnce(ctx, queue);
+    assert.equal(stats.stored + stats.dropped, 2);
+    const link = (await readFileLink(path.join(ctx.layout.root, "big.bin#")))!;
+    assert.equal(stagedId(link), null);
+    assert.equal(link.copies.length, 1);
+    assert.equal(link.mtime, Date.UTC(2020, 0, 1) / 1000);
+    const back = createHash("sha256");
+    for await (const chunk of await fs.openRead("/big.bin", admin, 0)) back.update(chunk);
+    assert.equal(back.digest("hex"), hash.digest("hex"));
   });
 });
 

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { relayForget, relayStatus, runRelaySync } from "../src/relay/command.ts";
 import { recorder, snapshot, tempDir } from "./relay_helpers.ts";
-import { spawnHop } from "./helpers/hop.ts";
+import { oneOffSync, spawnHop } from "./helpers/hop.ts";
 
 Deno.test("runRelaySync with an escale.conf: two sections, once; status and forget", async () => {
   await withTempDir(async (dir) => {
@@ -75,17 +75,7 @@ Deno.test("no folder given is a usage error; a missing relay folder is an error,
 
 /** `hop relay sync` of one folder as a long-running process, refreshing every second. */
 function startClient(local: string, relay: string, name: string) {
-  return spawnHop([
-    "--json",
-    "relay",
-    "sync",
-    local,
-    relay,
-    "--client-name",
-    name,
-    "--refresh",
-    "1",
-  ]);
+  return spawnHop([...oneOffSync(local, relay, name), "--refresh", "1"]);
 }
 
 Deno.test("two folders in two long-running processes stay in sync; SIGTERM stops them cleanly", async () => {

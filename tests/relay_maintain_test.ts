@@ -30,8 +30,8 @@ import { encodeLock } from "../src/codec/lock.ts";
 import { openBackend } from "../src/relay/backend/mod.ts";
 import { readPersistentIndex } from "../src/relay/pages.ts";
 import { runEscale } from "./helpers/escale.ts";
-import { runHop } from "./helpers/hop.ts";
-import { converge, inFlight, makeWorld, pass, sha } from "./helpers/mixed_relay.ts";
+import { jsonEvents, runHop } from "./helpers/hop.ts";
+import { converge, folderWorld, inFlight, pass, sha } from "./helpers/mixed_relay.ts";
 import { put } from "./helpers/trees.ts";
 import { makeDirs } from "./helpers/temp.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
@@ -54,10 +54,8 @@ async function index0(relay: string): Promise<Record<string, string>> {
 
 /** A world of Escale (`esc`) and two hop clients on a folder relay, converged on four files. */
 async function world(dir: string) {
-  const relay = join(dir, "relay");
-  await makeDirs(dir, ["relay"]);
-  const spec = `relay path = ${relay}\nprotocol = file`;
-  const w = await makeWorld(dir, { dir: relay, escale: spec, hop: spec });
+  const w = await folderWorld(dir);
+  const relay = w.relayDir;
   const [esc, h1, h2] = w.peers;
   await put(h1.dir, "one.txt", "one\n", T);
   await put(h1.dir, "sub/two.txt", "two\n", T + 1);
@@ -235,9 +233,7 @@ Deno.test("hop relay list-pending names the local files no index names; --dirs, 
     );
     assert.doesNotMatch(dirs.stdout, /pics/);
     const json = await runHop(["--json", "relay", "list-pending", "-c", conf, "-s", "a"]);
-    const events = json.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
-      JSON.parse(l)
-    );
+    const events = jsonEvents(json.stdout);
     assert.deepEqual(
       events.filter((e) => e.event === "pending").map((e) => [e.page, e.paths, e.noIndex]),
       [["docs", ["docs/deep/more.txt", "docs/new.txt"], false], ["pics", ["pics/p.png"], true]],
@@ -385,7 +381,7 @@ Deno.test("hop relay access: r- is never pushed, w- never written or deleted by 
       assert.equal(w.code, 0, w.stderr);
     }
     const json = await runHop(["--json", "relay", "access", "keep.txt", "-c", B], { cwd: b });
-    const ev = json.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    const ev = jsonEvents(json.stdout)
       .find((e) => e.event === "access");
     assert.deepEqual([ev.path, ev.modifiers, ev.r, ev.w], ["keep.txt", "r?w-", null, false]);
 

@@ -31,7 +31,7 @@ import { decodeRecord, QUARANTINE_PREFIX, quarantineUpdate } from "../src/relay/
 import { closeSync, openSync, syncPass } from "../src/relay/sync.ts";
 import { StorageError } from "../src/storage/types.ts";
 import { makeDirs } from "./helpers/temp.ts";
-import { runHop } from "./helpers/hop.ts";
+import { jsonEvents, relayPass, runHop } from "./helpers/hop.ts";
 import { startPyftpdlib, type TestFtpServer } from "./helpers/ftp_servers.ts";
 import { folderCfg, recorder, snapshot, syncOnce, tempDir } from "./relay_helpers.ts";
 
@@ -71,31 +71,15 @@ async function craft(relay: string, index: string | Uint8Array, data: Uint8Array
 const quarantined = async (relay: string) =>
   (await readdir(relay)).filter((n) => n.startsWith(QUARANTINE_PREFIX)).sort();
 
-/** One `--json --once` pass of the one-off form with the binary: exit code, events, stderr. */
-async function hopPass(local: string, relay: string, name: string) {
-  const r = await runHop([
-    "--json",
-    "relay",
-    "sync",
-    local,
-    relay,
-    "--client-name",
-    name,
-    "--once",
-  ]);
-  const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-  return { ...r, events };
-}
-
 Deno.test("a hostile update is moved aside once; the page takes a new push; audit, status and cleanup name it", async () => {
   const [dir, clean] = await tempDir("hop-quarantine-");
   try {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "f.txt"), "one");
-    assert.equal((await hopPass(a, relay, "alice")).code, 0);
-    assert.equal((await hopPass(b, relay, "bob")).code, 0);
+    assert.equal((await relayPass(a, relay, "alice")).code, 0);
+    assert.equal((await relayPass(b, relay, "bob")).code, 0);
     assert.equal(await readFile(join(b, "f.txt"), "utf8"), "one");
-    assert.equal((await hopPass(a, relay, "alice")).code, 0); // the update consumed, removed
+    assert.equal((await relayPass(a, relay, "alice")).code, 0); // the update consumed, removed
 
     // mallory's update: a sane archive, an index naming a path outside the folder
     const data = await tarOf(dir, { x: "evil" });
@@ -103,7 +87,7 @@ Deno.test("a hostile update is moved aside once; the page takes a new push; audi
     await craft(relay, index, data);
     const size = data.length + new TextEncoder().encode(index).length;
 
-    const first = await hopPass(a, relay, "alice");
+    const first = await relayPass(a, relay, "alice");
     assert.equal(first.code, 0, first.stderr);
     const q = first.events.filter((e) => e.event === "quarantined");
     assert.equal(q.length, 1, first.stdout + first.stderr);
@@ -131,10 +115,10 @@ Deno.test("a hostile update is moved aside once; the page takes a new push; audi
 
     // the page is free: bob's edit goes through, alice gets it, and nobody repeats the news
     await writeFile(join(b, "f.txt"), "two");
-    const push = await hopPass(b, relay, "bob");
+    const push = await relayPass(b, relay, "bob");
     assert.equal(push.code, 0, push.stderr);
     assert.match(push.events.find((e) => e.event === "pass").message, /pushed 1 file/);
-    const pull = await hopPass(a, relay, "alice");
+    const pull = await relayPass(a, relay, "alice");
     assert.equal(pull.code, 0, pull.stderr);
     assert.equal(pull.events.filter((e) => e.event === "quarantined").length, 0);
     assert.deepEqual(await snapshot(a), await snapshot(b));
@@ -143,9 +127,9 @@ Deno.test("a hostile update is moved aside once; the page takes a new push; audi
     // hop audit names it (a warning: exit 0), with page, time, pusher, reason and size
     const audit = await runHop(["--json", "audit", a, relay, "--client-name", "alice"]);
     assert.equal(audit.code, 0, audit.stderr);
-    const found = audit.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
-      JSON.parse(l)
-    ).filter((e) => e.event === "audit" && e.kind === "quarantined");
+    const found = jsonEvents(audit.stdout).filter((e) =>
+      e.event === "audit" && e.kind === "quarantined"
+    );
     assert.equal(found.length, 1, audit.stdout);
     assert.equal(found[0].page, "0");
     assert.match(

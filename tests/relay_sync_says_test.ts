@@ -12,25 +12,10 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { runHop, spawnHop } from "./helpers/hop.ts";
+import { jsonEvents, relayPass, runHop, spawnHop } from "./helpers/hop.ts";
 import { tempDir } from "./relay_helpers.ts";
 
-/** One `--once` pass of the one-off form, with --json; returns the events and the result. */
-async function once(local: string, relay: string, name: string, extra: string[] = []) {
-  const r = await runHop([
-    "--json",
-    "relay",
-    "sync",
-    local,
-    relay,
-    "--client-name",
-    name,
-    "--once",
-    ...extra,
-  ]);
-  const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-  return { ...r, events, pass: events.find((e) => e.event === "pass") };
-}
+const once = relayPass;
 
 Deno.test("every pass says what it did: pushed, waiting for named pullers, pulled, in sync", async () => {
   await withTempDir(async (dir) => {
@@ -200,9 +185,7 @@ Deno.test("Ctrl-C: acknowledged at once, the push in progress stops and is undon
     await p.waitFor(/"event":"progress".*"label":"pushing/, 120_000);
     const end = await p.stop("SIGINT");
     assert.equal(end.code, 130, end.stdout + end.stderr);
-    const events = end.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
-      JSON.parse(l)
-    );
+    const events = jsonEvents(end.stdout);
     const stopping = events.findIndex((e) => e.event === "stopping");
     assert.ok(stopping >= 0, end.stdout);
     assert.match(events[stopping].message, /Ctrl-C again to abort/);
@@ -255,7 +238,7 @@ Deno.test("--json progress counts across pages: totals of the pass, rate and tim
     const events = async (conf: string) => {
       const r = await runHop(["--json", "relay", "sync", "-c", join(dir, conf), "--once"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      return r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      return jsonEvents(r.stdout)
         .filter((e) => e.event === "progress");
     };
     const push = (await events("a.conf")).filter((e) => e.label === "pushing");
@@ -354,7 +337,7 @@ Deno.test("errors a user can fix say what to do: permission denied, a full disk"
       ],
     });
     assert.equal(full.code, 1, full.stdout + full.stderr);
-    const err = full.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    const err = jsonEvents(full.stdout)
       .find((e) => e.code === "disk-full");
     assert.ok(err, full.stdout);
     assert.match(err.message, /not enough free space for page 0/);

@@ -20,16 +20,13 @@ import { newLogin } from "../helpers/credentials.ts";
 import { startPyftpdlib, startVsftpd, type TestFtpServer } from "../helpers/ftp_servers.ts";
 import { runLftp } from "../helpers/ftp_clients.ts";
 import { startClusterServe } from "../helpers/cluster.ts";
-import { runHop, spawnHop } from "../helpers/hop.ts";
+import { jsonEvents, runHop, spawnHop } from "../helpers/hop.ts";
 
 const DIRS = 20;
 const PER_DIR = 100;
 const FILES = DIRS * PER_DIR;
 
-/** Events printed by `hop --json ...`. */
-function events(stdout: string): Record<string, unknown>[] {
-  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
+const events = jsonEvents;
 
 /** Two processes that keep both cores busy until stopped. */
 function loadMachine(): () => void {

@@ -155,6 +155,26 @@ export function runHop(args: string[], opts: HopRunOptions = {}): Promise<HopRes
   return spawnHop(args, { ...opts, timeoutMs: opts.timeoutMs ?? 60_000 }).done;
 }
 
+/** The JSON events a `--json` run printed on stdout, in order (each as `JSON.parse` gives it). */
+export function jsonEvents(stdout: string): ReturnType<typeof JSON.parse>[] {
+  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** `--json relay sync LOCAL RELAY --client-name NAME`: hop's one-off form, as arguments. */
+export function oneOffSync(local: string, relay: string, name: string): string[] {
+  return ["--json", "relay", "sync", local, relay, "--client-name", name];
+}
+
+/**
+ * One `--once` pass of the one-off form ({@linkcode oneOffSync}, then `extra` arguments):
+ * how it exited, what it printed, its events and the closing `pass` event.
+ */
+export async function relayPass(local: string, relay: string, name: string, extra: string[] = []) {
+  const r = await runHop([...oneOffSync(local, relay, name), "--once", ...extra]);
+  const events = jsonEvents(r.stdout);
+  return { ...r, events, pass: events.find((e) => e.event === "pass") };
+}
+
 /** The first child of process `pid` (Linux), e.g. hop under a `wrap` command; waits up to 10 s. */
 export async function childPid(pid: number): Promise<number> {
   for (let i = 0; i < 200; i++) {

@@ -18,9 +18,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { converge, makeWorld, pass, put, sha, type World } from "./helpers/mixed_relay.ts";
+import { converge, folderWorld, pass, put, sha, type World } from "./helpers/mixed_relay.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
 
 const T = 1_700_000_000;
@@ -56,10 +56,7 @@ function told(w: World, from: number, client: string, path: string): boolean {
 Deno.test("Escale and hop clients editing the same files: in turn, concurrently, in the same second", async () => {
   const [dir, clean] = await tempDir("hop-escale-conflicts-");
   try {
-    const relayDir = join(dir, "relay");
-    await mkdir(relayDir);
-    const at = `relay path = ${relayDir}\nprotocol = file`;
-    const w = await makeWorld(dir, { dir: relayDir, escale: at, hop: at });
+    const w = await folderWorld(dir);
     const [esc, h1, h2] = w.peers;
     const files: Record<string, string> = {};
     for (const f of ["f1.txt", "f2.txt", "f3.txt", "f4.txt", "f5.txt", "f6.txt", "f7.txt"]) {

@@ -20,7 +20,7 @@ import {
   updateIndexName,
 } from "../src/codec/escale_index.ts";
 import { QUARANTINE_PREFIX } from "../src/relay/quarantine.ts";
-import { converge, makeWorld, pass, put, sha } from "./helpers/mixed_relay.ts";
+import { converge, folderWorld, pass, put, sha } from "./helpers/mixed_relay.ts";
 import { snapshot, tempDir } from "./relay_helpers.ts";
 
 const T = 1_700_000_000;
@@ -28,10 +28,8 @@ const T = 1_700_000_000;
 Deno.test("Escale syncs past a quarantined update and leaves its files alone; its own damaged update is sent again", async () => {
   const [dir, clean] = await tempDir("hop-escale-quarantine-");
   try {
-    const relayDir = join(dir, "relay");
-    await mkdir(relayDir);
-    const at = `relay path = ${relayDir}\nprotocol = file`;
-    const w = await makeWorld(dir, { dir: relayDir, escale: at, hop: at });
+    const w = await folderWorld(dir);
+    const relayDir = w.relayDir;
     const [esc, h1, h2] = w.peers;
 
     // a hostile update on page 0: its index names a file outside the folder

@@ -123,6 +123,14 @@ export interface RelaySpec {
   escaleSplit?: boolean;
 }
 
+/** The three clients of {@linkcode makeWorld} on a folder relay `relay/` made under `dir`. */
+export async function folderWorld(dir: string): Promise<World> {
+  const relayDir = join(dir, "relay");
+  await mkdir(relayDir);
+  const at = `relay path = ${relayDir}\nprotocol = file`;
+  return await makeWorld(dir, { dir: relayDir, escale: at, hop: at });
+}
+
 /** The three clients' folders and configurations under `dir`. */
 export async function makeWorld(dir: string, relay: RelaySpec, netns?: string): Promise<World> {
   const peers: Peer[] = [];

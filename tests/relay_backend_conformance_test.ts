@@ -7,60 +7,27 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openBackend, StorageError } from "../src/relay/backend/mod.ts";
 import {
+  FTP_PEERS,
   makeSelfSignedCert,
   startPyftpdlib,
   startVsftpd,
   type TestFtpServer,
-  type TestServerOptions,
+  withFtpFolder,
 } from "./helpers/ftp_servers.ts";
 import { newAwkwardLogin } from "./helpers/credentials.ts";
-import { conformance, type Target } from "./relay_backend_suite.ts";
+import { conformance } from "./relay_backend_suite.ts";
 
 // made for this run, with the characters that need quoting in URLs and FTP commands
 const { user: USER, password: PASSWORD } = newAwkwardLogin();
 
 async function tempDir(): Promise<string> {
   return await mkdtemp(join(tmpdir(), "hop-backend-"));
-}
-
-/** An FTP target: relay folder "relay dir" under the server root. */
-async function ftpTarget(
-  start: (o: TestServerOptions) => Promise<TestFtpServer>,
-  tls: boolean,
-): Promise<{ target: Target; cleanup: () => Promise<void> }> {
-  const root = await tempDir();
-  const dir = join(root, "relay dir");
-  await mkdir(dir);
-  const cert = tls ? await makeSelfSignedCert(await tempDir()) : undefined;
-  const opts: TestServerOptions = { root, user: USER, password: PASSWORD, tls: cert };
-  let srv = await start(opts);
-  const target: Target = {
-    address: `${srv.url}/relay%20dir`,
-    options: {
-      user: USER,
-      password: PASSWORD,
-      tlsCa: cert ? await readFile(cert.cert, "utf8") : undefined,
-    },
-    dir,
-    restart: async () => {
-      await srv.stop();
-      srv = await start({ ...opts, port: srv.port });
-    },
-  };
-  return {
-    target,
-    cleanup: async () => {
-      await srv.stop();
-      await rm(root, { recursive: true, force: true });
-      if (cert) await rm(join(cert.cert, ".."), { recursive: true, force: true });
-    },
-  };
 }
 
 Deno.test("relay backend conformance: folder", async (t) => {
@@ -72,21 +39,16 @@ Deno.test("relay backend conformance: folder", async (t) => {
   }
 });
 
-for (
-  const [name, start, tls] of [
-    ["pyftpdlib", startPyftpdlib, false],
-    ["pyftpdlib FTPS", startPyftpdlib, true],
-    ["vsftpd", startVsftpd, false],
-    ["vsftpd FTPS", startVsftpd, true],
-  ] as const
-) {
+for (const [name, start, tls] of FTP_PEERS) {
   Deno.test(`relay backend conformance: ${name}`, async (t) => {
-    const { target, cleanup } = await ftpTarget(start, tls);
-    try {
-      await conformance(t, target);
-    } finally {
-      await cleanup();
-    }
+    await withFtpFolder(start, tls, "relay dir", async (f) => {
+      await conformance(t, {
+        address: `${f.server().url}/relay%20dir`,
+        options: { user: USER, password: PASSWORD, tlsCa: f.tlsCa },
+        dir: f.dir,
+        restart: f.restart,
+      });
+    }, { user: USER, password: PASSWORD });
   });
 }
 

@@ -21,6 +21,7 @@ import {
   TEMP_PREFIX,
 } from "../src/relay/backend/mod.ts";
 import type { RelayIO } from "../src/relay/io.ts";
+import { generated, hashStream } from "./helpers/streams.ts";
 
 /** One relay under test. */
 export interface Target {
@@ -44,67 +45,6 @@ function open(t: Target, extra: OpenOptions = {}): Promise<RelayBackend> {
 
 async function clear(t: Target): Promise<void> {
   for (const name of await readdir(t.dir)) await rm(join(t.dir, name), { recursive: true });
-}
-
-/** Deterministic bytes: chunk `i` of a stream of `total` bytes. */
-function chunkAt(i: number, size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = (seed * 2654435761 + i * 40503 + 1) >>> 0;
-  const v = new Uint32Array(out.buffer, 0, size >>> 2);
-  for (let k = 0; k < v.length; k++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    v[k] = x >>> 0;
-  }
-  return out;
-}
-
-/** A pull-driven stream of `total` deterministic bytes; `delayMs` between chunks; `onProduced(bytesSoFar)` before each. */
-function generated(
-  total: number,
-  seed: number,
-  chunk = 1 << 20,
-  delayMs = 0,
-  onProduced?: (bytes: number) => Promise<void>,
-): { stream: ReadableStream<Uint8Array>; digest: () => string } {
-  const hash = createHash("sha256");
-  let sent = 0;
-  let i = 0;
-  let digest = "";
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      if (sent >= total) {
-        digest = hash.digest("hex");
-        c.close();
-        return;
-      }
-      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      if (onProduced) await onProduced(sent);
-      const n = Math.min(chunk, total - sent);
-      const data = chunkAt(i++, n, seed);
-      hash.update(data);
-      sent += n;
-      c.enqueue(data);
-    },
-  }, { highWaterMark: 0 });
-  return {
-    stream,
-    digest: () => {
-      assert.ok(digest, "stream not fully read");
-      return digest;
-    },
-  };
-}
-
-async function hashStream(s: ReadableStream<Uint8Array>): Promise<{ hex: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of s) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { hex: hash.digest("hex"), size };
 }
 
 async function rejectsKind(
@@ -180,7 +120,7 @@ export async function conformance(
       const reader = await open(target);
       try {
         const newSize = 6 << 20;
-        const gen = generated(newSize, 7, 256 * 1024, 15);
+        const gen = generated(newSize, 7, { chunk: 256 * 1024, delayMs: 15 });
         let inFlight = true;
         const writing = b.write("big.data", gen.stream).finally(() => inFlight = false);
         const seen: string[] = [];
@@ -318,15 +258,17 @@ export async function conformance(
         const size = 64 << 20;
         // Streaming write: when 48 MB are produced, the server already holds most of the first 32.
         let storedMidway = -1;
-        const gen = generated(size, 42, 1 << 20, 0, async (produced) => {
-          if (produced !== 48 << 20) return;
-          const deadline = Date.now() + 5000;
-          while (Date.now() < deadline) {
-            const tmp = (await readdir(target.dir)).find((n) => n.startsWith(TEMP_PREFIX));
-            storedMidway = tmp ? (await stat(join(target.dir, tmp))).size : 0;
-            if (storedMidway >= 16 << 20) break;
-            await new Promise((r) => setTimeout(r, 20));
-          }
+        const gen = generated(size, 42, {
+          onChunk: async (produced) => {
+            if (produced !== 48 << 20) return;
+            const deadline = Date.now() + 5000;
+            while (Date.now() < deadline) {
+              const tmp = (await readdir(target.dir)).find((n) => n.startsWith(TEMP_PREFIX));
+              storedMidway = tmp ? (await stat(join(target.dir, tmp))).size : 0;
+              if (storedMidway >= 16 << 20) break;
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          },
         });
         // No RSS bound here: `deno test --parallel` runs other test files in this same
         // process, so its RSS says nothing about this backend. The midway check proves

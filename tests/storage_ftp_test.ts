@@ -4,19 +4,12 @@
  *
  * @module
  */
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openDriver } from "../src/storage/mod.ts";
-import {
-  freePort,
-  makeSelfSignedCert,
-  startPyftpdlib,
-  startVsftpd,
-  type TestFtpServer,
-  type TestServerOptions,
-} from "./helpers/ftp_servers.ts";
+import { freePort, FTP_PEERS, withFtpFolder } from "./helpers/ftp_servers.ts";
 import { storageConformance } from "./storage_suite.ts";
 
 Deno.test("storage conformance: folder", async (t) => {
@@ -33,31 +26,15 @@ Deno.test("storage conformance: folder", async (t) => {
   }
 });
 
-for (
-  const [name, start, tls] of [
-    ["pyftpdlib", startPyftpdlib, false],
-    ["pyftpdlib FTPS", startPyftpdlib, true],
-    ["vsftpd", startVsftpd, false],
-    ["vsftpd FTPS", startVsftpd, true],
-  ] as const
-) {
+for (const [name, start, tls] of FTP_PEERS) {
   Deno.test(`storage conformance: ${name}`, async (t) => {
-    const root = await mkdtemp(join(tmpdir(), "hop-storage-ftp-"));
-    const dir = join(root, "store");
-    await mkdir(dir);
-    const cert = tls
-      ? await makeSelfSignedCert(await mkdtemp(join(tmpdir(), "hop-cert-")))
-      : undefined;
-    const o: TestServerOptions = { root, tls: cert };
-    let srv: TestFtpServer | undefined;
-    try {
-      srv = await start(o);
-      const { user, password } = srv;
-      const tlsCa = cert ? await readFile(cert.cert, "utf8") : undefined;
-      const url = `${srv.url}/store`;
+    await withFtpFolder(start, tls, "store", async (f) => {
+      const { user, password } = f.server();
+      const tlsCa = f.tlsCa;
+      const url = `${f.server().url}/store`;
       await storageConformance(t, {
         open: () => openDriver(url, { user, password, tlsCa, maxConnections: 4 }),
-        dir,
+        dir: f.dir,
         exclusive: "listing",
         setsMtime: true,
         openWrongAuth: () => openDriver(url, { user, password: password + "x", tlsCa }),
@@ -67,10 +44,6 @@ for (
             password,
           }),
       });
-    } finally {
-      await srv?.stop();
-      await rm(root, { recursive: true, force: true });
-      if (cert) await rm(join(cert.cert, ".."), { recursive: true, force: true });
-    }
+    });
   });
 }

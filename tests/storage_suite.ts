@@ -15,6 +15,7 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { type Driver, StorageError, TEMP_PREFIX } from "../src/storage/mod.ts";
+import { generated, hashStream } from "./helpers/streams.ts";
 
 /** One storage under test. */
 export interface StorageTarget {
@@ -50,66 +51,6 @@ export interface StorageTarget {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** Deterministic bytes: chunk `i`. */
-function chunkAt(i: number, size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = (seed * 2654435761 + i * 40503 + 1) >>> 0;
-  const v = new Uint32Array(out.buffer, 0, size >>> 2);
-  for (let k = 0; k < v.length; k++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    v[k] = x >>> 0;
-  }
-  return out;
-}
-
-/** A pull-driven stream of `total` deterministic bytes; `onChunk(bytesSoFar)` before each chunk. */
-export function generated(
-  total: number,
-  seed: number,
-  chunk = 1 << 20,
-  onChunk?: (bytes: number) => Promise<void>,
-): { stream: ReadableStream<Uint8Array>; digest: () => string; pulled: () => number } {
-  const hash = createHash("sha256");
-  let sent = 0;
-  let i = 0;
-  let digest = "";
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      if (sent >= total) {
-        digest = hash.digest("hex");
-        c.close();
-        return;
-      }
-      if (onChunk) await onChunk(sent);
-      const n = Math.min(chunk, total - sent);
-      const data = chunkAt(i++, n, seed);
-      hash.update(data);
-      sent += n;
-      c.enqueue(data);
-    },
-  }, { highWaterMark: 0 });
-  return {
-    stream,
-    digest: () => {
-      assert.ok(digest, "stream not fully read");
-      return digest;
-    },
-    pulled: () => sent,
-  };
-}
-
-async function hashStream(s: ReadableStream<Uint8Array>): Promise<{ hex: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of s) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { hex: hash.digest("hex"), size };
-}
 
 async function readAll(d: Driver, p: string, offset = 0): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -245,11 +186,14 @@ export async function storageConformance(
           // Each chunk of the new file waits for one more whole read, so that reads happen
           // while the write is under way however slow the machine (a storage that blocks
           // reads during a write gets 20 s, then the write goes on).
-          const gen = generated(newSize, 7, 256 * 1024, async () => {
-            const before = reads;
-            for (let waited = 0; reads === before && waited < 20_000; waited += 20) {
-              await new Promise((r) => setTimeout(r, 20));
-            }
+          const gen = generated(newSize, 7, {
+            chunk: 256 * 1024,
+            onChunk: async () => {
+              const before = reads;
+              for (let waited = 0; reads === before && waited < 20_000; waited += 20) {
+                await new Promise((r) => setTimeout(r, 20));
+              }
+            },
           });
           let inFlight = true;
           const writing = d.write("big.data", gen.stream).finally(() => inFlight = false);
@@ -294,14 +238,16 @@ export async function storageConformance(
       // The writer pulls the source as it sends: when 40 MB are produced, the server
       // (where we can see it) already holds most of the first 24.
       let storedMidway = -1;
-      const gen = generated(size, 42, 1 << 20, async (produced) => {
-        if (produced !== 40 << 20 || !target.dir) return;
-        const deadline = Date.now() + 10_000;
-        while (Date.now() < deadline) {
-          storedMidway = await bytesUnder(target.dir);
-          if (storedMidway >= 16 << 20) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
+      const gen = generated(size, 42, {
+        onChunk: async (produced) => {
+          if (produced !== 40 << 20 || !target.dir) return;
+          const deadline = Date.now() + 10_000;
+          while (Date.now() < deadline) {
+            storedMidway = await bytesUnder(target.dir);
+            if (storedMidway >= 16 << 20) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        },
       });
       assert.equal(await d.write("huge.data", gen.stream), size);
       if (target.dir) {

@@ -430,6 +430,63 @@ function server(
   };
 }
 
+/** The FTP servers conformance suites run against: pyftpdlib and vsftpd, plain and FTPS. */
+export const FTP_PEERS = [
+  ["pyftpdlib", startPyftpdlib, false],
+  ["pyftpdlib FTPS", startPyftpdlib, true],
+  ["vsftpd", startVsftpd, false],
+  ["vsftpd FTPS", startVsftpd, true],
+] as const;
+
+/** What {@linkcode withFtpFolder} hands its callback. */
+export interface FtpFolder {
+  /** The server now (a new one after `restart`). */
+  server(): TestFtpServer;
+  /** The folder on disk, `folder` under the server's root. */
+  dir: string;
+  /** The server's certificate (PEM), to trust it, when it speaks FTPS. */
+  tlsCa?: string;
+  /** Stops the server and starts it again on the same port and root. */
+  restart(): Promise<void>;
+}
+
+/**
+ * Runs `use` with `start`'s server (FTPS with a certificate made for it when `tls`) on a
+ * fresh root that holds the folder `folder`; stops it and removes root and certificate after.
+ */
+export async function withFtpFolder<T>(
+  start: (o: TestServerOptions) => Promise<TestFtpServer>,
+  tls: boolean,
+  folder: string,
+  use: (f: FtpFolder) => Promise<T>,
+  options: Partial<TestServerOptions> = {},
+): Promise<T> {
+  const root = await mkdtemp(join(tmpdir(), "hop-ftp-root-"));
+  const certDir = tls ? await mkdtemp(join(tmpdir(), "hop-cert-")) : undefined;
+  let srv: TestFtpServer | undefined;
+  try {
+    const dir = join(root, folder);
+    await mkdir(dir);
+    const cert = certDir ? await makeSelfSignedCert(certDir) : undefined;
+    const opts: TestServerOptions = { ...options, root, tls: cert };
+    srv = await start(opts);
+    return await use({
+      server: () => srv!,
+      dir,
+      tlsCa: cert ? await readFile(cert.cert, "utf8") : undefined,
+      restart: async () => {
+        const port = srv!.port;
+        await srv!.stop();
+        srv = await start({ ...opts, port });
+      },
+    });
+  } finally {
+    await srv?.stop();
+    await rm(root, { recursive: true, force: true });
+    if (certDir) await rm(certDir, { recursive: true, force: true });
+  }
+}
+
 /** hop's folder server in this process. */
 export interface HopFolderServer extends RunningFtpServer {
   /** The folder it serves. */

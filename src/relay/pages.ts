@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { compressBytes, decompressBytes } from "../archive/bzip2.ts";
+import {
+  compressBytes,
+  compressStream,
+  decompressBytes,
+  decompressStream,
+} from "../archive/bzip2.ts";
 import {
   decodePersistentIndex,
   decodeUpdateHead,
@@ -112,12 +117,25 @@ export function viewRelay(files: RelayFile[]): RelayView {
   return { pages, clients, files };
 }
 
+/**
+ * Above this many bytes, `.P.index` is compressed and decompressed by the worker pool, its
+ * blocks in parallel, rather than on the main thread (a page of 100,000 files has an index
+ * of 20 MB, 4 MB compressed). The bytes are the same either way.
+ */
+const POOL_INDEX_BYTES = 1 << 20;
+
 /** Reads and decodes `.P.index` ([] when absent). */
 export async function readPersistentIndex(io: RelayIO, page: string): Promise<IndexEntry[]> {
   const name = indexName(page);
-  if (!(await io.stat(name))) return [];
-  const bytes = await io.readBytes(name);
-  return decodePersistentIndex(decompressBytes(bytes, name), name);
+  const file = await io.stat(name);
+  if (!file) return [];
+  const text = file.size > POOL_INDEX_BYTES
+    ? new Uint8Array(
+      await new Response((await io.read(name)).pipeThrough(decompressStream({ source: name })))
+        .arrayBuffer(),
+    )
+    : decompressBytes(await io.readBytes(name), name);
+  return decodePersistentIndex(text, name);
 }
 
 /**
@@ -136,7 +154,12 @@ export async function writePersistentIndex(
     return;
   }
   const text = new TextEncoder().encode(encodePersistentIndex(entries));
-  await io.write(indexName(page), compressBytes(text));
+  await io.write(
+    indexName(page),
+    text.length > POOL_INDEX_BYTES
+      ? new Blob([text]).stream().pipeThrough(compressStream())
+      : compressBytes(text),
+  );
 }
 
 /** Reads and decodes `.P.T.index`. */

@@ -291,14 +291,14 @@ export async function openUserDirectory(
     uid: -1,
     home: "/",
   };
-  const verified = (u: PasswdUser, password: string): boolean => {
+  const verified = async (u: PasswdUser, password: string): Promise<boolean> => {
     const key = `${u.login}\0${u.password}\0${
       createHmac("sha256", hmacKey).update(password).digest("base64")
     }`;
     const now = Date.now();
     if ((good.get(key) ?? 0) > now) return true;
-    if (u.legacy || u.password === "") verifyPassword(decoy, password);
-    if (!verifyPassword(u, password)) return false;
+    if (u.legacy || u.password === "") await verifyPassword(decoy, password);
+    if (!(await verifyPassword(u, password))) return false;
     if (good.size >= 10_000) good.clear();
     good.set(key, now + 15 * 60_000);
     return true;
@@ -315,10 +315,10 @@ export async function openUserDirectory(
         await reload();
         const u = file.users.find((x) => x.login === name);
         if (!u) {
-          verifyPassword(decoy, password);
+          await verifyPassword(decoy, password);
           return null;
         }
-        if (!verified(u, password)) return null;
+        if (!(await verified(u, password))) return null;
         return {
           name: u.login,
           home: u.home,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { scryptSync } from "node:crypto";
+import { setImmediate } from "node:timers";
 import { CodecError, EncodeError } from "./errors.ts";
 import {
   decodePasswd,
@@ -22,7 +23,7 @@ function codecError(fn: () => unknown, line: number): void {
   });
 }
 
-Deno.test("passwd: legacy cleartext is read, marked, and written hashed", () => {
+Deno.test("passwd: legacy cleartext is read, marked, and written hashed", async () => {
   const text = "_::1006:\nalice:secret:1005:/alice\nbob::1004:/bob\n";
   const file = decodePasswd(text, ".passwd");
   assert.equal(file.nextUid, 1006);
@@ -42,9 +43,12 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", () => 
   });
   assert.ok(needsRehash(file.users[0]));
   assert.ok(!needsRehash(file.users[1]));
-  assert.ok(verifyPassword(file.users[0], "secret"));
-  assert.ok(!verifyPassword(file.users[0], "secreT"));
-  assert.ok(!verifyPassword(file.users[1], ""), "an empty password field disables the account");
+  assert.ok(await verifyPassword(file.users[0], "secret"));
+  assert.ok(!(await verifyPassword(file.users[0], "secreT")));
+  assert.ok(
+    !(await verifyPassword(file.users[1], "")),
+    "an empty password field disables the account",
+  );
 
   const upgraded = encodePasswd(file);
   assert.ok(!upgraded.includes("secret"));
@@ -54,27 +58,27 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", () => 
   );
   const again = decodePasswd(upgraded, ".passwd");
   assert.equal(again.users[0].legacy, false);
-  assert.ok(verifyPassword(again.users[0], "secret"));
-  assert.ok(!verifyPassword(again.users[0], "other"));
+  assert.ok(await verifyPassword(again.users[0], "secret"));
+  assert.ok(!(await verifyPassword(again.users[0], "other")));
   // Hashed records are written back unchanged.
   assert.equal(encodePasswd(again), upgraded);
 });
 
-Deno.test("passwd: hashes are salted and self-describing", () => {
+Deno.test("passwd: hashes are salted and self-describing", async () => {
   const a = hashPassword("pw:with:colons");
   const b = hashPassword("pw:with:colons");
   assert.notEqual(a, b);
   assert.ok(!a.includes(":"));
   const user: PasswdUser = { login: "u", password: a, legacy: false, uid: 1, home: "/" };
-  assert.ok(verifyPassword(user, "pw:with:colons"));
-  assert.ok(!verifyPassword(user, "pw:with:colon"));
+  assert.ok(await verifyPassword(user, "pw:with:colons"));
+  assert.ok(!(await verifyPassword(user, "pw:with:colon")));
   // A hash written with other parameters still verifies: they are in the field.
   const salt = Buffer.from("0123456789abcdef");
   const key = scryptSync("pw", salt, 24, { N: 1024, r: 4, p: 2 });
   const other = `scrypt$1024$4$2$${salt.toString("base64")}$${key.toString("base64")}`;
-  assert.ok(verifyPassword({ ...user, password: other }, "pw"));
-  assert.ok(!verifyPassword({ ...user, password: other }, "pW"));
-  assert.ok(!verifyPassword({ ...user, password: "scrypt$garbage" }, "x"));
+  assert.ok(await verifyPassword({ ...user, password: other }, "pw"));
+  assert.ok(!(await verifyPassword({ ...user, password: other }, "pW")));
+  assert.ok(!(await verifyPassword({ ...user, password: "scrypt$garbage" }, "x")));
 });
 
 Deno.test("passwd: without a _ line the next uid follows the highest", () => {
@@ -119,7 +123,7 @@ Deno.test("passwd: encoder refuses what the format cannot hold", () => {
   for (const f of bad) assert.throws(() => encodePasswd(f), EncodeError, JSON.stringify(f));
 });
 
-Deno.test("property: passwd files round-trip (300 random cases)", () => {
+Deno.test("property: passwd files round-trip (300 random cases)", async () => {
   const r = rng(0x9a55);
   const hashes = ["a", "b", "c"].map((pw) => ({ pw, hash: hashPassword(pw) }));
   for (let i = 0; i < 300; i++) {
@@ -163,9 +167,27 @@ Deno.test("property: passwd files round-trip (300 random cases)", () => {
       });
       assert.equal(u.legacy, false);
       if (want.legacy) {
-        assert.ok(verifyPassword(u, legacyPw!.pw), "legacy password survives hashing");
+        assert.ok(await verifyPassword(u, legacyPw!.pw), "legacy password survives hashing");
       } else assert.equal(u.password, want.password);
     }
     assert.equal(encodePasswd(back), text);
   }
+});
+
+Deno.test("passwd: a check runs off the caller's thread (a server's other sessions go on)", async () => {
+  const user: PasswdUser = {
+    login: "u",
+    password: hashPassword("right"),
+    legacy: false,
+    uid: 1,
+    home: "/",
+  };
+  // A synchronous scrypt would finish before the check's promise exists, so before any
+  // callback of the next turn of the event loop; on the thread pool the turn comes first.
+  const order: string[] = [];
+  const turn = new Promise<void>((r) => setImmediate(() => (order.push("turn"), r())));
+  const check = verifyPassword(user, "wrong").then((ok) => (order.push("check"), ok));
+  assert.equal(await check, false);
+  await turn;
+  assert.deepEqual(order, ["turn", "check"]);
 });

@@ -11,7 +11,7 @@
  * to find under-replicated and lost files.
  *
  * Classes ({@linkcode AuditKind}): `ok`; `orphan` (on a node, no link, named by the
- * node scheme `xx/yy/YYMMDD-HHMMSS-name`); `missing` (linked, not on the node);
+ * node scheme `xx/yy/YYMMDD-HHMMSS-[tag-]name`); `missing` (linked, not on the node);
  * `size-mismatch`; `under-replicated` (fewer good copies than wanted); `lost` (a link
  * with no good copy left); `foreign` (a file in the tree without link file, or a node
  * file outside the scheme: never touched); `pending` (an upload under way or younger
@@ -126,7 +126,7 @@ export interface AuditOptions {
   onRecord?: (r: AuditRecord) => void | Promise<void>;
 }
 
-/** Node file names made by the cluster: two spreading levels, then `YYMMDD-HHMMSS-name`. */
+/** Node file names made by the cluster: two spreading levels, then `YYMMDD-HHMMSS-[tag-]name`. */
 export const NODE_SCHEME = /^[0-9A-Za-z]{1,8}\/[0-9A-Za-z]{1,8}\/[0-9]{6}-[0-9]{6}-[^/]+$/;
 
 const KINDS: AuditKind[] = [

@@ -2,8 +2,9 @@
  * The store worker: takes jobs from the queue and moves data.
  *
  * - upload: copies a staged file to `replicas` nodes chosen by load and free space,
- *   at node path `<spread>/<YYMMDD-HHMMSS>-<name>` (spread: two levels from a hash of
- *   the staging id; the time is the upload's, UTC),
+ *   at node path `<spread>/<YYMMDD-HHMMSS>-<tag>-<name>` (spread: two levels from a hash
+ *   of the staging id, tag: 8 more hex digits of it, so that files of one name and one
+ *   second never share a node path; the time is the link's mtime, UTC),
  *   checks the size on each node, rewrites the link file atomically, and removes the
  *   staged copy only once every copy is confirmed. A node that fails is skipped for
  *   another; a job short of copies is retried with backoff, nothing is lost meanwhile
@@ -76,10 +77,16 @@ export function nodeStamp(ms: number): string {
     `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
-/** Node path of a new file: spreading directory (2 levels from a hash of `seed`) + stamp + name. */
+/**
+ * Node path of a new file: spreading directory (2 levels from a hash of `seed`, the
+ * staging id), stamp, 8 more hex digits of that hash, name. Without those digits two
+ * files of one name and one mtime second (a tree uploaded by a mirror tool) met at the
+ * same node path one time in 65,536 per pair, and the second store replaced the first's
+ * data under its link.
+ */
 export function nodePathFor(seed: string, name: string, ms: number): string {
   const h = createHash("sha256").update(seed).digest("hex");
-  return `${h.slice(0, 2)}/${h.slice(2, 4)}/${nodeStamp(ms)}-${encodeName(name)}`;
+  return `${h.slice(0, 2)}/${h.slice(2, 4)}/${nodeStamp(ms)}-${h.slice(4, 12)}-${encodeName(name)}`;
 }
 
 const attempts = new Map<string, number>();

@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,12 +16,18 @@ Deno.test("node paths: spreading dirs from the seed, UTC stamp, encoded name", (
   const ms = Date.UTC(2003, 1, 10, 3, 39, 21);
   assert.equal(nodeStamp(ms), "030210-033921");
   const p = nodePathFor("seed-1", "rfc 0959.txt", ms);
-  assert.match(p, /^[0-9a-f]{2}\/[0-9a-f]{2}\/030210-033921-rfc%200959\.txt$/);
+  assert.match(p, /^[0-9a-f]{2}\/[0-9a-f]{2}\/030210-033921-[0-9a-f]{8}-rfc%200959\.txt$/);
   assert.equal(nodePathFor("seed-1", "rfc 0959.txt", ms), p, "deterministic");
   const dirs = new Set(
     Array.from({ length: 200 }, (_, i) => nodePathFor(`s${i}`, "x", ms).slice(0, 5)),
   );
   assert.ok(dirs.size > 150, "seeds spread over many directories");
+  // 20,000 uploads of one name in one second (staging ids are random): no two share a
+  // node path (two levels of spreading alone, 65,536 places, met ~3,000 times here).
+  const paths = new Set(
+    Array.from({ length: 20_000 }, () => nodePathFor(randomBytes(16).toString("hex"), "x", ms)),
+  );
+  assert.equal(paths.size, 20_000, "files of one name and one second never share a node path");
 });
 
 Deno.test("listen addresses", () => {

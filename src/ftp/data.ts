@@ -33,6 +33,16 @@ function expandV6(a: string): string {
   return [...h, ...fill, ...t].map((p) => p.replace(/^0+(?=.)/, "")).join(":");
 }
 
+/**
+ * Ends a passive endpoint whose transfer was refused before its 150 (a full disk, a
+ * missing file). The client connects before it sends the command: closing the listener
+ * at once resets a connection that is on its way, and some clients then report the reset
+ * instead of the reply. The connection is taken (for up to 2 s) and ended cleanly.
+ */
+export function dismissPassive(ep: PassiveEndpoint): void {
+  ep.accept(2000).then((sock) => endSocket(sock), () => {}).finally(() => ep.close());
+}
+
 /** A listening passive endpoint waiting for the client's data connection. */
 export interface PassiveEndpoint {
   port: number;

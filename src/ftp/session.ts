@@ -12,6 +12,7 @@ import type net from "node:net";
 import tls from "node:tls";
 import {
   connectActive,
+  dismissPassive,
   listenPassive,
   type PassiveEndpoint,
   plainAddress,
@@ -1053,7 +1054,7 @@ class Session {
     try {
       lines = await this.listLines(arg, kind);
     } catch (err) {
-      if (d.kind === "passive") d.ep.close();
+      if (d.kind === "passive") dismissPassive(d.ep);
       throw err;
     }
     await this.runTransfer(`${kind} listing`, d, async (sock, t) => {
@@ -1079,7 +1080,7 @@ class Session {
         stream = await fs.openRead(p.fs, user, offset);
       }
     } catch (err) {
-      if (d.kind === "passive") d.ep.close();
+      if (d.kind === "passive") dismissPassive(d.ep);
       throw err;
     }
     if (!stream) {
@@ -1177,7 +1178,7 @@ class Session {
         append,
       });
     } catch (err) {
-      if (d.kind === "passive") d.ep.close();
+      if (d.kind === "passive") dismissPassive(d.ep);
       throw err;
     }
     const writer = upload.writable.getWriter();

@@ -126,7 +126,10 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
     assert.equal(stagedId(link), null);
     assert.equal(link.copies.length, 2);
     assert.deepEqual(new Set(link.copies.map((c) => c.node)), new Set(t.srv.ctx.nodes.keys()));
-    assert.match(link.copies[0].path, /^[0-9a-f]{2}\/[0-9a-f]{2}\/\d{6}-\d{6}-big\.bin$/);
+    assert.match(
+      link.copies[0].path,
+      /^[0-9a-f]{2}\/[0-9a-f]{2}\/\d{6}-\d{6}-[0-9a-f]{8}-big\.bin$/,
+    );
     for (const dir of [t.dirA, t.dirB]) {
       assert.deepEqual(
         new Uint8Array(await fsp.readFile(path.join(dir, link.copies[0].path))),

@@ -706,7 +706,7 @@ async function adopt(
   if (!node) throw new HopError(`node ${a.node} is not configured`);
   if ((await node.size(a.path)) !== a.size) return false;
   const base = a.path.split("/").pop()!;
-  const m = /^[0-9]{6}-[0-9]{6}-(.+)$/.exec(base);
+  const m = /^[0-9]{6}-[0-9]{6}-(?:[0-9a-f]{8}-)?(.+)$/.exec(base); // stamp, tag, name
   const name = decodeName(m ? m[1] : base);
   await fsp.mkdir(l.lostFound, { recursive: true });
   for (let n = 1;; n++) {

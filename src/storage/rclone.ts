@@ -7,6 +7,11 @@
  * `mkdir`, `rmdir`, `moveto`. The remote's credentials stay in rclone's
  * configuration (`--config FILE`, else RCLONE_CONFIG, else rclone's default).
  *
+ * A replace has a short gap: rclone's `moveto` deletes the target before it moves the
+ * new file in, so a reader between the two finds no file (`moveto --no-check-dest`
+ * would rename over it on local and SFTP remotes, but on a WebDAV remote it left the
+ * old file and reported success, so it is not used).
+ *
  * rclone has no create-if-absent: exclusive creates use the listing scheme of
  * `exclusive.ts`, which is as exclusive as the remote's listings are
  * consistent (local, SFTP and WebDAV remotes are; see rclone's notes for

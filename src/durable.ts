@@ -15,7 +15,7 @@
  * @module
  */
 import { execFile } from "node:child_process";
-import { closeSync, fsync, openSync } from "node:fs";
+import { closeSync, fdatasync, fsync, openSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -80,10 +80,13 @@ const UNSUPPORTED = new Set(["EINVAL", "EISDIR", "EPERM", "EACCES", "ENOTSUP", "
 /**
  * fsync of an open descriptor, on a worker thread. Its open and close are cheap enough to
  * run synchronously: one round trip to the thread pool per flush, not three (on a busy
- * machine each costs a wait for the CPU).
+ * machine each costs a wait for the CPU). `dataOnly`: fdatasync (the data and the size,
+ * not the times), for flushes of a file still being written.
  */
-export function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (e) => e ? reject(e) : resolve()));
+export function fsyncFd(fd: number, dataOnly = false): Promise<void> {
+  return new Promise((resolve, reject) =>
+    (dataOnly ? fdatasync : fsync)(fd, (e) => e ? reject(e) : resolve())
+  );
 }
 
 /**

@@ -21,7 +21,7 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { setImmediate } from "node:timers";
-import { syncDir } from "../durable.ts";
+import { fsyncFd, syncDir } from "../durable.ts";
 import { fileReadStream } from "../storage/streams.ts";
 import { decodeLink } from "../codec/link.ts";
 import { checkName, decodeName, encodeName, type NamePolicy, nameTooLong } from "../codec/names.ts";
@@ -117,13 +117,6 @@ export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Pr
  * its commit does not wait for the whole file to reach the disk.
  */
 const SYNC_EVERY = 32 * 1024 * 1024;
-
-/** fdatasync of `file` through a descriptor of its own (the flush on a worker thread). */
-function fdatasyncOf(file: string): Promise<void> {
-  const fd = fs.openSync(file, "r");
-  return new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => e ? reject(e) : resolve()))
-    .finally(() => fs.closeSync(fd));
-}
 
 /** True for a write refused for lack of room (ENOSPC, EDQUOT). */
 function isNoSpace(e: unknown): boolean {
@@ -709,7 +702,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         const upTo = position;
         // On a descriptor of its own: writes on `fh` go on meanwhile (a runtime may queue
         // a file handle's calls one after another).
-        syncing = fdatasyncOf(staged).then(
+        const fd = fs.openSync(staged, "r");
+        syncing = fsyncFd(fd, true).finally(() => fs.closeSync(fd)).then(
           () => void (synced = upTo),
           (e) => void (syncError ??= e),
         ).finally(() => syncing = null);

@@ -1,16 +1,21 @@
 /**
- * The decoded link and info files of big cluster directories, kept between listings
- * while the directory is unchanged: a LIST of 10,000 files otherwise reads and decodes
- * 10,000 link files every time (issue 13).
+ * The decoded link and info files of big cluster directories, kept between listings:
+ * a LIST of 10,000 files otherwise reads and decodes 10,000 link files every time
+ * (issue 13).
  *
  * Every change hop makes to a link or info file renames a file into or out of its
  * directory (`links.ts`: writeAtomic, moveDurably), which sets the directory's mtime
- * and ctime; a listing whose directory still has the stamp (device, inode, mtime, ctime)
- * it had when the links were read reuses them. A stamp is trusted only once it is
+ * and ctime, and gives the link file a new inode and ctime. A listing whose directory
+ * still has the stamp (device, inode, mtime, ctime, size) it had when the links were
+ * read reuses them all; one whose directory changed reuses each link file whose own
+ * stamp (an lstat, a third of the cost of reading it) is still the one it had when it
+ * was read, and reads the others. A stamp is trusted only once it is
  * {@linkcode STABLE_MS} old: timestamps are coarse (a clock tick), so a change made
- * right after a listing could leave a young stamp as it was. A link file edited in place
- * by something else shows in listings once its directory changes; RETR, STAT and every
- * change read the link file itself.
+ * right after a stamp was taken could leave a young stamp as it was; an old one
+ * cannot stay the same (the change's time is later). Links read under a young stamp
+ * are read again next time. A link file edited in place by something else shows in
+ * listings once its directory changes; RETR, STAT and every change read the link file
+ * itself.
  *
  * @module
  */
@@ -18,29 +23,42 @@
 import type * as fs from "node:fs";
 import type { DirInfo, FileLink } from "./links.ts";
 
-/** Age a directory stamp must have to be trusted (ms). */
+/** Age a directory or link file stamp must have to be trusted (ms). */
 export const STABLE_MS = 2000;
 /** Directories with fewer link files are read each time (cheap enough, nothing kept). */
-const MIN_LINKS = 1000;
+export const MIN_LINKS = 1000;
 /** Most link files kept for all directories together (least recently listed go first). */
 const MAX_LINKS = 50_000;
 
+/** A decoded link or info file and the stamp its file had before it was read (null: young). */
+export interface KnownLink {
+  info: FileLink | DirInfo;
+  stamp: string | null;
+}
+
 /** Decoded link and info files by file name. */
-export type DirLinks = Map<string, FileLink | DirInfo>;
+export type DirLinks = Map<string, KnownLink>;
+
+/** What is kept of a directory: its links, and whether they are all still valid. */
+export interface KeptDir {
+  links: DirLinks;
+  /** True when the directory's stamp is the one it had (trusted): no link changed. */
+  unchanged: boolean;
+}
 
 /** A cache of the links of big directories (see the module doc). */
 export interface DirCache {
-  /** The stamp of a directory from its stat, or null while it is too young to trust. */
+  /** The stamp of a directory or file from its stat, or null while it is too young to trust. */
   stampOf(st: fs.Stats): string | null;
-  /** The links read from `dir` under `stamp`, if they are kept. */
-  get(dir: string, stamp: string): DirLinks | undefined;
+  /** The links kept of `dir`, which has the stamp `stamp` now. */
+  get(dir: string, stamp: string | null): KeptDir | undefined;
   /** Keep the links read from `dir` under `stamp` (big directories only). */
-  set(dir: string, stamp: string, links: DirLinks): void;
+  set(dir: string, stamp: string | null, links: DirLinks): void;
 }
 
 /** An empty {@linkcode DirCache}. */
 export function createDirCache(now: () => number = Date.now): DirCache {
-  const dirs = new Map<string, { stamp: string; links: DirLinks }>();
+  const dirs = new Map<string, { stamp: string | null; links: DirLinks }>();
   let total = 0;
   const drop = (dir: string) => {
     const had = dirs.get(dir);
@@ -51,14 +69,14 @@ export function createDirCache(now: () => number = Date.now): DirCache {
   return {
     stampOf(st) {
       if (now() - Math.max(st.mtimeMs, st.ctimeMs) < STABLE_MS) return null;
-      return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+      return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
     },
     get(dir, stamp) {
       const had = dirs.get(dir);
-      if (!had || had.stamp !== stamp) return undefined;
+      if (!had) return undefined;
       dirs.delete(dir); // most recently listed last
       dirs.set(dir, had);
-      return had.links;
+      return { links: had.links, unchanged: stamp !== null && had.stamp === stamp };
     },
     set(dir, stamp, links) {
       drop(dir);

@@ -6,11 +6,14 @@ const links = (n: number): DirLinks =>
   new Map(
     Array.from({ length: n }, (_, i) => [
       `f${i}#`,
-      { kind: "file", name: `f${i}`, size: i, uid: 0, mtime: 0, copies: [], extra: [] },
+      {
+        info: { kind: "file", name: `f${i}`, size: i, uid: 0, mtime: 0, copies: [], extra: [] },
+        stamp: null,
+      },
     ]),
   );
-const stat = (mtimeMs: number, ctimeMs = mtimeMs, ino = 7) =>
-  ({ dev: 1, ino, mtimeMs, ctimeMs }) as fs.Stats;
+const stat = (mtimeMs: number, ctimeMs = mtimeMs, ino = 7, size = 4096) =>
+  ({ dev: 1, ino, mtimeMs, ctimeMs, size }) as fs.Stats;
 
 Deno.test("dir cache: a young stamp is not trusted, an old one is, a new stamp misses", () => {
   let now = 100_000;
@@ -19,12 +22,18 @@ Deno.test("dir cache: a young stamp is not trusted, an old one is, a new stamp m
   assert.equal(c.stampOf(stat(now - 10_000, now - 5)), null, "ctime counts too");
   const stamp = c.stampOf(stat(now - STABLE_MS))!;
   assert.ok(stamp);
+  assert.notEqual(c.stampOf(stat(now - STABLE_MS, undefined, 7, 1)), stamp, "size counts");
   const big = links(1000);
   c.set("/d", stamp, big);
-  assert.equal(c.get("/d", stamp), big);
+  assert.deepEqual(c.get("/d", stamp), { links: big, unchanged: true });
   now += 60_000;
-  assert.equal(c.get("/d", c.stampOf(stat(now - 10_000))!), undefined, "changed since");
-  assert.equal(c.get("/d", c.stampOf(stat(100_000 - STABLE_MS, undefined, 8))!), undefined);
+  const changed = c.get("/d", c.stampOf(stat(now - 10_000))!);
+  assert.equal(changed?.unchanged, false, "changed since: each link is checked");
+  assert.equal(changed?.links, big);
+  assert.equal(c.get("/d", c.stampOf(stat(100_000 - STABLE_MS, undefined, 8))!)?.unchanged, false);
+  assert.equal(c.get("/d", null)?.unchanged, false, "a young stamp never matches");
+  c.set("/y", null, big);
+  assert.equal(c.get("/y", null)?.unchanged, false, "kept under a young stamp: checked");
 });
 
 Deno.test("dir cache: small directories are not kept, the total is bounded", () => {

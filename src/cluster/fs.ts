@@ -33,7 +33,7 @@ import {
   type FtpUpload,
   type FtpUser,
 } from "../ftp/types.ts";
-import { createDirCache, type DirLinks } from "./dir_cache.ts";
+import { createDirCache, type DirLinks, MIN_LINKS } from "./dir_cache.ts";
 import { deleteJob, type JobSink, type PreparedJob, uploadJob } from "./jobs.ts";
 import {
   type ClusterLayout,
@@ -371,16 +371,9 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const atRoot = dir.disk === l.root;
       // stamped before reading: a change made meanwhile gives the directory a new stamp
       const stamp = dirCache.stampOf(fs.statSync(dir.disk));
-      const known = stamp === null ? undefined : dirCache.get(dir.disk, stamp);
+      const kept = dirCache.get(dir.disk, stamp);
       const read: DirLinks = new Map();
       const under = dir.disk.endsWith(path.sep) ? dir.disk : dir.disk + path.sep;
-      /** The link or info file `n` of the directory, decoded. */
-      const decoded = (n: string) => {
-        const file = under + n;
-        const info = known?.get(n) ?? decodeLink(fs.readFileSync(file), file);
-        read.set(n, info);
-        return info;
-      };
       const ents = (await fsp.readdir(dir.disk, { withFileTypes: true })).filter((d) =>
         !isHidden(d.name, atRoot)
       );
@@ -388,6 +381,26 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const links = new Set(
         ents.filter((d) => d.isFile() && d.name.endsWith(LINK_SUFFIX)).map((d) => d.name),
       );
+      // In a big directory each link file is stamped (before it is read), so that the
+      // next listing after a change reads only the files that changed.
+      const stamped = links.size >= MIN_LINKS;
+      /** The link or info file `n` of the directory, decoded. */
+      const decoded = (n: string) => {
+        const had = kept?.links.get(n);
+        if (had && kept!.unchanged) {
+          read.set(n, had);
+          return had.info;
+        }
+        const file = under + n;
+        const fileStamp = stamped ? dirCache.stampOf(fs.lstatSync(file)) : null;
+        if (had && fileStamp !== null && had.stamp === fileStamp) {
+          read.set(n, had);
+          return had.info;
+        }
+        const info = decodeLink(fs.readFileSync(file), file);
+        read.set(n, { info, stamp: fileStamp });
+        return info;
+      };
       const out: FtpFileInfo[] = [];
       const seen = new Set<string>();
       // Small synchronous reads are several times faster than async ones here; slices
@@ -431,7 +444,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           }
         }
       }
-      if (stamp !== null) dirCache.set(dir.disk, stamp, read);
+      dirCache.set(dir.disk, stamp, read);
       return out;
     },
 

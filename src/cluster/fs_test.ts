@@ -298,11 +298,14 @@ Deno.test("cluster fs: a big folder's listing shows links changed since the last
     assert.equal((await sizes()).get("f7"), 7);
     await writeInfo(l.tmp, path.join(dir, "f7#"), link(7, 70));
     await fsp.rm(path.join(dir, "f8#"));
+    // edited in place (no rename): its own stamp changed
+    await fsp.writeFile(path.join(dir, "f9#"), encodeLink(link(9, 90)));
     for (const wait of [0, 2100]) {
       // at once (the folder's new stamp is young), and once it is old enough to be kept
       await new Promise((r) => setTimeout(r, wait));
       const after = await sizes();
       assert.equal(after.get("f7"), 70);
+      assert.equal(after.get("f9"), 90);
       assert.equal(after.has("f8"), false);
       assert.equal(after.size, 999);
     }

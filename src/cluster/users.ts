@@ -84,7 +84,7 @@ export async function readPasswd(l: ClusterLayout): Promise<PasswdFile> {
 /** Writes `.passwd` atomically (mode 0600). */
 export async function writePasswd(l: ClusterLayout, file: PasswdFile): Promise<void> {
   await initLayout(l);
-  await writeAtomic(l.tmp, l.passwd, encodePasswd(file));
+  await writeAtomic(l.tmp, l.passwd, await encodePasswd(file));
   await fsp.chmod(l.passwd, 0o600);
 }
 
@@ -142,7 +142,7 @@ export async function addUser(
   const password = options.password ?? randomPassword();
   checkPassword(password);
   const home = normalizeHome(l, options.home ?? (options.admin ? "/" : `/${login}`), options.names);
-  const hash = hashPassword(password);
+  const hash = await hashPassword(password);
   const user = await editPasswd(l, (file) => {
     if (file.users.some((u) => u.login === login)) {
       throw new HopError(`user ${login} already exists`, {
@@ -215,7 +215,7 @@ function normalizeHome(l: ClusterLayout, home: string, names: NamePolicy = "any"
 export async function setPassword(root: string, login: string, password?: string): Promise<string> {
   const pw = password ?? randomPassword();
   checkPassword(pw);
-  const hash = hashPassword(pw);
+  const hash = await hashPassword(pw);
   await editPasswd(clusterLayout(root), (file) => {
     const u = file.users.find((x) => x.login === login);
     if (!u) throw new HopError(`no user ${login}`, { hint: "See `hop cluster user list`." });
@@ -286,7 +286,7 @@ export async function openUserDirectory(
   // costs one scrypt check whether the name exists or not.
   const decoy: PasswdUser = {
     login: "",
-    password: hashPassword(randomPassword()),
+    password: await hashPassword(randomPassword()),
     legacy: false,
     uid: -1,
     home: "/",

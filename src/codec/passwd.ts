@@ -17,13 +17,14 @@
  * skipped.
  *
  * {@linkcode hashPassword} and {@linkcode verifyPassword} use node:crypto
- * (scrypt, constant-time comparison); they do no I/O. A check runs scrypt on the
- * runtime's thread pool: a server verifying a login (about 100 ms of CPU) goes on
- * serving its other sessions meanwhile.
+ * (scrypt, constant-time comparison); they do no I/O. Both run scrypt on the
+ * runtime's thread pool (one derive for both): a server verifying a login or
+ * hashing a new password (about 100 ms of CPU) goes on serving its other sessions
+ * meanwhile.
  *
  * @module
  */
-import { randomBytes, scrypt, scryptSync, timingSafeEqual } from "node:crypto";
+import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { CodecError, EncodeError } from "./errors.ts";
 import { type CodecInput, parseIntStrict, splitLines, toText } from "./text.ts";
@@ -108,10 +109,13 @@ function derive(
   );
 }
 
-/** Hashes `password` with a fresh random salt: `scrypt$16384$8$1$<salt>$<hash>` (base64, no `:`). */
-export function hashPassword(password: string): string {
+/**
+ * Hashes `password` with a fresh random salt: `scrypt$16384$8$1$<salt>$<hash>` (base64,
+ * no `:`), on the thread pool.
+ */
+export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const key = scryptSync(password.normalize("NFC"), salt, KEY_BYTES, scryptOptions(SCRYPT_PARAMS));
+  const key = await derive(password, { ...SCRYPT_PARAMS, salt }, KEY_BYTES);
   const { N, r, p } = SCRYPT_PARAMS;
   return `scrypt$${N}$${r}$${p}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
@@ -198,9 +202,10 @@ export function decodePasswd(input: CodecInput, source: string): PasswdFile {
 /**
  * Encodes a `.passwd` file: the `_` line first, then users in their order.
  * Legacy cleartext passwords are hashed here (so this may take ~50 ms per
- * legacy user). Throws {@linkcode EncodeError} on values the format cannot hold.
+ * legacy user, on the thread pool). Rejects with {@linkcode EncodeError} on values the
+ * format cannot hold.
  */
-export function encodePasswd(file: PasswdFile): string {
+export async function encodePasswd(file: PasswdFile): Promise<string> {
   const bad = (problem: string): never => {
     throw new EncodeError(FORMAT, problem);
   };
@@ -222,7 +227,7 @@ export function encodePasswd(file: PasswdFile): string {
       bad(`bad home ${JSON.stringify(u.home)} for ${u.login}`);
     }
     let pw = u.password;
-    if (u.legacy && pw !== "") pw = hashPassword(pw);
+    if (u.legacy && pw !== "") pw = await hashPassword(pw);
     else if (!u.legacy && pw !== "" && !parseHash(pw)) {
       bad(`password of ${u.login} is not a scrypt hash (set legacy?)`);
     }

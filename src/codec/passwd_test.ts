@@ -50,7 +50,7 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", async 
     "an empty password field disables the account",
   );
 
-  const upgraded = encodePasswd(file);
+  const upgraded = await encodePasswd(file);
   assert.ok(!upgraded.includes("secret"));
   assert.match(
     upgraded,
@@ -61,12 +61,12 @@ Deno.test("passwd: legacy cleartext is read, marked, and written hashed", async 
   assert.ok(await verifyPassword(again.users[0], "secret"));
   assert.ok(!(await verifyPassword(again.users[0], "other")));
   // Hashed records are written back unchanged.
-  assert.equal(encodePasswd(again), upgraded);
+  assert.equal(await encodePasswd(again), upgraded);
 });
 
 Deno.test("passwd: hashes are salted and self-describing", async () => {
-  const a = hashPassword("pw:with:colons");
-  const b = hashPassword("pw:with:colons");
+  const a = await hashPassword("pw:with:colons");
+  const b = await hashPassword("pw:with:colons");
   assert.notEqual(a, b);
   assert.ok(!a.includes(":"));
   const user: PasswdUser = { login: "u", password: a, legacy: false, uid: 1, home: "/" };
@@ -109,7 +109,7 @@ Deno.test("passwd: malformed lines throw CodecError naming the line", () => {
   codecError(() => decodePasswd(new Uint8Array([0x0a, 0x0a, 0xfe]), ".passwd"), 3);
 });
 
-Deno.test("passwd: encoder refuses what the format cannot hold", () => {
+Deno.test("passwd: encoder refuses what the format cannot hold", async () => {
   const u: PasswdUser = { login: "a", password: "", legacy: false, uid: 1, home: "/a" };
   const bad: PasswdFile[] = [
     { users: [{ ...u, login: "a:b" }], nextUid: 5 },
@@ -120,12 +120,14 @@ Deno.test("passwd: encoder refuses what the format cannot hold", () => {
     { users: [u], nextUid: 1 },
     { users: [{ ...u, password: "cleartext" }], nextUid: 5 },
   ];
-  for (const f of bad) assert.throws(() => encodePasswd(f), EncodeError, JSON.stringify(f));
+  for (const f of bad) await assert.rejects(encodePasswd(f), EncodeError, JSON.stringify(f));
 });
 
 Deno.test("property: passwd files round-trip (300 random cases)", async () => {
   const r = rng(0x9a55);
-  const hashes = ["a", "b", "c"].map((pw) => ({ pw, hash: hashPassword(pw) }));
+  const hashes = await Promise.all(
+    ["a", "b", "c"].map(async (pw) => ({ pw, hash: await hashPassword(pw) })),
+  );
   for (let i = 0; i < 300; i++) {
     const n = r.int(0, 6);
     const logins = new Set<string>();
@@ -154,7 +156,7 @@ Deno.test("property: passwd files round-trip (300 random cases)", async () => {
       users,
       nextUid: users.reduce((m, u) => Math.max(m, u.uid), 999) + r.int(1, 10),
     };
-    const text = encodePasswd(file);
+    const text = await encodePasswd(file);
     const back = decodePasswd(text, `c${i}`);
     assert.equal(back.nextUid, file.nextUid);
     assert.equal(back.users.length, users.length);
@@ -170,14 +172,14 @@ Deno.test("property: passwd files round-trip (300 random cases)", async () => {
         assert.ok(await verifyPassword(u, legacyPw!.pw), "legacy password survives hashing");
       } else assert.equal(u.password, want.password);
     }
-    assert.equal(encodePasswd(back), text);
+    assert.equal(await encodePasswd(back), text);
   }
 });
 
-Deno.test("passwd: a check runs off the caller's thread (a server's other sessions go on)", async () => {
+Deno.test("passwd: a check and a hash run off the caller's thread (other sessions go on)", async () => {
   const user: PasswdUser = {
     login: "u",
-    password: hashPassword("right"),
+    password: await hashPassword("right"),
     legacy: false,
     uid: 1,
     home: "/",
@@ -190,4 +192,10 @@ Deno.test("passwd: a check runs off the caller's thread (a server's other sessio
   assert.equal(await check, false);
   await turn;
   assert.deepEqual(order, ["turn", "check"]);
+  const hashed: string[] = [];
+  const next = new Promise<void>((r) => setImmediate(() => (hashed.push("turn"), r())));
+  const hash = hashPassword("new").then((h) => (hashed.push("hash"), h));
+  assert.ok(await verifyPassword({ ...user, password: await hash }, "new"));
+  await next;
+  assert.deepEqual(hashed, ["turn", "hash"]);
 });

@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { CodecError, EncodeError } from "./errors.ts";
 import {
+  decodeMeta,
   decodePersistentIndex,
   decodeUpdateHead,
   decodeUpdateIndex,
+  encodeMeta,
   encodePersistentIndex,
   encodeUpdateIndex,
   type EntryMeta,
+  GROUP_END,
+  GROUP_START,
   type IndexEntry,
   indexName,
   lockName,
@@ -333,6 +337,50 @@ Deno.test("property: persistent indexes round-trip (600 random cases)", () => {
     const expected = order.flatMap((k) => entries.filter((e) => keyOf(e) === k));
     assert.deepEqual(back, expected, `case ${i}: ${JSON.stringify(text)}`);
     assert.equal(encodePersistentIndex(back), text);
+  }
+});
+
+Deno.test("property: index entries read as their blocks alone read (600 random and corrupted cases)", () => {
+  // Entries in their usual form are read without splitting their blocks into lines
+  // (usualMeta); decodeMeta reads a block the general way. Both must agree on every block,
+  // well-formed or not: the same metadata, or both a CodecError.
+  const r = rng(0x5eed5);
+  const outcome = (fn: () => EntryMeta | null): unknown => {
+    try {
+      return fn();
+    } catch (e) {
+      assert.ok(e instanceof CodecError, String(e));
+      return "CodecError";
+    }
+  };
+  const mutate = (block: string): string => {
+    if (r.chance(0.3)) return block;
+    const at = r.int(0, block.length - 1);
+    return block.slice(0, at) +
+      r.pick(["\n", " ", "x", "9", "", ": ", "-", "😀", "checksum: a\n", "---pullers---\n"]) +
+      block.slice(at + r.int(0, 2));
+  };
+  for (let i = 0; i < 600; i++) {
+    const m = randomMeta(r, true);
+    if (r.chance(0.5)) delete m.layout;
+    if (r.chance(0.3)) m.extra = [["base", r.pick(["-", SUM])]];
+    // update index: the whole block follows its header
+    const block = mutate(encodeMeta(m, "x"));
+    const len = [...block].length;
+    const general = outcome(() => decodeMeta(block, "x", "x"));
+    const viaUpdate = outcome(() => decodeUpdateIndex(`p ${len}\n${block}`, "x").entries[0].meta);
+    assert.deepEqual(viaUpdate, general, `case ${i}: ${JSON.stringify(block)}`);
+    // persistent index: the group holds the placeholder and pusher lines
+    const [head, ...rest] = encodePersistentIndex([{ path: "p", meta: m }]).split("\n");
+    const group = mutate(`${head}\n${rest[0]}\n${rest[1]}\n${rest[2]}\n`);
+    const body = mutate(rest.slice(4).join("\n"));
+    const groupLines = group.split("\n").slice(1, -2).join("\n");
+    const whole = `${group}p ${[...body].length}\n${body}`;
+    if (!group.startsWith(`${GROUP_START}\n`) || !group.endsWith(`\n${GROUP_END}\n`)) continue;
+    if (groupLines.includes(GROUP_START) || groupLines.includes(GROUP_END)) continue;
+    const general2 = outcome(() => decodeMeta(`${groupLines}\n${body}`, "x", "x"));
+    const viaPersistent = outcome(() => decodePersistentIndex(whole, "x")[0]?.meta ?? null);
+    assert.deepEqual(viaPersistent, general2, `case ${i}: ${JSON.stringify(whole)}`);
   }
 });
 

@@ -713,9 +713,15 @@ export const DEFAULT_PAGE = "0";
  * vs `A/B`) collide; callers compare prefixes to detect that.
  */
 export function pagePrefix(path: string, levels: number): string | null {
-  const dirs = path.split("/").slice(0, -1);
-  if (levels < 1 || dirs.length < levels) return null;
-  return dirs.slice(0, levels).join("/");
+  if (levels < 1) return null;
+  // the end of the `levels`-th directory, found without splitting (called for every file of
+  // every pass: 100,000 files on a big folder)
+  let end = -1;
+  for (let i = 0; i < levels; i++) {
+    end = path.indexOf("/", end + 1);
+    if (end < 0) return null;
+  }
+  return path.slice(0, end);
 }
 
 /**

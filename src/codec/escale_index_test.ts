@@ -473,4 +473,13 @@ Deno.test("pages: topdir naming as the reference describes", () => {
   assert.equal(pageOf("A_B/C/f", 2), pageOf("A/B_C/f", 2));
   assert.notEqual(pagePrefix("A_B/C/f", 2), pagePrefix("A/B_C/f", 2));
   assert.equal(pagePrefix("A/f", 2), null);
+  // the first `levels` directories of the path, empty names included
+  const r = rng(0x5eed6);
+  for (let i = 0; i < 500; i++) {
+    const path = r.string("ab/", 0, 10);
+    const levels = r.int(0, 4);
+    const dirs = path.split("/").slice(0, -1);
+    const want = levels < 1 || dirs.length < levels ? null : dirs.slice(0, levels).join("/");
+    assert.equal(pagePrefix(path, levels), want, `${JSON.stringify(path)} ${levels}`);
+  }
 });

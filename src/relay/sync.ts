@@ -748,7 +748,9 @@ async function pullTotals(
 async function pushTotals(ctx: SyncContext, scan: Map<string, LocalFile>): Promise<PassTotals> {
   const t = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
   for (const f of scan.values()) {
-    if (ctx.state.base[f.path] === await ctx.cache.checksum(f)) continue;
+    // a cache hit costs no promise (100,000 unchanged files on a rescan)
+    const sum = ctx.cache.lookup(f) ?? await ctx.cache.checksum(f);
+    if (ctx.state.base[f.path] === sum) continue;
     t.totalFiles++;
     t.totalBytes += f.size;
   }

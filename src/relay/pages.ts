@@ -157,7 +157,14 @@ export async function writePersistentIndex(
   await io.write(
     indexName(page),
     text.length > POOL_INDEX_BYTES
-      ? new Blob([text]).stream().pipeThrough(compressStream())
+      // the bytes as one chunk: the compressor copies them block by block (a Blob would
+      // first copy all of them: 20 MB for 100,000 files)
+      ? new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(text);
+          c.close();
+        },
+      }).pipeThrough(compressStream())
       : compressBytes(text),
   );
 }

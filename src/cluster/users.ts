@@ -257,8 +257,14 @@ export interface UserDirectory {
 /** The user directory and authorizer of a cluster; `anonymous` allows read-only anonymous logins. */
 export async function openUserDirectory(
   l: ClusterLayout,
-  options: { anonymous?: boolean; log?: (line: string) => void } = {},
+  options: {
+    anonymous?: boolean;
+    log?: (line: string) => void;
+    /** The password check (tests count its calls); default: scrypt, `verifyPassword`. */
+    verify?: typeof verifyPassword;
+  } = {},
 ): Promise<UserDirectory> {
+  const verify = options.verify ?? verifyPassword;
   let file: PasswdFile = { users: [], nextUid: FIRST_UID };
   let stamp = "";
   const byUid = new Map<number, string>();
@@ -279,9 +285,12 @@ export async function openUserDirectory(
   await reload();
   // A scrypt check costs ~100 ms of this thread; a success is remembered (keyed by an
   // HMAC of the password under a per-process key, and the stored hash, so a password
-  // change invalidates it) for 15 minutes, so repeated logins do not stall the server.
+  // change invalidates it) for 15 minutes, so repeated logins do not stall the server;
+  // logins with the same name and password at once share one check (a burst of sessions
+  // of one user used to run one scrypt each: 200 sessions, 200 checks, seconds of CPU).
   const hmacKey = randomBytes(32);
   const good = new Map<string, number>();
+  const checking = new Map<string, Promise<boolean>>();
   // Who is not there (or cannot log in) is checked against this, so that a failed login
   // costs one scrypt check whether the name exists or not.
   const decoy: PasswdUser = {
@@ -295,13 +304,18 @@ export async function openUserDirectory(
     const key = `${u.login}\0${u.password}\0${
       createHmac("sha256", hmacKey).update(password).digest("base64")
     }`;
-    const now = Date.now();
-    if ((good.get(key) ?? 0) > now) return true;
-    if (u.legacy || u.password === "") await verifyPassword(decoy, password);
-    if (!(await verifyPassword(u, password))) return false;
-    if (good.size >= 10_000) good.clear();
-    good.set(key, now + 15 * 60_000);
-    return true;
+    if ((good.get(key) ?? 0) > Date.now()) return true;
+    const under = checking.get(key);
+    if (under) return await under;
+    const check = (async () => {
+      if (u.legacy || u.password === "") await verify(decoy, password);
+      if (!(await verify(u, password))) return false;
+      if (good.size >= 10_000) good.clear();
+      good.set(key, Date.now() + 15 * 60_000);
+      return true;
+    })().finally(() => checking.delete(key));
+    checking.set(key, check);
+    return await check;
   };
   return {
     reload,
@@ -315,7 +329,7 @@ export async function openUserDirectory(
         await reload();
         const u = file.users.find((x) => x.login === name);
         if (!u) {
-          await verifyPassword(decoy, password);
+          await verify(decoy, password);
           return null;
         }
         if (!(await verified(u, password))) return null;

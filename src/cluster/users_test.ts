@@ -2,38 +2,56 @@ import assert from "node:assert/strict";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { performance } from "node:perf_hooks";
+import { verifyPassword } from "../codec/passwd.ts";
 import { clusterLayout } from "./layout.ts";
 import { addUser, listUsers, openUserDirectory, PUBLIC_HOME } from "./users.ts";
 
-Deno.test("users: a failed login costs the same whether the name exists or not", async () => {
+/** The user directory of a fresh root with `alice`, counting password checks. */
+async function withCountedChecks(
+  f: (dir: Awaited<ReturnType<typeof openUserDirectory>>, checks: () => number) => Promise<void>,
+) {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), "hop-users-"));
   try {
     await addUser(root, "alice", { password: "right one" });
-    const dir = await openUserDirectory(clusterLayout(root));
-    const time = async (name: string) => {
-      const t = performance.now();
-      assert.equal(await dir.authorizer.authenticate(name, "wrong", "127.0.0.1"), null);
-      return performance.now() - t;
-    };
-    const known: number[] = [];
-    const unknown: number[] = [];
-    await time("alice"); // warm up
-    for (let i = 0; i < 9; i++) {
-      known.push(await time("alice"));
-      unknown.push(await time(`nobody${i}`));
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const ratio = median(known) / median(unknown);
-    // One scrypt check each way; without the decoy check an unknown name answers ~50x faster.
-    assert.ok(
-      ratio > 1 / 4 && ratio < 4,
-      `known ${median(known)} ms, unknown ${median(unknown)} ms`,
-    );
-    assert.ok(await dir.authorizer.authenticate("alice", "right one", "127.0.0.1"));
+    let n = 0;
+    const dir = await openUserDirectory(clusterLayout(root), {
+      verify: (u, pw) => (n++, verifyPassword(u, pw)),
+    });
+    await f(dir, () => n);
   } finally {
     await fsp.rm(root, { recursive: true, force: true });
   }
+}
+
+Deno.test("users: a failed login runs one password check whether the name exists or not", async () => {
+  await withCountedChecks(async (dir, checks) => {
+    assert.equal(await dir.authorizer.authenticate("alice", "wrong", "127.0.0.1"), null);
+    assert.equal(checks(), 1);
+    assert.equal(await dir.authorizer.authenticate("nobody", "wrong", "127.0.0.1"), null);
+    assert.equal(checks(), 2);
+    // failures are never remembered
+    assert.equal(await dir.authorizer.authenticate("alice", "wrong", "127.0.0.1"), null);
+    assert.equal(checks(), 3);
+    assert.ok(await dir.authorizer.authenticate("alice", "right one", "127.0.0.1"));
+  });
+});
+
+Deno.test("users: logins of one user at once share one password check; a success is remembered", async () => {
+  await withCountedChecks(async (dir, checks) => {
+    const burst = await Promise.all(
+      Array.from({ length: 50 }, () => dir.authorizer.authenticate("alice", "right one", "::1")),
+    );
+    assert.ok(burst.every((u) => u?.name === "alice"));
+    assert.equal(checks(), 1);
+    assert.ok(await dir.authorizer.authenticate("alice", "right one", "::1"));
+    assert.equal(checks(), 1);
+    // a wrong password in a burst shares the check, and fails every login of it
+    const wrong = await Promise.all(
+      Array.from({ length: 5 }, () => dir.authorizer.authenticate("alice", "right on", "::1")),
+    );
+    assert.deepEqual(wrong, [null, null, null, null, null]);
+    assert.equal(checks(), 2);
+  });
 });
 
 Deno.test("users: anonymous is read-only in the public folder; passwords may hold blanks", async () => {

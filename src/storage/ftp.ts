@@ -355,6 +355,8 @@ export function ftpDriver(opts: FtpOptions): Driver {
   const madeDirs = new Set<string>();
   /** Whether the server has MLST/MLSD and MFMT (learnt at the first login). */
   let feats: { mlst: boolean; mfmt: boolean } | undefined;
+  /** The server answered AVBL with 500, 502 or 504: it has no such command. */
+  let noAvbl = false;
 
   const err = (e: unknown, what: string, name?: string) =>
     mapFtpError(e, { what, name, label, where, user });
@@ -641,10 +643,14 @@ export function ftpDriver(opts: FtpOptions): Driver {
         }
       }),
     freeSpace: async () => {
-      // RFC draft AVBL, where a server has it (pure-ftpd does); unknown otherwise.
+      // RFC draft AVBL, where a server has it (pure-ftpd does); unknown otherwise. A
+      // server that does not know the command (500, 502, 504) is not asked again: the store worker
+      // asks before each copy, and that round trip cost every small file one.
+      if (noAvbl) return null;
       try {
         return await withClient("AVBL", undefined, async (c) => {
           const r = await c.sendIgnoringError("AVBL");
+          if (r.code === 500 || r.code === 502 || r.code === 504) noAvbl = true;
           const n = r.code === 213 ? Number(r.message.slice(4).trim()) : NaN;
           return Number.isSafeInteger(n) ? n : null;
         });

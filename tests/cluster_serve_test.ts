@@ -99,10 +99,11 @@ Deno.test("cluster: upload, list, store on two nodes, download, rename, delete",
       new Uint8Array(await fsp.readFile(path.join(t.root, ".staging", stagedId(bigLink!)!))),
       new Uint8Array(big),
     );
-    // (lftp sets the time of what it put with MFMT: big.bin's job is queued anew with it.)
+    // (lftp sets the time of what it put with MFMT: that queues no second job.)
     const uploads = (await listQueue(path.join(t.root, ".queue"))).flatMap((e) =>
       e.job.type === "upload" ? [e.job.path] : []
     );
+    assert.equal(uploads.length, 3, uploads.join(", "));
     assert.equal(new Set(uploads).size, 3);
     assert.deepEqual(await filesUnder(t.dirA), []);
 

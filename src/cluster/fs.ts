@@ -568,21 +568,10 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         }
         const mtime = Math.floor(ms / 1000);
         if (mtime === e.link.mtime) return;
-        const file = infoPathOf(e.disk);
-        if (stagedId(e.link) === null) return await writeInfo(l.tmp, file, { ...e.link, mtime });
-        // Jobs know a file by size and mtime: a staged one gets its job anew. Both are
-        // flushed together, then placed, then their folders flushed together.
-        const [w, job] = await settled(
-          prepareInfo(l.tmp, file, { ...e.link, mtime }),
-          ctx.jobs.prepare(uploadJob(l, file, e.link.uid, e.link.size, mtime)),
-        );
-        try {
-          await w.place();
-        } catch (err) {
-          await job.discard();
-          throw err;
-        }
-        await Promise.all([syncDir(path.dirname(file)), job.publish()]);
+        // A staged file keeps its upload job: the store worker knows a job's file by its
+        // path, size and staged data, not by its mtime (MFMT after each STOR, as mirror
+        // tools send, queued a second job per file).
+        await writeInfo(l.tmp, infoPathOf(e.disk), { ...e.link, mtime });
       });
     },
 

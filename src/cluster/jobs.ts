@@ -5,7 +5,8 @@
  * - `upload <path> <uid> <size> <mtime>`: `path` is the at-rest path of the link file
  *   (relative to the cluster root, e.g. `alice/report.pdf#`), whose extra line
  *   `staged <id>` names the staged data. The store worker drops the job when that link
- *   is gone or its size/mtime differ (renamed or replaced: a newer job exists).
+ *   is gone, no longer staged or of another size (renamed or replaced: a newer job
+ *   exists). Its mtime may be older than the link's: MFMT queues no job.
  * - `delete <link>`: `link` is `.deleted/<entry>`; the worker deletes every copy (and the
  *   staged data) the link file names, then the link file.
  *

@@ -92,9 +92,10 @@ export function nodePathFor(seed: string, name: string, ms: number): string {
 const attempts = new Map<string, number>();
 
 /**
- * Upload jobs under way, by link path: a second job for the same link (queued by MFMT or
- * RNTO meanwhile) waits for the first, so that two never store the same staged file at
- * the same node path at once (the one that finds the link changed removes its copies).
+ * Upload jobs under way, by link path: a second job for the same link (queued by a new
+ * STOR or RNTO meanwhile) waits for the first, so that two never store the same staged
+ * file at the same node path at once (the one that finds the link changed removes its
+ * copies).
  */
 const uploading = new Map<string, Promise<unknown>>();
 
@@ -115,7 +116,11 @@ async function runUpload(
   if (!linkFile || !linkFile.endsWith(LINK_SUFFIX)) {
     return { result: "dropped", reason: "bad link path" };
   }
-  const same = (x: FileLink | null) => x !== null && x.size === job.size && x.mtime === job.mtime;
+  // The job's file: its link at the job's path, of the job's size. Not its mtime: MFMT
+  // changes no byte and queues no job (`fs.ts`), so a staged link's job may name an older
+  // mtime. A link replaced since (a new STOR) is staged anew with a job of its own; this
+  // one may store it first, that one then finds nothing staged.
+  const same = (x: FileLink | null) => x !== null && x.size === job.size;
   const link = await readFileLink(linkFile);
   const id = link ? stagedId(link) : null;
   if (!link || !same(link) || id === null) {
@@ -326,7 +331,7 @@ async function runJob(
   }
   attempts.delete(key);
   if (r.result === "dropped") {
-    // A job made stale by a later change (MFMT, RNTO, a new STOR...) is routine: that
+    // A job made stale by a later change (RNTO, a new STOR...) is routine: that
     // change queued its own job; no error then.
     ctx.log(
       r.reason === STALE

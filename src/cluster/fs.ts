@@ -71,6 +71,11 @@ export interface ClusterContext {
   serial<T>(f: () => Promise<T>): Promise<T>;
   /** Staging ids of uploads in progress (not yet linked). */
   activeUploads: Set<string>;
+  /**
+   * When an upload last started or ended (`performance.now()`), set by the file system:
+   * the store worker holds off while uploads arrive (`store.ts`). Absent: none yet.
+   */
+  lastUploadAt?: number;
   log(line: string): void;
   /**
    * Why this process may not change the tree now (its serve lease is not held:
@@ -632,6 +637,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         .toString("hex");
       const staged = path.join(l.staging, id);
       ctx.activeUploads.add(id);
+      ctx.lastUploadAt = performance.now();
       let fh: fsp.FileHandle | null = null;
       let written = 0;
       /** The fdatasync under way while the upload goes on (`syncSome`), if any. */
@@ -649,6 +655,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         fh = null;
         await fsp.rm(staged, { force: true }).catch(() => {});
         ctx.activeUploads.delete(id);
+        ctx.lastUploadAt = performance.now();
         ctx.space?.giveBack(taken);
         taken = 0;
       };
@@ -776,6 +783,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
               await linkW.place();
               linked = true;
               ctx.activeUploads.delete(id);
+              ctx.lastUploadAt = performance.now();
               ctx.space?.keep(taken);
               taken = 0;
             });

@@ -17,7 +17,7 @@ import { type JobQueue, openJobQueue } from "./jobs.ts";
 import { clusterLayout, diskPath, initLayout } from "./layout.ts";
 import { readFileLink, stagedId, writeInfo } from "./links.ts";
 import { openNode } from "./nodes.ts";
-import { storeOnce } from "./store.ts";
+import { startStoreWorker, storeOnce } from "./store.ts";
 
 const admin: FtpUser = { name: "admin", home: "/", readOnly: false, admin: true, id: 0 };
 const joe: FtpUser = { name: "joe", home: "/", readOnly: false, admin: false, id: 1000 };
@@ -208,6 +208,59 @@ Deno.test("cluster fs: a big upload, flushed while it arrives, and MFMT after it
     const back = createHash("sha256");
     for await (const chunk of await fs.openRead("/big.bin", admin, 0)) back.update(chunk);
     assert.equal(back.digest("hex"), hash.digest("hex"));
+  });
+});
+
+/** Waits until `cond()` holds, at most `ms`; whether it did. */
+async function until(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return await cond();
+}
+
+Deno.test("cluster store worker: holds off while uploads arrive, then stores", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    const link = path.join(ctx.layout.root, "a.txt#");
+    const staged = async () => stagedId((await readFileLink(link))!) !== null;
+    const worker = startStoreWorker(ctx, queue, {
+      pollMs: 20,
+      holdOff: { quietMs: 400, maxMs: 60_000 },
+    });
+    try {
+      await put(fs, "/a.txt", admin, "a");
+      await new Promise((r) => setTimeout(r, 150));
+      assert.ok(await staged(), "right after an upload: not stored yet");
+      // An upload under way holds it off as long as it lasts (here past the quiet time).
+      const up = await fs.openWrite("/b.txt", admin, {});
+      await new Promise((r) => setTimeout(r, 600));
+      assert.ok(await staged(), "an upload under way: not stored yet");
+      await up.abort();
+      assert.ok(await until(async () => !(await staged()), 5000), "stored once quiet");
+      assert.equal(await get(fs, "/a.txt"), "a");
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+Deno.test("cluster store worker: holds off for uploads at most maxMs", async () => {
+  await withCluster("strict", async (fs, ctx, queue) => {
+    const link = path.join(ctx.layout.root, "a.txt#");
+    const staged = async () => stagedId((await readFileLink(link))!) !== null;
+    const worker = startStoreWorker(ctx, queue, {
+      pollMs: 20,
+      holdOff: { quietMs: 60_000, maxMs: 300 },
+    });
+    try {
+      await put(fs, "/a.txt", admin, "a");
+      // Uploads never pause here (60 s of quiet wanted): the worker goes on after maxMs.
+      assert.ok(await until(async () => !(await staged()), 5000), "stored after maxMs");
+    } finally {
+      await worker.stop();
+    }
   });
 });
 

@@ -357,7 +357,8 @@ async function lane(
   stop: () => boolean = () => false,
 ): Promise<void> {
   for (;;) {
-    if (stop() || ctx.blocked?.()) return; // not holding the root: its next holder does it
+    // stopped, or holding off for uploads; or not holding the root: its next holder does it
+    if (stop() || ctx.blocked?.()) return;
     const t = await queue.take();
     if (!t) return;
     await runJob(ctx, t, opts, stats);
@@ -387,23 +388,61 @@ export interface StoreWorker {
   stop(): Promise<void>;
 }
 
+/** Options of the store worker of a server ({@linkcode startStoreWorker}). */
+export interface StoreWorkerOptions extends StoreOptions {
+  /** How often the queue is looked at without a kick (ms, default 1000). */
+  pollMs?: number;
+  /**
+   * Uploads first: while uploads arrive (one under way, or one started or ended less
+   * than `quietMs` ago, default 300), the worker takes no job, for at most `maxMs`
+   * (default 10,000) in a row; after that it works alongside them until they pause.
+   * Each job is a conversation with a node, a link rewrite and flushes: run during a
+   * burst of small uploads (a mirror tool's), they slowed each of its files several
+   * times over on a small machine. `{ maxMs: 0 }`: never hold off.
+   */
+  holdOff?: { quietMs?: number; maxMs?: number };
+}
+
 /**
  * Run the store worker until `stop()`: on every kick and every `pollMs` (default 1000),
- * lanes (up to `jobsAtOnce`, default 4) take jobs until none is ready. A lane held by a
- * slow job holds only itself: the others go on taking jobs.
+ * lanes (up to `jobsAtOnce`, default 4) take jobs until none is ready, unless uploads
+ * are arriving (`holdOff`). A lane held by a slow job holds only itself: the others go
+ * on taking jobs.
  */
 export function startStoreWorker(
   ctx: ClusterContext,
   queue: JobQueue,
-  opts: StoreOptions & { pollMs?: number } = {},
+  opts: StoreWorkerOptions = {},
 ): StoreWorker {
   let stopped = false;
   const running = new Set<Promise<void>>();
   const stats: StoreStats = { stored: 0, deleted: 0, retried: 0, dropped: 0 };
   const n = Math.max(1, opts.jobsAtOnce ?? 4);
+  const quietMs = opts.holdOff?.quietMs ?? 300;
+  const maxMs = opts.holdOff?.maxMs ?? 10_000;
+  /** Since when the worker holds off for uploads (null: it does not). */
+  let holdingSince: number | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether to take no job now, uploads arriving (then `fill` runs again once quiet). */
+  const holding = (): boolean => {
+    const now = performance.now();
+    const last = ctx.lastUploadAt;
+    const busy = ctx.activeUploads.size > 0 || (last !== undefined && now - last < quietMs);
+    if (!busy || maxMs <= 0) {
+      holdingSince = null;
+      return false;
+    }
+    holdingSince ??= now;
+    if (now - holdingSince >= maxMs) return false; // held long enough: alongside them now
+    retryTimer ??= setTimeout(() => {
+      retryTimer = undefined;
+      fill();
+    }, quietMs);
+    return true;
+  };
   const fill = () => {
-    while (!stopped && running.size < n) {
-      const p: Promise<void> = lane(ctx, queue, opts, stats, () => stopped)
+    while (!stopped && running.size < n && !holding()) {
+      const p: Promise<void> = lane(ctx, queue, opts, stats, () => stopped || holding())
         .catch((e) => ctx.log(`cluster: store worker: ${(e as Error).message}`))
         .finally(() => running.delete(p));
       running.add(p);
@@ -416,6 +455,7 @@ export function startStoreWorker(
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(retryTimer);
       while (running.size > 0) await Promise.all([...running]);
     },
   };

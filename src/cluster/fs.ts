@@ -123,6 +123,28 @@ export function createSerial(check?: () => void): <T>(f: () => Promise<T>) => Pr
  */
 const SYNC_EVERY = 32 * 1024 * 1024;
 
+/**
+ * An upload's first bytes (below this offset) are written with synchronous calls, as its
+ * staged file is opened and closed: into the page cache they cost less blocking than the
+ * round trips of async calls to the thread pool, which made a good part of the time of a
+ * small upload on a busy machine. Further writes are async (a big upload does not block
+ * other sessions).
+ */
+const SYNC_WRITES_BELOW = 1024 * 1024;
+
+/** `fs.write` of `len` bytes of `buf` from `off` at `position` of `fd`, as a promise. */
+function writeAt(
+  fd: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.write(fd, buf, off, len, position, (e, n) => e ? reject(e) : resolve(n))
+  );
+}
+
 /** True for a write refused for lack of room (ENOSPC, EDQUOT). */
 function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
@@ -638,7 +660,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const staged = path.join(l.staging, id);
       ctx.activeUploads.add(id);
       ctx.lastUploadAt = performance.now();
-      let fh: fsp.FileHandle | null = null;
+      /** The staged file, open for writing (a descriptor: see `SYNC_WRITES_BELOW`). */
+      let fd: number | null = null;
       let written = 0;
       /** The fdatasync under way while the upload goes on (`syncSome`), if any. */
       let syncing: Promise<void> | null = null;
@@ -651,8 +674,12 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       };
       const cleanup = async () => {
         while (syncing) await syncing;
-        if (fh) await fh.close().catch(() => {});
-        fh = null;
+        if (fd !== null) {
+          try {
+            fs.closeSync(fd);
+          } catch { /* nothing to keep */ }
+        }
+        fd = null;
         await fsp.rm(staged, { force: true }).catch(() => {});
         ctx.activeUploads.delete(id);
         ctx.lastUploadAt = performance.now();
@@ -686,9 +713,9 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
               );
             }
           }
-          fh = await fsp.open(staged, "r+");
+          fd = fs.openSync(staged, "r+");
         } else {
-          fh = await fsp.open(staged, "wx", 0o644);
+          fd = fs.openSync(staged, "wx", 0o644);
         }
       } catch (e) {
         await cleanup();
@@ -709,7 +736,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const syncSome = () => {
         if (syncing || position - synced < SYNC_EVERY) return;
         const upTo = position;
-        // On a descriptor of its own: writes on `fh` go on meanwhile (a runtime may queue
+        // On a descriptor of its own: writes on `fd` go on meanwhile (a runtime may queue
         // a file handle's calls one after another).
         const fd = fs.openSync(staged, "r");
         syncing = fsyncFd(fd, true).finally(() => fs.closeSync(fd)).then(
@@ -725,7 +752,9 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           while (off < chunk.length) {
             let n: number;
             try {
-              n = (await fh!.write(chunk, off, chunk.length - off, position)).bytesWritten;
+              n = position + chunk.length - off <= SYNC_WRITES_BELOW
+                ? fs.writeSync(fd!, chunk, off, chunk.length - off, position)
+                : await writeAt(fd!, chunk, off, chunk.length - off, position);
             } catch (e) {
               throw isNoSpace(e) ? noRoom(v, "the disk of the cluster root is full") : e;
             }
@@ -758,7 +787,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             while (syncing) await syncing;
             if (syncError) throw syncError;
             const flushed = await Promise.allSettled([
-              fh!.sync(),
+              fsyncFd(fd!),
               syncDir(l.staging),
               prepareInfo(l.tmp, linkFile, link),
               ctx.jobs.prepare(uploadJob(l, linkFile, link.uid, link.size, link.mtime)),
@@ -766,8 +795,8 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
             if (flushed[2].status === "fulfilled") placed = flushed[2].value;
             if (flushed[3].status === "fulfilled") job = flushed[3].value;
             for (const r of flushed) if (r.status === "rejected") throw r.reason;
-            await fh!.close();
-            fh = null;
+            fs.closeSync(fd!);
+            fd = null;
             const linkW = placed!;
             await ctx.serial(async () => {
               const now = entryAt(v);

@@ -6,7 +6,9 @@
  * Writing streams files from disk in chunks through modern-tar's packer and the bzip2 engine
  * (or the compressor given); nothing is held whole in memory. Reading takes bzip2, zstd or a
  * plain tar, whichever the archive's first bytes show. Reading yields entries whose bodies must be read (or
- * skipped) in order. Only regular files and directories are written: a symbolic link or any
+ * skipped) in order; underneath, a synchronous parser (`createTarParser`, modern-tar's
+ * unpacker) hands a visitor each header and body as views of the buffers it is fed, which
+ * extraction uses directly. Only regular files and directories are written: a symbolic link or any
  * other special file among the files to archive is refused (Escale's peers only exchange
  * regular files, and hop's extractor refuses links anyway).
  *
@@ -19,7 +21,9 @@ import { lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import "./web_compat.ts";
-import { createTarDecoder, createTarPacker, type TarHeader } from "modern-tar";
+import { createTarPacker, type TarHeader } from "modern-tar";
+// modern-tar's synchronous unpacker (see createTarParser), not among the package's exports
+import * as modernTarBuild from "../../node_modules/modern-tar/dist/packer-By1HVV7Z.js";
 import { compressStream } from "./bzip2.ts";
 import { decompressAny } from "./codecs.ts";
 import { HopError } from "../errors.ts";
@@ -435,15 +439,141 @@ export function readArchive(
   return readTar(stream.pipeThrough(decompressor(opts)));
 }
 
-/** Reads an uncompressed tar stream entry by entry (same rules as {@link readArchive}). */
-export async function* readTar(tar: ReadableStream<Uint8Array>): AsyncIterable<ArchiveEntry> {
-  const reader = tar.pipeThrough(createTarDecoder({ strict: true })).getReader();
-  let previous: { finish: () => Promise<void> } | undefined;
+/** An entry's header fields, as {@link TarVisitor.entry} gets them. */
+export type TarEntryHeader = Omit<ArchiveEntry, "body">;
+
+/**
+ * What {@link createTarParser} calls, synchronously, while it parses a buffer: `entry` for
+ * each entry, then `data` for the pieces of its body (none for an empty body), then `end`.
+ * A visitor that throws stops the parse; the error comes out of `push` or `end` as is.
+ */
+export interface TarVisitor {
+  /** A new entry begins. */
+  entry(header: TarEntryHeader): void;
+  /**
+   * The next bytes of the current entry's body: a view into a buffer given to `push`, no
+   * copy (one call for a body that lies in one buffer; more when it spans buffers).
+   */
+  data(bytes: Uint8Array): void;
+  /** The current entry's body is complete. */
+  end(): void;
+}
+
+/** A tar parser fed buffer by buffer (see {@link createTarParser}). */
+export interface TarParser {
+  /** Parses `chunk` (the next bytes of the tar), calling the visitor for what it completes. */
+  push(chunk: Uint8Array): void;
+  /** The tar has ended: throws a HopError if it is truncated (no end-of-archive blocks). */
+  end(): void;
+}
+
+/**
+ * The shape of modern-tar's synchronous unpacker, the engine under its stream decoder. The
+ * package exports only the stream (an entry, a body stream and a few promises per entry); the
+ * unpacker is reached in its (pinned) build. After a modern-tar upgrade, point this import to
+ * the file of `dist/` that exports `createUnpacker` (it is re-exported under a short name).
+ */
+interface Unpacker {
+  write(chunk: Uint8Array): void;
+  end(): void;
+  /** A header; `null` when more bytes are needed; `undefined` at the end of the archive. */
+  readHeader(): TarHeader | null | undefined;
+  isEntryActive(): boolean;
+  isBodyComplete(): boolean;
+  /** Feeds the available body bytes to `cb` (views, no copy); returns how many. */
+  streamBody(cb: (bytes: Uint8Array) => boolean): number;
+  /** Skips the padding after a complete body; false when more bytes are needed. */
+  skipPadding(): boolean;
+  /** Throws unless the end-of-archive blocks were seen (strict mode). */
+  finish(): void;
+}
+const createUnpacker = (modernTarBuild as unknown as {
+  n: (opts: { strict: boolean }) => Unpacker;
+}).n;
+if (typeof createUnpacker !== "function") {
+  throw new HopError("hop's modern-tar build has no tar unpacker where tar.ts expects it", {
+    hint: "the modern-tar package changed: update the import of its unpacker in tar.ts",
+  });
+}
+
+/**
+ * A synchronous tar parser: each `push` parses what the buffer completes and calls `visit`
+ * for it, with no stream or promise per entry. Pax and GNU long names are applied, header
+ * checksums checked; a corrupt or truncated tar throws a HopError from `push` or `end`.
+ * Entries of a type hop does not know are refused.
+ *
+ * @example
+ * ```ts
+ * const parser = createTarParser({
+ *   entry: (h) => console.log(h.path, h.size),
+ *   data: (bytes) => hash.update(bytes),
+ *   end: () => {},
+ * });
+ * for await (const chunk of tar) parser.push(chunk);
+ * parser.end();
+ * ```
+ */
+export function createTarParser(visit: TarVisitor): TarParser {
+  const unpacker = createUnpacker({ strict: true });
+  /** An entry's body is being passed on (its `end` not called yet). */
+  let inBody = false;
+  const feed = (bytes: Uint8Array) => (visit.data(bytes), true);
+  /** Parses what is buffered; false when more bytes are needed. */
+  const step = (): boolean => {
+    if (inBody) {
+      unpacker.streamBody(feed);
+      if (!unpacker.isBodyComplete()) return false;
+      inBody = false;
+      visit.end();
+    }
+    let header;
+    try {
+      if (unpacker.isEntryActive() && !unpacker.skipPadding()) return false;
+      header = unpacker.readHeader();
+    } catch (e) {
+      throw asArchiveError(e);
+    }
+    if (!header) return false; // more bytes needed, or the end of the archive
+    visit.entry(entryHeader(header));
+    inBody = true;
+    return true;
+  };
+  return {
+    push(chunk) {
+      try {
+        unpacker.write(chunk);
+      } catch (e) {
+        throw asArchiveError(e);
+      }
+      while (step());
+    },
+    end() {
+      try {
+        unpacker.end();
+      } catch (e) {
+        throw asArchiveError(e);
+      }
+      while (step());
+      try {
+        if (inBody || unpacker.isEntryActive()) throw new Error("Tar archive is truncated.");
+        unpacker.finish();
+      } catch (e) {
+        throw asArchiveError(e);
+      }
+    },
+  };
+}
+
+/** Parses the tar `stream` with {@link createTarParser}: one promise per buffer read. */
+export async function eachEntry(
+  stream: ReadableStream<Uint8Array>,
+  visit: TarVisitor,
+): Promise<void> {
+  const parser = createTarParser(visit);
+  const reader = stream.getReader();
   let ok = false;
   try {
     while (true) {
-      await previous?.finish();
-      previous = undefined;
       let next;
       try {
         next = await reader.read();
@@ -451,32 +581,119 @@ export async function* readTar(tar: ReadableStream<Uint8Array>): AsyncIterable<A
         throw asArchiveError(e);
       }
       if (next.done) break;
-      const { header, body } = next.value;
-      const wrapped = guardBody(body);
-      previous = wrapped;
-      const type = header.type ?? "file";
-      if (!isEntryType(type)) {
-        throw new HopError(`archive entry '${printable(header.name)}' has an unknown type`);
+      parser.push(next.value);
+    }
+    parser.end();
+    ok = true;
+  } finally {
+    if (!ok) await reader.cancel().catch(() => {});
+  }
+}
+
+/** An entry read by {@link readTar}: its body's pieces as parsed, until it is read. */
+interface Pending {
+  header: TarEntryHeader;
+  pieces: Uint8Array[];
+  /** All of the body was parsed. */
+  ended: boolean;
+  /** The iteration moved past it: its body is dropped. */
+  passed: boolean;
+}
+
+/**
+ * Reads an uncompressed tar stream entry by entry (same rules as {@link readArchive}), on
+ * {@link createTarParser}: a body is handed on as parsed, and a body that spans buffers
+ * reads the next ones as its stream is read.
+ */
+export async function* readTar(tar: ReadableStream<Uint8Array>): AsyncIterable<ArchiveEntry> {
+  const reader = tar.getReader();
+  const ready: Pending[] = [];
+  let current: Pending | undefined;
+  const parser = createTarParser({
+    entry(header) {
+      current = { header, pieces: [], ended: false, passed: false };
+      ready.push(current);
+    },
+    data(bytes) {
+      if (!current!.passed) current!.pieces.push(bytes);
+    },
+    end() {
+      current!.ended = true;
+      current = undefined;
+    },
+  });
+  let finished = false;
+  let reading: Promise<boolean> | undefined;
+  /** Parses one more buffer; false once the tar has ended. Shared by concurrent callers. */
+  const more = (): Promise<boolean> =>
+    reading ??= (async () => {
+      if (finished) return false;
+      let next;
+      try {
+        next = await reader.read();
+      } catch (e) {
+        throw asArchiveError(e);
       }
-      const entry: ArchiveEntry = {
-        path: type === "directory" ? header.name.replace(/\/+$/, "") : header.name,
-        type,
-        mode: (header.mode ?? 0) & 0o7777,
-        mtime: (header.mtime?.getTime() ?? 0) / 1000,
-        size: header.size,
-        body: wrapped.stream,
-      };
-      if (header.linkname) entry.linkname = header.linkname;
-      if (header.pax) entry.pax = header.pax;
-      yield entry;
+      if (next.done) {
+        finished = true;
+        parser.end();
+      } else parser.push(next.value);
+      return true;
+    })().finally(() => (reading = undefined));
+  const body = (p: Pending) =>
+    new ReadableStream<Uint8Array>({
+      async pull(c) {
+        while (true) {
+          if (p.passed) {
+            throw new HopError("archive entry body read after moving to the next entry");
+          }
+          const piece = p.pieces.shift();
+          if (piece) return c.enqueue(piece);
+          if (p.ended) return c.close();
+          if (!(await more())) throw asArchiveError(new Error("Tar archive is truncated."));
+        }
+      },
+      cancel() {
+        p.passed = true;
+        p.pieces = [];
+      },
+    }, { highWaterMark: 0 });
+  let previous: Pending | undefined;
+  let ok = false;
+  try {
+    while (true) {
+      if (previous) {
+        previous.passed = true;
+        previous.pieces = [];
+        while (!previous.ended && await more());
+      }
+      while (ready.length === 0 && await more());
+      previous = ready.shift();
+      if (!previous) break;
+      yield { ...previous.header, body: body(previous) };
     }
     ok = true;
   } finally {
-    if (!ok) {
-      await previous?.finish().catch(() => {});
-      await reader.cancel().catch(() => {});
-    }
+    if (!ok) await reader.cancel().catch(() => {});
   }
+}
+
+/** modern-tar's header as hop's entry header. */
+function entryHeader(header: TarHeader): TarEntryHeader {
+  const type = header.type ?? "file";
+  if (!isEntryType(type)) {
+    throw new HopError(`archive entry '${printable(header.name)}' has an unknown type`);
+  }
+  const entry: TarEntryHeader = {
+    path: type === "directory" ? header.name.replace(/\/+$/, "") : header.name,
+    type,
+    mode: (header.mode ?? 0) & 0o7777,
+    mtime: (header.mtime?.getTime() ?? 0) / 1000,
+    size: header.size,
+  };
+  if (header.linkname) entry.linkname = header.linkname;
+  if (header.pax) entry.pax = header.pax;
+  return entry;
 }
 
 function isEntryType(t: string): t is EntryType {
@@ -492,47 +709,4 @@ export function asArchiveError(e: unknown): HopError {
     hint: "the update archive is damaged; ask its pusher to send it again",
     cause: e,
   });
-}
-
-/**
- * Wraps an entry body so that the iterator can skip what the consumer did not read, and a
- * late read gets a clear error instead of a stalled stream.
- */
-function guardBody(inner: ReadableStream<Uint8Array>) {
-  const reader = inner.getReader();
-  let ended = false;
-  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      ctrl = c;
-    },
-    async pull(c) {
-      let r;
-      try {
-        r = await reader.read();
-      } catch (e) {
-        ended = true;
-        throw asArchiveError(e);
-      }
-      if (r.done) {
-        ended = true;
-        c.close();
-      } else c.enqueue(r.value);
-    },
-    async cancel() {
-      ended = true;
-      await reader.cancel();
-    },
-  }, { highWaterMark: 0 });
-  return {
-    stream,
-    async finish() {
-      if (ended) return;
-      ended = true;
-      try {
-        ctrl.error(new HopError("archive entry body read after moving to the next entry"));
-      } catch { /* already closed */ }
-      await reader.cancel();
-    },
-  };
 }

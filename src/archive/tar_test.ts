@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
-import { pathProblem, readArchive, writeArchive, writeArchiveFile } from "./tar.ts";
+import {
+  createTarParser,
+  pathProblem,
+  readArchive,
+  readTar,
+  type TarEntryHeader,
+  writeArchive,
+  writeArchiveFile,
+  writeTar,
+} from "./tar.ts";
 import { extractArchive } from "./extract.ts";
 import {
   bytesStream,
@@ -159,4 +168,142 @@ Deno.test("tar: pathProblem", () => {
   assert.equal(pathProblem("C:/x"), "path starts with a drive letter");
   assert.equal(pathProblem("a//b"), "path has an empty or '.' component");
   assert.equal(pathProblem(""), "empty path");
+});
+
+/** What a {@link createTarParser} visitor saw: headers, and each body as its pieces. */
+interface Visited {
+  header: TarEntryHeader;
+  pieces: Uint8Array[];
+  ended: boolean;
+}
+
+/** Feeds `tar` to a parser `step` bytes at a time (the whole at once without `step`). */
+function visitTar(tar: Uint8Array, step = tar.length): Visited[] {
+  const seen: Visited[] = [];
+  const parser = createTarParser({
+    entry: (header) => seen.push({ header, pieces: [], ended: false }),
+    data: (bytes) => seen.at(-1)!.pieces.push(bytes),
+    end: () => (seen.at(-1)!.ended = true),
+  });
+  for (let pos = 0; pos < tar.length; pos += step) parser.push(tar.subarray(pos, pos + step));
+  parser.end();
+  return seen;
+}
+
+function joined(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of pieces) (out.set(p, off), off += p.length);
+  return out;
+}
+
+Deno.test("tar parser: same entries and bodies whatever the buffers, views without copies", async () => {
+  await withTempDir(async (dir) => {
+    const files = await makeTree(dir);
+    const tar = await collect(writeTar({ root: dir, files }));
+    const whole = visitTar(tar);
+    assert.deepEqual(
+      whole.map((v) => `${v.header.type}:${v.header.path}:${v.header.size}`).slice(0, 3),
+      ["file:hello.txt:12", "directory:sub:0", "file:sub/file with space.txt:6"],
+    );
+    // Pax and long names come whole.
+    assert.ok(whole.some((v) => v.header.path === UTF8_NAME));
+    assert.ok(whole.some((v) => v.header.path === LONG_NAME));
+    for (const v of whole) {
+      assert.ok(v.ended, v.header.path);
+      // In one buffer, a body is one view into it (none when empty).
+      assert.equal(v.pieces.length, v.header.size ? 1 : 0, v.header.path);
+      for (const p of v.pieces) assert.equal(p.buffer, tar.buffer, "a view, not a copy");
+      if (v.header.type === "file") {
+        const data = await readFile(join(dir, ...v.header.path.split("/")));
+        assert.deepEqual(v.pieces[0] ?? new Uint8Array(0), new Uint8Array(data));
+      }
+    }
+    // Buffers cutting headers, bodies and padding anywhere give the same entries (byte by
+    // byte: without the big file).
+    const small = await collect(
+      writeTar({ root: dir, files: files.filter((f) => f !== "big/blob.bin") }),
+    );
+    for (
+      const [data, step] of [[small, 1], [tar, 7], [tar, 511], [tar, 512], [tar, 4196]] as const
+    ) {
+      const ref = data === tar ? whole : visitTar(small);
+      const cut = visitTar(data, step);
+      assert.deepEqual(cut.map((v) => v.header), ref.map((v) => v.header), `step ${step}`);
+      for (const [i, v] of ref.entries()) {
+        assert.ok(cut[i].ended);
+        assert.deepEqual(joined(cut[i].pieces), joined(v.pieces), `${v.header.path} (${step})`);
+      }
+    }
+  });
+});
+
+Deno.test("tar parser: GNU and pax long names of GNU tar", async () => {
+  await withTempDir(async (dir) => {
+    const long = `${"a".repeat(150)}/${"b".repeat(120)}.txt`;
+    await mkdir(join(dir, "src", "a".repeat(150)), { recursive: true });
+    await writeFile(join(dir, "src", long), "gnu long name");
+    for (const format of ["gnu", "pax"]) {
+      const out = join(dir, `${format}.tar`);
+      await run("tar", [`--format=${format}`, "-cf", out, "-C", join(dir, "src"), long]);
+      const seen = visitTar(new Uint8Array(await readFile(out)), 100);
+      assert.deepEqual(seen.map((v) => v.header.path), [long], format);
+      assert.equal(new TextDecoder().decode(joined(seen[0].pieces)), "gnu long name");
+    }
+  });
+});
+
+Deno.test("tar parser: truncated or damaged tar is a clear error; a visitor's own error passes", async () => {
+  await withTempDir(async (dir) => {
+    const files = await makeTree(dir);
+    const tar = await collect(writeTar({ root: dir, files }));
+    const corrupt = (e: Error) =>
+      e instanceof HopError && /the archive is corrupt or truncated/.test(e.message) &&
+      /send it again/.test(e.hint ?? "");
+    // cut in a body, in a header, and before the end-of-archive blocks
+    const blob = visitTar(tar).findIndex((v) => v.header.path === "big/blob.bin");
+    assert.ok(blob > 0);
+    for (const cut of [tar.length - 1024, 512 + 100, 4096 * 3, tar.length - 1024 - 600]) {
+      assert.throws(() => visitTar(tar.subarray(0, cut), 1000), corrupt, `cut at ${cut}`);
+    }
+    // a flipped byte in the first header fails its checksum
+    const bad = tar.slice();
+    bad[10] ^= 0x20;
+    assert.throws(() => visitTar(bad), (e: Error) => corrupt(e) && /checksum/i.test(e.message));
+    // readTar reports the same, from its iteration
+    await assert.rejects(async () => {
+      for await (const e of readTar(bytesStream(tar.subarray(0, tar.length - 1024 - 600)))) {
+        await e.body.cancel();
+      }
+    }, corrupt);
+    // an error thrown by the visitor is not mistaken for a damaged archive
+    const mine = new Error("disk full");
+    const parser = createTarParser({
+      entry() {},
+      data() {
+        throw mine;
+      },
+      end() {},
+    });
+    assert.throws(() => parser.push(tar), (e) => e === mine);
+  });
+});
+
+Deno.test("tar: readTar hands bodies that span buffers on, whole", async () => {
+  await withTempDir(async (dir) => {
+    const files = await makeTree(dir);
+    const tar = await collect(writeTar({ root: dir, files }));
+    for (const chunk of [333, 64 * 1024]) {
+      let n = 0;
+      for await (const e of readTar(bytesStream(tar, chunk))) {
+        const data = new Uint8Array(await new Response(e.body).arrayBuffer());
+        assert.equal(data.length, e.size, e.path);
+        if (e.type === "file") {
+          assert.deepEqual(data, new Uint8Array(await readFile(join(dir, ...e.path.split("/")))));
+          n++;
+        }
+      }
+      assert.equal(n, 7);
+    }
+  });
 });

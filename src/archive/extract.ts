@@ -48,13 +48,13 @@ import process from "node:process";
 import { syncFolder } from "../durable.ts";
 import { HopError } from "../errors.ts";
 import {
-  type ArchiveEntry,
   asArchiveError,
   type CodecOptions,
   decompressor,
+  eachEntry,
   pathProblem,
   printable,
-  readTar,
+  type TarEntryHeader,
 } from "./tar.ts";
 
 /** Options of {@link extractArchive}. */
@@ -257,46 +257,65 @@ export async function extractArchive(
   };
   const dirAttrs: { parts: string[]; mode: number; mtime: number }[] = [];
   let current: string | undefined;
+  /** The file being written, between its header and the end of its body. */
+  let file: OpenFile | undefined;
   try {
-    for await (const entry of readTar(tar)) {
-      current = entry.path;
-      const parts = checkEntry(entry, state);
-      if (!parts) continue; // the archive's root folder itself
-      const path = parts.join("/");
-      if (opts.filter && !opts.filter(path)) {
-        result.skipped.push(path);
-        continue;
-      }
-      if (entry.type === "directory") {
-        ensureDir(state, entry.path, parts, true);
-        if (state.createdDirs.has(path)) {
-          dirAttrs.push({ parts, mode: entry.mode & 0o777, mtime: entry.mtime });
+    // Entries are handled as the parser meets them, synchronously: a small file is one
+    // header, one write call and no stream or promise of its own.
+    await eachEntry(tar, {
+      entry(entry) {
+        current = entry.path;
+        const parts = checkEntry(entry, state);
+        if (!parts) return; // the archive's root folder itself
+        const path = parts.join("/");
+        if (opts.filter && !opts.filter(path)) {
+          result.skipped.push(path);
+          return;
         }
-        const done: ExtractedEntry = {
-          path,
-          type: "directory",
-          size: 0,
-          mode: entry.mode & 0o777,
-          mtime: entry.mtime,
-        };
+        if (entry.type === "directory") {
+          ensureDir(state, entry.path, parts, true);
+          if (state.createdDirs.has(path)) {
+            dirAttrs.push({ parts, mode: entry.mode & 0o777, mtime: entry.mtime });
+          }
+          const done: ExtractedEntry = {
+            path,
+            type: "directory",
+            size: 0,
+            mode: entry.mode & 0o777,
+            mtime: entry.mtime,
+          };
+          result.entries.push(done);
+          result.directories++;
+          opts.onEntry?.(done);
+          return;
+        }
+        if (result.bytes + entry.size > maxBytes) {
+          throw new UnsafeEntryError(
+            entry.path,
+            `the archive holds more than the ${maxBytes} bytes allowed`,
+            "raise the size limit if this archive is expected",
+          );
+        }
+        file = openFile(state, entry, parts);
+      },
+      data(bytes) {
+        if (!file) return; // a skipped entry
+        checkRatio(result.bytes + file.size + bytes.length, 0);
+        writeAll(file.fd, bytes);
+        file.hash?.update(bytes);
+        file.size += bytes.length;
+      },
+      end() {
+        if (!file) return;
+        const f = file;
+        file = undefined; // closed by closeFile, even when it throws
+        const done = closeFile(state, f);
         result.entries.push(done);
-        result.directories++;
+        result.files++;
+        result.bytes += done.size;
         opts.onEntry?.(done);
-        continue;
-      }
-      if (result.bytes + entry.size > maxBytes) {
-        throw new UnsafeEntryError(
-          entry.path,
-          `the archive holds more than the ${maxBytes} bytes allowed`,
-          "raise the size limit if this archive is expected",
-        );
-      }
-      const done = await writeFile(state, entry, parts, (n) => checkRatio(result.bytes + n, 0));
-      result.entries.push(done);
-      result.files++;
-      result.bytes += done.size;
-      opts.onEntry?.(done);
-    }
+      },
+    });
     // Folder attributes last (deepest first): writing into a folder changes its mtime, and a
     // read-only mode would block its contents.
     for (const d of dirAttrs.sort((a, b) => b.parts.length - a.parts.length)) {
@@ -308,6 +327,11 @@ export async function extractArchive(
       await syncFolder(root, result.entries.filter((e) => e.type === "file").map((e) => e.path));
     }
   } catch (e) {
+    if (file) {
+      try {
+        closeSync(file.fd);
+      } catch { /* reported below: the extraction failed anyway */ }
+    }
     if (state.tmp) await unlink(state.tmp).catch(() => {});
     if (e instanceof LimitError) {
       throw current === undefined
@@ -350,7 +374,7 @@ interface State {
 }
 
 /** Validates an entry's type and path; returns its components, or undefined for `./`. */
-function checkEntry(entry: ArchiveEntry, state: State): string[] | undefined {
+function checkEntry(entry: TarEntryHeader, state: State): string[] | undefined {
   const name = entry.path;
   let rel = name;
   while (rel.startsWith("./")) rel = rel.slice(2);
@@ -414,16 +438,29 @@ function ensureDir(state: State, name: string, parts: string[], self: boolean) {
 /** The process's umask (read once): bits a new file's mode loses. */
 let umask: number | undefined;
 
+/** A file being extracted: open, its body written as the parser hands it on. */
+interface OpenFile {
+  entry: TarEntryHeader;
+  /** Relative `/`-separated path. */
+  path: string;
+  /** Where it goes, and the name it is written under (the same in a fresh folder). */
+  dest: string;
+  file: string;
+  fd: number;
+  mode: number;
+  mtime: number;
+  /** An existing file is being replaced. */
+  replacing: boolean;
+  hash: Hash | undefined;
+  /** Body bytes written so far. */
+  size: number;
+}
+
 /**
- * Writes a file entry: in a folder this run created, under its own name; elsewhere through a
- * temporary name renamed into place.
+ * Opens a file entry for writing: in a folder this run created, under its own name;
+ * elsewhere under a temporary name, renamed into place by {@link closeFile}.
  */
-async function writeFile(
-  state: State,
-  entry: ArchiveEntry,
-  parts: string[],
-  check: (written: number) => void,
-) {
+function openFile(state: State, entry: TarEntryHeader, parts: string[]): OpenFile {
   ensureDir(state, entry.path, parts, false);
   const dest = join(state.root, ...parts);
   const dirRel = parts.slice(0, -1).join("/");
@@ -452,41 +489,52 @@ async function writeFile(
   const mode = entry.mode & 0o777;
   const fd = openSync(file, flags, mode);
   state.tmp = file;
-  const hash: Hash | undefined = state.checksum ? createHash(state.checksum) : undefined;
-  const mtime = state.mtimeOf?.(path) ?? entry.mtime;
-  let size = 0;
+  return {
+    entry,
+    path,
+    dest,
+    file,
+    fd,
+    mode,
+    mtime: state.mtimeOf?.(path) ?? entry.mtime,
+    replacing,
+    hash: state.checksum ? createHash(state.checksum) : undefined,
+    size: 0,
+  };
+}
+
+/** Writes all of `bytes` to `fd`. */
+function writeAll(fd: number, bytes: Uint8Array) {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+}
+
+/** Finishes a file whose body is written: mode, mtime, close, rename into place. */
+function closeFile(state: State, f: OpenFile): ExtractedEntry {
   try {
-    const reader = entry.body.getReader();
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      check(size + value.length);
-      let off = 0;
-      while (off < value.length) off += writeSync(fd, value, off, value.length - off);
-      hash?.update(value);
-      size += value.length;
-    }
-    if (size !== entry.size) {
-      throw asArchiveError(new Error(`entry '${entry.path}' is ${size} bytes, not ${entry.size}`));
+    if (f.size !== f.entry.size) {
+      throw asArchiveError(
+        new Error(`entry '${f.entry.path}' is ${f.size} bytes, not ${f.entry.size}`),
+      );
     }
     // open() applied the umask: the exact mode needs a chmod only when it took bits away
     umask ??= process.umask();
-    if (mode & umask) fchmodSync(fd, mode);
-    futimesSync(fd, mtime, mtime);
+    if (f.mode & umask) fchmodSync(f.fd, f.mode);
+    futimesSync(f.fd, f.mtime, f.mtime);
     // the rename drops the old file: its replacement is on disk first, so that a crash
     // before the final flush cannot leave an empty file in its place
-    if (replacing) fsyncSync(fd);
+    if (f.replacing) fsyncSync(f.fd);
   } finally {
-    closeSync(fd);
+    closeSync(f.fd);
   }
-  if (file !== dest) renameSync(file, dest);
+  if (f.file !== f.dest) renameSync(f.file, f.dest);
   state.tmp = undefined;
   return {
-    path,
-    type: "file" as const,
-    size,
-    mode,
-    mtime,
-    ...(hash ? { checksum: hash.digest("hex") } : {}),
+    path: f.path,
+    type: "file",
+    size: f.size,
+    mode: f.mode,
+    mtime: f.mtime,
+    ...(f.hash ? { checksum: f.hash.digest("hex") } : {}),
   };
 }

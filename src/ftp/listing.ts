@@ -60,17 +60,83 @@ function modeString(info: FtpFileInfo): string {
  * // "-rw-r--r-- 1 joe      joe             3 Jan 01 00:00 a"
  */
 export function listLine(info: FtpFileInfo, now: number): string {
-  const d = new Date(info.mtime);
+  const date = dateColumn(info.mtime, Math.abs(now - info.mtime) < HALF_YEAR_MS);
+  return `${modeString(info)} 1 ${ownerColumns(info)} ${
+    String(info.size).padStart(12)
+  } ${date} ${info.name}`;
+}
+
+/** Widest time value a `Date` holds (ms either side of the epoch). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * {@linkcode listLine} of each entry, in order (the same text): for big directories.
+ * The date column is made once per distinct minute (and side of the six-month mark),
+ * the mode and owner columns once per distinct value.
+ */
+export function listLines(entries: readonly FtpFileInfo[], now: number): string[] {
+  const dates = new Map<number, string>();
+  const modes = new Map<number, string>();
+  const owners = new Map<string | undefined, Map<string | undefined, string>>();
+  const out = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const info = entries[i];
+    const mtime = info.mtime;
+    if (!(Math.abs(mtime) <= MAX_DATE_MS)) {
+      out[i] = listLine(info, now); // NaN or no date: as listLine writes it
+      continue;
+    }
+    const recent = Math.abs(now - mtime) < HALF_YEAR_MS;
+    // a Date drops the fraction of a ms toward zero, then the minute starts below
+    const minute = Math.floor(Math.trunc(mtime) / 60_000);
+    const dateKey = recent ? minute * 2 + 1 : minute * 2;
+    let date = dates.get(dateKey);
+    if (date === undefined) {
+      date = dateColumn(minute * 60_000, recent);
+      dates.set(dateKey, date);
+    }
+    const isDir = info.type === "dir";
+    // modeString reads the low nine bits only
+    const modeKey = ((info.mode ?? (isDir ? 0o755 : 0o644)) & 0o777) | (isDir ? 0o1000 : 0);
+    let mode = modes.get(modeKey);
+    if (mode === undefined) {
+      mode = modeString(info);
+      modes.set(modeKey, mode);
+    }
+    let groups = owners.get(info.owner);
+    if (groups === undefined) owners.set(info.owner, groups = new Map());
+    let who = groups.get(info.group);
+    if (who === undefined) {
+      who = ownerColumns(info);
+      groups.set(info.group, who);
+    }
+    out[i] = `${mode} 1 ${who} ${padSize(info.size)} ${date} ${info.name}`;
+  }
+  return out;
+}
+
+const SPACES = "            ";
+
+function padSize(size: number): string {
+  const s = String(size);
+  return s.length >= 12 ? s : SPACES.slice(s.length) + s;
+}
+
+/** The owner and group columns of a LIST line. */
+function ownerColumns(info: FtpFileInfo): string {
+  const owner = (info.owner ?? "ftp").replace(/\s/g, "_");
+  const group = (info.group ?? owner).replace(/\s/g, "_");
+  return `${owner.padEnd(8)} ${group.padEnd(8)}`;
+}
+
+/** `Mon DD HH:MM` (recent) or `Mon DD  YYYY`. */
+function dateColumn(ms: number, recent: boolean): string {
+  const d = new Date(ms);
   const day = String(d.getUTCDate()).padStart(2, "0");
-  const recent = Math.abs(now - info.mtime) < HALF_YEAR_MS;
   const when = recent
     ? `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`
     : ` ${d.getUTCFullYear()}`;
-  const owner = (info.owner ?? "ftp").replace(/\s/g, "_");
-  const group = (info.group ?? owner).replace(/\s/g, "_");
-  return `${modeString(info)} 1 ${owner.padEnd(8)} ${group.padEnd(8)} ${
-    String(info.size).padStart(12)
-  } ${MONTHS[d.getUTCMonth()]} ${day} ${when} ${info.name}`;
+  return `${MONTHS[d.getUTCMonth()]} ${day} ${when}`;
 }
 
 /** The RFC 3659 `perm` fact for an entry, given whether the user may write. */
@@ -96,16 +162,92 @@ export function mlsxLine(
   if (facts.has("modify")) out += `modify=${timeVal(info.mtime)};`;
   if (facts.has("perm")) out += `perm=${permFact(info, readOnly)};`;
   if (facts.has("unique") && info.unique) out += `unique=${info.unique};`;
-  if (facts.has("UNIX.mode")) {
-    const mode = info.mode ?? (info.type === "dir" ? 0o755 : 0o644);
-    out += `UNIX.mode=0${(mode & 0o7777).toString(8).padStart(3, "0")};`;
-  }
-  const word = (s: string) => s.replace(/[;=\s]/g, "_");
-  if (facts.has("UNIX.owner") && info.owner) out += `UNIX.owner=${word(info.owner)};`;
+  if (facts.has("UNIX.mode")) out += unixModeFact(info);
+  if (facts.has("UNIX.owner") && info.owner) out += `UNIX.owner=${factWord(info.owner)};`;
   if (facts.has("UNIX.group") && (info.group ?? info.owner)) {
-    out += `UNIX.group=${word(info.group ?? info.owner!)};`;
+    out += `UNIX.group=${factWord(info.group ?? info.owner!)};`;
   }
   return `${out} ${name}`;
+}
+
+/**
+ * {@linkcode mlsxLine} of each entry under its own name, in order (the same text): for
+ * MLSD of big directories. The facts asked for are looked up once, the `modify` time
+ * is made once per distinct second, owner and group words once per distinct name.
+ */
+export function mlsxLines(
+  entries: readonly FtpFileInfo[],
+  facts: ReadonlySet<string>,
+  readOnly: boolean,
+): string[] {
+  const type = facts.has("type");
+  const size = facts.has("size");
+  const modify = facts.has("modify");
+  const perm = facts.has("perm");
+  const unique = facts.has("unique");
+  const unixMode = facts.has("UNIX.mode");
+  const unixOwner = facts.has("UNIX.owner");
+  const unixGroup = facts.has("UNIX.group");
+  const times = new Map<number, string>();
+  const words = new Map<string, string>();
+  const word = (s: string) => {
+    let w = words.get(s);
+    if (w === undefined) words.set(s, w = factWord(s));
+    return w;
+  };
+  const out = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const info = entries[i];
+    const isDir = info.type === "dir";
+    let line = "";
+    if (type) line += isDir ? "type=dir;" : "type=file;";
+    if (size) line += `size=${info.size};`;
+    if (modify) {
+      const ms = info.mtime;
+      let t: string | undefined;
+      if (Math.abs(ms) <= MAX_DATE_MS) {
+        // a Date drops the fraction of a ms toward zero, then the second starts below
+        const second = Math.floor(Math.trunc(ms) / 1000);
+        t = times.get(second);
+        if (t === undefined) times.set(second, t = timeVal(second * 1000));
+      } else t = timeVal(ms);
+      line += `modify=${t};`;
+    }
+    if (perm) line += `perm=${permFact(info, readOnly)};`;
+    if (unique && info.unique) line += `unique=${info.unique};`;
+    if (unixMode) line += unixModeFact(info);
+    if (unixOwner && info.owner) line += `UNIX.owner=${word(info.owner)};`;
+    const group = info.group ?? info.owner;
+    if (unixGroup && group) line += `UNIX.group=${word(group)};`;
+    out[i] = `${line} ${info.name}`;
+  }
+  return out;
+}
+
+function factWord(s: string): string {
+  return s.replace(/[;=\s]/g, "_");
+}
+
+function unixModeFact(info: FtpFileInfo): string {
+  const mode = info.mode ?? (info.type === "dir" ? 0o755 : 0o644);
+  return `UNIX.mode=0${(mode & 0o7777).toString(8).padStart(3, "0")};`;
+}
+
+/**
+ * The entries in the order of their names' UTF-16 code units (as `<` compares them;
+ * equal names keep their order). Unique names, the usual case, are sorted as strings
+ * without a comparator, several times faster than with one under Bun.
+ */
+export function sortByName<T extends { name: string }>(entries: readonly T[]): T[] {
+  const byName = new Map<string, T>();
+  for (const e of entries) byName.set(e.name, e);
+  if (byName.size !== entries.length) {
+    return entries.slice().sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  }
+  const names = [...byName.keys()].sort();
+  const out = new Array<T>(names.length);
+  for (let i = 0; i < names.length; i++) out[i] = byName.get(names[i])!;
+  return out;
 }
 
 /** True when a name can be put on a listing line without breaking it. */

@@ -23,7 +23,16 @@ import {
   sendStream,
 } from "./data.ts";
 import { createLineReader } from "./line_reader.ts";
-import { listableName, listLine, MLST_FACTS, mlsxLine, parseTimeVal, timeVal } from "./listing.ts";
+import {
+  listableName,
+  listLines,
+  MLST_FACTS,
+  mlsxLine,
+  mlsxLines,
+  parseTimeVal,
+  sortByName,
+  timeVal,
+} from "./listing.ts";
 import { baseName, joinHome, quotePath, resolveVirtual } from "./path.ts";
 import { formatReply } from "./reply.ts";
 import { watchStalledWrites } from "./stall.ts";
@@ -570,7 +579,7 @@ class Session {
       ]);
     }
     if (!this.user) return this.send(530, "Please log in with USER and PASS first.");
-    const lines = await this.listLines(arg, "LIST");
+    const lines = await this.listingLines(arg, "LIST");
     this.send(213, [`Status of ${arg.trim()}:`, ...lines, "End of status."]);
   }
 
@@ -1029,7 +1038,7 @@ class Session {
     return r;
   }
 
-  private async listLines(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<string[]> {
+  private async listingLines(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<string[]> {
     const cleaned = kind === "MLSD" ? arg : arg.replace(/^\s*(-[a-zA-Z0-9]+\s*)+/, "");
     const p = this.path(cleaned.trim() === "" ? "." : cleaned);
     const info = await this.mustStat(p.fs, p.view);
@@ -1037,14 +1046,10 @@ class Session {
     if (info.type === "dir") entries = await this.cfg.fs.list(p.fs, this.user!);
     else if (kind === "MLSD") throw new Reply(501, `${p.view}: Not a directory.`);
     else entries = [{ ...info, name: kind === "NLST" ? cleaned.trim() : baseName(p.view) }];
-    entries = entries.filter((e) => listableName(e.name)).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0
-    );
-    const now = Date.now();
-    const ro = this.user!.readOnly;
+    entries = sortByName(entries.filter((e) => listableName(e.name)));
     if (kind === "NLST") return entries.map((e) => e.name);
-    if (kind === "MLSD") return entries.map((e) => mlsxLine(e, e.name, this.mlstFacts, ro));
-    return entries.map((e) => listLine(e, now));
+    if (kind === "MLSD") return mlsxLines(entries, this.mlstFacts, this.user!.readOnly);
+    return listLines(entries, Date.now());
   }
 
   private async cmdList(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<void> {
@@ -1052,7 +1057,7 @@ class Session {
     const d = this.takeData();
     let lines: string[];
     try {
-      lines = await this.listLines(arg, kind);
+      lines = await this.listingLines(arg, kind);
     } catch (err) {
       if (d.kind === "passive") dismissPassive(d.ep);
       throw err;

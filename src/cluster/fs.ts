@@ -266,26 +266,34 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
     return e.kind === "dir" ? "el" : "r";
   };
 
-  const infoOf = (name: string, e: Entry, user: FtpUser): FtpFileInfo => {
-    if (e.kind === "link") {
-      return {
-        name,
-        type: "file",
-        size: e.link.size,
-        mtime: e.link.mtime * 1000,
-        owner: ownerName(e.link.uid),
-        group: "cluster",
-        mode: 0o644,
-        perm: readOnlyPerm(e, user),
-      };
-    }
+  /** `ownerName` with the names it gave kept: for the many files of one listing. */
+  const ownerNames = () => {
+    const known = new Map<number | null, string>();
+    return (uid: number | null) => {
+      let name = known.get(uid);
+      if (name === undefined) known.set(uid, name = ownerName(uid));
+      return name;
+    };
+  };
+  const linkInfo = (name: string, link: FileLink, user: FtpUser, owner = ownerName) => ({
+    name,
+    type: "file" as const,
+    size: link.size,
+    mtime: link.mtime * 1000,
+    owner: owner(link.uid),
+    group: "cluster",
+    mode: 0o644,
+    perm: mayModify(link.uid, user) ? undefined : "r",
+  });
+  const infoOf = (name: string, e: Entry, user: FtpUser, owner = ownerName): FtpFileInfo => {
+    if (e.kind === "link") return linkInfo(name, e.link, user, owner);
     if (e.kind === "dir") {
       return {
         name,
         type: "dir",
         size: 0,
         mtime: e.mtime,
-        owner: ownerName(e.uid),
+        owner: owner(e.uid),
         group: "cluster",
         mode: 0o755,
         perm: readOnlyPerm(e, user),
@@ -399,25 +407,39 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       // stamped before reading: a change made meanwhile gives the directory a new stamp
       const stamp = dirCache.stampOf(fs.statSync(dir.disk));
       const kept = dirCache.get(dir.disk, stamp);
-      const read: DirLinks = new Map();
+      // an unchanged directory has the same link files: what was kept is what is read
+      const unchanged = kept?.unchanged === true;
+      const read: DirLinks = unchanged ? kept!.links : new Map();
       const under = dir.disk.endsWith(path.sep) ? dir.disk : dir.disk + path.sep;
-      const ents = (await fsp.readdir(dir.disk, { withFileTypes: true })).filter((d) =>
-        !isHidden(d.name, atRoot)
-      );
-      const dirs = new Set(ents.filter((d) => d.isDirectory()).map((d) => d.name));
-      const links = new Set(
-        ents.filter((d) => d.isFile() && d.name.endsWith(LINK_SUFFIX)).map((d) => d.name),
-      );
+      const ents = await fsp.readdir(dir.disk, { withFileTypes: true });
+      // Names of the directories and of the other files beside the link files (few), and
+      // which of them have a link or info file `name#`.
+      const dirs = new Set<string>();
+      const plain = new Set<string>();
+      let linkCount = 0;
+      for (const d of ents) {
+        if (isHidden(d.name, atRoot)) continue;
+        if (d.isDirectory()) dirs.add(d.name);
+        else if (!d.isFile()) continue;
+        else if (d.name.endsWith(LINK_SUFFIX)) linkCount++;
+        else plain.add(d.name);
+      }
+      const linked = new Set<string>();
+      if (dirs.size > 0 || plain.size > 0) {
+        for (const d of ents) {
+          const n = d.name;
+          if (!n.endsWith(LINK_SUFFIX) || !d.isFile() || isHidden(n, atRoot)) continue;
+          const base = n.slice(0, -1);
+          if (dirs.has(base) || plain.has(base)) linked.add(base);
+        }
+      }
       // In a big directory each link file is stamped (before it is read), so that the
       // next listing after a change reads only the files that changed.
-      const stamped = links.size >= MIN_LINKS;
+      const stamped = linkCount >= MIN_LINKS;
       /** The link or info file `n` of the directory, decoded. */
       const decoded = (n: string) => {
         const had = kept?.links.get(n);
-        if (had && kept!.unchanged) {
-          read.set(n, had);
-          return had.info;
-        }
+        if (had && unchanged) return had.info;
         const file = under + n;
         const fileStamp = stamped ? dirCache.stampOf(fs.lstatSync(file)) : null;
         if (had && fileStamp !== null && had.stamp === fileStamp) {
@@ -428,51 +450,51 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
         read.set(n, { info, stamp: fileStamp });
         return info;
       };
+      const owner = ownerNames();
       const out: FtpFileInfo[] = [];
-      const seen = new Set<string>();
+      // Names differ only once decoded (two spellings of one name): the first one shows.
+      let decodedAny = false;
       // Small synchronous reads are several times faster than async ones here; slices
       // keep the event loop free for other sessions between them.
       const SLICE = 256;
-      for (let i = 0; i < ents.length; i += SLICE) {
-        if (i > 0) await new Promise((r) => setImmediate(r));
-        for (const d of ents.slice(i, i + SLICE)) {
-          const n = d.name;
-          const full = under + n;
-          try {
-            let item: { name: string; e: Entry } | null = null;
-            if (d.isFile() && n.endsWith(LINK_SUFFIX)) {
-              const base = n.slice(0, -1);
-              if (base === "" || dirs.has(base)) continue; // a directory's info file
-              const info = decoded(n);
-              if (info.kind !== "file") continue;
-              item = {
-                name: decodeName(base),
-                e: { kind: "link", disk: under + base, link: info },
-              };
-            } else if (d.isDirectory()) {
-              const st = fs.statSync(full);
-              const info = links.has(n + LINK_SUFFIX) ? decoded(n + LINK_SUFFIX) : null;
-              const uid = info?.kind === "dir" ? info.uid : null;
-              item = {
-                name: decodeName(n),
-                e: { kind: "dir", disk: full, uid, mtime: st.mtimeMs },
-              };
-            } else if (d.isFile() && !links.has(n + LINK_SUFFIX)) {
-              item = {
-                name: decodeName(n),
-                e: { kind: "foreign", disk: full, st: fs.lstatSync(full) },
-              };
-            }
-            if (!item || seen.has(item.name)) continue;
-            seen.add(item.name);
-            out.push(infoOf(item.name, item.e, user));
-          } catch (err) {
-            ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
+      for (let i = 0; i < ents.length; i++) {
+        if (i > 0 && i % SLICE === 0) await new Promise((r) => setImmediate(r));
+        const d = ents[i];
+        const n = d.name;
+        if (isHidden(n, atRoot)) continue;
+        try {
+          if (d.isFile() && n.endsWith(LINK_SUFFIX)) {
+            const base = n.slice(0, -1);
+            if (base === "" || dirs.has(base)) continue; // a directory's info file
+            const info = decoded(n);
+            if (info.kind !== "file") continue;
+            const name = decodeName(base);
+            if (name !== base) decodedAny = true;
+            out.push(linkInfo(name, info, user, owner));
+          } else if (d.isDirectory()) {
+            const full = under + n;
+            const st = fs.statSync(full);
+            const info = linked.has(n) ? decoded(n + LINK_SUFFIX) : null;
+            const uid = info?.kind === "dir" ? info.uid : null;
+            const name = decodeName(n);
+            if (name !== n) decodedAny = true;
+            out.push(
+              infoOf(name, { kind: "dir", disk: full, uid, mtime: st.mtimeMs }, user, owner),
+            );
+          } else if (d.isFile() && !linked.has(n)) {
+            const full = under + n;
+            const name = decodeName(n);
+            if (name !== n) decodedAny = true;
+            out.push(infoOf(name, { kind: "foreign", disk: full, st: fs.lstatSync(full) }, user));
           }
+        } catch (err) {
+          ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
         }
       }
       dirCache.set(dir.disk, stamp, read);
-      return out;
+      if (!decodedAny) return out;
+      const seen = new Set<string>();
+      return out.filter((e) => !seen.has(e.name) && seen.add(e.name));
     },
 
     mkdir(v, user) {

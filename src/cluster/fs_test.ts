@@ -354,8 +354,9 @@ Deno.test("cluster fs: a big folder's listing shows links changed since the last
     await fsp.rm(path.join(dir, "f8#"));
     // edited in place (no rename): its own stamp changed
     await fsp.writeFile(path.join(dir, "f9#"), encodeLink(link(9, 90)));
-    for (const wait of [0, 2100]) {
-      // at once (the folder's new stamp is young), and once it is old enough to be kept
+    for (const wait of [0, 2100, 0]) {
+      // at once (the folder's new stamp is young), once it is old enough to be kept, and
+      // again from what was kept
       await new Promise((r) => setTimeout(r, wait));
       const after = await sizes();
       assert.equal(after.get("f7"), 70);
@@ -363,5 +364,62 @@ Deno.test("cluster fs: a big folder's listing shows links changed since the last
       assert.equal(after.has("f8"), false);
       assert.equal(after.size, 999);
     }
+  });
+});
+
+Deno.test("cluster fs: a listing of links, folders, foreign files and two spellings of a name", async () => {
+  await withCluster("any", async (fs, ctx) => {
+    const dir = path.join(ctx.layout.root, "mix");
+    await fs.mkdir("/mix", admin);
+    await fs.mkdir("/mix/joe's", admin);
+    // given to joe: its info file says so
+    await writeInfo(ctx.layout.tmp, diskPath(ctx.layout, "/mix/joe's") + "#", {
+      kind: "dir",
+      uid: 1000,
+      mtime: 1_700_000_000,
+      extra: [],
+    });
+    await fs.mkdir("/mix/plain", admin);
+    await put(fs, "/mix/theirs.txt", admin, "admin");
+    const link = (name: string, uid: number) =>
+      encodeLink({
+        kind: "file",
+        name,
+        size: 5,
+        uid,
+        mtime: 1_700_000_000,
+        copies: [],
+        extra: [],
+      });
+    // a folder made by something else (no info file), a foreign file, and a foreign file
+    // that a link file of the same name hides
+    await fsp.mkdir(path.join(dir, "made by hand"));
+    await fsp.writeFile(path.join(dir, "foreign.bin"), "123");
+    await fsp.writeFile(path.join(dir, "covered"), "raw bytes");
+    await fsp.writeFile(path.join(dir, "covered#"), link("covered", 1000));
+    // "aA" twice: %-encoded and plain; one shows
+    await fsp.writeFile(path.join(dir, "a%41#"), link("aA", 1000));
+    await fsp.writeFile(path.join(dir, "aA#"), link("aA", 0));
+    await fsp.writeFile(path.join(dir, "mine.txt#"), link("mine.txt", 1000));
+    // a link of an unknown uid
+    await fsp.writeFile(path.join(dir, "nobody's#"), link("nobody's", 4242));
+    const rows = (await fs.list("/mix", joe)).map((e) => [e.name, e.type, e.owner, e.perm]);
+    rows.sort((a, b) => a[0]! < b[0]! ? -1 : 1);
+    const aA = rows.find((r) => r[0] === "aA");
+    assert.deepEqual(rows.filter((r) => r[0] !== "aA"), [
+      ["covered", "file", "joe", undefined],
+      ["foreign.bin", "file", "foreign", "r"],
+      ["joe's", "dir", "joe", undefined],
+      ["made by hand", "dir", "root", "el"],
+      ["mine.txt", "file", "joe", undefined],
+      ["nobody's", "file", "4242", "r"],
+      ["plain", "dir", "admin", "el"],
+      ["theirs.txt", "file", "admin", "r"],
+    ]);
+    assert.equal(rows.filter((r) => r[0] === "aA").length, 1);
+    assert.ok(aA && aA[1] === "file");
+    const sizes = new Map((await fs.list("/mix", admin)).map((e) => [e.name, e.size]));
+    assert.equal(sizes.get("covered"), 5);
+    assert.equal(sizes.get("foreign.bin"), 3);
   });
 });

@@ -391,12 +391,15 @@ export async function sendStream(
 export async function sendLines(lines: readonly string[], sock: net.Socket): Promise<number> {
   const encoder = new TextEncoder();
   let bytes = 0;
-  let part = "";
+  let start = 0;
+  let chars = 0;
   for (let i = 0; i < lines.length; i++) {
-    part += lines[i] + "\r\n";
-    if (part.length < 64 * 1024 && i < lines.length - 1) continue;
-    const chunk = encoder.encode(part);
-    part = "";
+    chars += lines[i].length + 2;
+    if (chars < 64 * 1024 && i < lines.length - 1) continue;
+    // one join per slice: under Bun, half the time of a string grown line by line
+    const chunk = encoder.encode(lines.slice(start, i + 1).join("\r\n") + "\r\n");
+    start = i + 1;
+    chars = 0;
     bytes += chunk.byteLength;
     if (sock.destroyed) throw new Error("data connection closed");
     if (!sock.write(chunk)) await waitDrain(sock);

@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import {
+  LIST_CHUNK_BYTES,
+  listChunks,
   listLine,
   listLines,
   MLST_FACTS,
@@ -145,6 +147,34 @@ Deno.test("listing: listLines gives listLine's text for every entry", () => {
     assert.ok(fast.some((l) => / \d\d:\d\d /.test(l)) && fast.some((l) => / {2}\d{4} /.test(l)));
   }
   assert.deepEqual(listLines([], 0), []);
+});
+
+Deno.test("listing: listChunks gives the UTF-8 of listLines with CRLFs, in bounded chunks", () => {
+  const now = Date.UTC(2024, 5, 1, 12, 0, 30, 250);
+  const entries = variedEntries(now);
+  entries.push(
+    { name: "long-" + "ü😀x".repeat(3000), type: "file", size: 1, mtime: now },
+    { name: "lone \ud800 surrogate", type: "file", size: 2, mtime: now - 5 },
+    { name: "\udc00", type: "dir", size: 0, mtime: 0, owner: "ünïcode owner" },
+  );
+  const lines = listLines(entries, now).map((l) => new TextEncoder().encode(l + "\r\n"));
+  const want = new Uint8Array(lines.flatMap((l) => [...l]));
+  const longest = Math.max(...lines.map((l) => l.byteLength));
+  for (const size of [1, 100, 4096, LIST_CHUNK_BYTES]) {
+    const chunks = [...listChunks(entries, now, size)];
+    const got = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+    let at = 0;
+    for (const c of chunks) {
+      assert.ok(c.byteLength > 0, "no empty chunk");
+      // cut once it holds `size` bytes: at most one line more
+      assert.ok(c.byteLength < size + longest, `chunk of ${c.byteLength}`);
+      got.set(c, at);
+      at += c.byteLength;
+    }
+    assert.deepEqual(got, want, `chunks of ${size}`);
+    if (size === 100) assert.ok(chunks.length > entries.length / 2, "small chunks were cut");
+  }
+  assert.deepEqual([...listChunks([], now)], []);
 });
 
 Deno.test("listing: mlsxLines gives mlsxLine's text for every entry and fact choice", () => {

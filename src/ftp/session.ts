@@ -19,12 +19,14 @@ import {
   receiveStream,
   sameAddress,
   secureData,
+  sendChunks,
   sendLines,
   sendStream,
 } from "./data.ts";
 import { createLineReader } from "./line_reader.ts";
 import {
   listableName,
+  listChunks,
   listLines,
   MLST_FACTS,
   mlsxLine,
@@ -1038,7 +1040,11 @@ class Session {
     return r;
   }
 
-  private async listingLines(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<string[]> {
+  /** What a LIST, NLST or MLSD of `arg` shows, sorted by name. */
+  private async listingEntries(
+    arg: string,
+    kind: "LIST" | "NLST" | "MLSD",
+  ): Promise<FtpFileInfo[]> {
     const cleaned = kind === "MLSD" ? arg : arg.replace(/^\s*(-[a-zA-Z0-9]+\s*)+/, "");
     const p = this.path(cleaned.trim() === "" ? "." : cleaned);
     const info = await this.mustStat(p.fs, p.view);
@@ -1046,7 +1052,11 @@ class Session {
     if (info.type === "dir") entries = await this.cfg.fs.list(p.fs, this.user!);
     else if (kind === "MLSD") throw new Reply(501, `${p.view}: Not a directory.`);
     else entries = [{ ...info, name: kind === "NLST" ? cleaned.trim() : baseName(p.view) }];
-    entries = sortByName(entries.filter((e) => listableName(e.name)));
+    return sortByName(entries.filter((e) => listableName(e.name)));
+  }
+
+  private async listingLines(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<string[]> {
+    const entries = await this.listingEntries(arg, kind);
     if (kind === "NLST") return entries.map((e) => e.name);
     if (kind === "MLSD") return mlsxLines(entries, this.mlstFacts, this.user!.readOnly);
     return listLines(entries, Date.now());
@@ -1055,15 +1065,23 @@ class Session {
   private async cmdList(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<void> {
     this.rest = 0;
     const d = this.takeData();
-    let lines: string[];
+    let send: (sock: net.Socket) => Promise<number>;
     try {
-      lines = await this.listingLines(arg, kind);
+      if (kind === "LIST") {
+        // bytes made straight from the entries as the socket takes them
+        const entries = await this.listingEntries(arg, kind);
+        const now = Date.now();
+        send = (sock) => sendChunks(listChunks(entries, now), sock);
+      } else {
+        const lines = await this.listingLines(arg, kind);
+        send = (sock) => sendLines(lines, sock);
+      }
     } catch (err) {
       if (d.kind === "passive") dismissPassive(d.ep);
       throw err;
     }
     await this.runTransfer(`${kind} listing`, d, async (sock, t) => {
-      t.bytes = await sendLines(lines, sock);
+      t.bytes = await send(sock);
     }, async () => {});
   }
 

@@ -58,12 +58,13 @@ export interface DirCache {
 
 /** An empty {@linkcode DirCache}. */
 export function createDirCache(now: () => number = Date.now): DirCache {
-  const dirs = new Map<string, { stamp: string | null; links: DirLinks }>();
+  // `size`: the links counted in `total` (a kept map a listing reuses may grow later)
+  const dirs = new Map<string, { stamp: string | null; links: DirLinks; size: number }>();
   let total = 0;
   const drop = (dir: string) => {
     const had = dirs.get(dir);
     if (!had) return;
-    total -= had.links.size;
+    total -= had.size;
     dirs.delete(dir);
   };
   return {
@@ -85,7 +86,7 @@ export function createDirCache(now: () => number = Date.now): DirCache {
         if (total + links.size <= MAX_LINKS) break;
         drop(first);
       }
-      dirs.set(dir, { stamp, links });
+      dirs.set(dir, { stamp, links, size: links.size });
       total += links.size;
     },
   };

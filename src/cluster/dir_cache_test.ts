@@ -47,3 +47,18 @@ Deno.test("dir cache: small directories are not kept, the total is bounded", () 
   c.set("/huge", s, links(50_001));
   assert.equal(c.get("/huge", s), undefined);
 });
+
+Deno.test("dir cache: a kept map that grew while a listing reused it is counted at its new size", () => {
+  const c = createDirCache(() => 1e9);
+  const a = links(1000);
+  c.set("/a", "sa", a);
+  // a listing of the unchanged /a reads into the kept map itself, then keeps it again
+  for (const [k, v] of links(26_000)) a.set(k, v);
+  c.set("/a", "sa", a);
+  assert.equal(c.get("/a", "sa")?.links.size, 26_000);
+  // 26,000 + 24,001 is over the bound of 50,000: /a, listed least recently, goes
+  c.set("/b", "sb", links(24_001));
+  // (a failure would print the maps: compared as booleans)
+  assert.equal(c.get("/a", "sa") === undefined, true, "/a is no longer kept");
+  assert.equal(c.get("/b", "sb")?.unchanged, true);
+});

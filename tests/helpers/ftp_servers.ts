@@ -28,7 +28,7 @@ import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { serveFolder, type ServeFolderOptions } from "../../src/ftp/node_serve.ts";
 import { type Login, newLogin } from "./credentials.ts";
 import type { FtpTarget } from "./ftp_clients.ts";
@@ -93,17 +93,28 @@ export interface TestServerOptions {
 const PYTHON = "/usr/bin/python3";
 const VSFTPD = "/usr/sbin/vsftpd";
 
-/** A TCP port free on 127.0.0.1 right now (bind port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+/**
+ * Ports test servers listen on: below Linux's ephemeral range (32768-60999), so that
+ * while a server is stopped for a `restart` on its port, no outgoing connection of
+ * another test and no server bound to port 0 can be given that port (seen once: a
+ * restart failed for 10 s with "Address already in use").
+ */
+const SERVER_PORTS = { from: 20_000, to: 32_768 };
+
+/** A TCP port free on 127.0.0.1 right now, outside the ephemeral range (`SERVER_PORTS`). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 1;; attempt++) {
+    const port = randomInt(SERVER_PORTS.from, SERVER_PORTS.to);
+    const free = await new Promise<boolean>((resolve, reject) => {
+      const srv = createServer();
+      srv.once("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "EADDRINUSE" && attempt < 100) resolve(false);
+        else reject(e);
+      });
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 /** Writes `cert.pem` and `key.pem` (RSA 2048, CN and SAN 127.0.0.1) into `dir`. */
@@ -175,8 +186,9 @@ server.serve_forever()
 `;
 
 /**
- * Starts pyftpdlib serving `root`. Port 0 is bound by the server itself and
- * reported on stdout, so there is no race; passive ports are kernel-picked.
+ * Starts pyftpdlib serving `root` on `port`, or on a free port below the ephemeral range
+ * (`freePort`; one taken before pyftpdlib binds it is replaced); in a network namespace
+ * on the port it binds itself (0). Passive ports are kernel-picked.
  *
  * @example
  * ```ts
@@ -186,11 +198,26 @@ server.serve_forever()
  */
 export async function startPyftpdlib(options: TestServerOptions): Promise<TestFtpServer> {
   const opts = withLogin(options);
+  if (opts.port !== undefined || opts.netns) return await startPyftpdlibOn(opts, opts.port ?? 0);
+  // A free port can be taken by another test before pyftpdlib binds it: a fresh one is tried.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startPyftpdlibOn(opts, await freePort());
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startPyftpdlibOn(
+  opts: TestServerOptions & Login,
+  port: number,
+): Promise<TestFtpServer> {
   const cfg = {
     root: opts.root,
     user: opts.user,
     password: opts.password,
-    port: opts.port ?? 0,
+    port,
     rate: opts.bytesPerSecond ?? 0,
     idle: opts.idleTimeout ?? 300,
     perm: opts.perm ?? "elradfmwMT",
@@ -207,7 +234,7 @@ export async function startPyftpdlib(options: TestServerOptions): Promise<TestFt
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = stopper(child.pid!, exited, false);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const bound = await new Promise<number>((resolve, reject) => {
       let out = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => {
         out += d;
@@ -219,8 +246,8 @@ export async function startPyftpdlib(options: TestServerOptions): Promise<TestFt
       setTimeout(() => reject(new Error(`pyftpdlib did not start in 15 s: ${stderr}`)), 15_000);
     });
     // in a namespace the port is not reachable from here; it listens before printing it
-    if (!opts.netns) await waitForBanner(port);
-    return server(port, opts, child.pid!, stop, startPyftpdlib);
+    if (!opts.netns) await waitForBanner(bound);
+    return server(bound, opts, child.pid!, stop, startPyftpdlib);
   } catch (e) {
     await stop();
     throw e;
@@ -513,7 +540,9 @@ async function startHopFolder(
   ownsRoot: boolean,
 ): Promise<HopFolderServer> {
   const root = opts.root ?? await mkdtemp(join(tmpdir(), "hop-ftp-test-"));
-  const srv = await serveFolder({ ...opts, root, port: opts.port ?? 0 });
+  // on loopback, a port below the ephemeral range (`freePort`), kept by `restart`
+  const port = opts.port ?? (opts.host === "127.0.0.1" ? await freePort() : 0);
+  const srv = await serveFolder({ ...opts, root, port });
   let closed: Promise<void> | null = null;
   const close = () => closed ??= srv.close();
   const stop = async () => {

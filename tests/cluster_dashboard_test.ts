@@ -152,8 +152,13 @@ Deno.test("cluster dashboard: Chromium shows the nodes and a running transfer; /
     assert.ok(metric("hop_cluster_audit_age_seconds") >= 0);
     assert.equal(metric("hop_cluster_files_wanting", { kind: "lost" }), 0);
 
-    // hop cluster status, from another process
-    const st = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
+    // hop cluster status, from another process: it reads the status file, which the server
+    // writes every 2 s (the first one when it started, with no session yet)
+    let st = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
+    for (let i = 0; i < 40 && st.code === 0 && !/transfers: 1/.test(st.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      st = await runHop(["cluster", "status", "--root", root, ...nodeArgs(nodes)]);
+    }
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, /served by pid \d+/);
     assert.match(st.stdout, /transfers: 1/);

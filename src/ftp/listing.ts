@@ -69,58 +69,12 @@ export function listLine(info: FtpFileInfo, now: number): string {
 /** Widest time value a `Date` holds (ms either side of the epoch). */
 const MAX_DATE_MS = 8.64e15;
 
-/**
- * {@linkcode listLine} of each entry, in order (the same text): for big directories.
- * The date column is made once per distinct minute (and side of the six-month mark),
- * the mode and owner columns once per distinct value.
- */
-export function listLines(entries: readonly FtpFileInfo[], now: number): string[] {
-  const dates = new Map<number, string>();
-  const modes = new Map<number, string>();
-  const owners = new Map<string | undefined, Map<string | undefined, string>>();
-  const out = new Array<string>(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const info = entries[i];
-    const mtime = info.mtime;
-    if (!(Math.abs(mtime) <= MAX_DATE_MS)) {
-      out[i] = listLine(info, now); // NaN or no date: as listLine writes it
-      continue;
-    }
-    const recent = Math.abs(now - mtime) < HALF_YEAR_MS;
-    // a Date drops the fraction of a ms toward zero, then the minute starts below
-    const minute = Math.floor(Math.trunc(mtime) / 60_000);
-    const dateKey = recent ? minute * 2 + 1 : minute * 2;
-    let date = dates.get(dateKey);
-    if (date === undefined) {
-      date = dateColumn(minute * 60_000, recent);
-      dates.set(dateKey, date);
-    }
-    const isDir = info.type === "dir";
-    // modeString reads the low nine bits only
-    const modeKey = ((info.mode ?? (isDir ? 0o755 : 0o644)) & 0o777) | (isDir ? 0o1000 : 0);
-    let mode = modes.get(modeKey);
-    if (mode === undefined) {
-      mode = modeString(info);
-      modes.set(modeKey, mode);
-    }
-    let groups = owners.get(info.owner);
-    if (groups === undefined) owners.set(info.owner, groups = new Map());
-    let who = groups.get(info.group);
-    if (who === undefined) {
-      who = ownerColumns(info);
-      groups.set(info.group, who);
-    }
-    out[i] = `${mode} 1 ${who} ${padSize(info.size)} ${date} ${info.name}`;
-  }
-  return out;
-}
-
 /** Bytes a LIST chunk of {@linkcode listChunks} holds before it is handed on. */
 export const LIST_CHUNK_BYTES = 64 * 1024;
 
 /**
  * The LIST text of `entries` as UTF-8, in chunks of about `chunkBytes`: the bytes of
- * {@linkcode listLines} with CRLF after each line, written straight into the chunks
+ * {@linkcode listLine} of each entry with CRLF after it, written straight into the chunks
  * (no string per line, nothing encoded twice). The mode, owner and date columns are
  * encoded once per distinct value. Lazy: a chunk is made when the one before was taken,
  * so a huge directory is never one big buffer.

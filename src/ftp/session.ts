@@ -27,7 +27,7 @@ import { createLineReader } from "./line_reader.ts";
 import {
   listableName,
   listChunks,
-  listLines,
+  listLine,
   MLST_FACTS,
   mlsxLine,
   mlsxLines,
@@ -1059,7 +1059,8 @@ class Session {
     const entries = await this.listingEntries(arg, kind);
     if (kind === "NLST") return entries.map((e) => e.name);
     if (kind === "MLSD") return mlsxLines(entries, this.mlstFacts, this.user!.readOnly);
-    return listLines(entries, Date.now());
+    const now = Date.now();
+    return entries.map((e) => listLine(e, now)); // STAT: the LIST text as reply lines
   }
 
   private async cmdList(arg: string, kind: "LIST" | "NLST" | "MLSD"): Promise<void> {

@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { makeDirs, withTempDir } from "./helpers/temp.ts";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { hostname } from "node:os";
+import process from "node:process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { runRelaySync } from "../src/relay/command.ts";
@@ -65,6 +67,67 @@ Deno.test("another client's stale lock is taken over after lock timeout, a live 
     assert.equal(live.busy, 1);
     const stale = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 10 }));
     assert.equal(stale.pushed, 1);
+  });
+});
+
+Deno.test("a lock of this client left by a gone process of this host is taken over at once", async () => {
+  await withTempDir(async (dir) => {
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
+    await run(folderCfg(a, relay, "alice"));
+    await writeFile(join(a, "f.txt"), "content");
+    const gone = spawnSync("true").pid!;
+    // what a killed process leaves when its last commands reach the relay after the
+    // restarted client's first pass: a fresh w lock and half an archive
+    const lock = (pid: number) =>
+      encodeLock({ owner: "alice", mode: "w", acquired: Date.now(), pid, host: hostname() });
+    await writeFile(join(relay, ".0.lock"), lock(gone));
+    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    const r = await run(folderCfg(a, relay, "alice"), false);
+    assert.equal(r.pushed, 1, r.rep.warns.join("\n"));
+    assert.ok(
+      r.rep.warns.some((m) =>
+        /took over the w lock of alice \(its process \d+ on this host is gone\): removed the unfinished \.0\.1700000000\.data/
+          .test(m)
+      ),
+      r.rep.warns.join("\n"),
+    );
+    assert.ok(!(await readdir(relay)).includes(".0.lock"));
+    // a live process's lock, or another client's, waits for the lock timeout
+    for (const [owner, pid] of [["alice", process.ppid], ["bob", gone]] as const) {
+      const [relay2, a2] = await makeDirs(join(dir, owner), ["relay", "a"]);
+      await writeFile(join(a2, "g.txt"), "content");
+      const other = encodeLock({ owner, mode: "w", acquired: Date.now(), pid, host: hostname() });
+      await writeFile(join(relay2, ".0.lock"), other);
+      const busy = await run(folderCfg(a2, relay2, "alice"));
+      assert.equal(busy.pushed, 0, owner);
+      assert.equal(busy.busy, 1, owner);
+      assert.equal(await readFile(join(relay2, ".0.lock"), "utf8"), other);
+    }
+  });
+});
+
+Deno.test("a push cut under another client's lock is rolled back once the lock is stale", async () => {
+  await withTempDir(async (dir) => {
+    const [relay, a] = await makeDirs(dir, ["relay", "a"]);
+    await writeFile(join(a, "f.txt"), "content");
+    await writeFile(
+      join(relay, ".0.lock"),
+      encodeLock({ owner: "crashed", mode: "w", acquired: Date.now() - 30_000, host: "elsewhere" }),
+    );
+    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    const live = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 60 }));
+    assert.equal(live.pushed, 0);
+    assert.ok((await readdir(relay)).includes(".0.1700000000.data"));
+    const r = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 10 }));
+    assert.equal(r.pushed, 1, r.rep.warns.join("\n"));
+    assert.ok(
+      r.rep.warns.some((m) =>
+        /took over the w lock of crashed \(older than the 10 s lock timeout\): removed the unfinished/
+          .test(m)
+      ),
+      r.rep.warns.join("\n"),
+    );
+    assert.ok(!(await readdir(relay)).includes(".0.1700000000.data"));
   });
 });
 

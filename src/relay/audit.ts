@@ -51,7 +51,7 @@ import {
   writePersistentIndex,
 } from "./pages.ts";
 import { auditPlaceholders } from "./placeholder_maint.ts";
-import { removeUpdate, rollBackPush } from "./pullers.ts";
+import { removeUpdate, repairCutWork } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
 import { entryProblem } from "./pull.ts";
@@ -435,7 +435,7 @@ export async function repairFolder(ctx: SyncContext, findings: AuditFinding[]): 
       timeoutSeconds: cfg.lockTimeoutSeconds,
       now: ctx.now,
       onStale: async (stale) => {
-        if (stale.mode !== "r") await rollBackPush(io, page);
+        await repairCutWork(io, page, stale.mode);
       },
     });
     if (!held) {

@@ -29,7 +29,8 @@ import { clientFileName, readClients } from "./hopfiles.ts";
 import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
 import { cleanupPlaceholders } from "./placeholder_maint.ts";
-import { expectedPullers, rollBackPush, updateComplete, updatePusher } from "./pullers.ts";
+import { expectedPullers, repairCutWork, updateComplete, updatePusher } from "./pullers.ts";
+import { processAlive } from "./local_lock.ts";
 import { clearPendingUpdate } from "./push.ts";
 import { describeQuarantined, listQuarantined } from "./quarantine.ts";
 import type { SyncContext } from "./sync.ts";
@@ -120,7 +121,9 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
     const found = await readLock(ctx.lockIo, p.page, ctx.now);
     if (!found || found.ageSeconds <= timeout) continue;
     const { owner, mode, host, pid } = found.info;
-    if (host === hostname() && pid !== undefined && pid !== process.pid && alive(pid)) continue;
+    if (host === hostname() && pid !== undefined && pid !== process.pid && processAlive(pid)) {
+      continue;
+    }
     const detail = `${mode ?? "legacy"} lock of ${owner || "?"}, ${
       Math.round(found.ageSeconds)
     } s old (timeout ${timeout} s)`;
@@ -135,7 +138,7 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
       timeoutSeconds: timeout,
       now: ctx.now,
       onStale: async (stale) => {
-        if (stale.mode !== "r") rolled.push(...(await rollBackPush(io, p.page)));
+        rolled.push(...(await repairCutWork(io, p.page, stale.mode)));
       },
     });
     if (!held) {
@@ -251,14 +254,4 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
     });
   }
   return out;
-}
-
-/** True when process `pid` runs on this host. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === "EPERM";
-  }
 }

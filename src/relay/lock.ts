@@ -3,7 +3,8 @@
  * read-then-overwrite. A lock nobody refreshed for `lock timeout` seconds is
  * taken over safely (under a takeover guard `.hop-takeover-P`, created
  * exclusively, the lock is checked to be the very one judged stale, then
- * removed); a holder refreshes its lock during long
+ * removed); so is, at once, a lock of this client whose process on this host
+ * is gone (killed mid-push). A holder refreshes its lock during long
  * transfers and checks it still holds it.
  *
  * The text is Escale's (`lock%1.0`, `owner:`, `mode:`) plus hop's lines
@@ -31,7 +32,10 @@ import process from "node:process";
 import { lockName } from "../codec/escale_index.ts";
 import { decodeLock, encodeLock, type Lock } from "../codec/lock.ts";
 import { HopError } from "../errors.ts";
+import type { Reporter } from "../ui/report.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
+import { processAlive } from "./local_lock.ts";
+import { repairCutWork } from "./pullers.ts";
 
 /** What a lock file says (the codec's {@linkcode Lock}). */
 export type LockInfo = Lock;
@@ -231,26 +235,55 @@ export async function withLock<T>(
 
 /** What {@linkcode lockPage} needs of a sync context. */
 export interface LockContext {
+  /** Where a gone holder's cut work is repaired. */
+  io: RelayIO;
   lockIo: RelayIO;
-  cfg: { clientName: string; lockTimeoutSeconds: number };
+  cfg: { name: string; clientName: string; lockTimeoutSeconds: number };
   now: () => number;
+  reporter: Pick<Reporter, "warn">;
+}
+
+/**
+ * True when `info` is a lock of client `clientName` taken by a process of
+ * this host that is gone (killed, crashed): nobody can still be working
+ * under it, so it need not wait for the lock timeout. Another host's lock, or
+ * one without a pid (Escale's), is judged by its age only.
+ */
+export function leftByGoneProcess(info: LockInfo, clientName: string): boolean {
+  return info.owner === clientName && info.host === hostname() &&
+    typeof info.pid === "number" && info.pid !== process.pid && !processAlive(info.pid);
 }
 
 /**
  * Takes a page's lock as this client (`acquireLock` with the folder's name
- * and lock timeout); `onStale` runs on a stale lock taken over.
+ * and lock timeout). A lock taken over (stale, or this client's own left by
+ * a gone process) has its holder's cut work repaired first
+ * ({@linkcode repairCutWork}); what was done is reported.
  */
 export function lockPage(
   ctx: LockContext,
   page: string,
   mode: "r" | "w",
-  onStale?: AcquireOptions["onStale"],
 ): Promise<HeldLock | null> {
+  const owner = ctx.cfg.clientName;
   return acquireLock(ctx.lockIo, page, {
-    owner: ctx.cfg.clientName,
+    owner,
     mode,
     timeoutSeconds: ctx.cfg.lockTimeoutSeconds,
     now: ctx.now,
-    onStale,
+    holderGone: (info) => leftByGoneProcess(info, owner),
+    onStale: async (stale) => {
+      const why = leftByGoneProcess(stale, owner)
+        ? `its process ${stale.pid} on this host is gone`
+        : `older than the ${ctx.cfg.lockTimeoutSeconds} s lock timeout`;
+      const done = await repairCutWork(ctx.io, page, stale.mode);
+      ctx.reporter.warn(
+        `${ctx.cfg.name}: page ${page}: took over the ${stale.mode ?? "legacy"} lock of ${
+          stale.owner || "?"
+        } (${why})` +
+          (done.length ? `: ${done.join("; ")}` : ""),
+        { event: "lock-taken-over", page, owner: stale.owner, repaired: done },
+      );
+    },
   });
 }

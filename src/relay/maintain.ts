@@ -47,7 +47,7 @@ import {
   writeRequests,
   writeTombstones,
 } from "./hopfiles.ts";
-import { rollBackPush } from "./pullers.ts";
+import { repairCutWork } from "./pullers.ts";
 import { isHiddenPath, type LocalFile, scanFolder } from "./scan.ts";
 import type { SyncContext } from "./sync.ts";
 
@@ -174,7 +174,7 @@ async function takePages(
         timeoutSeconds: cfg.lockTimeoutSeconds,
         now: ctx.now,
         onStale: async (stale) => {
-          if (stale.mode !== "r") await rollBackPush(ctx.io, page);
+          await repairCutWork(ctx.io, page, stale.mode);
         },
       });
       if (got) {

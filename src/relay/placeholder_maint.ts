@@ -27,7 +27,8 @@ import { TEMP_PREFIX } from "../storage/types.ts";
 import type { Entry } from "../storage/types.ts";
 import type { AuditFinding } from "./audit.ts";
 import type { CleanupAction } from "./cleanup.ts";
-import { alive, tempStaleSeconds } from "./cleanup.ts";
+import { tempStaleSeconds } from "./cleanup.ts";
+import { processAlive } from "./local_lock.ts";
 import { pathSelected } from "./config.ts";
 import {
   type HeldLock,
@@ -222,7 +223,7 @@ export async function cleanupPlaceholders(
     if (!lock) continue;
     const ours = lock.owner === cfg.clientName;
     const running = lock.host === hostname() && lock.pid !== undefined &&
-      lock.pid !== process.pid && alive(lock.pid);
+      lock.pid !== process.pid && processAlive(lock.pid);
     const stale = lock.ageSeconds !== undefined && lock.ageSeconds > timeout;
     if (running || !(stale || (ours && lock.pid !== process.pid))) continue;
     const name = sidePath(r.path, lockFileName);

@@ -102,6 +102,20 @@ export async function rollBackPush(io: RelayIO, page: string): Promise<string[]>
 }
 
 /**
+ * Repairs what the gone holder of a page lock left (caller now holds the
+ * lock): after a `w` or legacy lock, its cut push is rolled back
+ * ({@linkcode rollBackPush}); after an `r` lock, its temp files are removed.
+ */
+export async function repairCutWork(
+  io: RelayIO,
+  page: string,
+  mode: "r" | "w" | null,
+): Promise<string[]> {
+  if (mode !== "r") return await rollBackPush(io, page);
+  return await removePageTemps(io, page, await io.list());
+}
+
+/**
  * Removes the temp files of cut writes to `page`'s files (caller holds the
  * page's lock: only a lock holder writes them). Returns what it did.
  */

@@ -36,7 +36,7 @@ import {
   writeRequests,
   writeTombstones,
 } from "./hopfiles.ts";
-import { lockPage, withLock } from "./lock.ts";
+import { isSuspendLock, leftByGoneProcess, lockPage, readLock, withLock } from "./lock.ts";
 import {
   byPath,
   entryBase,
@@ -53,7 +53,6 @@ import {
   HEAD_SETTLE_MS,
   readUpdateHead,
   removeUpdate,
-  rollBackPush,
   updateComplete,
   updatePusher,
 } from "./pullers.ts";
@@ -236,10 +235,7 @@ export async function pushPage(
   if (plan.changes.length === 0 && plan.deletions.length === 0) {
     return { ...res, skipped: "nothing" };
   }
-  const held = await lockPage(ctx, page, "w", async () => {
-    const done = await rollBackPush(io, page);
-    for (const d of done) ctx.reporter.info(`page ${page}: ${d} (stale lock taken over)`);
-  });
+  const held = await lockPage(ctx, page, "w");
   if (!held) return { ...res, skipped: "busy" };
   return await withLock(held, cfg.lockTimeoutSeconds, async () => {
     const fresh = viewRelay(await io.list()).pages.get(page);
@@ -440,9 +436,15 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
       cfg.clientExpirySeconds,
     );
     removable = updateComplete(head.pusher, head.pullers, expected, cfg.pullerCount);
+  } else if (view.lock) {
+    // a push in progress, unless its lock is stale or its process gone: then lockPage takes
+    // the lock over and rolls the cut push back
+    const found = await readLock(ctx.lockIo, view.page, ctx.now);
+    removable = found !== null && !isSuspendLock(found.info) &&
+      (found.ageSeconds > cfg.lockTimeoutSeconds || leftByGoneProcess(found.info, cfg.clientName));
   } else {
     const newest = Math.max(...view.updates.map((u) => (u.index ?? u.data)!.mtimeMs));
-    removable = !view.lock && (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
+    removable = (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
   }
   if (!removable) return false;
   const held = await lockPage(ctx, view.page, "w");

@@ -45,17 +45,12 @@ import type { Driver } from "../storage/types.ts";
 import { placeholderPass } from "./placeholder.ts";
 import { type AccessTable, readAccess } from "./access.ts";
 import { isSuspendLock, readLock } from "./lock.ts";
+import { processAlive } from "./local_lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
 import type { QuarantineRecord } from "./quarantine.ts";
 import type { PassTotals } from "./progress.ts";
-import {
-  expectedFromListing,
-  pruneUpdateHeads,
-  readUpdateHead,
-  removePageTemps,
-  rollBackPush,
-} from "./pullers.ts";
+import { expectedFromListing, pruneUpdateHeads, readUpdateHead, repairCutWork } from "./pullers.ts";
 import { pushPage, type PushResult } from "./push.ts";
 import { settlePage } from "./requests.ts";
 import { answerRequests, takeSends } from "./sends.ts";
@@ -340,24 +335,15 @@ export async function recoverOwnLocks(ctx: SyncContext, view: RelayView): Promis
     const found = await readLock(ctx.io, p.page, ctx.now);
     if (!found || (found.info.owner !== ctx.cfg.clientName && found.info.owner !== "")) continue;
     const { host, pid } = found.info;
-    if (host === hostname() && pid !== undefined && pid !== process.pid && alive(pid)) continue;
-    const undone = found.info.mode !== "r"
-      ? await rollBackPush(ctx.io, p.page)
-      : await removePageTemps(ctx.io, p.page, view.files);
+    if (host === hostname() && pid !== undefined && pid !== process.pid && processAlive(pid)) {
+      continue;
+    }
+    const undone = await repairCutWork(ctx.io, p.page, found.info.mode);
     for (const d of undone) done.push(`page ${p.page}: ${d}`);
     await ctx.io.delete(lockName(p.page));
     done.push(`page ${p.page}: released this client's ${found.info.mode ?? "legacy"} lock`);
   }
   return done;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === "EPERM";
-  }
 }
 
 /**

@@ -62,7 +62,10 @@ export interface AcquireOptions {
   timeoutSeconds: number;
   /** Clock, for tests. */
   now?: () => number;
-  /** Called with a stale lock just taken over (to roll back an interrupted push). */
+  /**
+   * Called with a stale lock just taken over, while the new lock is held and the takeover
+   * guard too (to roll back an interrupted push); if it throws, the new lock is released.
+   */
   onStale?: (stale: LockInfo) => Promise<void>;
   /** True for a lock whose holder is known to be gone: taken over at once, as a stale one. */
   holderGone?: (info: LockInfo) => boolean;
@@ -112,8 +115,9 @@ export async function readLock(
 
 /**
  * Takes the lock of `page`, or returns null when another client holds a live
- * lock. A lock older than `timeoutSeconds` is taken over (a suspend lock
- * never is): at most one of several racing takers wins.
+ * lock. A lock older than `timeoutSeconds` (or whose holder `holderGone`
+ * says is gone) is taken over, a suspend lock never: at most one of several
+ * racing takers wins, and it holds the new lock before `onStale` runs.
  */
 export async function acquireLock(
   io: RelayIO,
@@ -133,7 +137,10 @@ export async function acquireLock(
       pid: process.pid,
       token,
     };
-    if (await io.createExclusive(name, new TextEncoder().encode(encodeLock(info)))) {
+    const take = async () => {
+      if (!(await io.createExclusive(name, new TextEncoder().encode(encodeLock(info))))) {
+        return null;
+      }
       const held = makeHeld(io, page, info, token, acquired, now);
       try {
         await held.verify();
@@ -141,7 +148,9 @@ export async function acquireLock(
         return null;
       }
       return held;
-    }
+    };
+    const got = await take();
+    if (got) return got;
     const found = await readLock(io, page, now);
     if (!found) continue; // released meanwhile: try again
     const stale = found.ageSeconds > opts.timeoutSeconds || opts.holderGone?.(found.info);
@@ -161,7 +170,17 @@ export async function acquireLock(
       const again = await readLock(io, page, now);
       if (again && again.text !== found.text) return null;
       if (again) await io.delete(name);
-      if (opts.onStale) await opts.onStale(found.info);
+      // taken at once, and the holder's work repaired under it: nobody starts on the page
+      // in between
+      const held = await take();
+      if (!held) return null;
+      try {
+        await opts.onStale?.(found.info);
+      } catch (e) {
+        await held.release().catch(() => {});
+        throw e;
+      }
+      return held;
     } finally {
       await io.delete(guard);
     }

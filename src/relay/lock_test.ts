@@ -94,3 +94,41 @@ Deno.test("a fresh lock whose holder is known gone is taken over at once; a susp
     assert.equal(await acquireLock(io, "0", { ...opts, holderGone: () => true }), null);
   });
 });
+
+Deno.test("a taker holds the lock while it repairs a gone holder's work; a failed repair frees it", async () => {
+  await withDir(async (dir) => {
+    const io = await openBackend(dir);
+    await writeFile(
+      join(dir, ".0.lock"),
+      encodeLock({ owner: "ghost", mode: "w", acquired: Date.now(), pid: 1, host: "here" }),
+    );
+    let during: string | undefined;
+    let rival: unknown = "not tried";
+    const held = await acquireLock(io, "0", {
+      owner: "me",
+      mode: "w",
+      timeoutSeconds: 600,
+      holderGone: (info) => info.owner === "ghost",
+      onStale: async () => {
+        during = (await readLock(io, "0"))?.info.owner;
+        rival = await acquireLock(io, "0", { owner: "bob", mode: "w", timeoutSeconds: 600 });
+      },
+    });
+    assert.ok(held);
+    assert.equal(during, "me");
+    assert.equal(rival, null);
+    await held.release();
+    await writeFile(join(dir, ".0.lock"), encodeLock({ owner: "ghost", mode: "w" }));
+    await assert.rejects(
+      acquireLock(io, "0", {
+        owner: "me",
+        mode: "w",
+        timeoutSeconds: 600,
+        holderGone: () => true,
+        onStale: () => Promise.reject(new Error("repair failed")),
+      }),
+      /repair failed/,
+    );
+    assert.equal(await readLock(io, "0"), null);
+  });
+});

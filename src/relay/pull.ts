@@ -120,6 +120,9 @@ export async function localSum(
  * `known` holds the folders already found or made (relative), so each is looked at once.
  */
 function ensureParents(root: string, path: string, known: Set<string>): void {
+  const slash = path.lastIndexOf("/");
+  // the folder already seen: so were all above it (most files of an update)
+  if (slash < 0 || known.has(path.slice(0, slash))) return;
   const parts = path.split("/").slice(0, -1);
   for (let i = 1; i <= parts.length; i++) {
     const rel = parts.slice(0, i).join("/");

@@ -98,13 +98,30 @@ export async function crashRounds(
     console.log(
       `crash test (${label}): ${ROUNDS} rounds, ${kills} SIGKILLs survived, converged: ${converged}`,
     );
+    // what a CI log needs to tell why, in the failure message itself: the relay's files
+    // (locks with their text), what each client holds, and the end of each client's log
+    let why = "";
     if (!converged) {
+      const onRelay = await readdir(relay).catch(() => [] as string[]);
+      why += `\nrelay: ${onRelay.join(" ")}`;
+      for (const f of onRelay.filter((f) => f.endsWith(".lock"))) {
+        why += `\n${f}: ${JSON.stringify(await readFile(join(relay, f), "utf8").catch(() => ""))}`;
+      }
       for (const n of names) {
+        const have = Object.keys(await snapshot(join(dir, n)));
+        const missing = [...expected].filter((f) => !have.includes(f));
         const log = await readFile(join(dir, `${n}.log`), "utf8").catch(() => "");
-        console.log(`--- ${n}:\n${log.split("\n").slice(-15).join("\n")}`);
+        why += `\n--- ${n}: ${have.length} of ${expected.size} files, missing ${
+          missing.join(" ") || "none"
+        }\n${
+          log.split("\n").filter((l) => !l.includes('"level":"progress"')).slice(-15).join("\n")
+        }`;
       }
     }
-    assert.ok(converged, `the clients did not converge within ${waitMs} ms after the last kill`);
+    assert.ok(
+      converged,
+      `the clients did not converge within ${waitMs} ms after the last kill${why}`,
+    );
   } finally {
     for (const p of procs.values()) {
       const r = await p.stop("SIGTERM");

@@ -83,7 +83,43 @@ const HEADER = /^(.*\S)\s+([0-9]+)$/;
 class Cursor {
   pos = 0;
   line = 1;
+  /**
+   * The strings read last for the metadata fields that entries repeat (placeholder, pusher,
+   * extra keys and values), by field: an equal one is reused, so 100,000 entries hold one
+   * copy instead of 100,000.
+   */
+  readonly recent = new Map<string, string>();
   constructor(readonly text: string, readonly format: string, readonly source: string) {}
+
+  #extra: [string, string][] = [];
+
+  /**
+   * `extra`, or the equal list of the entry before (frozen: entries share it). Its strings
+   * come from {@linkcode shared}, so equal ones are the same strings.
+   */
+  sharedExtra(extra: [string, string][]): [string, string][] {
+    const prev = this.#extra;
+    if (
+      prev.length === extra.length &&
+      extra.every(([k, v], i) => prev[i][0] === k && prev[i][1] === v)
+    ) {
+      return prev;
+    }
+    for (const pair of extra) Object.freeze(pair);
+    this.#extra = Object.freeze(extra) as [string, string][];
+    return this.#extra;
+  }
+
+  /** `text[from, to)` as a string; the one read last for `field` when equal. */
+  shared(field: string, from: number, to: number): string {
+    const prev = this.recent.get(field);
+    if (prev !== undefined && prev.length === to - from && this.text.startsWith(prev, from)) {
+      return prev;
+    }
+    const s = this.text.slice(from, to);
+    this.recent.set(field, s);
+    return s;
+  }
 
   atEnd(): boolean {
     return this.pos >= this.text.length;
@@ -266,11 +302,11 @@ function usualMeta(cur: Cursor, n: number, group: UsualGroup | null): EntryMeta 
   } else {
     let nl = lineEnd(t, pos, end);
     if (nl < 0 || !t.startsWith("placeholder", pos)) return null;
-    placeholder = t.slice(pos, nl);
+    placeholder = cur.shared("placeholder", pos, nl);
     pos = nl + 1;
     nl = lineEnd(t, pos, end);
     if (nl < 0 || !t.startsWith("pusher: ", pos)) return null;
-    pusher = t.slice(pos + "pusher: ".length, nl);
+    pusher = cur.shared("pusher", pos + "pusher: ".length, nl);
     if (hasSurrogate(placeholder) || hasSurrogate(pusher)) return null;
     pos = nl + 1;
   }
@@ -291,8 +327,8 @@ function usualMeta(cur: Cursor, n: number, group: UsualGroup | null): EntryMeta 
     if (nl - pos === PULLERS_LINE.length && t.startsWith(PULLERS_LINE, pos)) break;
     const sep = t.indexOf(": ", pos);
     if (sep <= pos || sep >= nl) return null;
-    const key = t.slice(pos, sep);
-    const value = t.slice(sep + 2, nl);
+    const key = cur.shared(`key${extra.length}`, pos, sep);
+    const value = cur.shared(`value${extra.length}`, sep + 2, nl);
     if ((KNOWN as readonly string[]).includes(key)) return null;
     if (hasSurrogate(key) || hasSurrogate(value)) return null;
     extra.push([key, value]);
@@ -303,7 +339,7 @@ function usualMeta(cur: Cursor, n: number, group: UsualGroup | null): EntryMeta 
   for (let i = start; i < end; i = t.indexOf("\n", i) + 1) lines++;
   cur.pos = end;
   cur.line += lines;
-  return { placeholder, pusher, timestamp, checksum, extra };
+  return { placeholder, pusher, timestamp, checksum, extra: cur.sharedExtra(extra) };
 }
 
 /**

@@ -105,6 +105,24 @@ Deno.test("entry metadata: N=0 is null, extra keys and unusual layouts survive",
   assert.deepEqual(decodePersistentIndex(p, "x"), [e]);
 });
 
+Deno.test("update index: entries with equal extra lines share one frozen list", () => {
+  const base = (b: string) => meta({ extra: [["base", b], ["note", "x"]] });
+  const entries: IndexEntry[] = [
+    { path: "a", meta: base("-") },
+    { path: "b", meta: base("-") },
+    { path: "c", meta: base(SUM) },
+    { path: "d", meta: base(SUM) },
+    { path: "e", meta: meta() },
+  ];
+  const got = decodeUpdateIndex(encodeUpdateIndex({ entries, pullers: [] }), "u").entries;
+  assert.deepEqual(got, entries);
+  assert.equal(got[0].meta!.extra, got[1].meta!.extra);
+  assert.notEqual(got[1].meta!.extra, got[2].meta!.extra);
+  assert.equal(got[2].meta!.extra, got[3].meta!.extra);
+  assert.ok(Object.isFrozen(got[0].meta!.extra) && Object.isFrozen(got[0].meta!.extra[0]));
+  assert.throws(() => got[0].meta!.extra.push(["more", "y"]), TypeError);
+});
+
 Deno.test("persistent index: groups in order of first appearance, entries in given order", () => {
   const entries: IndexEntry[] = [
     { path: "z", meta: meta({ pusher: "bob" }) },

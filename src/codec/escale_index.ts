@@ -84,14 +84,28 @@ class Cursor {
   pos = 0;
   line = 1;
   /**
-   * The strings read last for the metadata fields that entries repeat (placeholder, pusher,
-   * extra keys and values), by field: an equal one is reused, so 100,000 entries hold one
-   * copy instead of 100,000.
+   * The strings read last for the metadata fields that entries repeat, by field number
+   * (see {@linkcode shared}): an equal one is reused, so 100,000 entries hold one copy.
    */
-  readonly recent = new Map<string, string>();
+  #recent: string[] = [];
+  /** The extra list of the entry before (see {@linkcode sharedExtra}). */
+  #extra: [string, string][] = [];
+
   constructor(readonly text: string, readonly format: string, readonly source: string) {}
 
-  #extra: [string, string][] = [];
+  /**
+   * `text[from, to)` as a string; the one read last for `field` when equal. Fields: 0
+   * placeholder, 1 pusher, then 2 + 2i and 3 + 2i the key and value of extra line i.
+   */
+  shared(field: number, from: number, to: number): string {
+    const prev = this.#recent[field];
+    if (prev !== undefined && prev.length === to - from && this.text.startsWith(prev, from)) {
+      return prev;
+    }
+    const s = this.text.slice(from, to);
+    this.#recent[field] = s;
+    return s;
+  }
 
   /**
    * `extra`, or the equal list of the entry before (frozen: entries share it). Its strings
@@ -108,17 +122,6 @@ class Cursor {
     for (const pair of extra) Object.freeze(pair);
     this.#extra = Object.freeze(extra) as [string, string][];
     return this.#extra;
-  }
-
-  /** `text[from, to)` as a string; the one read last for `field` when equal. */
-  shared(field: string, from: number, to: number): string {
-    const prev = this.recent.get(field);
-    if (prev !== undefined && prev.length === to - from && this.text.startsWith(prev, from)) {
-      return prev;
-    }
-    const s = this.text.slice(from, to);
-    this.recent.set(field, s);
-    return s;
   }
 
   atEnd(): boolean {
@@ -302,11 +305,11 @@ function usualMeta(cur: Cursor, n: number, group: UsualGroup | null): EntryMeta 
   } else {
     let nl = lineEnd(t, pos, end);
     if (nl < 0 || !t.startsWith("placeholder", pos)) return null;
-    placeholder = cur.shared("placeholder", pos, nl);
+    placeholder = cur.shared(0, pos, nl);
     pos = nl + 1;
     nl = lineEnd(t, pos, end);
     if (nl < 0 || !t.startsWith("pusher: ", pos)) return null;
-    pusher = cur.shared("pusher", pos + "pusher: ".length, nl);
+    pusher = cur.shared(1, pos + "pusher: ".length, nl);
     if (hasSurrogate(placeholder) || hasSurrogate(pusher)) return null;
     pos = nl + 1;
   }
@@ -327,8 +330,8 @@ function usualMeta(cur: Cursor, n: number, group: UsualGroup | null): EntryMeta 
     if (nl - pos === PULLERS_LINE.length && t.startsWith(PULLERS_LINE, pos)) break;
     const sep = t.indexOf(": ", pos);
     if (sep <= pos || sep >= nl) return null;
-    const key = cur.shared(`key${extra.length}`, pos, sep);
-    const value = cur.shared(`value${extra.length}`, sep + 2, nl);
+    const key = cur.shared(2 + 2 * extra.length, pos, sep);
+    const value = cur.shared(3 + 2 * extra.length, sep + 2, nl);
     if ((KNOWN as readonly string[]).includes(key)) return null;
     if (hasSurrogate(key) || hasSurrogate(value)) return null;
     extra.push([key, value]);

@@ -26,22 +26,24 @@ import { folderCfg, snapshot, syncOnce } from "./relay_helpers.ts";
 /** One pass in process (a first pass unless told). */
 const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
 
+/** What a push cut by a crash leaves on `relay`: the pusher's lock and half an archive. */
+async function leaveCutPush(relay: string, lock: Parameters<typeof encodeLock>[0]) {
+  await writeFile(join(relay, ".0.lock"), encodeLock(lock));
+  await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+}
+
 Deno.test("after a crash mid-push, the client's own w lock and partial update are rolled back", async () => {
   await withTempDir(async (dir) => {
     const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
     await writeFile(join(a, "f.txt"), "content");
     // what a cut push leaves: alice's w lock and half an archive, no index
-    await writeFile(
-      join(relay, ".0.lock"),
-      encodeLock({
-        owner: "alice",
-        mode: "w",
-        acquired: Date.now(),
-        pid: 999999999,
-        host: "elsewhere",
-      }),
-    );
-    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    await leaveCutPush(relay, {
+      owner: "alice",
+      mode: "w",
+      acquired: Date.now(),
+      pid: 999999999,
+      host: "elsewhere",
+    });
     await run(folderCfg(b, relay, "bob"));
     const r = await run(folderCfg(a, relay, "alice"));
     assert.ok(r.rep.infos.some((m) => /removed the unfinished \.0\.1700000000\.data/.test(m)));
@@ -78,10 +80,13 @@ Deno.test("a lock of this client left by a gone process of this host is taken ov
     const gone = spawnSync("true").pid!;
     // what a killed process leaves when its last commands reach the relay after the
     // restarted client's first pass: a fresh w lock and half an archive
-    const lock = (pid: number) =>
-      encodeLock({ owner: "alice", mode: "w", acquired: Date.now(), pid, host: hostname() });
-    await writeFile(join(relay, ".0.lock"), lock(gone));
-    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    await leaveCutPush(relay, {
+      owner: "alice",
+      mode: "w",
+      acquired: Date.now(),
+      pid: gone,
+      host: hostname(),
+    });
     const r = await run(folderCfg(a, relay, "alice"), false);
     assert.equal(r.pushed, 1, r.rep.warns.join("\n"));
     assert.ok(
@@ -110,11 +115,12 @@ Deno.test("a push cut under another client's lock is rolled back once the lock i
   await withTempDir(async (dir) => {
     const [relay, a] = await makeDirs(dir, ["relay", "a"]);
     await writeFile(join(a, "f.txt"), "content");
-    await writeFile(
-      join(relay, ".0.lock"),
-      encodeLock({ owner: "crashed", mode: "w", acquired: Date.now() - 30_000, host: "elsewhere" }),
-    );
-    await writeFile(join(relay, ".0.1700000000.data"), "BZh91AY&SY partial");
+    await leaveCutPush(relay, {
+      owner: "crashed",
+      mode: "w",
+      acquired: Date.now() - 30_000,
+      host: "elsewhere",
+    });
     const live = await run(folderCfg(a, relay, "alice", { lockTimeoutSeconds: 60 }));
     assert.equal(live.pushed, 0);
     assert.ok((await readdir(relay)).includes(".0.1700000000.data"));

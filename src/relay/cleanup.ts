@@ -19,8 +19,6 @@
  *
  * @module
  */
-import { hostname } from "node:os";
-import process from "node:process";
 import type { Reporter } from "../ui/report.ts";
 import { CLAIM_SUFFIX, TEMP_PREFIX } from "./backend/types.ts";
 import type { FolderSource } from "./command.ts";
@@ -30,7 +28,7 @@ import { acquireLock, readLock } from "./lock.ts";
 import { readUpdateIndex, viewRelay } from "./pages.ts";
 import { cleanupPlaceholders } from "./placeholder_maint.ts";
 import { expectedPullers, repairCutWork, updateComplete, updatePusher } from "./pullers.ts";
-import { processAlive } from "./local_lock.ts";
+import { processHere } from "./local_lock.ts";
 import { clearPendingUpdate } from "./push.ts";
 import { describeQuarantined, listQuarantined } from "./quarantine.ts";
 import type { SyncContext } from "./sync.ts";
@@ -120,10 +118,8 @@ export async function cleanupFolder(ctx: SyncContext, dryRun: boolean): Promise<
     if (!p.lock) continue;
     const found = await readLock(ctx.lockIo, p.page, ctx.now);
     if (!found || found.ageSeconds <= timeout) continue;
-    const { owner, mode, host, pid } = found.info;
-    if (host === hostname() && pid !== undefined && pid !== process.pid && processAlive(pid)) {
-      continue;
-    }
+    const { owner, mode } = found.info;
+    if (processHere(found.info) === "running") continue;
     const detail = `${mode ?? "legacy"} lock of ${owner || "?"}, ${
       Math.round(found.ageSeconds)
     } s old (timeout ${timeout} s)`;

@@ -49,6 +49,15 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a lock's `host` and `pid` name another process of this host, and if so whether it
+ * still runs: `"running"`, `"gone"`, or undefined (another host, no pid, or this process).
+ */
+export function processHere(l: { host?: string; pid?: number }): "running" | "gone" | undefined {
+  if (l.host !== hostname() || typeof l.pid !== "number" || l.pid === process.pid) return undefined;
+  return processAlive(l.pid) ? "running" : "gone";
+}
+
 /** Who holds the folder's lock, or null when nobody alive does. */
 export async function folderLockHolder(folder: string): Promise<FolderLockInfo | null> {
   let info: FolderLockInfo;

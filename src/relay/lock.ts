@@ -34,7 +34,7 @@ import { decodeLock, encodeLock, type Lock } from "../codec/lock.ts";
 import { HopError } from "../errors.ts";
 import type { Reporter } from "../ui/report.ts";
 import type { RelayFile, RelayIO } from "./io.ts";
-import { processAlive } from "./local_lock.ts";
+import { processHere } from "./local_lock.ts";
 import { repairCutWork } from "./pullers.ts";
 
 /** What a lock file says (the codec's {@linkcode Lock}). */
@@ -86,6 +86,18 @@ export const SUSPEND_SUFFIX = "-suspend";
 /** True for a suspend lock, which is never taken over (see the module doc). */
 export function isSuspendLock(info: LockInfo): boolean {
   return info.owner.endsWith(SUSPEND_SUFFIX);
+}
+
+/**
+ * True when `acquireLock` with `opts` takes `found` over: older than the timeout, or its
+ * holder gone; a suspend lock never.
+ */
+export function takenOver(
+  found: { info: LockInfo; ageSeconds: number },
+  opts: Pick<AcquireOptions, "timeoutSeconds" | "holderGone">,
+): boolean {
+  if (isSuspendLock(found.info)) return false;
+  return found.ageSeconds > opts.timeoutSeconds || !!opts.holderGone?.(found.info);
 }
 
 /** Reads a page's lock, or null when there is none. */
@@ -153,8 +165,7 @@ export async function acquireLock(
     if (got) return got;
     const found = await readLock(io, page, now);
     if (!found) continue; // released meanwhile: try again
-    const stale = found.ageSeconds > opts.timeoutSeconds || opts.holderGone?.(found.info);
-    if (!stale || isSuspendLock(found.info)) return null;
+    if (!takenOver(found, opts)) return null;
     // Stale. Only the holder of the page's takeover guard may remove it, after
     // checking under the guard that it is still the very lock judged stale.
     const guard = `.hop-takeover-${page}`;
@@ -269,8 +280,22 @@ export interface LockContext {
  * one without a pid (Escale's), is judged by its age only.
  */
 export function leftByGoneProcess(info: LockInfo, clientName: string): boolean {
-  return info.owner === clientName && info.host === hostname() &&
-    typeof info.pid === "number" && info.pid !== process.pid && !processAlive(info.pid);
+  return info.owner === clientName && processHere(info) === "gone";
+}
+
+/** The takeover rule of {@linkcode lockPage}: does it take `found` over for this client? */
+export function pageLockTakenOver(
+  ctx: LockContext,
+  found: { info: LockInfo; ageSeconds: number },
+): boolean {
+  return takenOver(found, pageLockRule(ctx));
+}
+
+function pageLockRule(ctx: LockContext): Pick<AcquireOptions, "timeoutSeconds" | "holderGone"> {
+  return {
+    timeoutSeconds: ctx.cfg.lockTimeoutSeconds,
+    holderGone: (info) => leftByGoneProcess(info, ctx.cfg.clientName),
+  };
 }
 
 /**
@@ -288,9 +313,8 @@ export function lockPage(
   return acquireLock(ctx.lockIo, page, {
     owner,
     mode,
-    timeoutSeconds: ctx.cfg.lockTimeoutSeconds,
     now: ctx.now,
-    holderGone: (info) => leftByGoneProcess(info, owner),
+    ...pageLockRule(ctx),
     onStale: async (stale) => {
       const why = leftByGoneProcess(stale, owner)
         ? `its process ${stale.pid} on this host is gone`

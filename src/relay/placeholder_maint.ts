@@ -19,7 +19,6 @@
  *
  * @module
  */
-import { hostname } from "node:os";
 import process from "node:process";
 import { lockFileName, placeholderFileName } from "../codec/escale_placeholder.ts";
 import { explainError } from "../errors.ts";
@@ -28,7 +27,7 @@ import type { Entry } from "../storage/types.ts";
 import type { AuditFinding } from "./audit.ts";
 import type { CleanupAction } from "./cleanup.ts";
 import { tempStaleSeconds } from "./cleanup.ts";
-import { processAlive } from "./local_lock.ts";
+import { processHere } from "./local_lock.ts";
 import { pathSelected } from "./config.ts";
 import {
   type HeldLock,
@@ -222,8 +221,7 @@ export async function cleanupPlaceholders(
     const lock = await lockOf(ctx, r);
     if (!lock) continue;
     const ours = lock.owner === cfg.clientName;
-    const running = lock.host === hostname() && lock.pid !== undefined &&
-      lock.pid !== process.pid && processAlive(lock.pid);
+    const running = processHere(lock) === "running";
     const stale = lock.ageSeconds !== undefined && lock.ageSeconds > timeout;
     if (running || !(stale || (ours && lock.pid !== process.pid))) continue;
     const name = sidePath(r.path, lockFileName);

@@ -36,7 +36,7 @@ import {
   writeRequests,
   writeTombstones,
 } from "./hopfiles.ts";
-import { isSuspendLock, leftByGoneProcess, lockPage, readLock, withLock } from "./lock.ts";
+import { lockPage, pageLockTakenOver, readLock, withLock } from "./lock.ts";
 import {
   byPath,
   entryBase,
@@ -440,8 +440,7 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
     // a push in progress, unless its lock is stale or its process gone: then lockPage takes
     // the lock over and rolls the cut push back
     const found = await readLock(ctx.lockIo, view.page, ctx.now);
-    removable = found !== null && !isSuspendLock(found.info) &&
-      (found.ageSeconds > cfg.lockTimeoutSeconds || leftByGoneProcess(found.info, cfg.clientName));
+    removable = found !== null && pageLockTakenOver(ctx, found);
   } else {
     const newest = Math.max(...view.updates.map((u) => (u.index ?? u.data)!.mtimeMs));
     removable = (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;

@@ -45,7 +45,7 @@ import type { Driver } from "../storage/types.ts";
 import { placeholderPass } from "./placeholder.ts";
 import { type AccessTable, readAccess } from "./access.ts";
 import { isSuspendLock, readLock } from "./lock.ts";
-import { processAlive } from "./local_lock.ts";
+import { processHere } from "./local_lock.ts";
 import { type RelayView, viewRelay } from "./pages.ts";
 import { applyDeletions, pullPage, type PullResult } from "./pull.ts";
 import type { QuarantineRecord } from "./quarantine.ts";
@@ -334,10 +334,7 @@ export async function recoverOwnLocks(ctx: SyncContext, view: RelayView): Promis
     if (!p.lock) continue;
     const found = await readLock(ctx.io, p.page, ctx.now);
     if (!found || (found.info.owner !== ctx.cfg.clientName && found.info.owner !== "")) continue;
-    const { host, pid } = found.info;
-    if (host === hostname() && pid !== undefined && pid !== process.pid && processAlive(pid)) {
-      continue;
-    }
+    if (processHere(found.info) === "running") continue;
     const undone = await repairCutWork(ctx.io, p.page, found.info.mode);
     for (const d of undone) done.push(`page ${p.page}: ${d}`);
     await ctx.io.delete(lockName(p.page));

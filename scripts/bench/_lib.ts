@@ -343,8 +343,13 @@ export function fig(m: Measured): Figure {
 
 /** `--name=N` from a benchmark's arguments. */
 export function opt(args: string[], name: string, def: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.split("=")[1]) : def;
+  const a = optText(args, name);
+  return a !== undefined ? Number(a) : def;
+}
+
+/** The text of option `--name=TEXT` in `args`, or undefined. */
+export function optText(args: string[], name: string): string | undefined {
+  return args.find((x) => x.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
 
 /** Files and bytes under `dir`, hidden names (`.hop`, ...) skipped. */

@@ -52,6 +52,7 @@ import {
   type Measured,
   median,
   opt,
+  optText,
   record,
   ROOT,
   rowStart,
@@ -283,7 +284,7 @@ export async function run(args: string[]): Promise<void> {
   const nSessions = opt(args, "sessions", 200);
   const listFiles = opt(args, "list-files", 10_000);
   const soakRounds = opt(args, "soak-rounds", 10);
-  const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  const onlyArg = optText(args, "only");
   const only = onlyArg ? new Set(onlyArg.split(",")) : null;
   const wants = (row: string) => only === null || only.has(row);
   const ms = (m: Measured): Figure => ({ value: m.seconds, unit: "ms" });

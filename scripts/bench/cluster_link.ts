@@ -19,7 +19,17 @@ import { join } from "node:path";
 import { clusterLayout } from "../../src/cluster/layout.ts";
 import { writeInfo } from "../../src/cluster/links.ts";
 import { makeNet, type Net, type Proc, run as runCmd, startIn } from "../../tests/helpers/netns.ts";
-import { alternate, fig, hop, type Measured, opt, record, ROOT, rowStart } from "./_lib.ts";
+import {
+  alternate,
+  fig,
+  hop,
+  type Measured,
+  opt,
+  optText,
+  record,
+  ROOT,
+  rowStart,
+} from "./_lib.ts";
 
 const NODE_SCRIPT = `
 import sys, logging
@@ -39,7 +49,7 @@ s.serve_forever()
 export async function run(args: string[]): Promise<void> {
   const mb = opt(args, "mb", 512);
   const runs = opt(args, "runs", 3);
-  const rate = args.find((a) => a.startsWith("--rate="))?.slice(7) ?? "1gbit";
+  const rate = optText(args, "rate") ?? "1gbit";
   const tmp = await fsp.mkdtemp(join(os.tmpdir(), "hop-bench-link-"));
   const procs: Proc[] = [];
   let net: Net | null = null;

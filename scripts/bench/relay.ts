@@ -41,6 +41,7 @@ import {
   measure,
   type Measured,
   opt,
+  optText,
   record,
   ROOT,
   rowStart,
@@ -229,8 +230,8 @@ export async function run(args: string[]): Promise<void> {
   // another file system for the work (`--work=/dev/shm/hop-bench`): this VM's ext4 has no
   // journal, and its inode allocator makes creating 100,000 files take 9 s or 60 s, for tar
   // as for hop, depending on what was deleted in the minutes before
-  const workArg = args.find((a) => a.startsWith("--work="));
-  const work = workArg ? resolve(workArg.slice("--work=".length)) : join(ROOT, ".bench", "relay");
+  const workArg = optText(args, "work");
+  const work = workArg ? resolve(workArg) : join(ROOT, ".bench", "relay");
   await mkdir(work, { recursive: true });
   if (args.includes("--drivers-only")) {
     await drivers(work, files, sizeMB, runs);

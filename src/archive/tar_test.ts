@@ -238,6 +238,25 @@ Deno.test("tar parser: same entries and bodies whatever the buffers, views witho
   });
 });
 
+Deno.test("tar: writeTar gathers small files into big pieces (one write each downstream)", async () => {
+  await withTempDir(async (dir) => {
+    const files: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      files.push(`f${i}.txt`);
+      await writeFile(join(dir, `f${i}.txt`), `file ${i}\n`);
+    }
+    const pieces: Uint8Array[] = [];
+    for await (const p of writeTar({ root: dir, files })) pieces.push(p);
+    // 600 headers and 600 padded bodies (614,400 bytes) and the end blocks, in pieces of at
+    // least 256 KB but the last: the packer alone yields 1,800 pieces
+    assert.ok(pieces.length <= 3, `${pieces.length} pieces`);
+    for (const p of pieces.slice(0, -1)) assert.ok(p.length >= 256 * 1024, `${p.length} bytes`);
+    const seen = visitTar(joined(pieces));
+    assert.deepEqual(seen.map((v) => v.header.path), files);
+    assert.equal(new TextDecoder().decode(joined(seen[599].pieces)), "file 599\n");
+  });
+});
+
 Deno.test("tar parser: GNU and pax long names of GNU tar", async () => {
   await withTempDir(async (dir) => {
     const long = `${"a".repeat(150)}/${"b".repeat(120)}.txt`;

@@ -16,13 +16,21 @@
  *
  * @module
  */
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from "node:fs";
-import { lstat, open, rename, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+} from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import "./web_compat.ts";
-import { createTarPacker, type TarHeader } from "modern-tar";
-// modern-tar's synchronous unpacker (see createTarParser), not among the package's exports
+import type { TarHeader } from "modern-tar";
+// modern-tar's synchronous packer and unpacker (see writeTar and createTarParser), not among
+// the package's exports
 import * as modernTarBuild from "../../node_modules/modern-tar/dist/packer-By1HVV7Z.js";
 import { compressStream } from "./bzip2.ts";
 import { decompressAny } from "./codecs.ts";
@@ -192,92 +200,154 @@ export function writeTar(
   opts: WriteArchiveOptions,
   onError?: (e: unknown) => void,
 ): ReadableStream<Uint8Array> {
-  const { readable, controller } = createTarPacker();
-  // A reader that cancels must also stop the packer: it would otherwise wait forever on a
-  // write nobody reads, holding its file open (Bun then fails at garbage collection).
-  const stop = new AbortController();
-  opts.signal?.addEventListener("abort", () => stop.abort(opts.signal!.reason), { once: true });
-  const pack = async () => {
-    const seenDirs = new Set<string>();
-    const seenFiles = new Set<string>();
-    let files = 0;
-    let bytes = 0;
-    for (const rel of opts.files) {
-      stop.signal.throwIfAborted();
-      const parts = splitRelativePath(rel);
-      if (seenFiles.has(rel)) {
-        throw new HopError(`file '${printable(rel)}' is listed twice for the archive`);
-      }
-      seenFiles.add(rel);
-      for (let i = 1; i < parts.length; i++) {
-        const dir = parts.slice(0, i).join("/");
-        if (seenDirs.has(dir)) continue;
-        seenDirs.add(dir);
-        const st = await lstat(join(opts.root, ...parts.slice(0, i))).catch((e) => {
-          throw new HopError(`cannot read folder '${printable(dir)}' to archive: ${e.message}`, {
-            cause: e,
-          });
-        });
-        if (!st.isDirectory()) {
-          throw new HopError(
-            `cannot archive '${printable(rel)}': '${printable(dir)}' is not a folder`,
-            { hint: "symbolic links to folders are not archived; list the real paths" },
-          );
-        }
-        await written(
-          controller.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs)).close(),
-          stop.signal,
+  // Each pull packs synchronously (modern-tar's packer, the file system's synchronous calls)
+  // until at least CHUNK bytes wait: a small file costs a handful of system calls and no
+  // promise, and downstream (a relay write, a zstd step) gets few big pieces, not a header, a
+  // body and a padding per file (bzip2's workers keep compressing meanwhile).
+  let out: Uint8Array[] = [];
+  let outBytes = 0;
+  const packer = createSyncPacker((b) => {
+    out.push(b);
+    outBytes += b.length;
+  });
+  const seenDirs = new Set<string>();
+  const seenFiles = new Set<string>();
+  let next = 0;
+  let files = 0;
+  let bytes = 0;
+  let ended = false;
+  /** The file being packed, when its body spans pulls. */
+  let body: { fd: number; rel: string; size: number; done: number } | undefined;
+  const closeBody = () => {
+    if (body) closeSync(body.fd);
+    body = undefined;
+  };
+  const fileDone = () => {
+    const b = body!;
+    if (readSync(b.fd, new Uint8Array(1), 0, 1, b.done) !== 0) throw changedSize(b.rel);
+    packer.endEntry();
+    closeBody();
+    bytes += b.size;
+    files++;
+    opts.onProgress?.({ files, bytes });
+  };
+  /** Packs the next piece: a chunk of the open file's body, else the next listed path. */
+  const step = () => {
+    if (body) {
+      // a body not yet whole: body.done < body.size
+      const buf = new Uint8Array(Math.min(CHUNK, body.size - body.done));
+      const n = readSync(body.fd, buf, 0, buf.length, body.done);
+      if (n === 0) throw changedSize(body.rel);
+      packer.write(n === buf.length ? buf : buf.subarray(0, n));
+      body.done += n;
+      if (body.done === body.size) fileDone();
+      return;
+    }
+    if (next === opts.files.length) {
+      packer.finalize();
+      ended = true;
+      return;
+    }
+    const rel = opts.files[next++];
+    const parts = splitRelativePath(rel);
+    if (seenFiles.has(rel)) {
+      throw new HopError(`file '${printable(rel)}' is listed twice for the archive`);
+    }
+    seenFiles.add(rel);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/");
+      if (seenDirs.has(dir)) continue;
+      seenDirs.add(dir);
+      let st;
+      try {
+        st = lstatSync(join(opts.root, ...parts.slice(0, i)));
+      } catch (e) {
+        throw new HopError(
+          `cannot read folder '${printable(dir)}' to archive: ${(e as Error).message}`,
+          { cause: e },
         );
       }
-      const size = await packFile(controller, opts.root, rel, parts, seenDirs, stop.signal);
-      if (size === undefined) continue; // a folder
-      bytes += size;
-      files++;
-      opts.onProgress?.({ files, bytes });
-    }
-    controller.finalize();
-  };
-  pack().catch((e) => {
-    if (stop.signal.aborted) return;
-    onError?.(e);
-    controller.error(e);
-  });
-  const reader = readable.getReader();
-  // The packer yields a header, a body and its padding per file: gather them into pieces of
-  // at least CHUNK, or 100,000 small files would cost 300,000 writes downstream (a relay
-  // write, a zstd step) where the codec does not batch (bzip2 does).
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      let done = false;
-      while (size < CHUNK) {
-        const r = await reader.read();
-        if (r.done) {
-          done = true;
-          break;
-        }
-        parts.push(r.value);
-        size += r.value.length;
+      if (!st.isDirectory()) {
+        throw new HopError(
+          `cannot archive '${printable(rel)}': '${printable(dir)}' is not a folder`,
+          { hint: "symbolic links to folders are not archived; list the real paths" },
+        );
       }
-      if (parts.length > 0) c.enqueue(parts.length === 1 ? parts[0] : concatBytes(parts));
-      if (done) c.close();
+      packer.add(header(`${dir}/`, "directory", 0, st.mode, st.mtimeMs));
+      packer.endEntry();
+    }
+    const fd = openListed(opts.root, rel, parts);
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    if (st.isDirectory()) {
+      closeSync(fd);
+      if (!seenDirs.has(rel)) {
+        seenDirs.add(rel);
+        packer.add(header(`${rel}/`, "directory", 0, st.mode, st.mtimeMs));
+        packer.endEntry();
+      }
+      return;
+    }
+    if (!st.isFile()) {
+      closeSync(fd);
+      throw new HopError(`cannot archive '${printable(rel)}': not a regular file`, {
+        hint: "hop archives regular files only; exclude it",
+      });
+    }
+    body = { fd, rel, size: st.size, done: 0 };
+    packer.add(header(rel, "file", st.size, st.mode, st.mtimeMs));
+    if (st.size === 0) fileDone();
+  };
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const fail = (e: unknown) => {
+    closeBody();
+    ended = true;
+    onError?.(e);
+  };
+  // A consumer that failed while holding the stream (an upload cut) aborts it: the open file
+  // is closed now, not when the stream is collected (Bun then fails).
+  const onAbort = () => {
+    if (ended) return;
+    fail(opts.signal!.reason);
+    controller?.error(opts.signal!.reason);
+  };
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
     },
-    cancel(reason) {
-      stop.abort(reason ?? new HopError("archive writing cancelled"));
-      return reader.cancel(reason);
+    pull(c) {
+      try {
+        opts.signal?.throwIfAborted();
+        while (outBytes < CHUNK && !ended) step();
+      } catch (e) {
+        fail(e);
+        opts.signal?.removeEventListener("abort", onAbort);
+        throw e;
+      }
+      // a big body chunk goes as it is; small pieces are joined into a buffer of the stream's
+      // own (the packer's end-of-archive blocks are a buffer it shares)
+      if (out.length > 0) {
+        c.enqueue(out.length === 1 && out[0].length >= CHUNK ? out[0] : concatBytes(out));
+      }
+      out = [];
+      outBytes = 0;
+      if (ended) {
+        opts.signal?.removeEventListener("abort", onAbort);
+        c.close();
+      }
+    },
+    cancel() {
+      ended = true;
+      closeBody();
+      opts.signal?.removeEventListener("abort", onAbort);
     },
   }, { highWaterMark: 0 });
-}
-
-/** `write` settled, or a rejection as soon as `signal` aborts. */
-function written(write: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    write.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function header(
@@ -301,24 +371,18 @@ function header(
   return h;
 }
 
-/**
- * Adds one file (or the folder entry of a listed folder) to the packer. File system calls are
- * synchronous: a small file costs a handful of system calls and no round trip through the
- * runtime's thread pool (the compression workers keep working meanwhile).
- */
-async function packFile(
-  controller: ReturnType<typeof createTarPacker>["controller"],
-  root: string,
-  rel: string,
-  parts: string[],
-  seenDirs: Set<string>,
-  signal: AbortSignal,
-): Promise<number | undefined> {
-  let fd: number;
+function changedSize(rel: string): HopError {
+  return new HopError(`file '${printable(rel)}' changed size while being archived`, {
+    hint: "run again once the file is no longer being written",
+  });
+}
+
+/** Opens a listed path to archive (not following a last symbolic link); errors say which. */
+function openListed(root: string, rel: string, parts: string[]): number {
   try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused after fstat).
     const flags = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-    fd = openSync(join(root, ...parts), flags);
+    return openSync(join(root, ...parts), flags);
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === "ELOOP") {
@@ -327,47 +391,6 @@ async function packFile(
       });
     }
     throw new HopError(`cannot open '${printable(rel)}' to archive: ${err.message}`, { cause: e });
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) {
-      if (!seenDirs.has(rel)) {
-        seenDirs.add(rel);
-        await written(
-          controller.add(header(`${rel}/`, "directory", 0, st.mode, st.mtimeMs)).close(),
-          signal,
-        );
-      }
-      return undefined;
-    }
-    if (!st.isFile()) {
-      throw new HopError(`cannot archive '${printable(rel)}': not a regular file`, {
-        hint: "hop archives regular files only; exclude it",
-      });
-    }
-    const size = st.size;
-    const body = controller.add(header(rel, "file", size, st.mode, st.mtimeMs)).getWriter();
-    let done = 0;
-    while (done < size) {
-      const buf = new Uint8Array(Math.min(CHUNK, size - done));
-      const bytesRead = readSync(fd, buf, 0, buf.length, done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-      await written(
-        body.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)),
-        signal,
-      );
-    }
-    const extra = readSync(fd, new Uint8Array(1), 0, 1, done);
-    if (done !== size || extra !== 0) {
-      throw new HopError(`file '${printable(rel)}' changed size while being archived`, {
-        hint: "run again once the file is no longer being written",
-      });
-    }
-    await written(body.close(), signal);
-    return size;
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -508,6 +531,26 @@ const createUnpacker = (modernTarBuild as unknown as {
 if (typeof createUnpacker !== "function") {
   throw new HopError("hop's modern-tar build has no tar unpacker where tar.ts expects it", {
     hint: "the modern-tar package changed: update the import of its unpacker in tar.ts",
+  });
+}
+
+/** modern-tar's synchronous packer: each call hands its blocks to `onData` at once. */
+interface SyncPacker {
+  /** Starts an entry: its header blocks (pax first, when needed). */
+  add(header: TarHeader): void;
+  /** Body bytes of the entry (the header's size in all). */
+  write(chunk: Uint8Array): void;
+  /** Ends the entry: its padding to 512 bytes. */
+  endEntry(): void;
+  /** The end-of-archive blocks. */
+  finalize(): void;
+}
+const createSyncPacker = (modernTarBuild as unknown as {
+  t: (onData: (b: Uint8Array) => void) => SyncPacker;
+}).t;
+if (typeof createSyncPacker !== "function") {
+  throw new HopError("hop's modern-tar build has no tar packer where tar.ts expects it", {
+    hint: "the modern-tar package changed: update the import of its packer in tar.ts",
   });
 }
 

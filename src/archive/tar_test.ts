@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HopError } from "../errors.ts";
@@ -254,6 +255,25 @@ Deno.test("tar: writeTar gathers small files into big pieces (one write each dow
     const seen = visitTar(joined(pieces));
     assert.deepEqual(seen.map((v) => v.header.path), files);
     assert.equal(new TextDecoder().decode(joined(seen[599].pieces)), "file 599\n");
+  });
+});
+
+Deno.test("tar: writeTar closes the file it is in when aborted or cancelled mid-body", async () => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, "big.bin"), new Uint8Array(1 << 20));
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const stop = new AbortController();
+    const cut = writeTar({ root: dir, files: ["big.bin"], signal: stop.signal }).getReader();
+    assert.equal((await cut.read()).done, false);
+    assert.equal(fds(), before + 1, "big.bin is open between pieces");
+    stop.abort(new Error("upload cut"));
+    assert.equal(fds(), before);
+    await assert.rejects(cut.read(), /upload cut/);
+    const cancelled = writeTar({ root: dir, files: ["big.bin"] }).getReader();
+    assert.equal((await cancelled.read()).done, false);
+    await cancelled.cancel();
+    assert.equal(fds(), before);
   });
 });
 

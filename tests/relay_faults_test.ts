@@ -22,6 +22,7 @@ import { decodeUpdateIndex, encodeUpdateIndex, PLACEHOLDER } from "../src/codec/
 import { encodeLock } from "../src/codec/lock.ts";
 import type { FolderConfig } from "../src/relay/config.ts";
 import { folderCfg, snapshot, syncOnce } from "./relay_helpers.ts";
+import { openRelayIO } from "../src/relay/io.ts";
 
 /** One pass in process (a first pass unless told). */
 const run = (cfg: FolderConfig, first = true) => syncOnce(cfg, first);
@@ -233,6 +234,38 @@ t.close()`,
     assert.ok(r.rep.warns.some((w) => /keep\.txt: checksum/.test(w)), r.rep.warns.join("\n"));
     assert.equal(await readFile(join(local, "keep.txt"), "utf8"), "mine");
     assert.equal(await readFile(join(local, "new.txt"), "utf8"), "good");
+  });
+});
+
+Deno.test("a file made in a new folder while a pull extracts is kept as a conflict copy", async () => {
+  await withTempDir(async (dir) => {
+    const [relay, a, b] = await makeDirs(dir, ["relay", "a", "b"]);
+    await mkdir(join(a, "new", "deep"), { recursive: true });
+    await writeFile(join(a, "new", "deep", "x.txt"), "from a");
+    assert.equal((await run(folderCfg(a, relay, "a"))).errors, 0);
+    // b plans on an empty folder (no look at each file of a missing folder), then its own
+    // x.txt appears while the archive is read: the placement must see it
+    const cfg = folderCfg(b, relay, "b");
+    const io = await openRelayIO(cfg.relayUrl);
+    const read = io.read.bind(io);
+    io.read = async (name) => {
+      if (name.endsWith(".data")) {
+        await mkdir(join(b, "new", "deep"), { recursive: true });
+        await writeFile(join(b, "new", "deep", "x.txt"), "mine");
+      }
+      return await read(name);
+    };
+    const r = await syncOnce(cfg, true, { io });
+    assert.equal(r.errors, 0, r.rep.warns.join("\n"));
+    assert.ok(
+      r.rep.warns.some((w) => /conflict on new\/deep\/x\.txt/.test(w)),
+      r.rep.warns.join("\n"),
+    );
+    const names = await readdir(join(b, "new", "deep"));
+    assert.equal(names.length, 2, names.join(", "));
+    const texts = await Promise.all(names.map((n) => readFile(join(b, "new", "deep", n), "utf8")));
+    assert.deepEqual(texts.sort(), ["from a", "mine"]);
+    assert.equal(await readFile(join(b, "new", "deep", "x.txt"), "utf8"), "from a");
   });
 });
 

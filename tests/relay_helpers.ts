@@ -26,13 +26,17 @@ export function recorder(): Reporter & { infos: string[]; warns: string[] } {
   };
 }
 
-/** One sync pass of `cfg` in process: its result and what it reported (`rep`, `warns`). */
+/**
+ * One sync pass of `cfg` in process: its result and what it reported (`rep`, `warns`).
+ * `open` goes to openSync (a relay IO of the test's, say).
+ */
 export async function syncOnce(
   cfg: FolderConfig,
   first: boolean,
+  open?: Parameters<typeof openSync>[2],
 ): Promise<PassResult & { rep: ReturnType<typeof recorder>; warns: string[] }> {
   const rep = recorder();
-  const ctx = await openSync(cfg, rep);
+  const ctx = await openSync(cfg, rep, open);
   try {
     return { ...(await syncPass(ctx, { first })), rep, warns: rep.warns };
   } finally {

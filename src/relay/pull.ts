@@ -103,11 +103,16 @@ export function entryProblem(entries: IndexEntry[]): string | undefined {
   return undefined;
 }
 
-/** The local state of a path: its checksum, or why it is not a regular file. */
+/**
+ * The local state of a path: its checksum, or why it is not a regular file. `absent` (from
+ * {@linkcode absentFolders}) answers for a path whose folder is missing without a look.
+ */
 export async function localSum(
   ctx: SyncContext,
   path: string,
+  absent?: (path: string) => boolean,
 ): Promise<{ sum?: string; file?: LocalFile; blocked?: boolean }> {
+  if (absent?.(path)) return {};
   const st = lstatSync(join(ctx.cfg.localPath, path), { throwIfNoEntry: false });
   if (!st) return {};
   if (!st.isFile()) return { blocked: true };
@@ -116,10 +121,38 @@ export async function localSum(
 }
 
 /**
- * Creates the parent folders of `path` under root, refusing links and files on the way;
- * `known` holds the folders already found or made (relative), so each is looked at once.
+ * Whether a relative path's folder is missing under `root`: each folder is looked at once, so
+ * a first pull of 100,000 files into an empty folder costs a look per folder, not per file. A
+ * snapshot: what is decided on it is checked again before a file is placed.
  */
-function ensureParents(root: string, path: string, known: Set<string>): void {
+export function absentFolders(root: string): (path: string) => boolean {
+  const memo = new Map<string, boolean>();
+  const absent = (dir: string): boolean => {
+    let v = memo.get(dir);
+    if (v === undefined) {
+      const slash = dir.lastIndexOf("/");
+      try {
+        v = (slash >= 0 && absent(dir.slice(0, slash))) ||
+          lstatSync(join(root, dir), { throwIfNoEntry: false }) === undefined;
+      } catch {
+        v = false; // not a folder, or not readable: the path itself is looked at
+      }
+      memo.set(dir, v);
+    }
+    return v;
+  };
+  return (path) => {
+    const slash = path.lastIndexOf("/");
+    return slash >= 0 && absent(path.slice(0, slash));
+  };
+}
+
+/**
+ * Creates the parent folders of `path` under root, refusing links and files on the way;
+ * `known` holds the folders already found or made (relative), so each is looked at once, and
+ * `made` gets those this call created (empty until something is placed in them).
+ */
+function ensureParents(root: string, path: string, known: Set<string>, made: Set<string>): void {
   const slash = path.lastIndexOf("/");
   // the folder already seen: so were all above it (most files of an update)
   if (slash < 0 || known.has(path.slice(0, slash))) return;
@@ -129,8 +162,10 @@ function ensureParents(root: string, path: string, known: Set<string>): void {
     if (known.has(rel)) continue;
     const cur = join(root, rel);
     const st = lstatSync(cur, { throwIfNoEntry: false });
-    if (!st) mkdirSync(cur);
-    else if (st.isSymbolicLink() || !st.isDirectory()) {
+    if (!st) {
+      mkdirSync(cur);
+      made.add(rel);
+    } else if (st.isSymbolicLink() || !st.isDirectory()) {
       throw new HopError(`cannot write ${path}: ${cur} is not a folder`, {
         hint: "Move that file or link away; the update is retried on the next pass.",
       });
@@ -346,10 +381,11 @@ export async function pullEntries(
   }
   const plan: Planned[] = [];
   const conservative = cfg.mode === "conservative";
+  const absent = absentFolders(cfg.localPath);
   for (const e of entries) {
     if (!mayWrite(ctx.access, e.path)) continue; // `w-` (hop relay access): left as it is
     const r = versionOf(e);
-    const loc = await localSum(ctx, e.path);
+    const loc = await localSum(ctx, e.path, absent);
     if (loc.blocked) {
       plan.push({ entry: e, action: "copy-incoming" });
       continue;
@@ -454,7 +490,7 @@ async function placeFiles(
       });
     });
     res.files = 0;
-    const moves: { p: Planned; got: ExtractedEntry; action: Planned["action"] }[] = [];
+    const moves: { p: Planned; got: ExtractedEntry }[] = [];
     for (const p of plan) {
       const path = p.entry.path;
       const got = staged.get(path);
@@ -466,27 +502,32 @@ async function placeFiles(
         bad.push(`${path}: checksum of the archived file does not match the index`);
         continue;
       }
-      // the local file may have changed since the plan was made: decide again on what is there
-      let action = p.action;
-      const cur = lstatSync(join(root, path), { throwIfNoEntry: false });
-      const changed = !cur || !p.seen || cur.size !== p.seen.size ||
-        wholeMs(cur.mtimeMs) !== p.seen.mtimeMs;
-      if (!cur && action !== "copy-incoming") action = "write";
-      else if (cur && action === "write") action = conservative ? "copy-incoming" : "keep-write";
-      else if (action === "overwrite" && changed) action = "keep-write";
-      moves.push({ p, got, action });
+      moves.push({ p, got });
     }
     // Durable per update, not per file: the staged data is flushed once before any of it
     // replaces a local file, and the renames once before the update is marked consumed.
     if (moves.length > 0) await syncFolder(staging, moves.map((m) => m.p.entry.path));
     const known = new Set<string>();
+    const made = new Set<string>();
     const placed: string[] = [];
-    for (const { p, got, action } of moves) {
+    for (const { p, got } of moves) {
       const path = p.entry.path;
       const meta = p.entry.meta!;
       let copy: string | undefined;
       let target = path;
+      let action = p.action;
       try {
+        // the local file may have changed since the plan was made: decide again on what is
+        // there (nothing, in a folder made by this loop)
+        const slash = path.lastIndexOf("/");
+        const cur = slash >= 0 && made.has(path.slice(0, slash))
+          ? undefined
+          : lstatSync(join(root, path), { throwIfNoEntry: false });
+        const changed = !cur || !p.seen || cur.size !== p.seen.size ||
+          wholeMs(cur.mtimeMs) !== p.seen.mtimeMs;
+        if (!cur && action !== "copy-incoming") action = "write";
+        else if (cur && action === "write") action = conservative ? "copy-incoming" : "keep-write";
+        else if (action === "overwrite" && changed) action = "keep-write";
         if (action === "keep-write") {
           copy = await keepLocalAsCopy(ctx, path);
           placed.push(copy);
@@ -494,7 +535,7 @@ async function placeFiles(
           target = await freeIncomingCopy(ctx, path, meta.pusher, meta.timestamp);
           copy = target;
         }
-        ensureParents(root, target, known);
+        ensureParents(root, target, known, made);
         renameSync(join(staging, path), join(root, target));
         // the size and mtime just given to it (whole seconds)
         ctx.cache.remember(

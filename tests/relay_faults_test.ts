@@ -208,7 +208,7 @@ tb(sys.argv[2], [("ok.txt", b"fine"), ("../escaped.txt", b"evil"), ("/tmp/abs-ev
   });
 });
 
-Deno.test("an archive whose file does not match the index checksum is not written", async () => {
+Deno.test("an archive whose files do not match the index checksum are not written", async () => {
   await withTempDir(async (dir) => {
     const [relay, local] = await makeDirs(dir, ["relay", "local"]);
     await writeFile(join(local, "keep.txt"), "mine");
@@ -216,7 +216,8 @@ Deno.test("an archive whose file does not match the index checksum is not writte
       "-c",
       `import io,sys,tarfile
 t = tarfile.open(sys.argv[1], "w:bz2")
-for name, data in [("keep.txt", b"garbled"), ("new.txt", b"good")]:
+for name, data in [("keep.txt", b"garbled"), ("new.txt", b"good"), ("sub/bad.txt", b"garbled"),
+                   ("sub/fine.txt", b"fine")]:
     i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
 t.close()`,
       join(relay, ".0.1700000000.data"),
@@ -224,7 +225,12 @@ t.close()`,
     await writeFile(
       join(relay, ".0.1700000000.index"),
       encodeUpdateIndex({
-        entries: [entry("keep.txt", "theirs"), entry("new.txt", "good")],
+        entries: [
+          entry("keep.txt", "theirs"),
+          entry("new.txt", "good"),
+          entry("sub/bad.txt", "theirs"),
+          entry("sub/fine.txt", "fine"),
+        ],
         pullers: [],
       }),
     );
@@ -234,6 +240,8 @@ t.close()`,
     assert.ok(r.rep.warns.some((w) => /keep\.txt: checksum/.test(w)), r.rep.warns.join("\n"));
     assert.equal(await readFile(join(local, "keep.txt"), "utf8"), "mine");
     assert.equal(await readFile(join(local, "new.txt"), "utf8"), "good");
+    // a folder new here goes in whole, without the file that failed its checksum
+    assert.deepEqual(await readdir(join(local, "sub")), ["fine.txt"]);
   });
 });
 

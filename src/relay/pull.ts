@@ -15,7 +15,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, renameSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { lstat, mkdir, rename, rm, statfs, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { extractArchive, type ExtractedEntry } from "../archive/extract.ts";
@@ -110,9 +110,9 @@ export function entryProblem(entries: IndexEntry[]): string | undefined {
 export async function localSum(
   ctx: SyncContext,
   path: string,
-  absent?: (path: string) => boolean,
+  absent?: (folder: string) => boolean,
 ): Promise<{ sum?: string; file?: LocalFile; blocked?: boolean }> {
-  if (absent?.(path)) return {};
+  if (absent?.(folderOf(path))) return {};
   const st = lstatSync(join(ctx.cfg.localPath, path), { throwIfNoEntry: false });
   if (!st) return {};
   if (!st.isFile()) return { blocked: true };
@@ -121,11 +121,11 @@ export async function localSum(
 }
 
 /**
- * Whether a relative path's folder is missing under `root`: each folder is looked at once, so
- * a first pull of 100,000 files into an empty folder costs a look per folder, not per file. A
- * snapshot: what is decided on it is checked again before a file is placed.
+ * Whether a relative folder is missing under `root` ("" is root itself, never missing): each
+ * folder is looked at once, so a first pull of 100,000 files into an empty folder costs a look
+ * per folder, not per file. A snapshot: what is decided on it is checked again when placing.
  */
-export function absentFolders(root: string): (path: string) => boolean {
+export function absentFolders(root: string): (folder: string) => boolean {
   const memo = new Map<string, boolean>();
   const absent = (dir: string): boolean => {
     let v = memo.get(dir);
@@ -141,10 +141,44 @@ export function absentFolders(root: string): (path: string) => boolean {
     }
     return v;
   };
-  return (path) => {
-    const slash = path.lastIndexOf("/");
-    return slash >= 0 && absent(path.slice(0, slash));
-  };
+  return (folder) => folder !== "" && absent(folder);
+}
+
+/**
+ * Splits moves into whole folders and single files: for each file, the highest of its folders
+ * missing under `root` now; such a folder goes whole unless a file in it is to be a conflict
+ * copy. `rest` keeps the other files in their order.
+ */
+function wholeFolders<M extends { p: Planned }>(
+  root: string,
+  moves: M[],
+): { whole: Map<string, M[]>; rest: M[] } {
+  const absent = absentFolders(root);
+  const whole = new Map<string, M[]>();
+  const topOf = new Map<M, string>();
+  const spoiled = new Set<string>();
+  for (const m of moves) {
+    const parts = m.p.entry.path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/");
+      if (!absent(dir)) continue;
+      topOf.set(m, dir);
+      if (m.p.action === "copy-incoming") spoiled.add(dir);
+      let g = whole.get(dir);
+      if (!g) whole.set(dir, g = []);
+      g.push(m);
+      break;
+    }
+  }
+  for (const top of spoiled) whole.delete(top);
+  const rest = moves.filter((m) => !whole.has(topOf.get(m) ?? "\0"));
+  return { whole, rest };
+}
+
+/** The folder of a relative path ("" for one at the top). */
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
 }
 
 /**
@@ -500,6 +534,8 @@ async function placeFiles(
       }
       if (got.checksum !== p.entry.meta!.checksum) {
         bad.push(`${path}: checksum of the archived file does not match the index`);
+        // out of staging: a folder moved whole below carries good files only
+        rmSync(join(staging, path), { force: true });
         continue;
       }
       moves.push({ p, got });
@@ -510,7 +546,30 @@ async function placeFiles(
     const known = new Set<string>();
     const made = new Set<string>();
     const placed: string[] = [];
-    for (const { p, got } of moves) {
+    const placedOne = (p: Planned, got: ExtractedEntry, target: string) => {
+      // the size and mtime just given to it (whole seconds)
+      ctx.cache.remember(
+        { path: target, size: got.size, mtimeMs: got.mtime * 1000 },
+        got.checksum!,
+      );
+      placed.push(target);
+      settle(ctx, p.entry.path, versionOf(p.entry));
+      res.files++;
+    };
+    // A folder missing here goes in whole, with all its files: one rename, not one a file (a
+    // first pull). Its files cannot be local changes, so each is a plain write.
+    const { whole, rest: single } = wholeFolders(root, moves);
+    for (const [top, group] of whole) {
+      try {
+        ensureParents(root, top, known, made);
+        renameSync(join(staging, top), join(root, top));
+      } catch {
+        single.push(...group); // something is there now, or in the way: file by file
+        continue;
+      }
+      for (const { p, got } of group) placedOne(p, got, p.entry.path);
+    }
+    for (const { p, got } of single) {
       const path = p.entry.path;
       const meta = p.entry.meta!;
       let copy: string | undefined;
@@ -519,8 +578,7 @@ async function placeFiles(
       try {
         // the local file may have changed since the plan was made: decide again on what is
         // there (nothing, in a folder made by this loop)
-        const slash = path.lastIndexOf("/");
-        const cur = slash >= 0 && made.has(path.slice(0, slash))
+        const cur = made.has(folderOf(path))
           ? undefined
           : lstatSync(join(root, path), { throwIfNoEntry: false });
         const changed = !cur || !p.seen || cur.size !== p.seen.size ||
@@ -537,18 +595,11 @@ async function placeFiles(
         }
         ensureParents(root, target, known, made);
         renameSync(join(staging, path), join(root, target));
-        // the size and mtime just given to it (whole seconds)
-        ctx.cache.remember(
-          { path: target, size: got.size, mtimeMs: got.mtime * 1000 },
-          got.checksum!,
-        );
       } catch (e) {
         failures.push(`${path}: ${(e as Error).message}`);
         continue;
       }
-      placed.push(target);
-      settle(ctx, path, versionOf(p.entry));
-      res.files++;
+      placedOne(p, got, target);
       if (copy) {
         res.conflicts.push(copy);
         const theirs = meta.pusher;

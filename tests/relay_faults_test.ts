@@ -304,6 +304,18 @@ Deno.test("a forgotten client no longer blocks updates; leftovers of a cut push 
     await writeFile(join(dir, "a", "three.txt"), "3");
     assert.equal((await run(A, false)).pushed, 1);
     assert.ok(!(await readdir(relay)).includes(".0.1700000000.data"));
+    // a removal cut between its two deletions, just now: an index without its archive, no
+    // lock. It blocked every push of the page for the lock timeout (the folder crash test
+    // lost its convergence that way); it is cleared at once.
+    await run(B, false);
+    await writeFile(
+      join(relay, ".0.1700000001.index"),
+      encodeUpdateIndex({ entries: [], pullers: [] }),
+    );
+    await writeFile(join(dir, "a", "four.txt"), "4");
+    const r4 = await run(A, false);
+    assert.equal(r4.pushed, 1, r4.rep.warns.join("\n"));
+    assert.ok(!(await readdir(relay)).includes(".0.1700000001.index"));
   });
 });
 

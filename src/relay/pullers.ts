@@ -69,10 +69,14 @@ export async function expectedFromListing(
   return expectedPullers(await readClients(io, clientFiles), nowSeconds, expirySeconds);
 }
 
-/** Removes an update: archive first, then its index (a reader never sees an index without data). */
+/**
+ * Removes an update: its index first, then its archive, as Escale does, so that a reader never
+ * sees an index without data. A removal cut between the two leaves an archive alone, which
+ * the next pusher clears ({@linkcode rollBackPush}, `clearPendingUpdate`).
+ */
 export async function removeUpdate(io: RelayIO, page: string, time: number): Promise<void> {
-  await io.delete(updateDataName(page, time));
   await io.delete(updateIndexName(page, time));
+  await io.delete(updateDataName(page, time));
 }
 
 /**

@@ -410,9 +410,9 @@ async function escalePresent(ctx: SyncContext, index: IndexEntry[]): Promise<boo
 /**
  * Removes a page's pending update when nobody needs it any more: a complete
  * update every expected client consumed (after a registration expired or was
- * forgotten), or the leftovers of a cut push (half an update, no lock, older
- * than the lock timeout). Works under the page's `w` lock. True when the page
- * is free for a new update.
+ * forgotten), or the leftovers of a cut push or removal (half an update under a
+ * lock taken over, or under none). Works under the page's `w` lock. True when
+ * the page is free for a new update.
  */
 export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Promise<boolean> {
   const { io, cfg } = ctx;
@@ -442,8 +442,9 @@ export async function clearPendingUpdate(ctx: SyncContext, view: PageView): Prom
     const found = await readLock(ctx.lockIo, view.page, ctx.now);
     removable = found !== null && pageLockTakenOver(ctx, found);
   } else {
-    const newest = Math.max(...view.updates.map((u) => (u.index ?? u.data)!.mtimeMs));
-    removable = (nowMs - newest) / 1000 > cfg.lockTimeoutSeconds;
+    // half an update and no lock: what a cut push or a cut removal left (hop and Escale write
+    // and remove updates under the page's lock), cleared under this client's `w` lock at once
+    removable = true;
   }
   if (!removable) return false;
   const held = await lockPage(ctx, view.page, "w");

@@ -114,8 +114,9 @@ export async function crashRounds(
         why += `\n--- ${n}: ${have.length} of ${expected.size} files, missing ${
           missing.join(" ") || "none"
         }\n${
-          log.split("\n").filter((l) => !l.includes('"level":"progress"')).slice(-15).join("\n")
-        }`;
+          // what happened, not the routine lines of each pass
+          log.split("\n").filter((l) => !/"level":"progress"|"event":"(next-)?pass"/.test(l))
+            .slice(-25).join("\n")}`;
       }
     }
     assert.ok(

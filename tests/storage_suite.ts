@@ -38,8 +38,8 @@ export interface StorageTarget {
   replacesInPlace?: string;
   /**
    * Set (to the reason) for a server whose replace leaves a moment with no file at the
-   * name (`rclone serve webdav`: MOVE with Overwrite deletes the target, then renames):
-   * a read then finds the file missing, never part of it.
+   * name (WebDAV servers whose MOVE with Overwrite deletes the target, then renames): a
+   * read then finds the file missing, never part of it.
    */
   replaceGap?: string;
   /** Opens a driver with a wrong password or key: every call fails with kind `auth`. */

@@ -6,8 +6,10 @@
  * agents, the same settings go to Bun's `fetch` as its `tls` option.
  *
  * - Writes PUT to a temporary name in the target's folder, then MOVE with
- *   `Overwrite: T` over the target: a rename on every server hop met (Apache
- *   mod_dav_fs, `rclone serve webdav`), whatever the server does with a PUT.
+ *   `Overwrite: T` over the target, whatever the server does with a PUT: a
+ *   reader sees the old file or the whole new one, never part of it, but
+ *   Apache mod_dav and `rclone serve webdav` both remove the target before
+ *   they rename, so for a moment there is no file at the name.
  * - `check()` probes the server once: whether MKCOL of an existing collection
  *   fails (405, as RFC 4918 says; then folders are made atomically and relays
  *   keep their claim folders), whether it has WebDAV locks (class 2), and

@@ -304,16 +304,17 @@ export function writeTar(
     if (st.size === 0) fileDone();
   };
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  const fail = (e: unknown) => {
-    closeBody();
+  const stop = () => {
     ended = true;
-    onError?.(e);
+    closeBody();
+    opts.signal?.removeEventListener("abort", onAbort);
   };
   // A consumer that failed while holding the stream (an upload cut) aborts it: the open file
-  // is closed now, not when the stream is collected (Bun then fails).
+  // is closed now, not when the stream is collected (Bun then fails). Its reason is the
+  // consumer's own failure, not a packing one: onError is not told.
   const onAbort = () => {
     if (ended) return;
-    fail(opts.signal!.reason);
+    stop();
     controller?.error(opts.signal!.reason);
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -326,8 +327,8 @@ export function writeTar(
         opts.signal?.throwIfAborted();
         while (outBytes < CHUNK && !ended) step();
       } catch (e) {
-        fail(e);
-        opts.signal?.removeEventListener("abort", onAbort);
+        stop();
+        if (!opts.signal?.aborted) onError?.(e);
         throw e;
       }
       // a big body chunk goes as it is; small pieces are joined into a buffer of the stream's
@@ -338,15 +339,11 @@ export function writeTar(
       out = [];
       outBytes = 0;
       if (ended) {
-        opts.signal?.removeEventListener("abort", onAbort);
+        stop();
         c.close();
       }
     },
-    cancel() {
-      ended = true;
-      closeBody();
-      opts.signal?.removeEventListener("abort", onAbort);
-    },
+    cancel: stop,
   }, { highWaterMark: 0 });
 }
 

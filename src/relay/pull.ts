@@ -125,7 +125,7 @@ export async function localSum(
  * folder is looked at once, so a first pull of 100,000 files into an empty folder costs a look
  * per folder, not per file. A snapshot: what is decided on it is checked again when placing.
  */
-export function absentFolders(root: string): (folder: string) => boolean {
+function absentFolders(root: string): (folder: string) => boolean {
   const memo = new Map<string, boolean>();
   const absent = (dir: string): boolean => {
     let v = memo.get(dir);

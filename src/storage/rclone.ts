@@ -76,7 +76,12 @@ export function rcloneDriver(o: RcloneOptions): Driver {
           "(as the user hop runs as), or fix the remote's name.",
       });
     }
-    if (NOT_FOUND.has(r.code) || /not found|no such file|doesn't exist/i.test(text)) {
+    // "readdirent NAME: not a directory": rclone found no file at NAME, looked for a
+    // folder there and met a file that had moved in meanwhile (a replace's gap).
+    if (
+      NOT_FOUND.has(r.code) ||
+      /not found|no such file|doesn't exist|readdirent .*: not a directory/i.test(text)
+    ) {
       return new StorageError("missing", msg, { hint: "The file or folder is not on the remote." });
     }
     if (/permission denied|access denied|forbidden|\b403\b/i.test(text)) {

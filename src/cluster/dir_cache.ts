@@ -13,7 +13,8 @@
  * {@linkcode STABLE_MS} old: timestamps are coarse (a clock tick), so a change made
  * right after a stamp was taken could leave a young stamp as it was; an old one
  * cannot stay the same (the change's time is later). Links read under a young stamp
- * are read again next time. A link file edited in place by something else shows in
+ * are read again next time. An unchanged directory has the same names too: its
+ * entries are kept with its links, and such a listing reads no directory either. A link file edited in place by something else shows in
  * listings once its directory changes; RETR, STAT and every change read the link file
  * itself.
  *
@@ -42,6 +43,8 @@ export type DirLinks = Map<string, KnownLink>;
 /** What is kept of a directory: its links, and whether they are all still valid. */
 export interface KeptDir {
   links: DirLinks;
+  /** The directory's entries when its links were kept (its entries now if `unchanged`). */
+  entries: readonly fs.Dirent[];
   /** True when the directory's stamp is the one it had (trusted): no link changed. */
   unchanged: boolean;
 }
@@ -52,14 +55,17 @@ export interface DirCache {
   stampOf(st: fs.Stats): string | null;
   /** The links kept of `dir`, which has the stamp `stamp` now. */
   get(dir: string, stamp: string | null): KeptDir | undefined;
-  /** Keep the links read from `dir` under `stamp` (big directories only). */
-  set(dir: string, stamp: string | null, links: DirLinks): void;
+  /** Keep the links and entries read from `dir` under `stamp` (big directories only). */
+  set(dir: string, stamp: string | null, links: DirLinks, entries: readonly fs.Dirent[]): void;
 }
 
 /** An empty {@linkcode DirCache}. */
 export function createDirCache(now: () => number = Date.now): DirCache {
   // `size`: the links counted in `total` (a kept map a listing reuses may grow later)
-  const dirs = new Map<string, { stamp: string | null; links: DirLinks; size: number }>();
+  const dirs = new Map<
+    string,
+    { stamp: string | null; links: DirLinks; entries: readonly fs.Dirent[]; size: number }
+  >();
   let total = 0;
   const drop = (dir: string) => {
     const had = dirs.get(dir);
@@ -77,16 +83,20 @@ export function createDirCache(now: () => number = Date.now): DirCache {
       if (!had) return undefined;
       dirs.delete(dir); // most recently listed last
       dirs.set(dir, had);
-      return { links: had.links, unchanged: stamp !== null && had.stamp === stamp };
+      return {
+        links: had.links,
+        entries: had.entries,
+        unchanged: stamp !== null && had.stamp === stamp,
+      };
     },
-    set(dir, stamp, links) {
+    set(dir, stamp, links, entries) {
       drop(dir);
       if (links.size < MIN_LINKS || links.size > MAX_LINKS) return;
       for (const first of dirs.keys()) {
         if (total + links.size <= MAX_LINKS) break;
         drop(first);
       }
-      dirs.set(dir, { stamp, links, size: links.size });
+      dirs.set(dir, { stamp, links, entries, size: links.size });
       total += links.size;
     },
   };

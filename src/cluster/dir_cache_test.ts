@@ -24,40 +24,41 @@ Deno.test("dir cache: a young stamp is not trusted, an old one is, a new stamp m
   assert.ok(stamp);
   assert.notEqual(c.stampOf(stat(now - STABLE_MS, undefined, 7, 1)), stamp, "size counts");
   const big = links(1000);
-  c.set("/d", stamp, big);
-  assert.deepEqual(c.get("/d", stamp), { links: big, unchanged: true });
+  const ents = [{ name: "f0#" }] as fs.Dirent[];
+  c.set("/d", stamp, big, ents);
+  assert.deepEqual(c.get("/d", stamp), { links: big, entries: ents, unchanged: true });
   now += 60_000;
   const changed = c.get("/d", c.stampOf(stat(now - 10_000))!);
   assert.equal(changed?.unchanged, false, "changed since: each link is checked");
   assert.equal(changed?.links, big);
   assert.equal(c.get("/d", c.stampOf(stat(100_000 - STABLE_MS, undefined, 8))!)?.unchanged, false);
   assert.equal(c.get("/d", null)?.unchanged, false, "a young stamp never matches");
-  c.set("/y", null, big);
+  c.set("/y", null, big, []);
   assert.equal(c.get("/y", null)?.unchanged, false, "kept under a young stamp: checked");
 });
 
 Deno.test("dir cache: small directories are not kept, the total is bounded", () => {
   const c = createDirCache(() => 1e9);
   const s = c.stampOf(stat(0))!;
-  c.set("/small", s, links(999));
+  c.set("/small", s, links(999), []);
   assert.equal(c.get("/small", s), undefined);
-  for (let i = 0; i < 6; i++) c.set(`/big${i}`, s, links(10_000));
+  for (let i = 0; i < 6; i++) c.set(`/big${i}`, s, links(10_000), []);
   assert.ok(c.get("/big5", s), "the last one listed is kept");
   assert.equal(c.get("/big0", s), undefined, "the first one went: 50,000 links at most");
-  c.set("/huge", s, links(50_001));
+  c.set("/huge", s, links(50_001), []);
   assert.equal(c.get("/huge", s), undefined);
 });
 
 Deno.test("dir cache: a kept map that grew while a listing reused it is counted at its new size", () => {
   const c = createDirCache(() => 1e9);
   const a = links(1000);
-  c.set("/a", "sa", a);
+  c.set("/a", "sa", a, []);
   // a listing of the unchanged /a reads into the kept map itself, then keeps it again
   for (const [k, v] of links(26_000)) a.set(k, v);
-  c.set("/a", "sa", a);
+  c.set("/a", "sa", a, []);
   assert.equal(c.get("/a", "sa")?.links.size, 26_000);
   // 26,000 + 24,001 is over the bound of 50,000: /a, listed least recently, goes
-  c.set("/b", "sb", links(24_001));
+  c.set("/b", "sb", links(24_001), []);
   // (a failure would print the maps: compared as booleans)
   assert.equal(c.get("/a", "sa") === undefined, true, "/a is no longer kept");
   assert.equal(c.get("/b", "sb")?.unchanged, true);

@@ -411,7 +411,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
       const unchanged = kept?.unchanged === true;
       const read: DirLinks = unchanged ? kept!.links : new Map();
       const under = dir.disk.endsWith(path.sep) ? dir.disk : dir.disk + path.sep;
-      const ents = await fsp.readdir(dir.disk, { withFileTypes: true });
+      const ents = unchanged ? kept!.entries : await fsp.readdir(dir.disk, { withFileTypes: true });
       // Names of the directories and of the other files beside the link files (few), and
       // which of them have a link or info file `name#`.
       const dirs = new Set<string>();
@@ -491,7 +491,7 @@ export function createClusterFs(ctx: ClusterContext): FtpFileSystem {
           ctx.log(`cluster: LIST ${v}: skipped ${n}: ${(err as Error).message}`);
         }
       }
-      dirCache.set(dir.disk, stamp, read);
+      dirCache.set(dir.disk, stamp, read, ents);
       if (!decodedAny) return out;
       const seen = new Set<string>();
       return out.filter((e) => !seen.has(e.name) && seen.add(e.name));

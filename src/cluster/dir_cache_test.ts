@@ -37,11 +37,13 @@ Deno.test("dir cache: a young stamp is not trusted, an old one is, a new stamp m
   assert.equal(c.get("/y", null)?.unchanged, false, "kept under a young stamp: checked");
 });
 
-Deno.test("dir cache: small directories are not kept, the total is bounded", () => {
+Deno.test("dir cache: directories without links are not kept, the total is bounded", () => {
   const c = createDirCache(() => 1e9);
   const s = c.stampOf(stat(0))!;
-  c.set("/small", s, links(999), []);
-  assert.equal(c.get("/small", s), undefined);
+  c.set("/none", s, links(0), []);
+  assert.equal(c.get("/none", s), undefined);
+  c.set("/small", s, links(1), []);
+  assert.equal(c.get("/small", s)?.unchanged, true);
   for (let i = 0; i < 6; i++) c.set(`/big${i}`, s, links(10_000), []);
   assert.ok(c.get("/big5", s), "the last one listed is kept");
   assert.equal(c.get("/big0", s), undefined, "the first one went: 50,000 links at most");

@@ -4,7 +4,8 @@
  * QUIT. Sessions are spread over loopback source addresses 127.0.0.2,
  * 127.0.0.3, ... with at most `--per-ip` each (the FTP engine caps sessions
  * per client address). Prints one JSON line: `{sessions, errors, firstErrors,
- * p50, p99, max, bytes}` (latencies in ms, whole session).
+ * p50, p99, max, p50Login, p50List, p50Retr, bytes}` (latencies in ms: whole sessions,
+ * then the median of each step: connect and login, LIST, RETR).
  *
  * Usage: deno run -A scripts/bench/_cluster_clients.ts URL --sessions=200
  *   --per-ip=16 --dir=/ --files=a,b,c --size=1048576 --timeout=120
@@ -47,6 +48,8 @@ function clientFrom(localAddress: string): Client {
 let bytes = 0;
 const errors: string[] = [];
 const times: number[] = [];
+/** Each phase's time of the sessions that succeeded (ms). */
+const phases = { login: [] as number[], list: [] as number[], retr: [] as number[] };
 async function session(i: number): Promise<void> {
   const local = `127.0.0.${2 + Math.floor(i / perIp)}`;
   const c = clientFrom(local);
@@ -58,7 +61,9 @@ async function session(i: number): Promise<void> {
       user: decodeURIComponent(url.username),
       password: decodeURIComponent(url.password),
     });
+    const t1 = performance.now();
     const list = await c.list(dir);
+    const t2 = performance.now();
     if (list.length === 0) throw new Error("empty LIST");
     let got = 0;
     const sink = new Writable({
@@ -70,7 +75,11 @@ async function session(i: number): Promise<void> {
     await c.downloadTo(sink, files[i % files.length]);
     if (size && got !== size) throw new Error(`RETR gave ${got} bytes, not ${size}`);
     bytes += got;
-    times.push(performance.now() - t0);
+    const t3 = performance.now();
+    times.push(t3 - t0);
+    phases.login.push(t1 - t0);
+    phases.list.push(t2 - t1);
+    phases.retr.push(t3 - t2);
   } catch (e) {
     errors.push(`session ${i} (${local}): ${(e as Error).message}`);
   } finally {
@@ -85,15 +94,19 @@ const timer = setTimeout(() => {
 }, timeoutMs + 10_000);
 await all;
 clearTimeout(timer);
-times.sort((a, b) => a - b);
-const pct = (p: number) =>
-  times.length ? times[Math.min(times.length - 1, Math.floor(p * times.length))] : NaN;
+const pct = (p: number, of = times) => {
+  const sorted = [...of].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
+};
 console.log(JSON.stringify({
   sessions,
   errors: errors.length,
   firstErrors: errors.slice(0, 5),
   p50: pct(0.5),
   p99: pct(0.99),
-  max: times.at(-1),
+  max: pct(1),
+  p50Login: pct(0.5, phases.login),
+  p50List: pct(0.5, phases.list),
+  p50Retr: pct(0.5, phases.retr),
   bytes,
 }));

@@ -51,6 +51,13 @@ export function hop(): string[] {
     : [process.execPath, "run", "-A", "--quiet", join(ROOT, "cli.ts")];
 }
 
+/** CPU seconds (user + system) a running process has used so far (Linux `/proc`). */
+export function cpuOf(pid: number): number {
+  // fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+  const after = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").pop()!.split(" ");
+  return (Number(after[11]) + Number(after[12])) / 100; // clock ticks (USER_HZ = 100)
+}
+
 /** Peak RSS in MB of a process and its descendants (VmHWM summed). */
 export function rssOf(pid: number): number {
   // VmHWM is the peak RSS so far; children (e.g. bzip2 under tar) are summed.

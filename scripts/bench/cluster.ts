@@ -46,6 +46,7 @@ import {
 import {
   alternate,
   atMost,
+  cpuOf,
   fig,
   type Figure,
   hop,
@@ -261,7 +262,17 @@ interface SessionsResult {
   p50: number;
   p99: number;
   max: number;
+  /** Medians of each step (ms): connect and login, LIST, RETR. */
+  p50Login: number;
+  p50List: number;
+  p50Retr: number;
 }
+
+/** `login 12 / LIST 34 / RETR 56 ms`: the medians of a session's steps. */
+const steps = (r: SessionsResult) =>
+  `login ${r.p50Login?.toFixed(0)} / LIST ${r.p50List?.toFixed(0)} / RETR ${
+    r.p50Retr?.toFixed(0)
+  } ms`;
 
 /** `n` concurrent sessions (a child process), each LIST of `dir` then RETR of 1 MB. */
 async function sessions(
@@ -557,6 +568,7 @@ export async function run(args: string[]): Promise<void> {
       }
       if (wants("sessions")) {
         rowStart();
+        const pyCpu0 = cpuOf(py.pid);
         const pySess = await sessions(
           py.port,
           NODE_USER,
@@ -565,6 +577,8 @@ export async function run(args: string[]): Promise<void> {
           sessFiles.map((f) => `cc/${f}`),
           "/cc",
         );
+        const pyCpu = cpuOf(py.pid) - pyCpu0;
+        const [hopCpu0, nodeCpu0] = [cpuOf(c2.pid), cpuOf(py.pid)];
         const hopSess = await sessions(
           c2.port,
           "admin",
@@ -573,6 +587,7 @@ export async function run(args: string[]): Promise<void> {
           sessFiles.map((f) => `s/${f}`),
           "/s",
         );
+        const [hopCpu, nodeCpu] = [cpuOf(c2.pid) - hopCpu0, cpuOf(py.pid) - nodeCpu0];
         const peak = rssOf(c2.pid);
         const p50 = (r: SessionsResult): Figure => ({ value: r.p50, unit: "ms p50" });
         record(`${nSessions} sessions, LIST + RETR 1 MB`, { ...p50(hopSess), peakRssMB: peak }, {
@@ -585,6 +600,10 @@ export async function run(args: string[]): Promise<void> {
           `hop p99 ${hopSess.p99?.toFixed(0)} ms, ${hopSess.errors} errors${
             hopSess.errors ? ` (${hopSess.firstErrors.join("; ")})` : ""
           }; pyftpdlib p99 ${pySess.p99?.toFixed(0)} ms, ${pySess.errors} errors`,
+          `step medians: hop ${steps(hopSess)}; pyftpdlib ${steps(pySess)}`,
+          `CPU seconds: hop ${hopCpu.toFixed(2)} + its node (pyftpdlib) ${
+            nodeCpu.toFixed(2)
+          }; pyftpdlib alone ${pyCpu.toFixed(2)}`,
         ]);
       }
       await cluster.stop();

@@ -30,7 +30,10 @@ import type { DirInfo, FileLink } from "./links.ts";
 export const STABLE_MS = 2000;
 /** Directories with this many link files or more have each link file stamped. */
 export const MIN_LINKS = 1000;
-/** Most link files kept for all directories together (least recently listed go first). */
+/**
+ * Most link files (or entries, where a folder has more) kept for all directories together
+ * (least recently listed go first).
+ */
 const MAX_LINKS = 50_000;
 
 /** A decoded link or info file and the stamp its file had before it was read (null: young). */
@@ -63,7 +66,7 @@ export interface DirCache {
 
 /** An empty {@linkcode DirCache}. */
 export function createDirCache(now: () => number = Date.now): DirCache {
-  // `size`: the links counted in `total` (a kept map a listing reuses may grow later)
+  // `size`: what is counted in `total` (a kept map a listing reuses may grow later)
   const dirs = new Map<
     string,
     { stamp: string | null; links: DirLinks; entries: readonly fs.Dirent[]; size: number }
@@ -93,13 +96,15 @@ export function createDirCache(now: () => number = Date.now): DirCache {
     },
     set(dir, stamp, links, entries) {
       drop(dir);
-      if (links.size === 0 || links.size > MAX_LINKS) return;
+      // a folder counts its links, or its entries when it has more (foreign files)
+      const size = Math.max(links.size, entries.length);
+      if (links.size === 0 || size > MAX_LINKS) return;
       for (const first of dirs.keys()) {
-        if (total + links.size <= MAX_LINKS) break;
+        if (total + size <= MAX_LINKS) break;
         drop(first);
       }
-      dirs.set(dir, { stamp, links, entries, size: links.size });
-      total += links.size;
+      dirs.set(dir, { stamp, links, entries, size });
+      total += size;
     },
   };
 }

@@ -49,6 +49,9 @@ Deno.test("dir cache: directories without links are not kept, the total is bound
   assert.equal(c.get("/big0", s), undefined, "the first one went: 50,000 links at most");
   c.set("/huge", s, links(50_001), []);
   assert.equal(c.get("/huge", s), undefined);
+  const many = Array.from({ length: 50_001 }, (_, i) => ({ name: `x${i}` })) as fs.Dirent[];
+  c.set("/foreign", s, links(1), many);
+  assert.equal(c.get("/foreign", s), undefined, "50,001 entries (foreign files): not kept");
 });
 
 Deno.test("dir cache: a kept map that grew while a listing reused it is counted at its new size", () => {

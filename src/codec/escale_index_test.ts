@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../bytes.ts";
 import { CodecError, EncodeError } from "./errors.ts";
 import {
   decodeMeta,
@@ -7,7 +8,9 @@ import {
   decodeUpdateIndex,
   encodeMeta,
   encodePersistentIndex,
+  encodePersistentIndexBytes,
   encodeUpdateIndex,
+  encodeUpdateIndexBytes,
   type EntryMeta,
   GROUP_END,
   GROUP_START,
@@ -356,6 +359,35 @@ Deno.test("property: persistent indexes round-trip (600 random cases)", () => {
     assert.deepEqual(back, expected, `case ${i}: ${JSON.stringify(text)}`);
     assert.equal(encodePersistentIndex(back), text);
   }
+});
+
+Deno.test("large indexes come as UTF-8 chunks of whole characters that decode back", () => {
+  // past 64 KB the text is cut into chunks; random paths and metadata put multi-byte
+  // characters (é, 😀) across the cuts
+  const r = rng(0x5eed6);
+  const whole = new TextDecoder("utf-8", { fatal: true });
+  const entries: IndexEntry[] = Array.from({ length: 2000 }, (_, i) => ({
+    path: `${randomPath(r)}/${i}`,
+    meta: r.chance(0.05) ? null : randomMeta(r, true),
+  }));
+  const idx = { entries, pullers: ["bob", "é"] };
+  const update = encodeUpdateIndexBytes(idx);
+  assert.ok(update.length > 2, `${update.length} chunk(s)`);
+  for (const c of update) whole.decode(c);
+  assert.deepEqual(decodeUpdateIndex(concatBytes(update), "big"), idx);
+  assert.equal(whole.decode(concatBytes(update)), encodeUpdateIndex(idx));
+
+  const persistent = encodePersistentIndexBytes(entries);
+  assert.ok(persistent.length > 2, `${persistent.length} chunk(s)`);
+  for (const c of persistent) whole.decode(c);
+  const back = decodePersistentIndex(concatBytes(persistent), "big");
+  assert.equal(back.length, entries.length);
+  assert.deepEqual(
+    new Map(back.map((e) => [e.path, e])),
+    new Map(entries.map((e) => [e.path, e])),
+  );
+  // an empty index is one empty chunk
+  assert.deepEqual(encodeUpdateIndexBytes({ entries: [], pullers: [] }), [new Uint8Array(0)]);
 });
 
 Deno.test("property: index entries read as their blocks alone read (600 random and corrupted cases)", () => {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import {
   compressBytes,
   compressStream,
@@ -15,8 +16,8 @@ import {
   decodePersistentIndex,
   decodeUpdateHead,
   decodeUpdateIndex,
-  encodePersistentIndex,
-  encodeUpdateIndex,
+  encodePersistentIndexBytes,
+  encodeUpdateIndexBytes,
   type IndexEntry,
   indexName,
   parseRelayName,
@@ -153,19 +154,14 @@ export async function writePersistentIndex(
     await io.delete(indexName(page));
     return;
   }
-  const text = new TextEncoder().encode(encodePersistentIndex(entries));
+  const chunks = encodePersistentIndexBytes(entries);
+  const size = chunks.reduce((n, c) => n + c.length, 0);
   await io.write(
     indexName(page),
-    text.length > POOL_INDEX_BYTES
-      // the bytes as one chunk: the compressor copies them block by block (a Blob would
-      // first copy all of them: 20 MB for 100,000 files)
-      ? new ReadableStream<Uint8Array>({
-        start(c) {
-          c.enqueue(text);
-          c.close();
-        },
-      }).pipeThrough(compressStream())
-      : compressBytes(text),
+    size > POOL_INDEX_BYTES
+      // the compressor cuts its blocks from the chunks as they come
+      ? chunkStream(chunks).pipeThrough(compressStream())
+      : compressBytes(concatBytes(chunks)),
   );
 }
 
@@ -214,8 +210,24 @@ export async function writeUpdateIndex(
   time: number,
   idx: UpdateIndex,
 ): Promise<void> {
-  await io.write(updateIndexName(page, time), new TextEncoder().encode(encodeUpdateIndex(idx)));
+  // one buffer, so that a driver can retry it or give its length (joined from the encoder's
+  // chunks: no string of the whole text is built)
+  await io.write(updateIndexName(page, time), concatBytes(encodeUpdateIndexBytes(idx)));
 }
+
+/** A stream of `chunks`, each given up once it is read (an index of 100,000 files is 20 MB). */
+function chunkStream(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (next === chunks.length) return c.close();
+      c.enqueue(chunks[next]);
+      chunks[next++] = EMPTY;
+    },
+  });
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** Entries by path (the last one wins if a path repeats). */
 export function byPath(entries: IndexEntry[]): Map<string, IndexEntry> {

@@ -7,7 +7,8 @@
  * - RETR of `--mb` MB (default 1024) with curl, passive (proxied by the server) and
  *   active (`curl -P`: the node connects to curl);
  * - STOR of the same size with curl, until the 226 (the cluster answers it once the data
- *   is durable), and how long after it the node has the copy;
+ *   is durable), and how long after it the node has the copy; `dd conv=fsync` of the same
+ *   bytes on the same disk is given as the floor of a durable 226;
  * - RETR of a 10 KB file, 30 in one session (basic-ftp): the cost of a small transfer;
  * - `lftp mirror -R` of 1,000 files of 10 KB, then `lftp mirror` of them back (once the
  *   store worker put them on the node);
@@ -412,19 +413,36 @@ export async function run(args: string[]): Promise<void> {
           storedAfter.push(await waitStored([join(root, `${name}#`)]));
           return m;
         }),
+        // the floor of a durable 226 on this disk: the same bytes written and fsynced, no network
+        "dd, fsync": settled(async () => {
+          const to = join(work, "floor.bin");
+          await fsp.rm(to, { force: true });
+          return await measure([
+            "dd",
+            `if=${src}`,
+            `of=${to}`,
+            "bs=1M",
+            "conv=fsync",
+            "status=none",
+          ]);
+        }),
       });
+      await fsp.rm(join(work, "floor.bin"), { force: true });
       record(
         `cluster STOR ${size}, until 226`,
         fig(stor.hop),
         {
           pyftpdlib: fig(stor.pyftpdlib),
           vsftpd: fig(stor.vsftpd),
+          "dd, fsync": fig(stor["dd, fsync"]),
         },
         [atMost({ pyftpdlib: fig(stor.pyftpdlib) }, stor.hop.seconds, "pyftpdlib", 1.3)],
         [
           `on the node ${median(storedAfter).toFixed(2)} s after the 226 (median)`,
           "each case starts with no dirty data on the disk; pyftpdlib and vsftpd answer 226 " +
           "before their data is on it, hop once it is",
+          "dd, fsync: the same bytes copied on the same disk and fsynced, the floor of a durable " +
+          `226 (1.3x pyftpdlib is ${(1.3 * stor.pyftpdlib.seconds).toFixed(2)} s)`,
         ],
       );
     }

@@ -182,14 +182,19 @@ Deno.test("cluster fs: an aborted upload leaves nothing; a link with no copy lef
 
 Deno.test("cluster fs: a big upload, flushed while it arrives, and MFMT after it: one node copy, byte-exact", async () => {
   await withCluster("strict", async (fs, ctx, queue) => {
-    // 80 MB in 1 MB writes: the staged file is fdatasynced twice on the way (every 32 MB).
+    // 80 MB in writes of 1 byte to 3 MB: they straddle the first MB (written at once), the
+    // 1 MB batches written ahead, and the fdatasyncs on the way (every 32 MB).
     const hash = createHash("sha256");
     const up = await fs.openWrite("/big.bin", admin, {});
     const w = up.writable.getWriter();
-    for (let i = 0; i < 80; i++) {
-      const block = randomBytes(1 << 20);
+    const sizes = [1000, 1, 1 << 20, 3 << 20, 7, (1 << 20) - 7, 65536];
+    let total = 0;
+    for (let i = 0; total < 80 << 20; i++) {
+      const block = randomBytes(Math.min(sizes[i % sizes.length], (80 << 20) - total));
       hash.update(block);
       await w.write(block);
+      block.fill(0); // the caller's buffer is its own again once the write resolved
+      total += block.length;
     }
     await w.close();
     await up.commit();
